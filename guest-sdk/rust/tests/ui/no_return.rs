@@ -1,0 +1,7 @@
+use capsule_sdk::prelude::*;
+
+/// Returns nothing.
+#[tool]
+fn nothing() {}
+
+fn main() {}

@@ -1,0 +1,55 @@
+//! The assembled host: settings, runtime and the loaded tool registry. Every front end
+//! (stdio, the one-shot CLI commands, later HTTP) starts from one [`App`].
+
+use std::sync::Arc;
+
+use crate::config::Settings;
+use crate::loader::{self, FolderError, Problem};
+use crate::registry::Registry;
+use crate::runtime::{Runtime, RuntimeError};
+
+/// Why the host could not start at all (as opposed to one plugin failing to load,
+/// which is a [`Problem`] and leaves the others serving).
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    /// The engine could not be created.
+    #[error(transparent)]
+    Runtime(#[from] RuntimeError),
+    /// The plugins folder could not be read.
+    #[error(transparent)]
+    Folder(#[from] FolderError),
+}
+
+/// A started host.
+pub struct App {
+    /// The resolved settings it runs with.
+    pub settings: Settings,
+    /// The engine and the call machinery.
+    pub runtime: Arc<Runtime>,
+    /// The tools being served.
+    pub registry: Arc<Registry>,
+    /// What went wrong while loading the plugins folder.
+    pub problems: Vec<Problem>,
+}
+
+impl App {
+    /// Creates the runtime and loads every plugin in the plugins folder.
+    pub async fn start(settings: Settings) -> Result<Self, StartError> {
+        let cache_dir = settings.cache_dir.clone();
+        let runtime = Arc::new(Runtime::new(&settings.runtime, cache_dir)?);
+        let report = loader::load_folder(&runtime, &settings).await?;
+        Ok(Self {
+            registry: Arc::new(Registry::new(report.tools)),
+            problems: report.problems,
+            runtime,
+            settings,
+        })
+    }
+
+    /// Whether any plugin or tool failed to load.
+    pub fn has_errors(&self) -> bool {
+        self.problems
+            .iter()
+            .any(|p| p.severity == loader::Severity::Error)
+    }
+}

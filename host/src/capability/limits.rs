@@ -1,0 +1,143 @@
+//! Per-call resource limits: fuel, wall-clock deadline, memory, tables, instances and
+//! result size. Defaults apply to every plugin; a plugin's policy may override them.
+
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::units::{ByteSize, deserialize_duration, format_duration};
+
+/// The limits one call of one plugin runs under.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Limits {
+    /// Fuel per call (roughly one unit per WebAssembly instruction executed).
+    pub fuel: u64,
+    /// Wall-clock deadline per call, including time spent blocked in host calls.
+    pub timeout: Duration,
+    /// Maximum size of each linear memory of the instance.
+    pub memory: ByteSize,
+    /// Maximum number of elements of each table.
+    pub table_elements: u32,
+    /// Maximum number of core instances, memories and tables an instance may create.
+    pub instances: u32,
+    /// Maximum total size of a result (text, binary content and structured JSON).
+    pub result: ByteSize,
+    /// Maximum bytes of stdout/stderr per call forwarded to the host log; the rest is dropped.
+    pub log_output: ByteSize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Self {
+            fuel: 2_000_000_000,
+            timeout: Duration::from_secs(10),
+            memory: ByteSize::mib(128),
+            table_elements: 100_000,
+            instances: 32,
+            result: ByteSize::mib(4),
+            log_output: ByteSize::kib(64),
+        }
+    }
+}
+
+/// Limits as written in config: every field optional, unknown keys rejected.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawLimits {
+    /// See [`Limits::fuel`].
+    pub fuel: Option<u64>,
+    /// See [`Limits::timeout`].
+    #[serde(default, deserialize_with = "deserialize_duration")]
+    pub timeout: Option<Duration>,
+    /// See [`Limits::memory`].
+    pub memory: Option<ByteSize>,
+    /// See [`Limits::table_elements`].
+    pub table_elements: Option<u32>,
+    /// See [`Limits::instances`].
+    pub instances: Option<u32>,
+    /// See [`Limits::result`].
+    pub result: Option<ByteSize>,
+    /// See [`Limits::log_output`].
+    pub log_output: Option<ByteSize>,
+}
+
+impl RawLimits {
+    /// Returns `base` with every field that is set here replaced.
+    pub fn apply_to(&self, base: &Limits) -> Limits {
+        Limits {
+            fuel: self.fuel.unwrap_or(base.fuel),
+            timeout: self.timeout.unwrap_or(base.timeout),
+            memory: self.memory.unwrap_or(base.memory),
+            table_elements: self.table_elements.unwrap_or(base.table_elements),
+            instances: self.instances.unwrap_or(base.instances),
+            result: self.result.unwrap_or(base.result),
+            log_output: self.log_output.unwrap_or(base.log_output),
+        }
+    }
+}
+
+impl Limits {
+    /// Checks the limits are usable; the error names the key and what to write instead.
+    pub fn validate(&self, memory_ceiling: ByteSize) -> Result<(), String> {
+        if self.fuel == 0 {
+            return Err("limits.fuel must be at least 1".into());
+        }
+        if self.timeout.is_zero() {
+            return Err("limits.timeout must be longer than 0ms, e.g. \"10s\"".into());
+        }
+        if self.memory > memory_ceiling {
+            return Err(format!(
+                "limits.memory = {} exceeds the runtime memory ceiling of {}; lower it or raise runtime.memory-ceiling",
+                self.memory, memory_ceiling
+            ));
+        }
+        if self.memory < ByteSize::kib(64) {
+            return Err("limits.memory must be at least 64KiB (one WebAssembly page)".into());
+        }
+        if self.instances == 0 {
+            return Err("limits.instances must be at least 1".into());
+        }
+        Ok(())
+    }
+
+    /// One line for `capsule list`/`check`: the effective limits.
+    pub fn summary(&self) -> String {
+        format!(
+            "fuel {}, timeout {}, memory {}, result {}",
+            self.fuel,
+            format_duration(self.timeout),
+            self.memory,
+            self.result
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn raw_limits_override_only_what_they_set() {
+        let raw: RawLimits = toml::from_str("fuel = 5\ntimeout = \"250ms\"").unwrap();
+        let limits = raw.apply_to(&Limits::default());
+        assert_eq!(limits.fuel, 5);
+        assert_eq!(limits.timeout, Duration::from_millis(250));
+        assert_eq!(limits.memory, Limits::default().memory);
+    }
+
+    #[test]
+    fn unknown_limit_keys_are_rejected() {
+        let err = toml::from_str::<RawLimits>("fule = 5").unwrap_err();
+        assert!(err.to_string().contains("unknown field `fule`"), "{err}");
+    }
+
+    #[test]
+    fn memory_above_ceiling_is_rejected() {
+        let limits = Limits {
+            memory: ByteSize::mib(1024),
+            ..Limits::default()
+        };
+        let err = limits.validate(ByteSize::mib(512)).unwrap_err();
+        assert!(err.contains("exceeds the runtime memory ceiling"), "{err}");
+    }
+}

@@ -1,0 +1,297 @@
+//! Command-line arguments and the commands behind them. Every global option can also be
+//! set with a `CAPSULE_*` environment variable; the command line wins over the
+//! environment, which wins over `capsule.toml`, which wins over the defaults.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use anyhow::{Context, Result, bail};
+use capsule::app::App;
+use capsule::config::{Overrides, Settings};
+use capsule::loader::{Problem, Severity};
+use capsule::mcp::{self, CapsuleServer};
+use capsule::runtime::CallContext;
+use clap::{Parser, Subcommand};
+use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
+use tokio_util::sync::CancellationToken;
+
+/// Serve sandboxed WebAssembly tools over MCP.
+#[derive(Debug, Parser)]
+#[command(name = "capsule", version, about, propagate_version = true)]
+pub struct Args {
+    /// Config file (default: ./capsule.toml if it exists).
+    #[arg(long, global = true, env = "CAPSULE_CONFIG", value_name = "FILE")]
+    config: Option<PathBuf>,
+    /// Folder of plugin `.wasm` files (default: ./plugins).
+    #[arg(long, global = true, env = "CAPSULE_PLUGINS", value_name = "DIR")]
+    plugins: Option<PathBuf>,
+    /// Where compiled plugins are cached (default: $XDG_CACHE_HOME/capsule).
+    #[arg(long, global = true, env = "CAPSULE_CACHE_DIR", value_name = "DIR")]
+    cache_dir: Option<PathBuf>,
+    /// Compile plugins in memory only; neither read nor write the cache.
+    #[arg(long, global = true, env = "CAPSULE_NO_CACHE")]
+    no_cache: bool,
+    /// Log filter for stderr, e.g. `info`, `debug`, `capsule=debug,warn`.
+    #[arg(long, global = true, env = "CAPSULE_LOG", value_name = "FILTER")]
+    log_level: Option<String>,
+    #[command(subcommand)]
+    command: Option<Command>,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Serve every plugin's tools over MCP on stdin/stdout (the default command).
+    Serve,
+    /// List the tools the plugins folder provides.
+    List {
+        /// Print the MCP tool descriptors as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Call one tool once and print its result.
+    Call {
+        /// The tool's exposed name, e.g. `text_slugify`.
+        tool: String,
+        /// Arguments as a JSON object.
+        #[arg(long, default_value = "{}", value_name = "JSON")]
+        args: String,
+        /// Print the whole MCP result as JSON.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Load and compile every plugin, report every problem; exit 1 if there is any error.
+    Check,
+}
+
+/// Runs the command `args` asks for.
+pub async fn run(args: Args) -> Result<ExitCode> {
+    let command = args.command.unwrap_or(Command::Serve);
+    let serving = matches!(command, Command::Serve);
+    let explicit_log_level = args.log_level.is_some();
+    let settings = Settings::load(Overrides {
+        config_file: args.config,
+        plugins_dir: args.plugins,
+        cache_dir: args.cache_dir,
+        no_cache: args.no_cache,
+        log_level: args.log_level,
+    })?;
+    // One-shot commands keep stderr quiet unless asked; the server logs at `info`.
+    let filter = if serving || explicit_log_level {
+        settings.log_level.clone()
+    } else {
+        "warn".to_string()
+    };
+    capsule::logging::init(&filter);
+
+    let app = App::start(settings).await?;
+    match command {
+        Command::Serve => serve(app).await,
+        Command::List { json } => list(&app, json),
+        Command::Call { tool, args, json } => call(&app, &tool, &args, json).await,
+        Command::Check => Ok(check(&app)),
+    }
+}
+
+async fn serve(app: App) -> Result<ExitCode> {
+    for problem in &app.problems {
+        match problem.severity {
+            Severity::Error => tracing::error!("{}", problem.message),
+            Severity::Warning => tracing::warn!("{}", problem.message),
+        }
+    }
+    let snapshot = app.registry.snapshot();
+    tracing::info!(
+        plugins = snapshot.plugins().len(),
+        tools = snapshot.tools().len(),
+        folder = %app.settings.plugins_dir.display(),
+        "serving MCP on stdio"
+    );
+    let server = CapsuleServer::new(app.runtime.clone(), app.registry.clone());
+    tokio::select! {
+        result = mcp::stdio::serve(server) => result?,
+        _ = shutdown_signal() => tracing::info!("shutting down on signal"),
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+fn list(app: &App, json: bool) -> Result<ExitCode> {
+    report_problems(&app.problems);
+    let snapshot = app.registry.snapshot();
+    let tools: Vec<_> = snapshot.tools().iter().map(|t| &t.descriptor).collect();
+    if json {
+        println!("{}", serde_json::to_string_pretty(&tools)?);
+        return Ok(ExitCode::SUCCESS);
+    }
+    if tools.is_empty() {
+        eprintln!(
+            "no tools: {} has no loadable .wasm plugins",
+            app.settings.plugins_dir.display()
+        );
+    }
+    let width = tools.iter().map(|t| t.name.len()).max().unwrap_or(0);
+    for tool in tools {
+        let summary = tool
+            .description
+            .as_deref()
+            .and_then(|d| d.lines().next())
+            .unwrap_or("");
+        println!("{:width$}  {summary}", tool.name);
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+async fn call(app: &App, name: &str, args: &str, json: bool) -> Result<ExitCode> {
+    report_problems(&app.problems);
+    let arguments: JsonObject = serde_json::from_str(args)
+        .with_context(|| format!("--args must be a JSON object, got `{args}`"))?;
+    let snapshot = app.registry.snapshot();
+    let Some(tool) = snapshot.get(name) else {
+        let names: Vec<&str> = snapshot
+            .tools()
+            .iter()
+            .map(|t| t.exposed_name.as_str())
+            .collect();
+        bail!(
+            "unknown tool `{name}`; available: {} (see `capsule list`)",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        );
+    };
+    let cancel = CancellationToken::new();
+    let context = CallContext {
+        cancel: cancel.clone(),
+        events: None,
+    };
+    let result = tokio::select! {
+        result = mcp::server::execute(&app.runtime, tool, arguments, context) => result,
+        _ = shutdown_signal() => {
+            cancel.cancel();
+            bail!("interrupted");
+        }
+    };
+    let failed = result.is_error == Some(true);
+    if json {
+        println!("{}", serde_json::to_string_pretty(&result)?);
+    } else {
+        print_result(&result, failed);
+    }
+    Ok(if failed {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    })
+}
+
+/// Prints a result for people: text as is, other content described in one line.
+/// Error results go to stderr.
+fn print_result(result: &CallToolResult, failed: bool) {
+    let emit = |line: String| {
+        if failed {
+            eprintln!("{line}");
+        } else {
+            println!("{line}");
+        }
+    };
+    for block in &result.content {
+        emit(describe(block));
+    }
+    if result.content.is_empty()
+        && let Some(structured) = &result.structured_content
+    {
+        emit(serde_json::to_string_pretty(structured).unwrap_or_default());
+    }
+}
+
+fn describe(block: &ContentBlock) -> String {
+    match block {
+        ContentBlock::Text(text) => text.text.clone(),
+        ContentBlock::Image(image) => format!(
+            "[image {}, {} base64 chars]",
+            image.mime_type,
+            image.data.len()
+        ),
+        ContentBlock::Audio(audio) => format!(
+            "[audio {}, {} base64 chars]",
+            audio.mime_type,
+            audio.data.len()
+        ),
+        ContentBlock::ResourceLink(link) => format!("[link {} {}]", link.name, link.uri),
+        ContentBlock::Resource(resource) => {
+            format!(
+                "[resource {}]",
+                serde_json::to_string(&resource.resource).unwrap_or_default()
+            )
+        }
+        other => serde_json::to_string(other).unwrap_or_default(),
+    }
+}
+
+fn check(app: &App) -> ExitCode {
+    let snapshot = app.registry.snapshot();
+    for plugin in snapshot.plugins() {
+        println!(
+            "ok     {} ({} tools, {}) {}",
+            plugin.name,
+            plugin.tools.len(),
+            plugin.cache,
+            plugin.path.display()
+        );
+    }
+    for problem in &app.problems {
+        let tag = match problem.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warn ",
+        };
+        println!("{tag}  {}", problem.message);
+    }
+    let errors = app
+        .problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error)
+        .count();
+    println!(
+        "{} plugins, {} tools, {errors} errors, {} warnings",
+        snapshot.plugins().len(),
+        snapshot.tools().len(),
+        app.problems.len() - errors
+    );
+    if app.has_errors() {
+        ExitCode::from(1)
+    } else {
+        ExitCode::SUCCESS
+    }
+}
+
+fn report_problems(problems: &[Problem]) {
+    for problem in problems {
+        let tag = match problem.severity {
+            Severity::Error => "error",
+            Severity::Warning => "warning",
+        };
+        eprintln!("{tag}: {}", problem.message);
+    }
+}
+
+/// Resolves on Ctrl-C or SIGTERM.
+async fn shutdown_signal() {
+    let ctrl_c = tokio::signal::ctrl_c();
+    #[cfg(unix)]
+    {
+        let mut term =
+            match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+                Ok(term) => term,
+                Err(_) => return std::future::pending().await,
+            };
+        tokio::select! {
+            _ = ctrl_c => {}
+            _ = term.recv() => {}
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = ctrl_c.await;
+    }
+}

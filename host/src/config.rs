@@ -1,0 +1,395 @@
+//! Configuration: `capsule.toml`, overridden by `CAPSULE_*` environment variables and
+//! CLI flags (CLI > env > file > defaults). The file is parsed into a *raw* form that
+//! rejects unknown keys (errors carry line and column), then *resolved*: paths made
+//! absolute, defaults filled in, limits checked.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::capability::limits::{Limits, RawLimits};
+use crate::units::ByteSize;
+
+/// The file looked for in the working directory when `--config` is not given.
+pub const DEFAULT_CONFIG_FILE: &str = "capsule.toml";
+
+/// A configuration problem, with the file and what to change.
+#[derive(Debug, thiserror::Error)]
+pub enum ConfigError {
+    /// The file could not be read.
+    #[error("cannot read config file {}: {reason}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: std::io::Error,
+    },
+    /// The file is not valid TOML or has unknown/mistyped keys.
+    #[error("invalid config file {}: {message}", path.display())]
+    Parse {
+        /// The file.
+        path: PathBuf,
+        /// The parser's message, with line, column and the offending text.
+        message: String,
+    },
+    /// A value is out of range or inconsistent with another.
+    #[error("invalid configuration{}: {key}: {message}", source_suffix(path.as_deref()))]
+    Invalid {
+        /// The file, when the value came from one.
+        path: Option<PathBuf>,
+        /// The key, e.g. `plugins.text.limits`.
+        key: String,
+        /// What is wrong and what to write instead.
+        message: String,
+    },
+}
+
+fn source_suffix(path: Option<&Path>) -> String {
+    path.map(|p| format!(" in {}", p.display()))
+        .unwrap_or_default()
+}
+
+/// `capsule.toml` as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawConfig {
+    /// Folder of `.wasm` plugins (relative to the config file).
+    pub plugins_dir: Option<PathBuf>,
+    /// Folder for precompiled artifacts (relative to the config file).
+    pub cache_dir: Option<PathBuf>,
+    /// Log filter for stderr, e.g. `info` or `capsule=debug`.
+    pub log_level: Option<String>,
+    /// Engine-wide settings.
+    #[serde(default)]
+    pub runtime: RawRuntime,
+    /// Default limits for every plugin.
+    #[serde(default)]
+    pub limits: RawLimits,
+    /// Per-plugin policy, by plugin name.
+    #[serde(default)]
+    pub plugins: BTreeMap<String, RawPluginPolicy>,
+}
+
+/// `[runtime]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawRuntime {
+    /// See [`RuntimeSettings::max_concurrent_calls`].
+    pub max_concurrent_calls: Option<u32>,
+    /// See [`RuntimeSettings::max_queued_calls`].
+    pub max_queued_calls: Option<u32>,
+    /// See [`RuntimeSettings::memory_ceiling`].
+    pub memory_ceiling: Option<ByteSize>,
+    /// See [`RuntimeSettings::max_wasm_stack`].
+    pub max_wasm_stack: Option<ByteSize>,
+}
+
+/// `[plugins.<name>]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawPluginPolicy {
+    /// Overrides of the default limits.
+    #[serde(default)]
+    pub limits: RawLimits,
+    /// Settings the plugin reads with `host.config(key)`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// Engine-wide settings (shared by every plugin).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeSettings {
+    /// Calls running at once, over all plugins and clients. Also sizes the instance pool.
+    pub max_concurrent_calls: u32,
+    /// Calls allowed to wait for a slot; beyond that a call fails at once with "busy".
+    pub max_queued_calls: u32,
+    /// The most memory any one linear memory may have; no plugin limit may exceed it.
+    pub memory_ceiling: ByteSize,
+    /// WebAssembly stack size for every call.
+    pub max_wasm_stack: ByteSize,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        Self {
+            max_concurrent_calls: 64,
+            max_queued_calls: 1024,
+            memory_ceiling: ByteSize::mib(512),
+            max_wasm_stack: ByteSize::kib(512),
+        }
+    }
+}
+
+/// The resolved policy of one plugin.
+#[derive(Debug, Clone)]
+pub struct PluginPolicy {
+    /// Limits of each call.
+    pub limits: Limits,
+    /// Values of `host.config(key)`.
+    pub settings: Arc<BTreeMap<String, String>>,
+}
+
+/// Values given on the command line or in `CAPSULE_*` variables; they win over the file.
+#[derive(Debug, Clone, Default)]
+pub struct Overrides {
+    /// `--config` / `CAPSULE_CONFIG`.
+    pub config_file: Option<PathBuf>,
+    /// `--plugins` / `CAPSULE_PLUGINS`.
+    pub plugins_dir: Option<PathBuf>,
+    /// `--cache-dir` / `CAPSULE_CACHE_DIR`.
+    pub cache_dir: Option<PathBuf>,
+    /// `--no-cache` / `CAPSULE_NO_CACHE`.
+    pub no_cache: bool,
+    /// `--log-level` / `CAPSULE_LOG`.
+    pub log_level: Option<String>,
+}
+
+/// Everything the host runs with, resolved.
+#[derive(Debug, Clone)]
+pub struct Settings {
+    /// The config file used, if any.
+    pub config_file: Option<PathBuf>,
+    /// Absolute folder of plugins.
+    pub plugins_dir: PathBuf,
+    /// Absolute folder of precompiled artifacts; `None` disables the cache.
+    pub cache_dir: Option<PathBuf>,
+    /// Log filter for stderr.
+    pub log_level: String,
+    /// Engine-wide settings.
+    pub runtime: RuntimeSettings,
+    /// Limits of plugins without their own.
+    pub default_limits: Limits,
+    /// Per-plugin policies from the file, by plugin name.
+    pub plugins: BTreeMap<String, PluginPolicy>,
+}
+
+impl Settings {
+    /// Reads the config file (the one named in `overrides`, else `./capsule.toml` if it
+    /// exists) and applies the overrides.
+    pub fn load(overrides: Overrides) -> Result<Self, ConfigError> {
+        let cwd = std::env::current_dir().map_err(|reason| ConfigError::Read {
+            path: PathBuf::from("."),
+            reason,
+        })?;
+        let file = match &overrides.config_file {
+            Some(path) => Some(cwd.join(path)),
+            None => Some(cwd.join(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
+        };
+        let raw = match &file {
+            Some(path) => parse_file(path)?,
+            None => RawConfig::default(),
+        };
+        Self::resolve(raw, file, &cwd, overrides)
+    }
+
+    /// Resolves a raw config read from `file` (paths in it are relative to its folder;
+    /// paths in `overrides` are relative to `cwd`).
+    pub fn resolve(
+        raw: RawConfig,
+        file: Option<PathBuf>,
+        cwd: &Path,
+        overrides: Overrides,
+    ) -> Result<Self, ConfigError> {
+        let base = file
+            .as_deref()
+            .and_then(Path::parent)
+            .map(Path::to_path_buf)
+            .unwrap_or_else(|| cwd.to_path_buf());
+        let invalid = |key: &str, message: String| ConfigError::Invalid {
+            path: file.clone(),
+            key: key.to_string(),
+            message,
+        };
+
+        let plugins_dir = match (overrides.plugins_dir, raw.plugins_dir) {
+            (Some(cli), _) => cwd.join(cli),
+            (None, Some(from_file)) => base.join(from_file),
+            (None, None) => cwd.join("plugins"),
+        };
+        let cache_dir = if overrides.no_cache {
+            None
+        } else {
+            match (overrides.cache_dir, raw.cache_dir) {
+                (Some(cli), _) => Some(cwd.join(cli)),
+                (None, Some(from_file)) => Some(base.join(from_file)),
+                (None, None) => default_cache_dir(),
+            }
+        };
+
+        let defaults = RuntimeSettings::default();
+        let runtime = RuntimeSettings {
+            max_concurrent_calls: raw
+                .runtime
+                .max_concurrent_calls
+                .unwrap_or(defaults.max_concurrent_calls),
+            max_queued_calls: raw
+                .runtime
+                .max_queued_calls
+                .unwrap_or(defaults.max_queued_calls),
+            memory_ceiling: raw
+                .runtime
+                .memory_ceiling
+                .unwrap_or(defaults.memory_ceiling),
+            max_wasm_stack: raw
+                .runtime
+                .max_wasm_stack
+                .unwrap_or(defaults.max_wasm_stack),
+        };
+        if !(1..=10_000).contains(&runtime.max_concurrent_calls) {
+            return Err(invalid(
+                "runtime.max-concurrent-calls",
+                "must be between 1 and 10000".into(),
+            ));
+        }
+        if runtime.memory_ceiling < ByteSize::mib(1) || runtime.memory_ceiling > ByteSize::mib(4096)
+        {
+            return Err(invalid(
+                "runtime.memory-ceiling",
+                "must be between 1MiB and 4GiB".into(),
+            ));
+        }
+        if runtime.max_wasm_stack < ByteSize::kib(64) || runtime.max_wasm_stack > ByteSize::mib(64)
+        {
+            return Err(invalid(
+                "runtime.max-wasm-stack",
+                "must be between 64KiB and 64MiB".into(),
+            ));
+        }
+
+        let default_limits = raw.limits.apply_to(&Limits::default());
+        default_limits
+            .validate(runtime.memory_ceiling)
+            .map_err(|m| invalid("limits", m))?;
+
+        let mut plugins = BTreeMap::new();
+        for (name, policy) in raw.plugins {
+            let limits = policy.limits.apply_to(&default_limits);
+            limits
+                .validate(runtime.memory_ceiling)
+                .map_err(|m| invalid(&format!("plugins.{name}.limits"), m))?;
+            plugins.insert(
+                name,
+                PluginPolicy {
+                    limits,
+                    settings: Arc::new(policy.config),
+                },
+            );
+        }
+
+        Ok(Self {
+            config_file: file,
+            plugins_dir,
+            cache_dir,
+            log_level: overrides
+                .log_level
+                .or(raw.log_level)
+                .unwrap_or_else(|| "info".into()),
+            runtime,
+            default_limits,
+            plugins,
+        })
+    }
+
+    /// The policy of the plugin named `name` (the defaults if the file has none for it).
+    pub fn policy(&self, name: &str) -> PluginPolicy {
+        self.plugins
+            .get(name)
+            .cloned()
+            .unwrap_or_else(|| PluginPolicy {
+                limits: self.default_limits.clone(),
+                settings: Arc::default(),
+            })
+    }
+}
+
+/// Parses a config file into its raw form.
+pub fn parse_file(path: &Path) -> Result<RawConfig, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    toml::from_str(&text).map_err(|err| ConfigError::Parse {
+        path: path.to_path_buf(),
+        message: err.to_string(),
+    })
+}
+
+/// `$XDG_CACHE_HOME/capsule`, else `$HOME/.cache/capsule`, else no cache.
+fn default_cache_dir() -> Option<PathBuf> {
+    let xdg = std::env::var_os("XDG_CACHE_HOME")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from);
+    let home = std::env::var_os("HOME")
+        .filter(|v| !v.is_empty())
+        .map(|h| PathBuf::from(h).join(".cache"));
+    xdg.or(home).map(|dir| dir.join("capsule"))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn resolve(text: &str, overrides: Overrides) -> Result<Settings, ConfigError> {
+        let raw: RawConfig = toml::from_str(text).map_err(|err| ConfigError::Parse {
+            path: "capsule.toml".into(),
+            message: err.to_string(),
+        })?;
+        Settings::resolve(
+            raw,
+            Some(PathBuf::from("/etc/capsule/capsule.toml")),
+            Path::new("/work"),
+            overrides,
+        )
+    }
+
+    #[test]
+    fn cli_overrides_win_over_the_file_and_paths_resolve_from_their_origin() {
+        let s = resolve("plugins-dir = \"tools\"", Overrides::default()).unwrap();
+        assert_eq!(s.plugins_dir, PathBuf::from("/etc/capsule/tools"));
+        let s = resolve(
+            "plugins-dir = \"tools\"",
+            Overrides {
+                plugins_dir: Some("mine".into()),
+                ..Overrides::default()
+            },
+        )
+        .unwrap();
+        assert_eq!(s.plugins_dir, PathBuf::from("/work/mine"));
+    }
+
+    #[test]
+    fn plugin_limits_inherit_the_defaults() {
+        let s = resolve(
+            "[limits]\nfuel = 100\n[plugins.text.limits]\ntimeout = \"1s\"\n",
+            Overrides::default(),
+        )
+        .unwrap();
+        let policy = s.policy("text");
+        assert_eq!(policy.limits.fuel, 100);
+        assert_eq!(policy.limits.timeout, std::time::Duration::from_secs(1));
+        assert_eq!(s.policy("other").limits.fuel, 100);
+    }
+
+    #[test]
+    fn unknown_keys_point_at_line_and_column() {
+        let err = resolve("[plugins.text]\nlimts = {}\n", Overrides::default()).unwrap_err();
+        let text = err.to_string();
+        assert!(text.contains("line 2, column 1"), "{text}");
+        assert!(text.contains("unknown field `limts`"), "{text}");
+    }
+
+    #[test]
+    fn plugin_memory_above_the_ceiling_is_rejected_with_its_key() {
+        let err = resolve(
+            "[runtime]\nmemory-ceiling = \"256MiB\"\n[plugins.big.limits]\nmemory = \"1GiB\"\n",
+            Overrides::default(),
+        )
+        .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid configuration in /etc/capsule/capsule.toml: plugins.big.limits: limits.memory = 1 GiB exceeds the runtime memory ceiling of 256 MiB; lower it or raise runtime.memory-ceiling"
+        );
+    }
+}

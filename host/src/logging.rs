@@ -1,0 +1,27 @@
+//! Logs go to stderr, always: in stdio mode stdout carries the protocol and nothing else.
+
+use tracing_subscriber::EnvFilter;
+
+/// Installs the stderr logger with `filter` (e.g. `info`, `capsule=debug,warn`).
+/// An invalid filter falls back to `info` with a warning rather than failing.
+pub fn init(filter: &str) {
+    // rmcp logs every session event at `info`; keep it to warnings unless asked.
+    let filter = if filter.contains("rmcp") {
+        filter.to_string()
+    } else {
+        format!("{filter},rmcp=warn")
+    };
+    let (filter, bad) = match EnvFilter::try_new(&filter) {
+        Ok(f) => (f, None),
+        Err(err) => (EnvFilter::new("info"), Some(err)),
+    };
+    let _ = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(false)
+        .with_target(false)
+        .try_init();
+    if let Some(err) = bad {
+        tracing::warn!("invalid log filter, using `info`: {err}");
+    }
+}

@@ -1,0 +1,258 @@
+//! The MCP handler, independent of transport: `tools/list` from the registry,
+//! `tools/call` validated in the host and run in the sandbox, `logging/setLevel`,
+//! progress and cancellation. One value per client connection.
+//!
+//! MCP logging is deprecated by SEP-2577 but clients still call `logging/setLevel` on
+//! connect (MCP Inspector does) and show log notifications, so we keep serving it.
+#![allow(deprecated)]
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU8, Ordering};
+use std::time::Instant;
+
+use rmcp::ServerHandler;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, CallToolResult, ErrorData, Implementation, JsonObject,
+    ListToolsResult, LoggingLevel, LoggingMessageNotificationParam, PaginatedRequestParams,
+    ProgressNotificationParam, ProgressToken, ServerCapabilities, ServerConfig,
+    SetLevelRequestParams,
+};
+use rmcp::service::{Peer, RequestContext, RoleServer};
+use serde_json::Value;
+use tokio::sync::mpsc;
+
+use super::convert::{error_result, tool_result};
+use crate::registry::{RegisteredTool, Registry};
+use crate::runtime::bindings::Level;
+use crate::runtime::{CallContext, CallEvent, CallFailure, Runtime};
+
+/// Events a call may queue for its client before further ones are dropped.
+const EVENT_QUEUE: usize = 256;
+/// Stored in [`CapsuleServer::client_level`] while the client has not asked for logs.
+const NO_LOGS: u8 = u8::MAX;
+
+/// Serves the registry's tools to one MCP client.
+#[derive(Clone)]
+pub struct CapsuleServer {
+    runtime: Arc<Runtime>,
+    registry: Arc<Registry>,
+    client_level: Arc<AtomicU8>,
+}
+
+impl CapsuleServer {
+    /// A handler for one connection.
+    pub fn new(runtime: Arc<Runtime>, registry: Arc<Registry>) -> Self {
+        Self {
+            runtime,
+            registry,
+            client_level: Arc::new(AtomicU8::new(NO_LOGS)),
+        }
+    }
+
+    /// The least severe plugin log level the client asked to receive, if any.
+    fn client_level(&self) -> Option<LoggingLevel> {
+        match self.client_level.load(Ordering::Relaxed) {
+            NO_LOGS => None,
+            n => Some(level_from_rank(n)),
+        }
+    }
+}
+
+impl ServerHandler for CapsuleServer {
+    fn get_info(&self) -> ServerConfig {
+        ServerConfig::new(
+            ServerCapabilities::builder()
+                .enable_logging()
+                .enable_tools()
+                .enable_tool_list_changed()
+                .build(),
+        )
+        .with_server_info(Implementation::new("capsule", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "Tools served by Capsule run in sandboxed WebAssembly plugins. Tool names are \
+             <plugin>_<tool>. A result with isError names the problem: invalid arguments, a \
+             tool error, or a sandbox limit (fuel, time, memory, stack, result size).",
+        )
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, ErrorData> {
+        let set = self.registry.snapshot();
+        Ok(ListToolsResult::with_all_items(
+            set.tools().iter().map(|t| t.descriptor.clone()).collect(),
+        ))
+    }
+
+    async fn set_level(
+        &self,
+        request: SetLevelRequestParams,
+        _context: RequestContext<RoleServer>,
+    ) -> Result<(), ErrorData> {
+        self.client_level
+            .store(level_rank(request.level), Ordering::Relaxed);
+        Ok(())
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, ErrorData> {
+        let set = self.registry.snapshot();
+        let Some(tool) = set.get(&request.name) else {
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "unknown tool `{}`; call tools/list to see the available tools",
+                    request.name
+                ),
+                None,
+            ));
+        };
+        let progress = context.meta.get_progress_token();
+        // 2026-07-28 clients opt in per request (`_meta` logLevel); older ones via setLevel.
+        let level = context.meta.log_level().or_else(|| self.client_level());
+        let arguments = request.arguments.unwrap_or_default();
+        if progress.is_none() && level.is_none() {
+            let call = CallContext {
+                cancel: context.ct.clone(),
+                events: None,
+            };
+            return Ok(execute(&self.runtime, tool, arguments, call).await.into());
+        }
+        // The events are forwarded on this task, beside the call: the sender lives in the
+        // call's store, so forwarding ends when the call does, and progress and logs reach
+        // the client before the result.
+        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        let call = CallContext {
+            cancel: context.ct.clone(),
+            events: Some(tx),
+        };
+        let logger = tool.exposed_name.clone();
+        let (result, ()) = tokio::join!(
+            execute(&self.runtime, tool, arguments, call),
+            forward_events(rx, context.peer.clone(), progress, level, logger),
+        );
+        Ok(result.into())
+    }
+}
+
+/// Runs one call of `tool` the way every transport and the CLI do: arguments checked
+/// against the input schema first (no instance runs for invalid ones), then the sandbox,
+/// then the result checked against the output schema. Never fails: every problem is an
+/// `isError` result with a message a model can act on.
+pub async fn execute(
+    runtime: &Runtime,
+    tool: &RegisteredTool,
+    arguments: JsonObject,
+    call: CallContext,
+) -> CallToolResult {
+    let arguments = Value::Object(arguments);
+    if let Err(message) = tool.check_arguments(&arguments) {
+        return error_result(message);
+    }
+    let arguments = arguments.to_string();
+    let started = Instant::now();
+    let outcome = runtime
+        .call(&tool.plugin, &tool.tool_name, &arguments, call)
+        .await;
+    let elapsed = started.elapsed();
+    match outcome {
+        Ok(result) => {
+            tracing::debug!(tool = %tool.exposed_name, ?elapsed, "call finished");
+            tool_result(tool, result)
+        }
+        Err(CallFailure::Tool(err)) => {
+            tracing::debug!(tool = %tool.exposed_name, ?elapsed, "tool error: {err}");
+            error_result(CallFailure::Tool(err).to_string())
+        }
+        Err(CallFailure::Fault(fault)) => {
+            tracing::warn!(
+                tool = %tool.exposed_name,
+                plugin = %tool.plugin.name,
+                fault = fault.kind(),
+                ?elapsed,
+                "sandbox fault: {fault}"
+            );
+            error_result(format!(
+                "sandbox fault: plugin `{}` {fault}",
+                tool.plugin.name
+            ))
+        }
+        Err(busy @ CallFailure::Busy { .. }) => {
+            tracing::warn!(tool = %tool.exposed_name, "rejected: {busy}");
+            error_result(busy.to_string())
+        }
+    }
+}
+
+/// Sends a call's progress and log events to its client until the call ends.
+async fn forward_events(
+    mut events: mpsc::Receiver<CallEvent>,
+    peer: Peer<RoleServer>,
+    progress: Option<ProgressToken>,
+    level: Option<LoggingLevel>,
+    logger: String,
+) {
+    while let Some(event) = events.recv().await {
+        match event {
+            CallEvent::Progress {
+                done,
+                total,
+                message,
+            } => {
+                let Some(token) = &progress else { continue };
+                let mut param = ProgressNotificationParam::new(token.clone(), done);
+                param.total = total;
+                param.message = message;
+                let _ = peer.notify_progress(param).await;
+            }
+            CallEvent::Log {
+                level: wit,
+                message,
+            } => {
+                let Some(min) = level else { continue };
+                let lvl = mcp_level(wit);
+                if level_rank(lvl) < level_rank(min) {
+                    continue;
+                }
+                let param = LoggingMessageNotificationParam::new(lvl, Value::String(message))
+                    .with_logger(logger.clone());
+                let _ = peer.notify_logging_message(param).await;
+            }
+        }
+    }
+}
+
+fn mcp_level(level: Level) -> LoggingLevel {
+    match level {
+        Level::Trace | Level::Debug => LoggingLevel::Debug,
+        Level::Info => LoggingLevel::Info,
+        Level::Warn => LoggingLevel::Warning,
+        Level::Error => LoggingLevel::Error,
+    }
+}
+
+const LEVELS: [LoggingLevel; 8] = [
+    LoggingLevel::Debug,
+    LoggingLevel::Info,
+    LoggingLevel::Notice,
+    LoggingLevel::Warning,
+    LoggingLevel::Error,
+    LoggingLevel::Critical,
+    LoggingLevel::Alert,
+    LoggingLevel::Emergency,
+];
+
+fn level_rank(level: LoggingLevel) -> u8 {
+    LEVELS.iter().position(|l| *l == level).unwrap_or(0) as u8
+}
+
+fn level_from_rank(rank: u8) -> LoggingLevel {
+    LEVELS
+        .get(rank as usize)
+        .copied()
+        .unwrap_or(LoggingLevel::Debug)
+}

@@ -1,0 +1,143 @@
+//! A tool as the registry serves it: the MCP descriptor plus compiled JSON Schema
+//! validators, built from what a plugin's `list-tools` returned.
+
+use std::sync::Arc;
+
+use rmcp::model::{JsonObject, ToolAnnotations};
+use serde_json::Value;
+
+use super::naming;
+use crate::runtime::Plugin;
+use crate::runtime::bindings;
+
+/// One tool of one plugin, under the name clients see.
+pub struct RegisteredTool {
+    /// The name clients call (`<plugin>_<tool>`, unique in the tool set).
+    pub exposed_name: String,
+    /// The plugin's own name for it.
+    pub tool_name: String,
+    /// The plugin that serves it.
+    pub plugin: Arc<Plugin>,
+    /// What `tools/list` shows.
+    pub descriptor: rmcp::model::Tool,
+    input: jsonschema::Validator,
+    output: Option<jsonschema::Validator>,
+}
+
+impl RegisteredTool {
+    /// Checks a plugin's tool and compiles its schemas. The error says what is wrong.
+    pub fn new(
+        plugin: Arc<Plugin>,
+        tool: &bindings::Tool,
+        exposed_name: String,
+    ) -> Result<Self, String> {
+        if !naming::is_valid(&tool.name) {
+            return Err(format!(
+                "tool name `{}` is invalid: use 1-64 characters from a-z, A-Z, 0-9, `_` and `-`",
+                tool.name
+            ));
+        }
+        let (input_schema, input) = compile_schema(&tool.input_schema, "input schema")?;
+        let (output_schema, output) = match &tool.output_schema {
+            Some(text) => {
+                let (schema, validator) = compile_schema(text, "output schema")?;
+                (Some(schema), Some(validator))
+            }
+            None => (None, None),
+        };
+        if tool.description.trim().is_empty() {
+            tracing::warn!(plugin = %plugin.name, tool = %tool.name, "tool has no description; models will not know when to call it");
+        }
+        let mut descriptor = rmcp::model::Tool::new(
+            exposed_name.clone(),
+            tool.description.clone(),
+            Arc::new(input_schema),
+        );
+        descriptor.title = tool.title.clone();
+        descriptor.output_schema = output_schema.map(Arc::new);
+        descriptor.annotations = tool.annotations.as_ref().map(annotations);
+        Ok(Self {
+            exposed_name,
+            tool_name: tool.name.clone(),
+            plugin,
+            descriptor,
+            input,
+            output,
+        })
+    }
+
+    /// Checks call arguments against the input schema. The error lists every violation
+    /// with its location, phrased for a model to correct the call.
+    pub fn check_arguments(&self, arguments: &Value) -> Result<(), String> {
+        violations(&self.input, arguments).map_err(|problems| {
+            format!(
+                "invalid arguments for `{}`: {problems}. The input schema is in tools/list.",
+                self.exposed_name
+            )
+        })
+    }
+
+    /// Checks a structured result against the output schema, if the tool has one.
+    pub fn check_output(&self, structured: &Value) -> Result<(), String> {
+        match &self.output {
+            Some(validator) => violations(validator, structured).map_err(|problems| {
+                format!(
+                    "plugin `{}` returned structured content that does not match the output schema of `{}`: {problems}",
+                    self.plugin.name, self.exposed_name
+                )
+            }),
+            None => Ok(()),
+        }
+    }
+
+    /// Whether successful results must carry structured content.
+    pub fn has_output_schema(&self) -> bool {
+        self.output.is_some()
+    }
+}
+
+fn violations(validator: &jsonschema::Validator, value: &Value) -> Result<(), String> {
+    let problems: Vec<String> = validator
+        .iter_errors(value)
+        .take(10)
+        .map(|err| {
+            let at = err.instance_path.to_string();
+            if at.is_empty() {
+                err.to_string()
+            } else {
+                format!("at `{at}`: {err}")
+            }
+        })
+        .collect();
+    if problems.is_empty() {
+        Ok(())
+    } else {
+        Err(problems.join("; "))
+    }
+}
+
+/// Parses a schema (JSON text), requires `"type": "object"` (MCP demands it) and compiles it.
+fn compile_schema(text: &str, what: &str) -> Result<(JsonObject, jsonschema::Validator), String> {
+    let value: Value =
+        serde_json::from_str(text).map_err(|err| format!("{what} is not valid JSON: {err}"))?;
+    let Value::Object(object) = value else {
+        return Err(format!("{what} must be a JSON object"));
+    };
+    if object.get("type") != Some(&Value::String("object".into())) {
+        return Err(format!(
+            "{what} must have \"type\": \"object\" (MCP tools take and return JSON objects)"
+        ));
+    }
+    let validator = jsonschema::validator_for(&Value::Object(object.clone()))
+        .map_err(|err| format!("{what} is not a valid JSON Schema: {err}"))?;
+    Ok((object, validator))
+}
+
+fn annotations(a: &bindings::ToolAnnotations) -> ToolAnnotations {
+    let mut out = ToolAnnotations::new();
+    out.read_only_hint = a.read_only;
+    out.destructive_hint = a.destructive;
+    out.idempotent_hint = a.idempotent;
+    out.open_world_hint = a.open_world;
+    out
+}

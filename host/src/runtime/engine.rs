@@ -1,0 +1,88 @@
+//! The one wasmtime `Engine`: component model, fuel, epoch interruption, pooling
+//! allocator with copy-on-write memory images and a bounded virtual memory reservation.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::thread;
+use std::time::Duration;
+
+use wasmtime::{Config, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+use crate::config::RuntimeSettings;
+
+/// How often the epoch advances. A running call is checked against its deadline and
+/// cancellation, and yields to other tasks, once per tick.
+pub const EPOCH_TICK: Duration = Duration::from_millis(2);
+
+/// Builds the engine for `settings`.
+pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.consume_fuel(true);
+    config.epoch_interruption(true);
+    let stack = usize::try_from(settings.max_wasm_stack.bytes()).unwrap_or(usize::MAX);
+    config.max_wasm_stack(stack);
+    // Host functions run on the same fiber stack: give them room beyond the wasm limit.
+    config.async_stack_size(stack + (1 << 20));
+
+    // Every linear memory slot is exactly the ceiling: nothing grows past it and the
+    // virtual reservation stays `slots × ceiling` instead of wasmtime's 4 GiB default
+    // per memory, so the host also starts in containers with address-space limits.
+    let ceiling = settings.memory_ceiling.bytes();
+    config.memory_reservation(ceiling);
+    config.memory_reservation_for_growth(0);
+    config.memory_guard_size(64 << 10);
+    config.memory_may_move(false);
+    config.memory_init_cow(true);
+
+    let instances = settings.max_concurrent_calls + RESERVED_INSTANCES;
+    let mut pool = PoolingAllocationConfig::new();
+    pool.total_component_instances(instances)
+        .total_stacks(instances)
+        .total_core_instances(instances * 16)
+        .total_memories(instances * 2)
+        .total_tables(instances * 4)
+        .max_memory_size(usize::try_from(ceiling).unwrap_or(usize::MAX))
+        .max_memories_per_module(2)
+        .max_tables_per_module(4)
+        .table_elements(200_000)
+        .max_core_instance_size(8 << 20)
+        .max_component_instance_size(8 << 20)
+        .max_unused_warm_slots(instances.min(32))
+        .linear_memory_keep_resident(64 << 10)
+        .table_keep_resident(64 << 10);
+    config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    Engine::new(&config)
+}
+
+/// Instance slots kept beyond `max_concurrent_calls` for loading plugins (`list-tools`).
+pub const RESERVED_INSTANCES: u32 = 4;
+
+/// Advances the engine's epoch every [`EPOCH_TICK`] on a background thread, until dropped.
+pub struct EpochTicker {
+    stop: Arc<AtomicBool>,
+}
+
+impl EpochTicker {
+    /// Starts ticking `engine`.
+    pub fn start(engine: &Engine) -> std::io::Result<Self> {
+        let stop = Arc::new(AtomicBool::new(false));
+        let engine = engine.clone();
+        let flag = stop.clone();
+        thread::Builder::new()
+            .name("capsule-epoch".into())
+            .spawn(move || {
+                while !flag.load(Ordering::Relaxed) {
+                    thread::sleep(EPOCH_TICK);
+                    engine.increment_epoch();
+                }
+            })?;
+        Ok(Self { stop })
+    }
+}
+
+impl Drop for EpochTicker {
+    fn drop(&mut self) {
+        self.stop.store(true, Ordering::Relaxed);
+    }
+}

@@ -1,0 +1,85 @@
+//! The sandbox: one wasmtime engine, plugin loading, and calls in fresh instances.
+
+pub mod bindings;
+pub mod cache;
+mod call;
+pub mod engine;
+pub mod fault;
+pub mod output;
+mod plugin;
+pub mod state;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::AtomicUsize;
+
+use tokio::sync::Semaphore;
+use wasmtime::Engine;
+use wasmtime::component::{HasSelf, Linker};
+
+pub use call::CallFailure;
+pub use plugin::{LoadError, Plugin};
+pub use state::{CallContext, CallEvent};
+
+use crate::config::RuntimeSettings;
+use cache::ArtifactCache;
+use engine::EpochTicker;
+use state::CallState;
+
+/// The engine could not be set up.
+#[derive(Debug, thiserror::Error)]
+pub enum RuntimeError {
+    /// wasmtime rejected the engine configuration.
+    #[error("cannot create the WebAssembly engine: {0}")]
+    Engine(String),
+    /// Host interfaces could not be linked.
+    #[error("cannot link host interfaces: {0}")]
+    Link(String),
+    /// The epoch thread could not start.
+    #[error("cannot start the epoch thread: {0}")]
+    Ticker(std::io::Error),
+}
+
+/// Loads plugins and runs calls. One per process; shared by every client.
+pub struct Runtime {
+    engine: Engine,
+    linker: Linker<CallState>,
+    cache: ArtifactCache,
+    settings: RuntimeSettings,
+    slots: Arc<Semaphore>,
+    queued: AtomicUsize,
+    _ticker: EpochTicker,
+}
+
+impl Runtime {
+    /// Creates the engine, links WASI (deny by default), `wasi:http` (deny hook) and the
+    /// `host` interface, and starts the epoch ticker. `cache_dir` holds precompiled code.
+    pub fn new(
+        settings: &RuntimeSettings,
+        cache_dir: Option<PathBuf>,
+    ) -> Result<Self, RuntimeError> {
+        let engine = engine::build(settings).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let mut linker = Linker::new(&engine);
+        let link = |e: wasmtime::Error| RuntimeError::Link(format!("{e:#}"));
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
+        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
+        bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
+            .map_err(link)?;
+        let cache = ArtifactCache::new(cache_dir, &engine);
+        let _ticker = EpochTicker::start(&engine).map_err(RuntimeError::Ticker)?;
+        Ok(Self {
+            engine,
+            linker,
+            cache,
+            settings: settings.clone(),
+            slots: Arc::new(Semaphore::new(settings.max_concurrent_calls as usize)),
+            queued: AtomicUsize::new(0),
+            _ticker,
+        })
+    }
+
+    /// The engine, e.g. for inspecting components.
+    pub fn engine(&self) -> &Engine {
+        &self.engine
+    }
+}

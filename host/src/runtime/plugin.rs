@@ -1,0 +1,200 @@
+//! Loading a plugin: read → check it is a component → compile or load precompiled →
+//! check it exports `capsule:plugin/tools` → link (`InstancePre`) → ask for its tools.
+
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+use super::Runtime;
+use super::bindings::{PluginPre, TOOLS_EXPORT, Tool};
+use super::cache::{self, CacheOutcome};
+use super::fault::Fault;
+use super::state::CallState;
+use crate::config::PluginPolicy;
+
+/// A loaded plugin, ready to be called. Cheap to share: calls only read it.
+pub struct Plugin {
+    /// The plugin's name (from its file name); tools are exposed as `<name>_<tool>`.
+    pub name: Arc<str>,
+    /// The `.wasm` it was loaded from.
+    pub path: PathBuf,
+    /// Hex sha256 of the `.wasm`.
+    pub digest: String,
+    /// What the plugin's `list-tools` returned, in its order.
+    pub tools: Vec<Tool>,
+    /// Limits and settings.
+    pub policy: PluginPolicy,
+    /// Whether the compiled code came from the artifact cache.
+    pub cache: CacheOutcome,
+    pub(crate) pre: PluginPre<CallState>,
+}
+
+/// Why a plugin could not be loaded. Every message names the file and what to do.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("{}: cannot read: {reason}", path.display())]
+    Read {
+        /// The file.
+        path: PathBuf,
+        /// Why.
+        reason: std::io::Error,
+    },
+    /// The file is not WebAssembly at all.
+    #[error(
+        "{}: not a WebAssembly file (it does not start with the `\\0asm` magic); put only compiled .wasm components in the plugins folder",
+        path.display()
+    )]
+    NotWasm {
+        /// The file.
+        path: PathBuf,
+    },
+    /// A core module rather than a component.
+    #[error(
+        "{}: this is a core WebAssembly module, not a component; build it for `wasm32-wasip2` (Rust) or wrap it with `wasm-tools component new`",
+        path.display()
+    )]
+    CoreModule {
+        /// The file.
+        path: PathBuf,
+    },
+    /// wasmtime rejected the component.
+    #[error("{}: invalid component: {message}", path.display())]
+    Compile {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's message.
+        message: String,
+    },
+    /// The component does not implement the plugin world.
+    #[error(
+        "{}: does not export `{TOOLS_EXPORT}` (its exports: {}); build it against wit/capsule.wit, e.g. with the capsule-sdk crate",
+        path.display(),
+        if exports.is_empty() { "none".to_string() } else { exports.join(", ") }
+    )]
+    MissingExport {
+        /// The file.
+        path: PathBuf,
+        /// What the component exports instead.
+        exports: Vec<String>,
+    },
+    /// The component imports something the host does not provide, or its export has the wrong shape.
+    #[error("{}: cannot be linked: {message}", path.display())]
+    Link {
+        /// The file.
+        path: PathBuf,
+        /// wasmtime's message (names the import).
+        message: String,
+    },
+    /// `list-tools` failed.
+    #[error("{}: list-tools {fault}", path.display())]
+    ListTools {
+        /// The file.
+        path: PathBuf,
+        /// The sandbox fault.
+        fault: Fault,
+    },
+}
+
+impl Runtime {
+    /// Loads the plugin `name` from `path` under `policy`.
+    pub async fn load(
+        &self,
+        name: &str,
+        path: &Path,
+        policy: PluginPolicy,
+    ) -> Result<Plugin, LoadError> {
+        let bytes = tokio::fs::read(path)
+            .await
+            .map_err(|reason| LoadError::Read {
+                path: path.to_path_buf(),
+                reason,
+            })?;
+        check_header(&bytes, path)?;
+        let digest = cache::digest(&bytes);
+        let engine = self.engine.clone();
+        let artifacts = self.cache.clone();
+        let key = digest.clone();
+        let compiled =
+            tokio::task::spawn_blocking(move || artifacts.load_or_compile(&engine, &bytes, &key))
+                .await
+                .map_err(|err| LoadError::Compile {
+                    path: path.to_path_buf(),
+                    message: format!("compiler task failed: {err}"),
+                })?;
+        let (component, cache) = compiled.map_err(|err| LoadError::Compile {
+            path: path.to_path_buf(),
+            message: format!("{err:#}"),
+        })?;
+
+        if component.get_export_index(None, TOOLS_EXPORT).is_none() {
+            let ty = component.component_type();
+            let exports = ty
+                .exports(&self.engine)
+                .map(|(n, _)| n.to_string())
+                .collect();
+            return Err(LoadError::MissingExport {
+                path: path.to_path_buf(),
+                exports,
+            });
+        }
+        let link = |err: wasmtime::Error| LoadError::Link {
+            path: path.to_path_buf(),
+            message: format!("{err:#}"),
+        };
+        let pre = self.linker.instantiate_pre(&component).map_err(link)?;
+        let pre = PluginPre::new(pre).map_err(link)?;
+
+        let mut plugin = Plugin {
+            name: Arc::from(name),
+            path: path.to_path_buf(),
+            digest,
+            tools: Vec::new(),
+            policy,
+            cache,
+            pre,
+        };
+        plugin.tools = self
+            .list_tools(&plugin)
+            .await
+            .map_err(|fault| LoadError::ListTools {
+                path: path.to_path_buf(),
+                fault,
+            })?;
+        Ok(plugin)
+    }
+}
+
+/// Tells a component from a core module from something else, by the preamble.
+fn check_header(bytes: &[u8], path: &Path) -> Result<(), LoadError> {
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(LoadError::NotWasm {
+            path: path.to_path_buf(),
+        });
+    }
+    // Core modules have version 1 and layer 0; components have layer 1.
+    if bytes[6..8] == [0, 0] {
+        return Err(LoadError::CoreModule {
+            path: path.to_path_buf(),
+        });
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn headers_are_told_apart() {
+        let p = Path::new("x.wasm");
+        assert!(matches!(
+            check_header(b"hello world", p),
+            Err(LoadError::NotWasm { .. })
+        ));
+        assert!(matches!(
+            check_header(b"\0asm\x01\0\0\0", p),
+            Err(LoadError::CoreModule { .. })
+        ));
+        assert!(check_header(b"\0asm\x0d\0\x01\0", p).is_ok());
+    }
+}

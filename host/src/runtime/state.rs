@@ -1,0 +1,248 @@
+//! The data of one call's `Store`: its WASI context, its limiter and what the `host`
+//! import needs (plugin name, settings, cancellation, progress and log forwarding).
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+use tokio::sync::mpsc;
+use tokio_util::sync::CancellationToken;
+use wasmtime::ResourceLimiter;
+use wasmtime::component::ResourceTable;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
+
+use super::bindings::{Level, capsule::plugin};
+use super::output::PluginOutput;
+use crate::capability::http::DenyAllHttp;
+use crate::capability::limits::Limits;
+
+/// Most `host.log` calls forwarded per call; more are counted and dropped.
+const MAX_LOG_CALLS: u32 = 1000;
+/// Longest `host.log` message forwarded; longer ones are cut.
+const MAX_LOG_MESSAGE: usize = 4096;
+
+/// Something a running call tells its client: progress or a log line.
+#[derive(Debug, Clone, PartialEq)]
+pub enum CallEvent {
+    /// `host.progress` was called.
+    Progress {
+        /// Work done so far.
+        done: f64,
+        /// Total work, if known.
+        total: Option<f64>,
+        /// What is happening now.
+        message: Option<String>,
+    },
+    /// `host.log` was called.
+    Log {
+        /// Severity.
+        level: Level,
+        /// The message (already cut to a sane length).
+        message: String,
+    },
+}
+
+/// What the caller provides for one call.
+#[derive(Clone, Default)]
+pub struct CallContext {
+    /// Cancelled when the client cancels the request.
+    pub cancel: CancellationToken,
+    /// Where progress and log events go, if the client wants them. Bounded: when the
+    /// client is slow, further events are dropped rather than queued without limit.
+    pub events: Option<mpsc::Sender<CallEvent>>,
+}
+
+/// Counts limit hits so a trap can be reported as the limit it really was.
+pub struct SandboxLimiter {
+    memory: usize,
+    table_elements: usize,
+    instances: usize,
+    /// Set when a memory tried to grow past the limit: the size it asked for.
+    pub memory_hit: Option<usize>,
+    /// Set when a table tried to grow past the limit.
+    pub table_hit: bool,
+}
+
+impl SandboxLimiter {
+    /// A limiter enforcing `limits`.
+    pub fn new(limits: &Limits) -> Self {
+        Self {
+            memory: usize::try_from(limits.memory.bytes()).unwrap_or(usize::MAX),
+            table_elements: limits.table_elements as usize,
+            instances: limits.instances as usize,
+            memory_hit: None,
+            table_hit: false,
+        }
+    }
+
+    /// The memory limit in bytes.
+    pub fn memory_limit(&self) -> usize {
+        self.memory
+    }
+
+    /// The table element limit.
+    pub fn table_limit(&self) -> u32 {
+        u32::try_from(self.table_elements).unwrap_or(u32::MAX)
+    }
+}
+
+impl ResourceLimiter for SandboxLimiter {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.memory {
+            self.memory_hit = Some(desired);
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.table_elements {
+            self.table_hit = true;
+            return Ok(false);
+        }
+        Ok(true)
+    }
+
+    fn instances(&self) -> usize {
+        self.instances
+    }
+
+    fn tables(&self) -> usize {
+        self.instances
+    }
+
+    fn memories(&self) -> usize {
+        self.instances
+    }
+}
+
+/// The `T` of every `Store<T>`.
+pub struct CallState {
+    pub(crate) wasi: WasiCtx,
+    pub(crate) table: ResourceTable,
+    pub(crate) http: WasiHttpCtx,
+    pub(crate) http_hooks: DenyAllHttp,
+    pub(crate) limiter: SandboxLimiter,
+    pub(crate) plugin: Arc<str>,
+    pub(crate) settings: Arc<BTreeMap<String, String>>,
+    pub(crate) context: CallContext,
+    pub(crate) stderr: PluginOutput,
+    pub(crate) stdout: PluginOutput,
+    log_calls: u32,
+}
+
+impl CallState {
+    /// Fresh state for one call of `plugin`.
+    pub fn new(
+        plugin: Arc<str>,
+        limits: &Limits,
+        settings: Arc<BTreeMap<String, String>>,
+        context: CallContext,
+    ) -> Self {
+        let budget = usize::try_from(limits.log_output.bytes()).unwrap_or(usize::MAX);
+        let stdout = PluginOutput::new(plugin.clone(), "stdout", budget);
+        let stderr = PluginOutput::new(plugin.clone(), "stderr", budget);
+        Self {
+            wasi: crate::capability::wasi::deny_by_default(stdout.clone(), stderr.clone()),
+            table: ResourceTable::new(),
+            http: WasiHttpCtx::new(),
+            http_hooks: DenyAllHttp {
+                plugin: plugin.clone(),
+            },
+            limiter: SandboxLimiter::new(limits),
+            plugin,
+            settings,
+            context,
+            stderr,
+            stdout,
+            log_calls: 0,
+        }
+    }
+
+    /// Flushes the plugin's output streams to the log.
+    pub fn finish_output(&self) {
+        self.stdout.finish();
+        self.stderr.finish();
+    }
+}
+
+impl WasiView for CallState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+impl WasiHttpView for CallState {
+    fn http(&mut self) -> WasiHttpCtxView<'_> {
+        WasiHttpCtxView {
+            ctx: &mut self.http,
+            table: &mut self.table,
+            hooks: &mut self.http_hooks,
+        }
+    }
+}
+
+impl plugin::types::Host for CallState {}
+
+impl plugin::host::Host for CallState {
+    fn log(&mut self, level: Level, message: String) {
+        self.log_calls += 1;
+        if self.log_calls > MAX_LOG_CALLS {
+            if self.log_calls == MAX_LOG_CALLS + 1 {
+                tracing::warn!(plugin = %self.plugin, "plugin logged more than {MAX_LOG_CALLS} lines in one call; dropping the rest");
+            }
+            return;
+        }
+        let mut message = message;
+        if message.len() > MAX_LOG_MESSAGE {
+            let mut cut = MAX_LOG_MESSAGE;
+            while !message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            message.truncate(cut);
+            message.push('…');
+        }
+        let plugin = &*self.plugin;
+        match level {
+            Level::Trace => tracing::trace!(target: "capsule::plugin", plugin, "{message}"),
+            Level::Debug => tracing::debug!(target: "capsule::plugin", plugin, "{message}"),
+            Level::Info => tracing::info!(target: "capsule::plugin", plugin, "{message}"),
+            Level::Warn => tracing::warn!(target: "capsule::plugin", plugin, "{message}"),
+            Level::Error => tracing::error!(target: "capsule::plugin", plugin, "{message}"),
+        }
+        if let Some(events) = &self.context.events {
+            let _ = events.try_send(CallEvent::Log { level, message });
+        }
+    }
+
+    fn progress(&mut self, done: f64, total: Option<f64>, message: Option<String>) {
+        if let Some(events) = &self.context.events {
+            let _ = events.try_send(CallEvent::Progress {
+                done,
+                total,
+                message,
+            });
+        }
+    }
+
+    fn cancelled(&mut self) -> bool {
+        self.context.cancel.is_cancelled()
+    }
+
+    fn config(&mut self, key: String) -> Option<String> {
+        self.settings.get(&key).cloned()
+    }
+}

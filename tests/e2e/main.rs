@@ -1,0 +1,12 @@
+//! End-to-end tests: the real `capsule` binary, real plugins built from source by
+//! `cargo xtask plugins`, driven by a real MCP client (rmcp) over stdio.
+//!
+//! MCP logging is deprecated by SEP-2577, but we still serve it, so we still test it.
+#![allow(deprecated)]
+
+mod cli;
+mod limits;
+mod loading;
+mod protocol;
+mod support;
+mod tools;

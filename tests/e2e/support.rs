@@ -1,0 +1,251 @@
+//! Starting `capsule` on a folder of chosen plugins and talking MCP to it.
+
+use std::path::{Path, PathBuf};
+use std::process::Stdio;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use rmcp::model::{
+    CallToolRequestParams, CallToolResult, ContentBlock, LoggingMessageNotificationParam,
+    ProgressNotificationParam,
+};
+use rmcp::service::{NotificationContext, RunningService};
+use rmcp::transport::TokioChildProcess;
+use rmcp::{ClientHandler, RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use tempfile::TempDir;
+use tokio::io::AsyncReadExt;
+use tokio::process::Command;
+
+/// The `capsule` binary under test.
+pub fn capsule_bin() -> &'static str {
+    env!("CARGO_BIN_EXE_capsule")
+}
+
+/// The repository's `target/` folder, where `cargo xtask plugins` puts components.
+fn target_dir() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../target")
+}
+
+/// A component built by `cargo xtask plugins`: `fixtures/echo.wasm`, `plugins/text.wasm`, ….
+pub fn component(relative: &str) -> PathBuf {
+    let path = target_dir().join(relative);
+    assert!(
+        path.is_file(),
+        "{} is missing: run `cargo xtask plugins` first (`cargo xtask test` does)",
+        path.display()
+    );
+    path
+}
+
+/// A temporary plugins folder holding copies of `components` (`("fixtures/echo.wasm", "echo.wasm")`),
+/// plus a `capsule.toml` with `config`.
+pub struct Folder {
+    pub dir: TempDir,
+}
+
+impl Folder {
+    pub fn new(components: &[(&str, &str)], config: &str) -> Self {
+        let dir = tempfile::tempdir().expect("temp dir");
+        std::fs::create_dir(dir.path().join("plugins")).expect("plugins dir");
+        for (from, to) in components {
+            std::fs::copy(component(from), dir.path().join("plugins").join(to))
+                .expect("copy component");
+        }
+        std::fs::write(dir.path().join("capsule.toml"), config).expect("write config");
+        Self { dir }
+    }
+
+    pub fn plugins(&self) -> PathBuf {
+        self.dir.path().join("plugins")
+    }
+
+    pub fn write_plugin(&self, name: &str, bytes: &[u8]) {
+        std::fs::write(self.plugins().join(name), bytes).expect("write plugin file");
+    }
+
+    /// `capsule ARGS` for this folder: its config, its plugins, a shared compile cache.
+    pub fn command(&self, args: &[&str]) -> Command {
+        let mut command = Command::new(capsule_bin());
+        command
+            .args(args)
+            .arg("--config")
+            .arg(self.dir.path().join("capsule.toml"))
+            .arg("--plugins")
+            .arg(self.plugins())
+            .env("CAPSULE_CACHE_DIR", target_dir().join("e2e-cache"))
+            .env_remove("CAPSULE_LOG")
+            .kill_on_drop(true);
+        command
+    }
+
+    /// Runs a one-shot command to completion: (exit code, stdout, stderr).
+    pub async fn run(&self, args: &[&str]) -> (i32, String, String) {
+        let out = self.command(args).output().await.expect("run capsule");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    }
+
+    /// Starts `capsule serve` and connects an MCP client to it.
+    pub async fn serve(&self) -> Server {
+        let (transport, stderr) = TokioChildProcess::builder(self.command(&["serve"]))
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn capsule serve");
+        let log = Arc::new(Mutex::new(String::new()));
+        if let Some(mut stderr) = stderr {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = stderr.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    log.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+        }
+        let recorder = Recorder::default();
+        let client = recorder
+            .clone()
+            .serve(transport)
+            .await
+            .expect("MCP handshake with capsule");
+        Server {
+            client,
+            recorder,
+            stderr: log,
+        }
+    }
+}
+
+/// Notifications the client received.
+#[derive(Clone, Default)]
+pub struct Recorder {
+    pub progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
+    pub logs: Arc<Mutex<Vec<LoggingMessageNotificationParam>>>,
+}
+
+impl ClientHandler for Recorder {
+    async fn on_progress(
+        &self,
+        params: ProgressNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        self.progress.lock().unwrap().push(params);
+    }
+
+    async fn on_logging_message(
+        &self,
+        params: LoggingMessageNotificationParam,
+        _: NotificationContext<RoleClient>,
+    ) {
+        self.logs.lock().unwrap().push(params);
+    }
+}
+
+/// A running `capsule serve` with a connected client.
+pub struct Server {
+    pub client: RunningService<RoleClient, Recorder>,
+    pub recorder: Recorder,
+    stderr: Arc<Mutex<String>>,
+}
+
+impl Server {
+    /// Calls `tool` with `arguments`, failing the test on a protocol error.
+    pub async fn call(&self, tool: &str, arguments: Value) -> CallToolResult {
+        self.try_call(tool, arguments)
+            .await
+            .unwrap_or_else(|err| panic!("tools/call {tool} failed at the protocol level: {err}"))
+    }
+
+    pub async fn try_call(
+        &self,
+        tool: &str,
+        arguments: Value,
+    ) -> Result<CallToolResult, rmcp::service::ServiceError> {
+        let Value::Object(arguments) = arguments else {
+            panic!("arguments must be an object")
+        };
+        self.client
+            .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(arguments))
+            .await
+    }
+
+    /// Everything the server wrote to stderr so far.
+    pub fn stderr(&self) -> String {
+        self.stderr.lock().unwrap().clone()
+    }
+
+    /// Waits until stderr contains `needle` (logs are written asynchronously).
+    pub async fn wait_for_log(&self, needle: &str) -> String {
+        for _ in 0..200 {
+            let log = self.stderr();
+            if log.contains(needle) {
+                return log;
+            }
+            tokio::time::sleep(Duration::from_millis(25)).await;
+        }
+        panic!(
+            "stderr never contained {needle:?}; it was:\n{}",
+            self.stderr()
+        );
+    }
+
+    /// Asserts the good plugin still answers.
+    pub async fn assert_echo_answers(&self) {
+        let result = self
+            .call("echo_echo", json!({"message": "still alive"}))
+            .await;
+        assert_eq!(
+            text(&result),
+            "still alive",
+            "echo stopped answering: {result:?}"
+        );
+    }
+}
+
+/// All text blocks of a result, joined by newlines.
+pub fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|block| match block {
+            ContentBlock::Text(text) => Some(text.text.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// Asserts `result` is an error result whose text contains every one of `needles`.
+pub fn assert_error(result: &CallToolResult, needles: &[&str]) {
+    assert_eq!(
+        result.is_error,
+        Some(true),
+        "expected isError, got {result:?}"
+    );
+    let message = text(result);
+    for needle in needles {
+        assert!(
+            message.contains(needle),
+            "error {message:?} does not mention {needle:?}"
+        );
+    }
+}
+
+/// The standard test folder: the echo and hostile fixtures, hostile with tight limits.
+pub fn echo_and_hostile(hostile_limits: &str) -> Folder {
+    Folder::new(
+        &[
+            ("fixtures/echo.wasm", "echo.wasm"),
+            ("fixtures/hostile.wasm", "hostile.wasm"),
+        ],
+        &format!("[plugins.hostile.limits]\n{hostile_limits}\n"),
+    )
+}

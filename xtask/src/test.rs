@@ -1,0 +1,99 @@
+//! `cargo xtask test`: every check CI runs, in the order that fails fastest.
+
+use std::path::Path;
+use std::process::Command;
+
+use anyhow::Result;
+
+use crate::plugins::{self, WASM_TARGET};
+use crate::{cmd, python};
+
+/// The Python MCP SDK the client tests use (2.x speaks `server/discover` first).
+const PYTHON_MCP: &str = "mcp>=2.3,<3";
+
+/// The guest SDK: its own workspace, tested on the build machine's target.
+const SDK: &str = "guest-sdk/rust/Cargo.toml";
+/// The plugins workspace: built for wasm, its example plugins' logic tested natively.
+const PLUGINS: &str = "plugins/Cargo.toml";
+/// Plugins whose unit tests run natively (fixtures are wasm-only on purpose).
+const NATIVE_TESTED_PLUGINS: &[&str] = &["text", "json", "hash"];
+
+/// Builds the plugins, lints every workspace, runs the Rust and Python tests.
+pub fn all(root: &Path) -> Result<()> {
+    let built = plugins::build(root)?;
+    let target_dir = root.join("target").display().to_string();
+    let other = |manifest: &'static str, args: &[&'static str]| -> Vec<String> {
+        let mut all: Vec<String> = args.iter().map(|a| a.to_string()).collect();
+        let at = all.iter().position(|a| a == "--").unwrap_or(all.len());
+        let extra = ["--manifest-path", manifest, "--target-dir", &target_dir];
+        all.splice(at..at, extra.iter().map(|a| a.to_string()));
+        all
+    };
+    let cargo = |args: Vec<String>| {
+        let args: Vec<&str> = args.iter().map(String::as_str).collect();
+        cmd::cargo(root, &args)
+    };
+
+    cmd::cargo(root, &["fmt", "--all", "--check"])?;
+    for manifest in [SDK, PLUGINS] {
+        cmd::cargo(
+            root,
+            &["fmt", "--all", "--check", "--manifest-path", manifest],
+        )?;
+    }
+    cmd::cargo(
+        root,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+    cargo(other(
+        SDK,
+        &[
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ],
+    ))?;
+    cargo(other(
+        PLUGINS,
+        &[
+            "clippy",
+            "--workspace",
+            "--target",
+            WASM_TARGET,
+            "--",
+            "-D",
+            "warnings",
+        ],
+    ))?;
+
+    cmd::cargo(root, &["test", "--workspace"])?;
+    cargo(other(SDK, &["test", "--workspace"]))?;
+    let mut plugin_tests = vec!["test"];
+    for name in NATIVE_TESTED_PLUGINS {
+        plugin_tests.extend(["-p", name]);
+    }
+    cargo(other(PLUGINS, &plugin_tests))?;
+
+    let python = python::venv(root, &[PYTHON_MCP])?;
+    cmd::cargo(root, &["build", "-p", "capsule"])?;
+    cmd::run_command(
+        Command::new(&python)
+            .arg("tests/python/test_stdio.py")
+            .current_dir(root)
+            .env("CAPSULE_BIN", root.join("target/debug/capsule"))
+            .env("CAPSULE_EXAMPLES", &built.examples)
+            .env("CAPSULE_FIXTURES", &built.fixtures),
+    )?;
+    eprintln!("xtask: all checks passed");
+    Ok(())
+}

@@ -22,10 +22,24 @@ use capsule::registry::RegisteredTool;
 use capsule::runtime::CallContext;
 
 const WARMUP: usize = 2_000;
-const SEQUENTIAL: usize = 20_000;
-const PIPELINED: usize = 50_000;
+const ROUNDS: usize = 3;
 const WINDOW: usize = 32;
 const IN_PROCESS: usize = 50_000;
+
+/// One stdio MCP server to measure.
+struct Target {
+    name: &'static str,
+    command: Command,
+    tool: &'static str,
+    /// Calls per measurement (slow peers get fewer).
+    calls: usize,
+}
+
+/// The numbers of one round against one target.
+struct Round {
+    call: Vec<Duration>,
+    pipelined: f64,
+}
 
 fn main() {
     let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures");
@@ -37,33 +51,116 @@ fn main() {
     );
     let folder = tempfile::tempdir().expect("temp dir");
     std::fs::copy(&echo, folder.path().join("echo.wasm")).expect("copy echo.wasm");
-
     println!(
         "capsule benchmark ({} cores)",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    let mut server = Server::start(folder.path());
-    let ping = r#"{"jsonrpc":"2.0","id":ID,"method":"ping"}"#;
-    let call = r#"{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":"echo_echo","arguments":{"message":"hi"}}}"#;
-    server.sequential(ping, WARMUP);
+
+    // The protocol floor: `ping` never reaches a plugin.
+    let mut server = Server::start(capsule(folder.path()));
+    server.sequential(PING, WARMUP);
     report_latency(
-        "stdio ping round trip",
-        &server.sequential(ping, SEQUENTIAL),
-    );
-    server.sequential(call, WARMUP);
-    report_latency(
-        "stdio tools/call round trip (fresh instance)",
-        &server.sequential(call, SEQUENTIAL),
-    );
-    let elapsed = server.pipelined(call, PIPELINED, WINDOW);
-    println!(
-        "stdio tools/call pipelined ({WINDOW} in flight): {:.0} calls/s ({PIPELINED} calls in {:.2}s)",
-        PIPELINED as f64 / elapsed.as_secs_f64(),
-        elapsed.as_secs_f64()
+        "capsule stdio ping round trip",
+        &server.sequential(PING, 20_000),
     );
     drop(server);
 
+    let python = python_peer();
+    if python.is_none() {
+        println!(
+            "(Python MCP SDK not found: set CAPSULE_BENCH_PYTHON to a python with `mcp` 2.x for the side-by-side peer)"
+        );
+    }
+    let mut results: Vec<(&'static str, Vec<Round>)> = Vec::new();
+    for _ in 0..ROUNDS {
+        let mut targets = vec![Target {
+            name: "capsule (fresh instance per call)",
+            command: capsule(folder.path()),
+            tool: "echo_echo",
+            calls: 20_000,
+        }];
+        if let Some(python) = &python {
+            let mut command = Command::new(python);
+            command.arg(
+                Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/bench/python_echo_server.py"),
+            );
+            targets.push(Target {
+                name: "python mcp 2.x MCPServer",
+                command,
+                tool: "echo",
+                calls: 2_000,
+            });
+        }
+        for target in targets {
+            let round = measure(target.command, target.tool, target.calls);
+            match results.iter_mut().find(|(name, _)| *name == target.name) {
+                Some((_, rounds)) => rounds.push(round),
+                None => results.push((target.name, vec![round])),
+            }
+        }
+    }
+    println!("\ntools/call over stdio, {ROUNDS} interleaved rounds (median round shown):");
+    let mut p50s = Vec::new();
+    for (name, rounds) in &results {
+        let mut by_p50: Vec<&Round> = rounds.iter().collect();
+        by_p50.sort_by_key(|r| percentile(&r.call, 0.5));
+        let median = by_p50[by_p50.len() / 2];
+        report_latency(&format!("{name}: round trip"), &median.call);
+        let mut pipelined: Vec<f64> = rounds.iter().map(|r| r.pipelined).collect();
+        pipelined.sort_by(f64::total_cmp);
+        println!(
+            "{name}: pipelined ({WINDOW} in flight) {:.0} calls/s",
+            pipelined[pipelined.len() / 2]
+        );
+        p50s.push((name, percentile(&median.call, 0.5)));
+    }
+    if let [(_, capsule), (peer, other), ..] = p50s.as_slice() {
+        println!(
+            "p50 ratio {peer} / capsule: {:.1}x",
+            micros(*other) / micros(*capsule)
+        );
+    }
+
     in_process(folder.path());
+}
+
+const PING: &str = r#"{"jsonrpc":"2.0","id":ID,"method":"ping"}"#;
+
+fn capsule(plugins: &Path) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_capsule"));
+    command
+        .args(["serve", "--no-cache", "--log-level", "warn", "--plugins"])
+        .arg(plugins);
+    command
+}
+
+/// A Python with the MCP SDK: `CAPSULE_BENCH_PYTHON`, else the one `cargo xtask test` made.
+fn python_peer() -> Option<PathBuf> {
+    let candidate = std::env::var_os("CAPSULE_BENCH_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/python/bin/python")
+        });
+    let has_mcp = Command::new(&candidate)
+        .args(["-c", "import mcp.server.mcpserver"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    has_mcp.then_some(candidate)
+}
+
+fn measure(command: Command, tool: &str, calls: usize) -> Round {
+    let request = format!(
+        r#"{{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{{"name":"{tool}","arguments":{{"message":"hi"}}}}}}"#
+    );
+    let mut server = Server::start(command);
+    server.sequential(&request, WARMUP.min(calls));
+    let call = server.sequential(&request, calls);
+    let elapsed = server.pipelined(&request, calls, WINDOW);
+    Round {
+        call,
+        pipelined: calls as f64 / elapsed.as_secs_f64(),
+    }
 }
 
 /// `capsule serve` with a blocking line-based client.
@@ -76,15 +173,13 @@ struct Server {
 }
 
 impl Server {
-    fn start(plugins: &Path) -> Self {
-        let mut child = Command::new(env!("CARGO_BIN_EXE_capsule"))
-            .args(["serve", "--no-cache", "--log-level", "warn", "--plugins"])
-            .arg(plugins)
+    fn start(mut command: Command) -> Self {
+        let mut child = command
             .stdin(Stdio::piped())
             .stdout(Stdio::piped())
-            .stderr(Stdio::inherit())
+            .stderr(Stdio::null())
             .spawn()
-            .expect("spawn capsule");
+            .expect("spawn the server");
         let stdin = child.stdin.take().expect("stdin");
         let stdout = BufReader::new(child.stdout.take().expect("stdout"));
         let mut server = Self {
@@ -106,10 +201,10 @@ impl Server {
 
     fn send(&mut self, template: &str) {
         self.next_id += 1;
-        let request = template.replace("ID", &self.next_id.to_string());
+        // One write per message, newline included: a split write would wake the server twice.
+        let mut request = template.replace("ID", &self.next_id.to_string());
+        request.push('\n');
         self.stdin.write_all(request.as_bytes()).unwrap();
-        self.stdin.write_all(b"\n").unwrap();
-        self.stdin.flush().unwrap();
     }
 
     fn receive(&mut self) {
@@ -163,16 +258,19 @@ impl Drop for Server {
     }
 }
 
-fn report_latency(label: &str, times: &[Duration]) {
+fn percentile(times: &[Duration], q: f64) -> Duration {
     let mut sorted = times.to_vec();
     sorted.sort();
-    let at = |q: f64| sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)];
+    sorted[((sorted.len() as f64 * q) as usize).min(sorted.len() - 1)]
+}
+
+fn report_latency(label: &str, times: &[Duration]) {
     let total: Duration = times.iter().sum();
     println!(
         "{label}: p50 {:.1} µs, p90 {:.1} µs, p99 {:.1} µs; sequential {:.0} calls/s",
-        micros(at(0.50)),
-        micros(at(0.90)),
-        micros(at(0.99)),
+        micros(percentile(times, 0.50)),
+        micros(percentile(times, 0.90)),
+        micros(percentile(times, 0.99)),
         times.len() as f64 / total.as_secs_f64()
     );
 }
@@ -225,6 +323,26 @@ fn in_process(plugins: &Path) {
             times.push(started.elapsed());
         }
         report_latency("in-process call, fresh store + instance per call", &times);
+
+        let arguments: rmcp::model::JsonObject =
+            serde_json::from_str(r#"{"message":"hi"}"#).expect("JSON object");
+        let mut times = Vec::with_capacity(IN_PROCESS);
+        for _ in 0..IN_PROCESS {
+            let started = Instant::now();
+            let result = capsule::mcp::server::execute(
+                &app.runtime,
+                &tool,
+                arguments.clone(),
+                CallContext::default(),
+            )
+            .await;
+            times.push(started.elapsed());
+            assert_ne!(result.is_error, Some(true), "{result:?}");
+        }
+        report_latency(
+            "in-process execute (schema checks + call + conversion)",
+            &times,
+        );
 
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let started = Instant::now();

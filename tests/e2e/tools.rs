@@ -140,6 +140,16 @@ async fn plugin_settings_reach_only_their_plugin() {
 }
 
 #[tokio::test]
+async fn every_call_gets_a_fresh_instance() {
+    let folder = echo_only("");
+    let server = folder.serve().await;
+    for _ in 0..5 {
+        let result = server.call("echo_counter", json!({})).await;
+        assert_eq!(text(&result), "1 heap-fresh", "state leaked between calls");
+    }
+}
+
+#[tokio::test]
 async fn calls_run_concurrently() {
     let folder = echo_only("");
     let server = folder.serve().await;

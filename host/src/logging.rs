@@ -5,11 +5,12 @@ use tracing_subscriber::EnvFilter;
 /// Installs the stderr logger with `filter` (e.g. `info`, `capsule=debug,warn`).
 /// An invalid filter falls back to `info` with a warning rather than failing.
 pub fn init(filter: &str) {
-    // rmcp logs every session event at `info`; keep it to warnings unless asked.
+    // rmcp logs session events at `info` and every error response (e.g. an unknown tool) at
+    // `warn`; our own handler logs what matters, so keep rmcp to errors unless asked.
     let filter = if filter.contains("rmcp") {
         filter.to_string()
     } else {
-        format!("{filter},rmcp=warn")
+        format!("{filter},rmcp=error")
     };
     let (filter, bad) = match EnvFilter::try_new(&filter) {
         Ok(f) => (f, None),

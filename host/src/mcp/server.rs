@@ -103,6 +103,7 @@ impl ServerHandler for CapsuleServer {
     ) -> Result<CallToolResponse, ErrorData> {
         let set = self.registry.snapshot();
         let Some(tool) = set.get(&request.name) else {
+            tracing::debug!(tool = %request.name, "tools/call of an unknown tool");
             return Err(ErrorData::invalid_params(
                 format!(
                     "unknown tool `{}`; call tools/list to see the available tools",

@@ -2,8 +2,10 @@
 //! set with a `CAPSULE_*` environment variable; the command line wins over the
 //! environment, which wins over `capsule.toml`, which wins over the defaults.
 
+use std::io::Write;
 use std::path::PathBuf;
 use std::process::ExitCode;
+use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use capsule::app::App;
@@ -14,6 +16,14 @@ use capsule::runtime::CallContext;
 use clap::{Parser, Subcommand};
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use tokio_util::sync::CancellationToken;
+
+/// `println!` that returns the error instead of panicking, so `capsule list | head`
+/// ends quietly when the reader goes away (see `main`).
+macro_rules! out {
+    ($($arg:tt)*) => {
+        writeln!(std::io::stdout().lock(), $($arg)*)?
+    };
+}
 
 /// Serve sandboxed WebAssembly tools over MCP.
 #[derive(Debug, Parser)]
@@ -61,6 +71,11 @@ enum Command {
     },
     /// Load and compile every plugin, report every problem; exit 1 if there is any error.
     Check,
+    /// Show one plugin's file, effective grants and tools (with schemas).
+    Inspect {
+        /// The plugin's name (its file name without `.wasm`).
+        plugin: String,
+    },
 }
 
 /// Runs the command `args` asks for.
@@ -88,7 +103,8 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         Command::Serve => serve(app).await,
         Command::List { json } => list(&app, json),
         Command::Call { tool, args, json } => call(&app, &tool, &args, json).await,
-        Command::Check => Ok(check(&app)),
+        Command::Check => check(&app),
+        Command::Inspect { plugin } => inspect(&app, &plugin),
     }
 }
 
@@ -119,7 +135,7 @@ fn list(app: &App, json: bool) -> Result<ExitCode> {
     let snapshot = app.registry.snapshot();
     let tools: Vec<_> = snapshot.tools().iter().map(|t| &t.descriptor).collect();
     if json {
-        println!("{}", serde_json::to_string_pretty(&tools)?);
+        out!("{}", serde_json::to_string_pretty(&tools)?);
         return Ok(ExitCode::SUCCESS);
     }
     if tools.is_empty() {
@@ -129,13 +145,55 @@ fn list(app: &App, json: bool) -> Result<ExitCode> {
         );
     }
     let width = tools.iter().map(|t| t.name.len()).max().unwrap_or(0);
-    for tool in tools {
-        let summary = tool
-            .description
-            .as_deref()
-            .and_then(|d| d.lines().next())
-            .unwrap_or("");
-        println!("{:width$}  {summary}", tool.name);
+    for plugin in snapshot.plugins() {
+        out!("{}  ({})", plugin.name, plugin.path.display());
+        for line in plugin.policy.describe() {
+            out!("    {line}");
+        }
+        for tool in snapshot
+            .tools()
+            .iter()
+            .filter(|t| Arc::ptr_eq(&t.plugin, plugin))
+        {
+            let summary = tool
+                .descriptor
+                .description
+                .as_deref()
+                .and_then(|d| d.lines().next())
+                .unwrap_or("");
+            out!("  {:width$}  {summary}", tool.exposed_name);
+        }
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Everything about one plugin: file, digest, grants and its tools with their schemas.
+fn inspect(app: &App, name: &str) -> Result<ExitCode> {
+    report_problems(&app.problems);
+    let snapshot = app.registry.snapshot();
+    let Some(plugin) = snapshot.plugins().iter().find(|p| &*p.name == name) else {
+        let names: Vec<&str> = snapshot.plugins().iter().map(|p| &*p.name).collect();
+        bail!(
+            "no plugin named `{name}`; loaded: {} (see `capsule list`)",
+            if names.is_empty() {
+                "none".to_string()
+            } else {
+                names.join(", ")
+            }
+        );
+    };
+    out!("plugin   {}", plugin.name);
+    out!("file     {}", plugin.path.display());
+    out!("sha256   {}", plugin.digest);
+    for line in plugin.policy.describe() {
+        out!("policy   {line}");
+    }
+    for tool in snapshot
+        .tools()
+        .iter()
+        .filter(|t| Arc::ptr_eq(&t.plugin, plugin))
+    {
+        out!("\ntool {}", serde_json::to_string_pretty(&tool.descriptor)?);
     }
     Ok(ExitCode::SUCCESS)
 }
@@ -174,9 +232,9 @@ async fn call(app: &App, name: &str, args: &str, json: bool) -> Result<ExitCode>
     };
     let failed = result.is_error == Some(true);
     if json {
-        println!("{}", serde_json::to_string_pretty(&result)?);
+        out!("{}", serde_json::to_string_pretty(&result)?);
     } else {
-        print_result(&result, failed);
+        print_result(&result, failed)?;
     }
     Ok(if failed {
         ExitCode::from(1)
@@ -187,22 +245,21 @@ async fn call(app: &App, name: &str, args: &str, json: bool) -> Result<ExitCode>
 
 /// Prints a result for people: text as is, other content described in one line.
 /// Error results go to stderr.
-fn print_result(result: &CallToolResult, failed: bool) {
-    let emit = |line: String| {
-        if failed {
-            eprintln!("{line}");
-        } else {
-            println!("{line}");
-        }
-    };
-    for block in &result.content {
-        emit(describe(block));
-    }
+fn print_result(result: &CallToolResult, failed: bool) -> Result<()> {
+    let mut lines: Vec<String> = result.content.iter().map(describe).collect();
     if result.content.is_empty()
         && let Some(structured) = &result.structured_content
     {
-        emit(serde_json::to_string_pretty(structured).unwrap_or_default());
+        lines.push(serde_json::to_string_pretty(structured)?);
     }
+    for line in lines {
+        if failed {
+            eprintln!("{line}");
+        } else {
+            out!("{line}");
+        }
+    }
+    Ok(())
 }
 
 fn describe(block: &ContentBlock) -> String {
@@ -229,40 +286,43 @@ fn describe(block: &ContentBlock) -> String {
     }
 }
 
-fn check(app: &App) -> ExitCode {
+fn check(app: &App) -> Result<ExitCode> {
     let snapshot = app.registry.snapshot();
     for plugin in snapshot.plugins() {
-        println!(
+        out!(
             "ok     {} ({} tools, {}) {}",
             plugin.name,
             plugin.tools.len(),
             plugin.cache,
             plugin.path.display()
         );
+        for line in plugin.policy.describe() {
+            out!("         {line}");
+        }
     }
     for problem in &app.problems {
         let tag = match problem.severity {
             Severity::Error => "error",
             Severity::Warning => "warn ",
         };
-        println!("{tag}  {}", problem.message);
+        out!("{tag}  {}", problem.message);
     }
     let errors = app
         .problems
         .iter()
         .filter(|p| p.severity == Severity::Error)
         .count();
-    println!(
+    out!(
         "{} plugins, {} tools, {errors} errors, {} warnings",
         snapshot.plugins().len(),
         snapshot.tools().len(),
         app.problems.len() - errors
     );
-    if app.has_errors() {
+    Ok(if app.has_errors() {
         ExitCode::from(1)
     } else {
         ExitCode::SUCCESS
-    }
+    })
 }
 
 fn report_problems(problems: &[Problem]) {

@@ -5,11 +5,12 @@
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
-use std::sync::Arc;
 
 use serde::Deserialize;
 
 use crate::capability::limits::{Limits, RawLimits};
+use crate::capability::secrets;
+use crate::policy::{self, PluginPolicy, RawPolicy};
 use crate::units::ByteSize;
 
 /// The file looked for in the working directory when `--config` is not given.
@@ -69,7 +70,13 @@ pub struct RawConfig {
     pub limits: RawLimits,
     /// Per-plugin policy, by plugin name.
     #[serde(default)]
-    pub plugins: BTreeMap<String, RawPluginPolicy>,
+    pub plugins: BTreeMap<String, RawPolicy>,
+    /// Named policy fragments that plugins build on (`profiles = ["readonly-fs"]`).
+    #[serde(default)]
+    pub profiles: BTreeMap<String, RawPolicy>,
+    /// Named secrets: literal values or `${VAR}` references to the host environment.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
 }
 
 /// `[runtime]`.
@@ -84,18 +91,6 @@ pub struct RawRuntime {
     pub memory_ceiling: Option<ByteSize>,
     /// See [`RuntimeSettings::max_wasm_stack`].
     pub max_wasm_stack: Option<ByteSize>,
-}
-
-/// `[plugins.<name>]`.
-#[derive(Debug, Default, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
-pub struct RawPluginPolicy {
-    /// Overrides of the default limits.
-    #[serde(default)]
-    pub limits: RawLimits,
-    /// Settings the plugin reads with `host.config(key)`.
-    #[serde(default)]
-    pub config: BTreeMap<String, String>,
 }
 
 /// Engine-wide settings (shared by every plugin).
@@ -120,15 +115,6 @@ impl Default for RuntimeSettings {
             max_wasm_stack: ByteSize::kib(512),
         }
     }
-}
-
-/// The resolved policy of one plugin.
-#[derive(Debug, Clone)]
-pub struct PluginPolicy {
-    /// Limits of each call.
-    pub limits: Limits,
-    /// Values of `host.config(key)`.
-    pub settings: Arc<BTreeMap<String, String>>,
 }
 
 /// Values given on the command line or in `CAPSULE_*` variables; they win over the file.
@@ -163,6 +149,8 @@ pub struct Settings {
     pub default_limits: Limits,
     /// Per-plugin policies from the file, by plugin name.
     pub plugins: BTreeMap<String, PluginPolicy>,
+    /// Things worth fixing that do not stop the host (e.g. a listed variable that is unset).
+    pub warnings: Vec<String>,
 }
 
 impl Settings {
@@ -263,19 +251,37 @@ impl Settings {
             .validate(runtime.memory_ceiling)
             .map_err(|m| invalid("limits", m))?;
 
+        let host_env = |name: &str| std::env::var(name).ok();
+        let secrets =
+            secrets::resolve(&raw.secrets, host_env).map_err(|m| ConfigError::Invalid {
+                path: file.clone(),
+                key: "secrets".into(),
+                message: m,
+            })?;
+        for (name, profile) in &raw.profiles {
+            if !profile.profiles.is_empty() {
+                return Err(invalid(
+                    &format!("profiles.{name}.profiles"),
+                    "a profile cannot build on other profiles; list them all in the plugin's `profiles`".into(),
+                ));
+            }
+        }
+        let context = policy::Context {
+            default_limits: &default_limits,
+            memory_ceiling: runtime.memory_ceiling,
+            base: &base,
+            profiles: &raw.profiles,
+            secrets: &secrets,
+            host_env: &host_env,
+        };
         let mut plugins = BTreeMap::new();
-        for (name, policy) in raw.plugins {
-            let limits = policy.limits.apply_to(&default_limits);
-            limits
-                .validate(runtime.memory_ceiling)
-                .map_err(|m| invalid(&format!("plugins.{name}.limits"), m))?;
-            plugins.insert(
-                name,
-                PluginPolicy {
-                    limits,
-                    settings: Arc::new(policy.config),
-                },
-            );
+        let mut warnings = Vec::new();
+        for (name, raw_policy) in &raw.plugins {
+            let resolved = raw_policy
+                .resolve(name, &context)
+                .map_err(|(key, message)| invalid(&key, message))?;
+            warnings.extend(resolved.warnings);
+            plugins.insert(name.clone(), resolved.policy);
         }
 
         Ok(Self {
@@ -289,6 +295,7 @@ impl Settings {
             runtime,
             default_limits,
             plugins,
+            warnings,
         })
     }
 
@@ -297,10 +304,7 @@ impl Settings {
         self.plugins
             .get(name)
             .cloned()
-            .unwrap_or_else(|| PluginPolicy {
-                limits: self.default_limits.clone(),
-                settings: Arc::default(),
-            })
+            .unwrap_or_else(|| PluginPolicy::deny_all(self.default_limits.clone()))
     }
 }
 

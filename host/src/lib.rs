@@ -16,6 +16,7 @@ pub mod config;
 pub mod loader;
 pub mod logging;
 pub mod mcp;
+pub mod policy;
 pub mod registry;
 pub mod runtime;
 pub mod units;

@@ -68,7 +68,14 @@ pub async fn load_folder(
     settings: &Settings,
 ) -> Result<LoadReport, FolderError> {
     let files = plugin_files(&settings.plugins_dir)?;
-    let mut problems = Vec::new();
+    let mut problems: Vec<Problem> = settings
+        .warnings
+        .iter()
+        .map(|message| Problem {
+            severity: Severity::Warning,
+            message: message.clone(),
+        })
+        .collect();
     let mut named: Vec<(String, PathBuf)> = Vec::new();
     for path in files {
         let stem = path

@@ -14,7 +14,9 @@ async fn list_prints_names_and_json_descriptors() {
     let (code, stdout, _) = folder.run(&["list"]).await;
     assert_eq!(code, 0);
     assert!(
-        stdout.lines().any(|l| l.starts_with("echo_echo ")),
+        stdout
+            .lines()
+            .any(|l| l.trim_start().starts_with("echo_echo ")),
         "{stdout}"
     );
     let (code, stdout, _) = folder.run(&["list", "--json"]).await;

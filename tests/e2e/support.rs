@@ -91,36 +91,7 @@ impl Folder {
 
     /// Starts `capsule serve` and connects an MCP client to it.
     pub async fn serve(&self) -> Server {
-        let (transport, stderr) = TokioChildProcess::builder(self.command(&["serve"]))
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn capsule serve");
-        let log = Arc::new(Mutex::new(String::new()));
-        if let Some(mut stderr) = stderr {
-            let log = log.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 8192];
-                while let Ok(n) = stderr.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
-                    log.lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&buf[..n]));
-                }
-            });
-        }
-        let recorder = Recorder::default();
-        let client = recorder
-            .clone()
-            .serve(transport)
-            .await
-            .expect("MCP handshake with capsule");
-        Server {
-            client,
-            recorder,
-            stderr: log,
-        }
+        Server::start(self.command(&["serve"])).await
     }
 }
 
@@ -157,6 +128,40 @@ pub struct Server {
 }
 
 impl Server {
+    /// Starts `command` (a `capsule serve …`) and connects an MCP client to it.
+    pub async fn start(command: Command) -> Server {
+        let (transport, stderr) = TokioChildProcess::builder(command)
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn capsule serve");
+        let log = Arc::new(Mutex::new(String::new()));
+        if let Some(mut stderr) = stderr {
+            let log = log.clone();
+            tokio::spawn(async move {
+                let mut buf = [0u8; 8192];
+                while let Ok(n) = stderr.read(&mut buf).await {
+                    if n == 0 {
+                        break;
+                    }
+                    log.lock()
+                        .unwrap()
+                        .push_str(&String::from_utf8_lossy(&buf[..n]));
+                }
+            });
+        }
+        let recorder = Recorder::default();
+        let client = recorder
+            .clone()
+            .serve(transport)
+            .await
+            .expect("MCP handshake with capsule");
+        Server {
+            client,
+            recorder,
+            stderr: log,
+        }
+    }
+
     /// Calls `tool` with `arguments`, failing the test on a protocol error.
     pub async fn call(&self, tool: &str, arguments: Value) -> CallToolResult {
         self.try_call(tool, arguments)

@@ -1,6 +1,9 @@
 //! What a plugin may touch, one module per capability. Everything starts denied; a
 //! policy adds grants explicitly (the way `WasiCtxBuilder` starts from nothing).
 
-pub mod http;
+pub mod env;
+pub mod fs;
 pub mod limits;
+pub mod net;
+pub mod secrets;
 pub mod wasi;

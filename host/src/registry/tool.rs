@@ -7,6 +7,7 @@ use rmcp::model::{JsonObject, ToolAnnotations};
 use serde_json::Value;
 
 use super::naming;
+use crate::policy::PluginPolicy;
 use crate::runtime::Plugin;
 use crate::runtime::bindings;
 
@@ -55,7 +56,7 @@ impl RegisteredTool {
         );
         descriptor.title = tool.title.clone();
         descriptor.output_schema = output_schema.map(Arc::new);
-        descriptor.annotations = tool.annotations.as_ref().map(annotations);
+        descriptor.annotations = annotations(tool.annotations.as_ref(), &plugin.policy);
         Ok(Self {
             exposed_name,
             tool_name: tool.name.clone(),
@@ -133,11 +134,32 @@ fn compile_schema(text: &str, what: &str) -> Result<(JsonObject, jsonschema::Val
     Ok((object, validator))
 }
 
-fn annotations(a: &bindings::ToolAnnotations) -> ToolAnnotations {
+/// The plugin's own hints, completed from its grants where it states nothing: a plugin
+/// that can write files may be destructive and is not read-only; one with network access
+/// reaches an open world. Hints the plugin states are kept as they are.
+fn annotations(
+    stated: Option<&bindings::ToolAnnotations>,
+    policy: &PluginPolicy,
+) -> Option<ToolAnnotations> {
     let mut out = ToolAnnotations::new();
-    out.read_only_hint = a.read_only;
-    out.destructive_hint = a.destructive;
-    out.idempotent_hint = a.idempotent;
-    out.open_world_hint = a.open_world;
-    out
+    if let Some(a) = stated {
+        out.read_only_hint = a.read_only;
+        out.destructive_hint = a.destructive;
+        out.idempotent_hint = a.idempotent;
+        out.open_world_hint = a.open_world;
+    }
+    if policy.can_write() {
+        out.read_only_hint.get_or_insert(false);
+        if out.read_only_hint == Some(false) {
+            out.destructive_hint.get_or_insert(true);
+        }
+    }
+    if policy.has_network() {
+        out.open_world_hint.get_or_insert(true);
+    }
+    let empty = out.read_only_hint.is_none()
+        && out.destructive_hint.is_none()
+        && out.idempotent_hint.is_none()
+        && out.open_world_hint.is_none();
+    (!empty).then_some(out)
 }

@@ -124,15 +124,13 @@ impl Runtime {
     ) -> Result<Returned, Fault> {
         let limits = &plugin.policy.limits;
         let cancel = context.cancel.clone();
-        let mut store = Store::new(
-            &self.engine,
-            CallState::new(
-                plugin.name.clone(),
-                limits,
-                plugin.policy.settings.clone(),
-                context,
-            ),
-        );
+        let state =
+            CallState::new(plugin.name.clone(), &plugin.policy, context).map_err(|err| {
+                Fault::Setup {
+                    detail: format!("{err:#}"),
+                }
+            })?;
+        let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(limits.fuel).map_err(|err| Fault::Crashed {
             detail: format!("cannot set fuel: {err}"),

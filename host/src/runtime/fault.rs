@@ -65,6 +65,13 @@ pub enum Fault {
         /// The trap and, when the plugin printed one, its last stderr lines (e.g. the panic message).
         detail: String,
     },
+    /// The sandbox could not be set up for the call (a grant failed, e.g. a mounted
+    /// folder no longer exists).
+    #[error("could not be started: {detail}; check the plugin's policy (`capsule check`)")]
+    Setup {
+        /// What failed.
+        detail: String,
+    },
     /// The client cancelled the call.
     #[error("was cancelled by the client")]
     Cancelled,
@@ -81,6 +88,7 @@ impl Fault {
             Fault::StackOverflow { .. } => "stack",
             Fault::ResultTooLarge { .. } => "result-size",
             Fault::Crashed { .. } => "crash",
+            Fault::Setup { .. } => "setup",
             Fault::Cancelled => "cancelled",
         }
     }

@@ -9,7 +9,7 @@ use super::bindings::{PluginPre, TOOLS_EXPORT, Tool};
 use super::cache::{self, CacheOutcome};
 use super::fault::Fault;
 use super::state::CallState;
-use crate::config::PluginPolicy;
+use crate::policy::PluginPolicy;
 
 /// A loaded plugin, ready to be called. Cheap to share: calls only read it.
 pub struct Plugin {

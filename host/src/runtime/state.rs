@@ -1,7 +1,6 @@
 //! The data of one call's `Store`: its WASI context, its limiter and what the `host`
 //! import needs (plugin name, settings, cancellation, progress and log forwarding).
 
-use std::collections::BTreeMap;
 use std::sync::Arc;
 
 use tokio::sync::mpsc;
@@ -13,8 +12,9 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::{Level, capsule::plugin};
 use super::output::PluginOutput;
-use crate::capability::http::DenyAllHttp;
 use crate::capability::limits::Limits;
+use crate::capability::net::PolicyHttp;
+use crate::policy::PluginPolicy;
 
 /// Most `host.log` calls forwarded per call; more are counted and dropped.
 const MAX_LOG_CALLS: u32 = 1000;
@@ -131,10 +131,10 @@ pub struct CallState {
     pub(crate) wasi: WasiCtx,
     pub(crate) table: ResourceTable,
     pub(crate) http: WasiHttpCtx,
-    pub(crate) http_hooks: DenyAllHttp,
+    pub(crate) http_hooks: PolicyHttp,
     pub(crate) limiter: SandboxLimiter,
     pub(crate) plugin: Arc<str>,
-    pub(crate) settings: Arc<BTreeMap<String, String>>,
+    pub(crate) policy: PluginPolicy,
     pub(crate) context: CallContext,
     pub(crate) stderr: PluginOutput,
     pub(crate) stdout: PluginOutput,
@@ -142,31 +142,33 @@ pub struct CallState {
 }
 
 impl CallState {
-    /// Fresh state for one call of `plugin`.
+    /// Fresh state for one call of `plugin` under `policy`. Fails only when a grant cannot
+    /// be set up (e.g. a mounted folder was removed after the plugin loaded).
     pub fn new(
         plugin: Arc<str>,
-        limits: &Limits,
-        settings: Arc<BTreeMap<String, String>>,
+        policy: &PluginPolicy,
         context: CallContext,
-    ) -> Self {
+    ) -> wasmtime::Result<Self> {
+        let limits = &policy.limits;
         let budget = usize::try_from(limits.log_output.bytes()).unwrap_or(usize::MAX);
         let stdout = PluginOutput::new(plugin.clone(), "stdout", budget);
         let stderr = PluginOutput::new(plugin.clone(), "stderr", budget);
-        Self {
-            wasi: crate::capability::wasi::deny_by_default(stdout.clone(), stderr.clone()),
+        Ok(Self {
+            wasi: crate::capability::wasi::context(policy, stdout.clone(), stderr.clone())?,
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            http_hooks: DenyAllHttp {
+            http_hooks: PolicyHttp {
                 plugin: plugin.clone(),
+                net: policy.net.clone(),
             },
             limiter: SandboxLimiter::new(limits),
             plugin,
-            settings,
+            policy: policy.clone(),
             context,
             stderr,
             stdout,
             log_calls: 0,
-        }
+        })
     }
 
     /// Flushes the plugin's output streams to the log.
@@ -243,6 +245,6 @@ impl plugin::host::Host for CallState {
     }
 
     fn config(&mut self, key: String) -> Option<String> {
-        self.settings.get(&key).cloned()
+        self.policy.config_value(&key)
     }
 }

@@ -1,0 +1,226 @@
+//! A plugin's policy: what it may touch and how much it may use. Written under
+//! `[plugins.NAME]` (optionally building on named `[profiles.NAME]`), resolved here into
+//! one [`PluginPolicy`] by the capability modules, each checking its own part.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::sync::Arc;
+
+use serde::Deserialize;
+
+use crate::capability::env::RawEnv;
+use crate::capability::fs::{Mode, Mount, RawFs};
+use crate::capability::limits::{Limits, RawLimits};
+use crate::capability::net::{NetPolicy, RawNet};
+use crate::capability::secrets::{self, Secret};
+use crate::units::ByteSize;
+
+/// `[plugins.NAME]` or `[profiles.NAME]` as written.
+#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawPolicy {
+    /// Profiles this policy builds on, in order; its own settings come last and win.
+    #[serde(default)]
+    pub profiles: Vec<String>,
+    /// Overrides of the default limits.
+    #[serde(default)]
+    pub limits: RawLimits,
+    /// Host folders mounted into the plugin.
+    #[serde(default)]
+    pub fs: RawFs,
+    /// Hosts the plugin may reach over HTTP.
+    #[serde(default)]
+    pub net: RawNet,
+    /// Environment variables the plugin sees.
+    #[serde(default)]
+    pub env: RawEnv,
+    /// Names of `[secrets]` the plugin may read with `host.config(name)`.
+    #[serde(default)]
+    pub secrets: Vec<String>,
+    /// Settings the plugin reads with `host.config(key)`.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+}
+
+/// The resolved policy of one plugin.
+#[derive(Debug, Clone)]
+pub struct PluginPolicy {
+    /// Limits of each call.
+    pub limits: Limits,
+    /// Mounted folders.
+    pub mounts: Arc<Vec<Mount>>,
+    /// Outgoing HTTP grant.
+    pub net: Arc<NetPolicy>,
+    /// Environment variables.
+    pub env: Arc<Vec<(String, String)>>,
+    /// Values of `host.config(key)`.
+    pub settings: Arc<BTreeMap<String, String>>,
+    /// Secrets granted to this plugin, also read with `host.config(name)`.
+    pub secrets: Arc<BTreeMap<String, Secret>>,
+    /// The profiles it was built from.
+    pub profiles: Vec<String>,
+}
+
+impl PluginPolicy {
+    /// The policy of a plugin nobody configured: default limits, no grants.
+    pub fn deny_all(limits: Limits) -> Self {
+        Self {
+            limits,
+            mounts: Arc::default(),
+            net: Arc::default(),
+            env: Arc::default(),
+            settings: Arc::default(),
+            secrets: Arc::default(),
+            profiles: Vec::new(),
+        }
+    }
+
+    /// `host.config(key)`: a setting, else a granted secret.
+    pub fn config_value(&self, key: &str) -> Option<String> {
+        self.settings
+            .get(key)
+            .cloned()
+            .or_else(|| self.secrets.get(key).map(|s| s.expose().to_string()))
+    }
+
+    /// Whether any mount is writable.
+    pub fn can_write(&self) -> bool {
+        self.mounts.iter().any(|m| m.mode == Mode::ReadWrite)
+    }
+
+    /// Whether it may reach the network.
+    pub fn has_network(&self) -> bool {
+        !self.net.rules.is_empty()
+    }
+
+    /// The grants, one line each, for `capsule list` and `capsule check`. Secret values
+    /// are never shown, only their names.
+    pub fn describe(&self) -> Vec<String> {
+        let mut lines = vec![format!("limits: {}", self.limits.summary())];
+        if !self.profiles.is_empty() {
+            lines.push(format!("profiles: {}", self.profiles.join(", ")));
+        }
+        for mount in self.mounts.iter() {
+            lines.push(format!("fs: {}", crate::capability::fs::describe(mount)));
+        }
+        if self.has_network() {
+            lines.push(format!("net: {}", self.net.describe()));
+        }
+        if !self.env.is_empty() {
+            let names: Vec<&str> = self.env.iter().map(|(n, _)| n.as_str()).collect();
+            lines.push(format!("env: {}", names.join(", ")));
+        }
+        if !self.secrets.is_empty() {
+            let names: Vec<&str> = self.secrets.keys().map(String::as_str).collect();
+            lines.push(format!("secrets: {}", names.join(", ")));
+        }
+        if self.mounts.is_empty()
+            && !self.has_network()
+            && self.env.is_empty()
+            && self.secrets.is_empty()
+        {
+            lines.push("grants: none (no files, network, environment or secrets)".into());
+        }
+        lines
+    }
+}
+
+/// What resolving needs besides the policy itself.
+pub struct Context<'a> {
+    /// The limits of plugins without their own.
+    pub default_limits: &'a Limits,
+    /// No plugin's memory limit may exceed it.
+    pub memory_ceiling: ByteSize,
+    /// Folder that relative paths are relative to (the config file's).
+    pub base: &'a Path,
+    /// The defined profiles.
+    pub profiles: &'a BTreeMap<String, RawPolicy>,
+    /// The defined secrets.
+    pub secrets: &'a BTreeMap<String, Secret>,
+    /// Reads the host's environment.
+    pub host_env: &'a dyn Fn(&str) -> Option<String>,
+}
+
+/// A resolved policy plus what deserves a warning.
+pub struct Resolved {
+    /// The policy.
+    pub policy: PluginPolicy,
+    /// e.g. listed host variables that are not set.
+    pub warnings: Vec<String>,
+}
+
+impl RawPolicy {
+    /// Resolves the policy of plugin `name`: its profiles in order, then its own settings.
+    /// Errors are `(key, message)`, the key relative to the file (`plugins.x.fs`).
+    pub fn resolve(&self, name: &str, cx: &Context<'_>) -> Result<Resolved, (String, String)> {
+        let key = |part: &str| format!("plugins.{name}.{part}");
+        let mut layers: Vec<&RawPolicy> = Vec::new();
+        for profile in &self.profiles {
+            let Some(layer) = cx.profiles.get(profile) else {
+                let defined: Vec<&str> = cx.profiles.keys().map(String::as_str).collect();
+                return Err((
+                    key("profiles"),
+                    format!(
+                        "no profile named `{profile}`; define [profiles.{profile}] (defined: {})",
+                        if defined.is_empty() {
+                            "none".into()
+                        } else {
+                            defined.join(", ")
+                        }
+                    ),
+                ));
+            };
+            layers.push(layer);
+        }
+        layers.push(self);
+
+        let mut limits = cx.default_limits.clone();
+        let mut fs = RawFs::default();
+        let mut net = RawNet::default();
+        let mut env = RawEnv::default();
+        let mut secret_names: Vec<String> = Vec::new();
+        let mut settings = BTreeMap::new();
+        for layer in &layers {
+            limits = layer.limits.apply_to(&limits);
+            fs.mounts.extend(layer.fs.mounts.iter().cloned());
+            net.allow.extend(layer.net.allow.iter().cloned());
+            net.timeout = layer.net.timeout.or(net.timeout);
+            net.max_response = layer.net.max_response.or(net.max_response);
+            env.pass.extend(layer.env.pass.iter().cloned());
+            env.set.extend(layer.env.set.clone());
+            secret_names.extend(layer.secrets.iter().cloned());
+            settings.extend(layer.config.clone());
+        }
+        limits
+            .validate(cx.memory_ceiling)
+            .map_err(|m| (key("limits"), m))?;
+        let mounts = fs.resolve(cx.base).map_err(|m| (key("fs"), m))?;
+        let net = net.resolve().map_err(|m| (key("net.allow"), m))?;
+        let env = env.resolve(cx.host_env).map_err(|m| (key("env"), m))?;
+        secret_names.sort();
+        secret_names.dedup();
+        let secrets = secrets::grant(&secret_names, cx.secrets).map_err(|m| (key("secrets"), m))?;
+        let warnings = env
+            .missing
+            .into_iter()
+            .map(|var| {
+                format!(
+                    "{}: host variable {var} is not set, so the plugin does not get it",
+                    key("env.pass")
+                )
+            })
+            .collect();
+        Ok(Resolved {
+            policy: PluginPolicy {
+                limits,
+                mounts: Arc::new(mounts),
+                net: Arc::new(net),
+                env: Arc::new(env.vars),
+                settings: Arc::new(settings),
+                secrets: Arc::new(secrets),
+                profiles: self.profiles.clone(),
+            },
+            warnings,
+        })
+    }
+}

@@ -1,0 +1,332 @@
+//! Capability grants: files, environment, secrets and network are denied unless a
+//! plugin's policy grants them, and a grant gives exactly what it says.
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use serde_json::json;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+use crate::support::{Folder, assert_error, text};
+
+/// A folder with a file to mount, and a file outside it that must stay unreachable.
+struct Data {
+    dir: tempfile::TempDir,
+}
+
+impl Data {
+    fn new() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::create_dir(dir.path().join("shared")).unwrap();
+        std::fs::write(dir.path().join("shared/hello.txt"), "hello from the host").unwrap();
+        std::fs::write(dir.path().join("private.txt"), "outside the mount").unwrap();
+        #[cfg(unix)]
+        std::os::unix::fs::symlink(
+            dir.path().join("private.txt"),
+            dir.path().join("shared/link.txt"),
+        )
+        .unwrap();
+        Self { dir }
+    }
+
+    fn shared(&self) -> String {
+        self.dir.path().join("shared").display().to_string()
+    }
+}
+
+fn echo_with(config: &str) -> Folder {
+    Folder::new(&[("fixtures/echo.wasm", "echo.wasm")], config)
+}
+
+#[tokio::test]
+async fn a_read_only_mount_gives_exactly_its_folder() {
+    let data = Data::new();
+    let config = format!(
+        "[[plugins.echo.fs.mounts]]\nhost = \"{}\"\nguest = \"/data\"\n",
+        data.shared()
+    );
+    let folder = echo_with(&config);
+    let server = folder.serve().await;
+    let read = server
+        .call("echo_read_file", json!({"path": "/data/hello.txt"}))
+        .await;
+    assert_eq!(text(&read), "hello from the host", "{read:?}");
+    for escape in [
+        "/etc/passwd",
+        "/data/../private.txt",
+        "/data/../../etc/passwd",
+        "/data/link.txt",
+    ] {
+        let result = server.call("echo_read_file", json!({"path": escape})).await;
+        assert_error(&result, &[]);
+        assert!(
+            !text(&result).contains("outside the mount"),
+            "{escape} escaped: {result:?}"
+        );
+    }
+}
+
+#[tokio::test]
+async fn environment_variables_are_only_the_listed_ones() {
+    let config = "[plugins.echo.env]\npass = [\"CAPSULE_TEST_PASSED\", \"CAPSULE_TEST_UNSET\"]\nset = { MODE = \"test\" }\n";
+    let folder = echo_with(config);
+    let mut command = folder.command(&[
+        "call",
+        "echo_env",
+        "--args",
+        r#"{"name":"CAPSULE_TEST_PASSED"}"#,
+    ]);
+    command
+        .env("CAPSULE_TEST_PASSED", "from the host")
+        .env("CAPSULE_TEST_HIDDEN", "nope");
+    let out = command.output().await.unwrap();
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout).trim(),
+        "from the host",
+        "{out:?}"
+    );
+    assert!(
+        String::from_utf8_lossy(&out.stderr).contains("CAPSULE_TEST_UNSET is not set"),
+        "{out:?}"
+    );
+
+    let (code, stdout, _) = folder
+        .run(&["call", "echo_env", "--args", r#"{"name":"MODE"}"#])
+        .await;
+    assert_eq!((code, stdout.trim()), (0, "test"));
+    let mut command = folder.command(&[
+        "call",
+        "echo_env",
+        "--args",
+        r#"{"name":"CAPSULE_TEST_HIDDEN"}"#,
+    ]);
+    command.env("CAPSULE_TEST_HIDDEN", "nope");
+    let out = command.output().await.unwrap();
+    assert_eq!(
+        out.status.code(),
+        Some(1),
+        "an unlisted variable is not visible: {out:?}"
+    );
+}
+
+#[tokio::test]
+async fn secrets_reach_only_the_plugin_that_names_them_and_are_never_logged() {
+    let folder = Folder::new(
+        &[
+            ("fixtures/echo.wasm", "echo.wasm"),
+            ("fixtures/echo.wasm", "other.wasm"),
+        ],
+        "[secrets]\napi-token = \"Bearer ${CAPSULE_TEST_SECRET}\"\n[plugins.echo]\nsecrets = [\"api-token\"]\n",
+    );
+    let secret = "sk-live-9f8e7d";
+    let mut command = folder.command(&["serve", "--log-level", "trace"]);
+    command.env("CAPSULE_TEST_SECRET", secret);
+    let server = crate::support::Server::start(command).await;
+    let granted = server
+        .call("echo_config", json!({"key": "api-token"}))
+        .await;
+    assert_eq!(text(&granted), format!("Bearer {secret}"));
+    let other = server
+        .call("other_config", json!({"key": "api-token"}))
+        .await;
+    assert_error(&other, &["no config value for api-token"]);
+    server.assert_echo_answers().await;
+    assert!(
+        !server.stderr().contains(secret),
+        "the secret leaked into the log"
+    );
+
+    let mut list = folder.command(&["list"]);
+    list.env("CAPSULE_TEST_SECRET", secret);
+    let out = list.output().await.unwrap();
+    let listing = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        listing.contains("secrets: api-token") && !listing.contains(secret),
+        "{listing}"
+    );
+}
+
+/// A local HTTP server that answers every request with `body` and counts connections.
+async fn http_server(body: &'static str) -> (u16, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-length: {}\r\ncontent-type: text/plain\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (port, hits)
+}
+
+#[tokio::test]
+async fn http_goes_only_to_allowed_hosts_and_ports() {
+    let (allowed, allowed_hits) = http_server("hello from 127.0.0.1").await;
+    let (other, other_hits) = http_server("must not be reached").await;
+    let config =
+        format!("[plugins.echo.net]\nallow = [\"http://127.0.0.1:{allowed}\"]\ntimeout = \"5s\"\n");
+    let folder = echo_with(&config);
+    let server = folder.serve().await;
+    let ok = server
+        .call(
+            "echo_fetch",
+            json!({"url": format!("http://127.0.0.1:{allowed}/x?y=1")}),
+        )
+        .await;
+    assert_eq!(text(&ok), "200 hello from 127.0.0.1", "{ok:?}");
+    for denied in [
+        format!("http://127.0.0.1:{other}/"),
+        format!("http://localhost:{allowed}/"),
+        format!("https://127.0.0.1:{allowed}/"),
+        "http://10.0.0.1/".to_string(),
+    ] {
+        let result = server.call("echo_fetch", json!({"url": denied})).await;
+        assert_error(&result, &["HttpRequestDenied"]);
+    }
+    assert_eq!(
+        allowed_hits.load(Ordering::SeqCst),
+        1,
+        "only the allowed request connected"
+    );
+    assert_eq!(
+        other_hits.load(Ordering::SeqCst),
+        0,
+        "the other port was never contacted"
+    );
+    server
+        .wait_for_log("not in this plugin's net.allow list")
+        .await;
+}
+
+#[tokio::test]
+async fn responses_over_the_size_limit_are_cut_off() {
+    let (port, _) = http_server("0123456789abcdefghijklmnopqrstuvwxyz").await;
+    let config =
+        format!("[plugins.echo.net]\nallow = [\"http://127.0.0.1:{port}\"]\nmax-response = 16\n");
+    let folder = echo_with(&config);
+    let server = folder.serve().await;
+    let result = server
+        .call(
+            "echo_fetch",
+            json!({"url": format!("http://127.0.0.1:{port}/")}),
+        )
+        .await;
+    assert!(
+        !text(&result).contains("qrstuvwxyz"),
+        "the body went past 16 bytes: {result:?}"
+    );
+}
+
+#[tokio::test]
+async fn profiles_are_shared_and_grants_show_up_in_list_and_annotations() {
+    let data = Data::new();
+    let config = format!(
+        "[profiles.shared-data]\nfs.mounts = [{{ host = \"{}\", guest = \"/data\", mode = \"read-write\" }}]\n\
+         net.allow = [\"api.example.com\"]\n\
+         [plugins.echo]\nprofiles = [\"shared-data\"]\n[plugins.hostile]\nprofiles = [\"shared-data\"]\n",
+        data.shared()
+    );
+    let folder = Folder::new(
+        &[
+            ("fixtures/echo.wasm", "echo.wasm"),
+            ("fixtures/hostile.wasm", "hostile.wasm"),
+        ],
+        &config,
+    );
+    let (code, stdout, stderr) = folder.run(&["list"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(stdout.contains("profiles: shared-data"), "{stdout}");
+    assert!(
+        stdout.contains("fs: /data -> ") && stdout.contains("(read-write)"),
+        "{stdout}"
+    );
+    assert!(
+        stdout.contains("net: https://api.example.com:443"),
+        "{stdout}"
+    );
+
+    let server = folder.serve().await;
+    let read = server
+        .call("echo_read_file", json!({"path": "/data/hello.txt"}))
+        .await;
+    assert_eq!(text(&read), "hello from the host");
+    let tools = server.client.list_all_tools().await.unwrap();
+    let hostile = tools.iter().find(|t| t.name == "hostile_ok").unwrap();
+    let hints = hostile
+        .annotations
+        .as_ref()
+        .expect("derived from the grants");
+    assert_eq!(hints.open_world_hint, Some(true));
+    assert_eq!(hints.destructive_hint, Some(true));
+    assert_eq!(hints.read_only_hint, Some(false));
+    let echo = tools.iter().find(|t| t.name == "echo_echo").unwrap();
+    assert_eq!(
+        echo.annotations.as_ref().unwrap().read_only_hint,
+        Some(true),
+        "what the plugin states is kept"
+    );
+}
+
+#[tokio::test]
+async fn policy_errors_name_the_plugin_key_and_fix() {
+    let cases = [
+        (
+            "[plugins.echo.fs]\nmounts = [{ host = \"/no/such/folder\", guest = \"/d\" }]\n",
+            "plugins.echo.fs: mounts[0].host: /no/such/folder cannot be mounted: No such file or directory (os error 2); create it or fix the path",
+        ),
+        (
+            "[plugins.echo.net]\nallow = [\"https://api.example.com/v1\"]\n",
+            "plugins.echo.net.allow: invalid host pattern `https://api.example.com/v1`: give a host, not a URL with a path or user; write e.g. \"api.example.com\", \"*.example.com\", \"api.example.com:8443\" or \"http://127.0.0.1:8080\"",
+        ),
+        (
+            "[plugins.echo]\nsecrets = [\"missing\"]\n",
+            "plugins.echo.secrets: no secret named `missing`; define it under [secrets] (defined: none)",
+        ),
+        (
+            "[plugins.echo]\nprofiles = [\"nope\"]\n",
+            "plugins.echo.profiles: no profile named `nope`; define [profiles.nope] (defined: none)",
+        ),
+        (
+            "[plugins.echo.limits]\nmemory = \"1GiB\"\n",
+            "plugins.echo.limits: limits.memory = 1 GiB exceeds the runtime memory ceiling of 512 MiB; lower it or raise runtime.memory-ceiling",
+        ),
+    ];
+    for (config, expected) in cases {
+        let folder = echo_with(config);
+        let (code, _, stderr) = folder.run(&["check"]).await;
+        assert_eq!(code, 2, "{stderr}");
+        let path = folder.dir.path().join("capsule.toml");
+        assert_eq!(
+            stderr.trim(),
+            format!(
+                "error: invalid configuration in {}: {expected}",
+                path.display()
+            ),
+            "for config:\n{config}"
+        );
+    }
+    let folder = echo_with("[plugins.echo.fs]\nmount = []\n");
+    let (code, _, stderr) = folder.run(&["check"]).await;
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("unknown field `mount`") && stderr.contains("line 2"),
+        "{stderr}"
+    );
+}

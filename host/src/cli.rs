@@ -13,6 +13,7 @@ use capsule::config::{Overrides, Settings};
 use capsule::loader::{Problem, Severity};
 use capsule::mcp::{self, CapsuleServer};
 use capsule::runtime::CallContext;
+use capsule::units::list_or_none;
 use clap::{Parser, Subcommand};
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use tokio_util::sync::CancellationToken;
@@ -175,11 +176,7 @@ fn inspect(app: &App, name: &str) -> Result<ExitCode> {
         let names: Vec<&str> = snapshot.plugins().iter().map(|p| &*p.name).collect();
         bail!(
             "no plugin named `{name}`; loaded: {} (see `capsule list`)",
-            if names.is_empty() {
-                "none".to_string()
-            } else {
-                names.join(", ")
-            }
+            list_or_none(&names)
         );
     };
     out!("plugin   {}", plugin.name);
@@ -211,11 +208,7 @@ async fn call(app: &App, name: &str, args: &str, json: bool) -> Result<ExitCode>
             .collect();
         bail!(
             "unknown tool `{name}`; available: {} (see `capsule list`)",
-            if names.is_empty() {
-                "none".to_string()
-            } else {
-                names.join(", ")
-            }
+            list_or_none(&names)
         );
     };
     let cancel = CancellationToken::new();

@@ -162,11 +162,7 @@ impl RawPolicy {
                     key("profiles"),
                     format!(
                         "no profile named `{profile}`; define [profiles.{profile}] (defined: {})",
-                        if defined.is_empty() {
-                            "none".into()
-                        } else {
-                            defined.join(", ")
-                        }
+                        crate::units::list_or_none(&defined)
                     ),
                 ));
             };

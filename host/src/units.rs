@@ -1,4 +1,5 @@
-//! Human-friendly sizes and durations for configuration files (`"64MiB"`, `"10s"`).
+//! Human-friendly sizes and durations for configuration files (`"64MiB"`, `"10s"`), and
+//! lists in messages.
 
 use std::fmt;
 use std::time::Duration;
@@ -132,6 +133,16 @@ pub fn format_duration(d: Duration) -> String {
         format!("{}s", d.as_secs())
     } else {
         format!("{}ms", d.as_millis())
+    }
+}
+
+/// `a, b, c`, or `none`: for messages that list what exists instead of what was asked for.
+pub fn list_or_none<S: AsRef<str>>(items: impl IntoIterator<Item = S>) -> String {
+    let items: Vec<String> = items.into_iter().map(|s| s.as_ref().to_string()).collect();
+    if items.is_empty() {
+        "none".to_string()
+    } else {
+        items.join(", ")
     }
 }
 

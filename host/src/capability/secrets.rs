@@ -74,11 +74,7 @@ pub fn grant(
             Some(secret) => Ok((name.clone(), secret.clone())),
             None => Err(format!(
                 "no secret named `{name}`; define it under [secrets] (defined: {})",
-                if defined.is_empty() {
-                    "none".to_string()
-                } else {
-                    defined.keys().cloned().collect::<Vec<_>>().join(", ")
-                }
+                crate::units::list_or_none(defined.keys())
             )),
         })
         .collect()

@@ -69,7 +69,7 @@ pub enum LoadError {
     #[error(
         "{}: does not export `{TOOLS_EXPORT}` (its exports: {}); build it against wit/capsule.wit, e.g. with the capsule-sdk crate",
         path.display(),
-        if exports.is_empty() { "none".to_string() } else { exports.join(", ") }
+        crate::units::list_or_none(exports)
     )]
     MissingExport {
         /// The file.

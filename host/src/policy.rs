@@ -90,7 +90,7 @@ impl PluginPolicy {
 
     /// Whether it may reach the network.
     pub fn has_network(&self) -> bool {
-        !self.net.rules.is_empty()
+        !self.net.rules.is_empty() || !self.net.tcp.is_empty()
     }
 
     /// The grants, one line each, for `capsule list` and `capsule check`. Secret values
@@ -180,6 +180,7 @@ impl RawPolicy {
             limits = layer.limits.apply_to(&limits);
             fs.mounts.extend(layer.fs.mounts.iter().cloned());
             net.allow.extend(layer.net.allow.iter().cloned());
+            net.tcp.extend(layer.net.tcp.iter().cloned());
             net.timeout = layer.net.timeout.or(net.timeout);
             net.max_response = layer.net.max_response.or(net.max_response);
             env.pass.extend(layer.env.pass.iter().cloned());
@@ -191,7 +192,7 @@ impl RawPolicy {
             .validate(cx.memory_ceiling)
             .map_err(|m| (key("limits"), m))?;
         let mounts = fs.resolve(cx.base).map_err(|m| (key("fs"), m))?;
-        let net = net.resolve().map_err(|m| (key("net.allow"), m))?;
+        let net = net.resolve().map_err(|m| (key("net"), m))?;
         let env = env.resolve(cx.host_env).map_err(|m| (key("env"), m))?;
         secret_names.sort();
         secret_names.dedup();

@@ -293,7 +293,7 @@ async fn policy_errors_name_the_plugin_key_and_fix() {
         ),
         (
             "[plugins.echo.net]\nallow = [\"https://api.example.com/v1\"]\n",
-            "plugins.echo.net.allow: invalid host pattern `https://api.example.com/v1`: give a host, not a URL with a path or user; write e.g. \"api.example.com\", \"*.example.com\", \"api.example.com:8443\" or \"http://127.0.0.1:8080\"",
+            "plugins.echo.net: invalid host pattern `https://api.example.com/v1`: give a host, not a URL with a path or user; write e.g. \"api.example.com\", \"*.example.com\", \"api.example.com:8443\" or \"http://127.0.0.1:8080\"",
         ),
         (
             "[plugins.echo]\nsecrets = [\"missing\"]\n",

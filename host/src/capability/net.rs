@@ -1,10 +1,12 @@
 //! Network: outgoing HTTP through `wasi:http`, allowed only to the hosts a policy lists,
 //! with a timeout and a response size limit. Everything else is refused with
-//! `HTTP-request-denied` and logged. Raw sockets and name lookups stay denied (see `wasi`).
+//! `HTTP-request-denied` and logged. Raw TCP connections only to listed IP:port pairs;
+//! UDP, listening sockets and name lookups stay denied (see `wasi`).
 //!
 //! `wasi:http` is linked for every plugin so components that import it still instantiate;
 //! without an `allow` list every request is denied.
 
+use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::task::{Context, Poll};
@@ -14,6 +16,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use serde::Deserialize;
+use wasmtime_wasi::sockets::SocketAddrUse;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
 use crate::units::{ByteSize, deserialize_duration, format_duration};
@@ -31,6 +34,10 @@ pub struct RawNet {
     pub timeout: Option<Duration>,
     /// Largest response body the plugin may read.
     pub max_response: Option<ByteSize>,
+    /// Raw TCP connections the plugin may open: `"127.0.0.1:5432"` (IP and port; name
+    /// lookups stay denied).
+    #[serde(default)]
+    pub tcp: Vec<String>,
 }
 
 /// The resolved network grant of one plugin.
@@ -42,6 +49,8 @@ pub struct NetPolicy {
     pub timeout: Duration,
     /// Response body limit.
     pub max_response: ByteSize,
+    /// Addresses raw TCP connections may go to.
+    pub tcp: Vec<SocketAddr>,
 }
 
 impl Default for NetPolicy {
@@ -50,6 +59,7 @@ impl Default for NetPolicy {
             rules: Vec::new(),
             timeout: Duration::from_secs(10),
             max_response: ByteSize::mib(4),
+            tcp: Vec::new(),
         }
     }
 }
@@ -157,10 +167,22 @@ impl RawNet {
             .iter()
             .map(|p| HostRule::parse(p))
             .collect::<Result<Vec<_>, _>>()?;
+        let tcp = self
+            .tcp
+            .iter()
+            .map(|a| {
+                a.parse::<SocketAddr>().map_err(|_| {
+                    format!(
+                        "invalid TCP address `{a}`: write an IP address and port, e.g. \"127.0.0.1:5432\" or \"[::1]:5432\" (names are not resolved)"
+                    )
+                })
+            })
+            .collect::<Result<Vec<_>, _>>()?;
         Ok(NetPolicy {
             rules,
             timeout: self.timeout.unwrap_or(defaults.timeout),
             max_response: self.max_response.unwrap_or(defaults.max_response),
+            tcp,
         })
     }
 }
@@ -176,9 +198,22 @@ impl NetPolicy {
             .any(|rule| rule.matches(&scheme, host, port))
     }
 
+    /// Whether a raw socket operation is allowed: TCP connections to listed addresses
+    /// (and the implicit bind to an ephemeral local port that a connect performs).
+    pub fn allows_socket(&self, addr: SocketAddr, use_: SocketAddrUse) -> bool {
+        match use_ {
+            SocketAddrUse::TcpConnect => self.tcp.contains(&addr),
+            SocketAddrUse::TcpBind => {
+                !self.tcp.is_empty() && addr.ip().is_unspecified() && addr.port() == 0
+            }
+            _ => false,
+        }
+    }
+
     /// One line for `capsule list`.
     pub fn describe(&self) -> String {
-        let hosts: Vec<String> = self.rules.iter().map(ToString::to_string).collect();
+        let mut hosts: Vec<String> = self.rules.iter().map(ToString::to_string).collect();
+        hosts.extend(self.tcp.iter().map(|a| format!("tcp://{a}")));
         format!(
             "{} (timeout {}, responses up to {})",
             hosts.join(", "),
@@ -318,6 +353,33 @@ mod tests {
             "IP literal of a named host"
         );
         assert!(!allows(&[], "https://api.example.com/"));
+    }
+
+    #[test]
+    fn raw_tcp_only_to_listed_addresses() {
+        let raw = RawNet {
+            tcp: vec!["127.0.0.1:5432".into()],
+            ..RawNet::default()
+        };
+        let net = raw.resolve().unwrap();
+        assert!(net.allows_socket("127.0.0.1:5432".parse().unwrap(), SocketAddrUse::TcpConnect));
+        assert!(!net.allows_socket("127.0.0.1:5433".parse().unwrap(), SocketAddrUse::TcpConnect));
+        assert!(net.allows_socket("0.0.0.0:0".parse().unwrap(), SocketAddrUse::TcpBind));
+        assert!(!net.allows_socket("0.0.0.0:8080".parse().unwrap(), SocketAddrUse::TcpBind));
+        assert!(!net.allows_socket("0.0.0.0:0".parse().unwrap(), SocketAddrUse::TcpListen));
+        assert!(
+            !NetPolicy::default()
+                .allows_socket("0.0.0.0:0".parse().unwrap(), SocketAddrUse::TcpBind)
+        );
+        let bad = RawNet {
+            tcp: vec!["db.local:5432".into()],
+            ..RawNet::default()
+        };
+        assert!(
+            bad.resolve()
+                .unwrap_err()
+                .contains("names are not resolved")
+        );
     }
 
     #[test]

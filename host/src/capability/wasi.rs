@@ -1,7 +1,8 @@
 //! The WASI context of one call. It starts from nothing: no preopened directories, no
 //! environment variables, no arguments, no stdin, no sockets and no name lookups. Clocks
 //! and randomness are available. The plugin's stdout and stderr go to the host log. The
-//! plugin's policy then adds exactly its grants: mounts (`fs`) and variables (`env`).
+//! plugin's policy then adds exactly its grants: mounts (`fs`), variables (`env`) and
+//! raw TCP connections (`net.tcp`).
 
 use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 
@@ -15,13 +16,20 @@ pub fn context(
     stderr: PluginOutput,
 ) -> wasmtime::Result<WasiCtx> {
     let mut builder = WasiCtxBuilder::new();
+    let net = policy.net.clone();
     builder
         .stdout(stdout)
         .stderr(stderr)
-        .allow_tcp(false)
+        .allow_tcp(!net.tcp.is_empty())
         .allow_udp(false)
         .allow_ip_name_lookup(false)
-        .socket_addr_check(|_, _| Box::pin(async { false }));
+        .socket_addr_check(move |addr, use_| {
+            let allowed = net.allows_socket(addr, use_);
+            if !allowed {
+                tracing::warn!(%addr, ?use_, "denied socket operation: not in this plugin's net.tcp list");
+            }
+            Box::pin(async move { allowed })
+        });
     super::fs::apply(&mut builder, &policy.mounts)?;
     for (name, value) in policy.env.iter() {
         builder.env(name, value);

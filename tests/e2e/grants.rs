@@ -330,3 +330,109 @@ async fn policy_errors_name_the_plugin_key_and_fix() {
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn read_only_mounts_cannot_be_written_and_read_write_ones_can() {
+    let data = Data::new();
+    let writable = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[plugins.echo.fs]\nmounts = [\n  {{ host = \"{}\", guest = \"/data\" }},\n  {{ host = \"{}\", guest = \"/out\", mode = \"read-write\" }},\n]\n",
+        data.shared(),
+        writable.path().display()
+    );
+    let folder = echo_with(&config);
+    let server = folder.serve().await;
+    for (path, what) in [
+        ("/data/hello.txt", "overwrite a read-only file"),
+        ("/data/new.txt", "create in a read-only mount"),
+        ("/out/../escaped.txt", "`..` out of a writable mount"),
+        ("/tmp/anywhere.txt", "outside every mount"),
+    ] {
+        let result = server
+            .call("echo_write_file", json!({"path": path, "content": "pwned"}))
+            .await;
+        assert_error(&result, &[]);
+        assert!(!text(&result).contains("written"), "{what}: {result:?}");
+    }
+    assert_eq!(
+        std::fs::read_to_string(data.dir.path().join("shared/hello.txt")).unwrap(),
+        "hello from the host"
+    );
+    assert!(!data.dir.path().join("shared/new.txt").exists());
+    assert!(
+        !writable
+            .path()
+            .parent()
+            .unwrap()
+            .join("escaped.txt")
+            .exists()
+    );
+
+    let ok = server
+        .call(
+            "echo_write_file",
+            json!({"path": "/out/result.txt", "content": "fine"}),
+        )
+        .await;
+    assert_eq!(text(&ok), "written", "{ok:?}");
+    assert_eq!(
+        std::fs::read_to_string(writable.path().join("result.txt")).unwrap(),
+        "fine"
+    );
+}
+
+/// A TCP server that answers one line with `pong` and counts connections.
+async fn line_server() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            tokio::spawn(async move {
+                let mut buf = [0u8; 64];
+                let _ = socket.read(&mut buf).await;
+                let _ = socket.write_all(b"pong\n").await;
+            });
+        }
+    });
+    (addr, hits)
+}
+
+#[tokio::test]
+async fn raw_tcp_goes_only_to_listed_addresses() {
+    let (allowed, allowed_hits) = line_server().await;
+    let (other, other_hits) = line_server().await;
+    let denied_by_default = echo_with("");
+    let server = denied_by_default.serve().await;
+    assert_error(
+        &server
+            .call("echo_tcp_connect", json!({"addr": allowed.to_string()}))
+            .await,
+        &[],
+    );
+    drop(server);
+
+    let folder = echo_with(&format!("[plugins.echo.net]\ntcp = [\"{allowed}\"]\n"));
+    let server = folder.serve().await;
+    let ok = server
+        .call("echo_tcp_connect", json!({"addr": allowed.to_string()}))
+        .await;
+    assert_eq!(text(&ok), "pong", "{ok:?}");
+    assert_error(
+        &server
+            .call("echo_tcp_connect", json!({"addr": other.to_string()}))
+            .await,
+        &[],
+    );
+    server
+        .wait_for_log("not in this plugin's net.tcp list")
+        .await;
+    assert_eq!(allowed_hits.load(Ordering::SeqCst), 1);
+    assert_eq!(
+        other_hits.load(Ordering::SeqCst),
+        0,
+        "the unlisted address was never contacted"
+    );
+}

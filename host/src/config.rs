@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::capability::limits::{Limits, RawLimits};
-use crate::capability::secrets;
+use crate::capability::secrets::{self, Secret};
 use crate::policy::{self, PluginPolicy, RawPolicy};
 use crate::units::ByteSize;
 
@@ -151,6 +151,10 @@ pub struct Settings {
     pub plugins: BTreeMap<String, PluginPolicy>,
     /// Things worth fixing that do not stop the host (e.g. a listed variable that is unset).
     pub warnings: Vec<String>,
+    /// `[profiles]`, for sidecar policies.
+    pub profiles: BTreeMap<String, RawPolicy>,
+    /// `[secrets]`, expanded; values never printed.
+    pub secrets: BTreeMap<String, Secret>,
 }
 
 impl Settings {
@@ -278,7 +282,7 @@ impl Settings {
         let mut warnings = Vec::new();
         for (name, raw_policy) in &raw.plugins {
             let resolved = raw_policy
-                .resolve(name, &context)
+                .resolve(&format!("plugins.{name}."), &context)
                 .map_err(|(key, message)| invalid(&key, message))?;
             warnings.extend(resolved.warnings);
             plugins.insert(name.clone(), resolved.policy);
@@ -296,15 +300,62 @@ impl Settings {
             default_limits,
             plugins,
             warnings,
+            profiles: raw.profiles,
+            secrets,
         })
     }
 
-    /// The policy of the plugin named `name` (the defaults if the file has none for it).
-    pub fn policy(&self, name: &str) -> PluginPolicy {
-        self.plugins
-            .get(name)
-            .cloned()
-            .unwrap_or_else(|| PluginPolicy::deny_all(self.default_limits.clone()))
+    /// The policy of the plugin named `name` loaded from `wasm`, and warnings about it.
+    /// `[plugins.NAME]` in `capsule.toml` wins; without it, a sidecar `NAME.toml` next to
+    /// the `.wasm` is used; without either, the plugin gets the default limits and no grants.
+    pub fn policy(
+        &self,
+        name: &str,
+        wasm: &Path,
+    ) -> Result<(PluginPolicy, Vec<String>), ConfigError> {
+        let sidecar = wasm.with_extension("toml");
+        if let Some(policy) = self.plugins.get(name) {
+            let mut warnings = Vec::new();
+            if sidecar.is_file() {
+                warnings.push(format!(
+                    "{} is ignored: [plugins.{name}] in the config file wins; move its settings there or remove one",
+                    sidecar.display()
+                ));
+            }
+            return Ok((policy.clone(), warnings));
+        }
+        if !sidecar.is_file() {
+            return Ok((
+                PluginPolicy::deny_all(self.default_limits.clone()),
+                Vec::new(),
+            ));
+        }
+        let text = std::fs::read_to_string(&sidecar).map_err(|reason| ConfigError::Read {
+            path: sidecar.clone(),
+            reason,
+        })?;
+        let raw: RawPolicy = toml::from_str(&text).map_err(|err| ConfigError::Parse {
+            path: sidecar.clone(),
+            message: err.to_string(),
+        })?;
+        let host_env = |name: &str| std::env::var(name).ok();
+        let base = sidecar.parent().unwrap_or(Path::new("."));
+        let context = policy::Context {
+            default_limits: &self.default_limits,
+            memory_ceiling: self.runtime.memory_ceiling,
+            base,
+            profiles: &self.profiles,
+            secrets: &self.secrets,
+            host_env: &host_env,
+        };
+        let resolved =
+            raw.resolve("", &context)
+                .map_err(|(key, message)| ConfigError::Invalid {
+                    path: Some(sidecar.clone()),
+                    key,
+                    message,
+                })?;
+        Ok((resolved.policy, resolved.warnings))
     }
 }
 
@@ -370,10 +421,11 @@ mod tests {
             Overrides::default(),
         )
         .unwrap();
-        let policy = s.policy("text");
+        let nowhere = Path::new("/nonexistent/plugins/x.wasm");
+        let (policy, _) = s.policy("text", nowhere).unwrap();
         assert_eq!(policy.limits.fuel, 100);
         assert_eq!(policy.limits.timeout, std::time::Duration::from_secs(1));
-        assert_eq!(s.policy("other").limits.fuel, 100);
+        assert_eq!(s.policy("other", nowhere).unwrap().0.limits.fuel, 100);
     }
 
     #[test]

@@ -110,7 +110,14 @@ pub async fn load_folder(
 
     let loads = named.iter().map(|(name, path)| async move {
         let started = std::time::Instant::now();
-        let result = runtime.load(name, path, settings.policy(name)).await;
+        let (policy, warnings) = match settings.policy(name, path) {
+            Ok(found) => found,
+            Err(err) => return (Err(err.to_string()), Vec::new()),
+        };
+        let result = runtime
+            .load(name, path, policy)
+            .await
+            .map_err(|err| err.to_string());
         if let Ok(plugin) = &result {
             tracing::info!(
                 plugin = %plugin.name,
@@ -120,15 +127,19 @@ pub async fn load_folder(
                 "loaded plugin"
             );
         }
-        result
+        (result, warnings)
     });
     let mut plugins: Vec<Arc<Plugin>> = Vec::new();
-    for result in futures::future::join_all(loads).await {
+    for (result, warnings) in futures::future::join_all(loads).await {
+        problems.extend(warnings.into_iter().map(|message| Problem {
+            severity: Severity::Warning,
+            message,
+        }));
         match result {
             Ok(plugin) => plugins.push(Arc::new(plugin)),
-            Err(err) => problems.push(Problem {
+            Err(message) => problems.push(Problem {
                 severity: Severity::Error,
-                message: err.to_string(),
+                message,
             }),
         }
     }

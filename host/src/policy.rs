@@ -150,10 +150,11 @@ pub struct Resolved {
 }
 
 impl RawPolicy {
-    /// Resolves the policy of plugin `name`: its profiles in order, then its own settings.
-    /// Errors are `(key, message)`, the key relative to the file (`plugins.x.fs`).
-    pub fn resolve(&self, name: &str, cx: &Context<'_>) -> Result<Resolved, (String, String)> {
-        let key = |part: &str| format!("plugins.{name}.{part}");
+    /// Resolves a policy: its profiles in order, then its own settings. Errors are
+    /// `(key, message)`, the key as written in its file: `prefix` is `plugins.NAME.` in
+    /// `capsule.toml` and empty in a sidecar file.
+    pub fn resolve(&self, prefix: &str, cx: &Context<'_>) -> Result<Resolved, (String, String)> {
+        let key = |part: &str| format!("{prefix}{part}");
         let mut layers: Vec<&RawPolicy> = Vec::new();
         for profile in &self.profiles {
             let Some(layer) = cx.profiles.get(profile) else {

@@ -436,3 +436,49 @@ async fn raw_tcp_goes_only_to_listed_addresses() {
         "the unlisted address was never contacted"
     );
 }
+
+#[tokio::test]
+async fn a_sidecar_policy_next_to_the_wasm_is_used_unless_the_config_file_has_one() {
+    let data = Data::new();
+    let folder = echo_with("");
+    let sidecar = folder.plugins().join("echo.toml");
+    std::fs::write(
+        &sidecar,
+        format!("fs.mounts = [{{ host = \"{}\", guest = \"/data\" }}]\nconfig = {{ greeting = \"from the sidecar\" }}\n", data.shared()),
+    )
+    .unwrap();
+    let (code, stdout, _) = folder
+        .run(&[
+            "call",
+            "echo_read_file",
+            "--args",
+            r#"{"path":"/data/hello.txt"}"#,
+        ])
+        .await;
+    assert_eq!((code, stdout.trim()), (0, "hello from the host"));
+
+    std::fs::write(&sidecar, "fs.mount = []\n").unwrap();
+    let (code, stdout, _) = folder.run(&["check"]).await;
+    assert_eq!(code, 1, "{stdout}");
+    assert!(
+        stdout.contains(&format!("invalid config file {}", sidecar.display()))
+            && stdout.contains("unknown field `mount`")
+            && stdout.contains("line 1"),
+        "{stdout}"
+    );
+
+    let both = echo_with("[plugins.echo.config]\ngreeting = \"from capsule.toml\"\n");
+    std::fs::write(
+        both.plugins().join("echo.toml"),
+        "config = { greeting = \"from the sidecar\" }\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = both
+        .run(&["call", "echo_config", "--args", r#"{"key":"greeting"}"#])
+        .await;
+    assert_eq!((code, stdout.trim()), (0, "from capsule.toml"));
+    assert!(
+        stderr.contains("echo.toml is ignored: [plugins.echo] in the config file wins"),
+        "{stderr}"
+    );
+}

@@ -99,3 +99,19 @@ async fn command_line_beats_environment_beats_file() {
         "CLI beats env: {out:?}"
     );
 }
+
+#[tokio::test]
+async fn inspect_shows_one_plugin_with_its_grants_and_schemas() {
+    let folder = echo_folder("[plugins.echo.env]\nset = { MODE = \"x\" }\n");
+    let (code, stdout, _) = folder.run(&["inspect", "echo"]).await;
+    assert_eq!(code, 0, "{stdout}");
+    assert!(stdout.contains("plugin   echo"), "{stdout}");
+    assert!(stdout.contains("policy   env: MODE"), "{stdout}");
+    assert!(stdout.contains("\"inputSchema\""), "{stdout}");
+    let (code, _, stderr) = folder.run(&["inspect", "nope"]).await;
+    assert_eq!(code, 2);
+    assert!(
+        stderr.contains("no plugin named `nope`; loaded: echo"),
+        "{stderr}"
+    );
+}

@@ -5,6 +5,7 @@
 #![allow(deprecated)]
 
 mod cli;
+mod examples;
 mod grants;
 mod limits;
 mod loading;

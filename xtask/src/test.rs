@@ -16,7 +16,7 @@ const SDK: &str = "guest-sdk/rust/Cargo.toml";
 /// The plugins workspace: built for wasm, its example plugins' logic tested natively.
 const PLUGINS: &str = "plugins/Cargo.toml";
 /// Plugins whose unit tests run natively (fixtures are wasm-only on purpose).
-const NATIVE_TESTED_PLUGINS: &[&str] = &["text", "json", "hash"];
+const NATIVE_TESTED_PLUGINS: &[&str] = &["text", "json", "hash", "files", "fetch"];
 
 /// Builds the plugins, lints every workspace, runs the Rust and Python tests.
 pub fn all(root: &Path) -> Result<()> {

@@ -2,8 +2,6 @@
 //! against a local HTTP server (nothing leaves the machine).
 
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
-use tokio::net::TcpListener;
 
 use crate::support::{Folder, assert_error, text};
 
@@ -62,41 +60,19 @@ async fn files_lists_reads_and_searches_a_read_only_project() {
     );
 }
 
-/// Answers every request with the `authorization` header it got (or `none`).
+/// Answers every request with whether it carried a bearer token.
 async fn auth_echo_server() -> u16 {
-    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let port = listener.local_addr().unwrap().port();
-    tokio::spawn(async move {
-        while let Ok((mut socket, _)) = listener.accept().await {
-            tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let request = String::from_utf8_lossy(&request).to_lowercase();
-                let auth = request
-                    .lines()
-                    .find_map(|l| l.strip_prefix("authorization: "))
-                    .map(|v| {
-                        if v.starts_with("bearer ") {
-                            "bearer token received"
-                        } else {
-                            "other"
-                        }
-                    })
-                    .unwrap_or("none");
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{auth}",
-                    auth.len()
-                );
-                let _ = socket.write_all(response.as_bytes()).await;
-            });
+    let (port, _) = crate::support::http_server(|head| {
+        let head = head.to_lowercase();
+        let auth = head.lines().find_map(|l| l.strip_prefix("authorization: "));
+        match auth {
+            Some(v) if v.starts_with("bearer ") => "bearer token received",
+            Some(_) => "other",
+            None => "none",
         }
-    });
+        .to_string()
+    })
+    .await;
     port
 }
 

@@ -254,3 +254,40 @@ pub fn echo_and_hostile(hostile_limits: &str) -> Folder {
         &format!("[plugins.hostile.limits]\n{hostile_limits}\n"),
     )
 }
+
+/// A local HTTP/1.1 server on 127.0.0.1 that answers every request `200 text/plain` with
+/// `respond(request head)`, and counts the connections it accepted.
+pub async fn http_server(
+    respond: impl Fn(&str) -> String + Send + Sync + 'static,
+) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use tokio::io::AsyncWriteExt;
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let hits = Arc::new(AtomicUsize::new(0));
+    let counter = hits.clone();
+    let respond = Arc::new(respond);
+    tokio::spawn(async move {
+        while let Ok((mut socket, _)) = listener.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let respond = respond.clone();
+            tokio::spawn(async move {
+                let mut request = Vec::new();
+                let mut buf = [0u8; 1024];
+                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+                    match socket.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => request.extend_from_slice(&buf[..n]),
+                    }
+                }
+                let body = respond(&String::from_utf8_lossy(&request));
+                let response = format!(
+                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                    body.len()
+                );
+                let _ = socket.write_all(response.as_bytes()).await;
+            });
+        }
+    });
+    (port, hits)
+}

@@ -457,3 +457,54 @@ async fn a_sidecar_policy_next_to_the_wasm_is_used_unless_the_config_file_has_on
         "{stderr}"
     );
 }
+
+#[tokio::test]
+async fn redirects_slow_servers_and_name_lookups_do_not_get_around_the_policy() {
+    let (target, target_hits) = http_server("redirect target must not be reached").await;
+    let (redirector, _) = crate::support::raw_http_server(move |_| {
+        format!("HTTP/1.1 302 Found\r\nlocation: http://127.0.0.1:{target}/\r\ncontent-length: 0\r\nconnection: close\r\n\r\n")
+    })
+    .await;
+    let silent = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let silent_port = silent.local_addr().unwrap().port();
+    tokio::spawn(async move {
+        let mut held = Vec::new();
+        while let Ok((socket, _)) = silent.accept().await {
+            held.push(socket); // accept, never answer
+        }
+    });
+    let config = format!(
+        "[plugins.echo.net]\nallow = [\"http://127.0.0.1:{redirector}\", \"http://127.0.0.1:{silent_port}\"]\ntimeout = \"500ms\"\n"
+    );
+    let folder = echo_with(&config);
+    let server = folder.serve().await;
+    let redirected = server
+        .call(
+            "echo_fetch",
+            json!({"url": format!("http://127.0.0.1:{redirector}/")}),
+        )
+        .await;
+    assert!(
+        text(&redirected).starts_with("302"),
+        "the host does not follow redirects: {redirected:?}"
+    );
+    assert_eq!(target_hits.load(Ordering::SeqCst), 0);
+
+    let started = std::time::Instant::now();
+    let slow = server
+        .call(
+            "echo_fetch",
+            json!({"url": format!("http://127.0.0.1:{silent_port}/")}),
+        )
+        .await;
+    assert_error(&slow, &["Timeout"]);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(5),
+        "net.timeout stopped the wait"
+    );
+
+    let lookup = server
+        .call("echo_dns_lookup", json!({"host": "localhost"}))
+        .await;
+    assert_error(&lookup, &[]);
+}

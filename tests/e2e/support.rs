@@ -260,6 +260,20 @@ pub fn echo_and_hostile(hostile_limits: &str) -> Folder {
 pub async fn http_server(
     respond: impl Fn(&str) -> String + Send + Sync + 'static,
 ) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
+    raw_http_server(move |head| {
+        let body = respond(head);
+        format!(
+            "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+    })
+    .await
+}
+
+/// Like [`http_server`], but `respond` writes the whole response (status line, headers, body).
+pub async fn raw_http_server(
+    respond: impl Fn(&str) -> String + Send + Sync + 'static,
+) -> (u16, Arc<std::sync::atomic::AtomicUsize>) {
     use std::sync::atomic::{AtomicUsize, Ordering};
     use tokio::io::AsyncWriteExt;
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
@@ -280,11 +294,7 @@ pub async fn http_server(
                         Ok(n) => request.extend_from_slice(&buf[..n]),
                     }
                 }
-                let body = respond(&String::from_utf8_lossy(&request));
-                let response = format!(
-                    "HTTP/1.1 200 OK\r\ncontent-type: text/plain\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                    body.len()
-                );
+                let response = respond(&String::from_utf8_lossy(&request));
                 let _ = socket.write_all(response.as_bytes()).await;
             });
         }

@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use serde::Deserialize;
 
 use crate::capability::limits::{Limits, RawLimits};
-use crate::capability::secrets::{self, Secret};
+use crate::capability::secrets;
 use crate::policy::{self, PluginPolicy, RawPolicy};
 use crate::units::ByteSize;
 
@@ -148,13 +148,15 @@ pub struct Settings {
     /// Limits of plugins without their own.
     pub default_limits: Limits,
     /// Per-plugin policies from the file, by plugin name.
-    pub plugins: BTreeMap<String, PluginPolicy>,
+    /// A policy that does not resolve (e.g. a mount whose folder is missing) keeps only
+    /// that plugin from loading; the message names the file, key and fix.
+    pub plugins: BTreeMap<String, Result<PluginPolicy, String>>,
     /// Things worth fixing that do not stop the host (e.g. a listed variable that is unset).
     pub warnings: Vec<String>,
     /// `[profiles]`, for sidecar policies.
     pub profiles: BTreeMap<String, RawPolicy>,
     /// `[secrets]`, expanded; values never printed.
-    pub secrets: BTreeMap<String, Secret>,
+    pub secrets: secrets::Defined,
 }
 
 impl Settings {
@@ -256,12 +258,7 @@ impl Settings {
             .map_err(|m| invalid("limits", m))?;
 
         let host_env = |name: &str| std::env::var(name).ok();
-        let secrets =
-            secrets::resolve(&raw.secrets, host_env).map_err(|m| ConfigError::Invalid {
-                path: file.clone(),
-                key: "secrets".into(),
-                message: m,
-            })?;
+        let secrets = secrets::resolve(&raw.secrets, host_env);
         for (name, profile) in &raw.profiles {
             if !profile.profiles.is_empty() {
                 return Err(invalid(
@@ -281,11 +278,14 @@ impl Settings {
         let mut plugins = BTreeMap::new();
         let mut warnings = Vec::new();
         for (name, raw_policy) in &raw.plugins {
-            let resolved = raw_policy
-                .resolve(&format!("plugins.{name}."), &context)
-                .map_err(|(key, message)| invalid(&key, message))?;
-            warnings.extend(resolved.warnings);
-            plugins.insert(name.clone(), resolved.policy);
+            let policy = match raw_policy.resolve(&format!("plugins.{name}."), &context) {
+                Ok(resolved) => {
+                    warnings.extend(resolved.warnings);
+                    Ok(resolved.policy)
+                }
+                Err((key, message)) => Err(invalid(&key, message).to_string()),
+            };
+            plugins.insert(name.clone(), policy);
         }
 
         Ok(Self {
@@ -308,11 +308,8 @@ impl Settings {
     /// The policy of the plugin named `name` loaded from `wasm`, and warnings about it.
     /// `[plugins.NAME]` in `capsule.toml` wins; without it, a sidecar `NAME.toml` next to
     /// the `.wasm` is used; without either, the plugin gets the default limits and no grants.
-    pub fn policy(
-        &self,
-        name: &str,
-        wasm: &Path,
-    ) -> Result<(PluginPolicy, Vec<String>), ConfigError> {
+    /// The error is the whole message, naming the file, key and fix.
+    pub fn policy(&self, name: &str, wasm: &Path) -> Result<(PluginPolicy, Vec<String>), String> {
         let sidecar = wasm.with_extension("toml");
         if let Some(policy) = self.plugins.get(name) {
             let mut warnings = Vec::new();
@@ -322,7 +319,7 @@ impl Settings {
                     sidecar.display()
                 ));
             }
-            return Ok((policy.clone(), warnings));
+            return policy.clone().map(|policy| (policy, warnings));
         }
         if !sidecar.is_file() {
             return Ok((
@@ -330,14 +327,7 @@ impl Settings {
                 Vec::new(),
             ));
         }
-        let text = std::fs::read_to_string(&sidecar).map_err(|reason| ConfigError::Read {
-            path: sidecar.clone(),
-            reason,
-        })?;
-        let raw: RawPolicy = toml::from_str(&text).map_err(|err| ConfigError::Parse {
-            path: sidecar.clone(),
-            message: err.to_string(),
-        })?;
+        let raw: RawPolicy = parse_toml(&sidecar).map_err(|err| err.to_string())?;
         let host_env = |name: &str| std::env::var(name).ok();
         let base = sidecar.parent().unwrap_or(Path::new("."));
         let context = policy::Context {
@@ -348,19 +338,25 @@ impl Settings {
             secrets: &self.secrets,
             host_env: &host_env,
         };
-        let resolved =
-            raw.resolve("", &context)
-                .map_err(|(key, message)| ConfigError::Invalid {
-                    path: Some(sidecar.clone()),
-                    key,
-                    message,
-                })?;
+        let resolved = raw.resolve("", &context).map_err(|(key, message)| {
+            ConfigError::Invalid {
+                path: Some(sidecar.clone()),
+                key,
+                message,
+            }
+            .to_string()
+        })?;
         Ok((resolved.policy, resolved.warnings))
     }
 }
 
 /// Parses a config file into its raw form.
 pub fn parse_file(path: &Path) -> Result<RawConfig, ConfigError> {
+    parse_toml(path)
+}
+
+/// Reads and parses a TOML file into `T`; errors name the file, line and column.
+fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
         path: path.to_path_buf(),
         reason,
@@ -438,13 +434,16 @@ mod tests {
 
     #[test]
     fn plugin_memory_above_the_ceiling_is_rejected_with_its_key() {
-        let err = resolve(
+        let settings = resolve(
             "[runtime]\nmemory-ceiling = \"256MiB\"\n[plugins.big.limits]\nmemory = \"1GiB\"\n",
             Overrides::default(),
         )
-        .unwrap_err();
+        .expect("one plugin's bad policy does not fail the whole config");
+        let err = settings
+            .policy("big", Path::new("/p/big.wasm"))
+            .unwrap_err();
         assert_eq!(
-            err.to_string(),
+            err,
             "invalid configuration in /etc/capsule/capsule.toml: plugins.big.limits: limits.memory = 1 GiB exceeds the runtime memory ceiling of 256 MiB; lower it or raise runtime.memory-ceiling"
         );
     }

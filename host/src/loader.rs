@@ -112,7 +112,7 @@ pub async fn load_folder(
         let started = std::time::Instant::now();
         let (policy, warnings) = match settings.policy(name, path) {
             Ok(found) => found,
-            Err(err) => return (Err(err.to_string()), Vec::new()),
+            Err(message) => return (Err(message), Vec::new()),
         };
         let result = runtime
             .load(name, path, policy)

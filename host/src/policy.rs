@@ -136,7 +136,7 @@ pub struct Context<'a> {
     /// The defined profiles.
     pub profiles: &'a BTreeMap<String, RawPolicy>,
     /// The defined secrets.
-    pub secrets: &'a BTreeMap<String, Secret>,
+    pub secrets: &'a secrets::Defined,
     /// Reads the host's environment.
     pub host_env: &'a dyn Fn(&str) -> Option<String>,
 }

@@ -275,6 +275,10 @@ async fn policy_errors_name_the_plugin_key_and_fix() {
             "plugins.echo.secrets: no secret named `missing`; define it under [secrets] (defined: none)",
         ),
         (
+            "[secrets]\nk = \"${CAPSULE_TEST_NEVER_SET}\"\n[plugins.echo]\nsecrets = [\"k\"]\n",
+            "plugins.echo.secrets: secrets.k: environment variable CAPSULE_TEST_NEVER_SET is not set; export it or define the secret another way",
+        ),
+        (
             "[plugins.echo]\nprofiles = [\"nope\"]\n",
             "plugins.echo.profiles: no profile named `nope`; define [profiles.nope] (defined: none)",
         ),
@@ -284,18 +288,28 @@ async fn policy_errors_name_the_plugin_key_and_fix() {
         ),
     ];
     for (config, expected) in cases {
-        let folder = echo_with(config);
-        let (code, _, stderr) = folder.run(&["check"]).await;
-        assert_eq!(code, 2, "{stderr}");
-        let path = folder.dir.path().join("capsule.toml");
-        assert_eq!(
-            stderr.trim(),
-            format!(
-                "error: invalid configuration in {}: {expected}",
-                path.display()
-            ),
-            "for config:\n{config}"
+        // A bad policy keeps only its plugin from loading; the others still serve.
+        let folder = Folder::new(
+            &[
+                ("fixtures/echo.wasm", "echo.wasm"),
+                ("fixtures/hostile.wasm", "hostile.wasm"),
+            ],
+            config,
         );
+        let (code, stdout, _) = folder.run(&["check"]).await;
+        assert_eq!(code, 1, "{stdout}");
+        let path = folder.dir.path().join("capsule.toml");
+        let line = format!(
+            "error  invalid configuration in {}: {expected}",
+            path.display()
+        );
+        assert!(
+            stdout.lines().any(|l| l == line),
+            "expected line:\n{line}\nin:\n{stdout}"
+        );
+        assert!(stdout.contains("ok     hostile"), "{stdout}");
+        let (code, stdout, _) = folder.run(&["call", "hostile_ok"]).await;
+        assert_eq!((code, stdout.trim()), (0, "still here"));
     }
     let folder = echo_with("[plugins.echo.fs]\nmount = []\n");
     let (code, _, stderr) = folder.run(&["check"]).await;

@@ -22,19 +22,23 @@ impl fmt::Debug for Secret {
     }
 }
 
+/// A secret as defined: its value, or why it has none (a `${VAR}` that is not set). A
+/// broken secret only stops the plugins that are granted it.
+pub type Defined = BTreeMap<String, Result<Secret, String>>;
+
 /// Expands `${VAR}` references in every secret definition of `[secrets]`.
 pub fn resolve(
     raw: &BTreeMap<String, String>,
     host_env: impl Fn(&str) -> Option<String>,
-) -> Result<BTreeMap<String, Secret>, String> {
-    let mut secrets = BTreeMap::new();
-    for (name, template) in raw {
-        let value = expand(template, &host_env).map_err(|var| {
-            format!("secrets.{name}: environment variable {var} is not set; export it or define the secret another way")
-        })?;
-        secrets.insert(name.clone(), Secret(value));
-    }
-    Ok(secrets)
+) -> Defined {
+    raw.iter()
+        .map(|(name, template)| {
+            let value = expand(template, &host_env).map(Secret).map_err(|var| {
+                format!("secrets.{name}: environment variable {var} is not set; export it or define the secret another way")
+            });
+            (name.clone(), value)
+        })
+        .collect()
 }
 
 /// Replaces every `${VAR}` with the variable's value; `$$` is a literal `$`. Returns the
@@ -64,14 +68,12 @@ fn expand(template: &str, host_env: &impl Fn(&str) -> Option<String>) -> Result<
 }
 
 /// Picks the secrets a plugin's policy names.
-pub fn grant(
-    names: &[String],
-    defined: &BTreeMap<String, Secret>,
-) -> Result<BTreeMap<String, Secret>, String> {
+pub fn grant(names: &[String], defined: &Defined) -> Result<BTreeMap<String, Secret>, String> {
     names
         .iter()
         .map(|name| match defined.get(name) {
-            Some(secret) => Ok((name.clone(), secret.clone())),
+            Some(Ok(secret)) => Ok((name.clone(), secret.clone())),
+            Some(Err(why)) => Err(why.clone()),
             None => Err(format!(
                 "no secret named `{name}`; define it under [secrets] (defined: {})",
                 crate::units::list_or_none(defined.keys())
@@ -94,7 +96,7 @@ mod tests {
             ("api".to_string(), "Bearer ${TOKEN}".to_string()),
             ("price".to_string(), "$$5 and $x".to_string()),
         ]);
-        let secrets = resolve(&raw, env).unwrap();
+        let secrets = grant(&["api".into(), "price".into()], &resolve(&raw, env)).unwrap();
         assert_eq!(secrets["api"].expose(), "Bearer s3cr3t");
         assert_eq!(secrets["price"].expose(), "$5 and $x");
         assert_eq!(
@@ -107,7 +109,7 @@ mod tests {
     fn missing_variables_and_unknown_grants_are_named() {
         let raw = BTreeMap::from([("api".to_string(), "${NOPE}".to_string())]);
         assert_eq!(
-            resolve(&raw, env).unwrap_err(),
+            grant(&["api".into()], &resolve(&raw, env)).unwrap_err(),
             "secrets.api: environment variable NOPE is not set; export it or define the secret another way"
         );
         let err = grant(&["api".into()], &BTreeMap::new()).unwrap_err();

@@ -68,6 +68,9 @@ pub struct RawConfig {
     /// Default limits for every plugin.
     #[serde(default)]
     pub limits: RawLimits,
+    /// Upper bounds no plugin's limits may exceed, whatever its policy or profile says.
+    #[serde(default)]
+    pub ceiling: RawLimits,
     /// Per-plugin policy, by plugin name.
     #[serde(default)]
     pub plugins: BTreeMap<String, RawPolicy>,
@@ -77,6 +80,9 @@ pub struct RawConfig {
     /// Named secrets: literal values or `${VAR}` references to the host environment.
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
+    /// A TOML file of more named secrets (`name = "value"`), kept out of the main config,
+    /// e.g. mounted from a secret store. Relative to the config file.
+    pub secrets_file: Option<PathBuf>,
 }
 
 /// `[runtime]`.
@@ -153,6 +159,8 @@ pub struct Settings {
     pub plugins: BTreeMap<String, Result<PluginPolicy, String>>,
     /// Things worth fixing that do not stop the host (e.g. a listed variable that is unset).
     pub warnings: Vec<String>,
+    /// `[ceiling]`, for sidecar policies.
+    pub ceiling: RawLimits,
     /// `[profiles]`, for sidecar policies.
     pub profiles: BTreeMap<String, RawPolicy>,
     /// `[secrets]`, expanded; values never printed.
@@ -255,10 +263,28 @@ impl Settings {
         let default_limits = raw.limits.apply_to(&Limits::default());
         default_limits
             .validate(runtime.memory_ceiling)
+            .and_then(|()| default_limits.check_ceiling(&raw.ceiling))
             .map_err(|m| invalid("limits", m))?;
 
         let host_env = |name: &str| std::env::var(name).ok();
-        let secrets = secrets::resolve(&raw.secrets, host_env);
+        let mut secret_definitions = raw.secrets.clone();
+        if let Some(file) = &raw.secrets_file {
+            let file = base.join(file);
+            let from_file = parse_secrets_file(&file)?;
+            for (name, value) in from_file {
+                if secret_definitions.contains_key(&name) {
+                    return Err(invalid(
+                        "secrets-file",
+                        format!(
+                            "secret `{name}` is defined both in [secrets] and in {}; keep one",
+                            file.display()
+                        ),
+                    ));
+                }
+                secret_definitions.insert(name, value);
+            }
+        }
+        let secrets = secrets::resolve(&secret_definitions, host_env);
         for (name, profile) in &raw.profiles {
             if !profile.profiles.is_empty() {
                 return Err(invalid(
@@ -270,6 +296,7 @@ impl Settings {
         let context = policy::Context {
             default_limits: &default_limits,
             memory_ceiling: runtime.memory_ceiling,
+            ceiling: &raw.ceiling,
             base: &base,
             profiles: &raw.profiles,
             secrets: &secrets,
@@ -301,6 +328,7 @@ impl Settings {
             plugins,
             warnings,
             profiles: raw.profiles,
+            ceiling: raw.ceiling,
             secrets,
         })
     }
@@ -333,6 +361,7 @@ impl Settings {
         let context = policy::Context {
             default_limits: &self.default_limits,
             memory_ceiling: self.runtime.memory_ceiling,
+            ceiling: &self.ceiling,
             base,
             profiles: &self.profiles,
             secrets: &self.secrets,
@@ -348,6 +377,27 @@ impl Settings {
         })?;
         Ok((resolved.policy, resolved.warnings))
     }
+}
+
+/// Reads a secrets file. Errors give the line but never quote it: it may hold a secret.
+fn parse_secrets_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
+    let text = std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
+        path: path.to_path_buf(),
+        reason,
+    })?;
+    toml::from_str(&text).map_err(|err| {
+        let line = err
+            .span()
+            .map(|span| text[..span.start.min(text.len())].matches('\n').count() + 1);
+        ConfigError::Parse {
+            path: path.to_path_buf(),
+            message: format!(
+                "line {}: {}; write one `name = \"value\"` per line",
+                line.map_or("?".to_string(), |l| l.to_string()),
+                err.message()
+            ),
+        }
+    })
 }
 
 /// Parses a config file into its raw form.

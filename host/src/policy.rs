@@ -131,6 +131,8 @@ pub struct Context<'a> {
     pub default_limits: &'a Limits,
     /// No plugin's memory limit may exceed it.
     pub memory_ceiling: ByteSize,
+    /// The operator's `[ceiling]`: no plugin's limits may exceed it.
+    pub ceiling: &'a RawLimits,
     /// Folder that relative paths are relative to (the config file's).
     pub base: &'a Path,
     /// The defined profiles.
@@ -191,6 +193,7 @@ impl RawPolicy {
         }
         limits
             .validate(cx.memory_ceiling)
+            .and_then(|()| limits.check_ceiling(cx.ceiling))
             .map_err(|m| (key("limits"), m))?;
         let mounts = fs.resolve(cx.base).map_err(|m| (key("fs"), m))?;
         let net = net.resolve().map_err(|m| (key("net"), m))?;

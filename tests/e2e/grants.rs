@@ -279,6 +279,10 @@ async fn policy_errors_name_the_plugin_key_and_fix() {
             "plugins.echo.secrets: secrets.k: environment variable CAPSULE_TEST_NEVER_SET is not set; export it or define the secret another way",
         ),
         (
+            "[ceiling]\ntimeout = \"5s\"\n[limits]\ntimeout = \"1s\"\n[plugins.echo.limits]\ntimeout = \"1m\"\n",
+            "plugins.echo.limits: limits.timeout = 60s exceeds the ceiling of 5s set in [ceiling]; lower it or raise the ceiling",
+        ),
+        (
             "[plugins.echo]\nprofiles = [\"nope\"]\n",
             "plugins.echo.profiles: no profile named `nope`; define [profiles.nope] (defined: none)",
         ),
@@ -521,4 +525,24 @@ async fn redirects_slow_servers_and_name_lookups_do_not_get_around_the_policy() 
         .call("echo_dns_lookup", json!({"host": "localhost"}))
         .await;
     assert_error(&lookup, &[]);
+}
+
+#[tokio::test]
+async fn secrets_can_come_from_a_secrets_file_whose_errors_never_quote_it() {
+    let folder = echo_with("secrets-file = \"secrets.toml\"\n[plugins.echo]\nsecrets = [\"db\"]\n");
+    let secrets = folder.dir.path().join("secrets.toml");
+    std::fs::write(&secrets, "db = \"postgres://u:hunter2@db/app\"\n").unwrap();
+    let (code, stdout, _) = folder
+        .run(&["call", "echo_config", "--args", r#"{"key":"db"}"#])
+        .await;
+    assert_eq!((code, stdout.trim()), (0, "postgres://u:hunter2@db/app"));
+
+    std::fs::write(&secrets, "db = hunter2-unquoted\n").unwrap();
+    let (code, _, stderr) = folder.run(&["check"]).await;
+    assert_eq!(code, 2);
+    assert!(stderr.contains("secrets.toml: line 1:"), "{stderr}");
+    assert!(
+        !stderr.contains("hunter2"),
+        "the error quoted the secrets file: {stderr}"
+    );
 }

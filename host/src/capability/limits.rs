@@ -100,6 +100,41 @@ impl Limits {
         Ok(())
     }
 
+    /// Checks the limits against the operator's `[ceiling]`: no policy may go above it.
+    pub fn check_ceiling(&self, ceiling: &RawLimits) -> Result<(), String> {
+        fn over<T: PartialOrd + std::fmt::Display>(
+            key: &str,
+            value: T,
+            max: Option<T>,
+        ) -> Result<(), String> {
+            match max {
+                Some(max) if value > max => Err(format!(
+                    "limits.{key} = {value} exceeds the ceiling of {max} set in [ceiling]; lower it or raise the ceiling"
+                )),
+                _ => Ok(()),
+            }
+        }
+        over("fuel", self.fuel, ceiling.fuel)?;
+        if let Some(max) = ceiling.timeout
+            && self.timeout > max
+        {
+            return Err(format!(
+                "limits.timeout = {} exceeds the ceiling of {} set in [ceiling]; lower it or raise the ceiling",
+                format_duration(self.timeout),
+                format_duration(max)
+            ));
+        }
+        over("memory", self.memory, ceiling.memory)?;
+        over(
+            "table-elements",
+            self.table_elements,
+            ceiling.table_elements,
+        )?;
+        over("instances", self.instances, ceiling.instances)?;
+        over("result", self.result, ceiling.result)?;
+        over("log-output", self.log_output, ceiling.log_output)
+    }
+
     /// One line for `capsule list`/`check`: the effective limits.
     pub fn summary(&self) -> String {
         format!(

@@ -546,3 +546,39 @@ async fn secrets_can_come_from_a_secrets_file_whose_errors_never_quote_it() {
         "the error quoted the secrets file: {stderr}"
     );
 }
+
+#[tokio::test]
+async fn symlinks_made_inside_a_writable_mount_cannot_be_followed_out_of_it() {
+    let data = Data::new();
+    let writable = tempfile::tempdir().unwrap();
+    let config = format!(
+        "[plugins.escape.fs]\nmounts = [{{ host = \"{}\", guest = \"/rw\", mode = \"read-write\" }}]\n",
+        writable.path().display()
+    );
+    let folder = Folder::new(&[("fixtures/escape.wasm", "escape.wasm")], &config);
+    let server = folder.serve().await;
+    let private = data.dir.path().join("private.txt").display().to_string();
+    let absolute = server
+        .call(
+            "escape_symlink",
+            json!({"target": private, "link": "/rw/abs"}),
+        )
+        .await;
+    assert_error(&absolute, &[]);
+    // TODO(#4 follow-up): relative targets that point outside the mount are still created
+    // on the host; the plugin cannot follow them (checked here), but host tools could.
+    let _ = server
+        .call(
+            "escape_symlink",
+            json!({"target": "../../../../../../etc/passwd", "link": "/rw/up"}),
+        )
+        .await;
+    for link in ["/rw/abs", "/rw/up"] {
+        let read = server.call("escape_read", json!({"path": link})).await;
+        assert_error(&read, &[]);
+        assert!(
+            !text(&read).contains("root:"),
+            "{link} was followed out of the mount: {read:?}"
+        );
+    }
+}

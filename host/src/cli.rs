@@ -77,11 +77,25 @@ enum Command {
         /// The plugin's name (its file name without `.wasm`).
         plugin: String,
     },
+    /// Create a new plugin project from a template: `capsule new my-tool --lang python`.
+    New {
+        /// The plugin's name: its folder, its `.wasm` file and the prefix of its tools.
+        name: String,
+        /// The language: rust, python, js or c.
+        #[arg(long, default_value = "rust")]
+        lang: String,
+        /// Where to create the project folder.
+        #[arg(long, default_value = ".", value_name = "DIR")]
+        dir: PathBuf,
+    },
 }
 
 /// Runs the command `args` asks for.
 pub async fn run(args: Args) -> Result<ExitCode> {
     let command = args.command.unwrap_or(Command::Serve);
+    if let Command::New { name, lang, dir } = &command {
+        return new_project(name, lang, dir);
+    }
     let serving = matches!(command, Command::Serve);
     let explicit_log_level = args.log_level.is_some();
     let settings = Settings::load(Overrides {
@@ -106,7 +120,32 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         Command::Call { tool, args, json } => call(&app, &tool, &args, json).await,
         Command::Check => check(&app),
         Command::Inspect { plugin } => inspect(&app, &plugin),
+        Command::New { .. } => unreachable!("handled before loading plugins"),
     }
+}
+
+/// `capsule new`: writes the project and says how to build and try it.
+fn new_project(name: &str, lang: &str, parent: &std::path::Path) -> Result<ExitCode> {
+    let created = capsule::scaffold::create(name, lang, parent)?;
+    out!(
+        "created {lang} plugin `{name}` in {}",
+        created.dir.display()
+    );
+    for file in &created.files {
+        out!("  {file}");
+    }
+    out!(
+        "
+next:
+  cd {}",
+        created.dir.display()
+    );
+    if let Some(build) = &created.build_command {
+        out!("  {build}");
+    }
+    out!("  capsule check --plugins .");
+    out!("  capsule list --plugins .");
+    Ok(ExitCode::SUCCESS)
 }
 
 async fn serve(app: App) -> Result<ExitCode> {

@@ -19,4 +19,5 @@ pub mod mcp;
 pub mod policy;
 pub mod registry;
 pub mod runtime;
+pub mod scaffold;
 pub mod units;

@@ -5,10 +5,12 @@
 #![allow(deprecated)]
 
 mod cli;
+mod derived;
 mod examples;
 mod grants;
 mod limits;
 mod loading;
 mod protocol;
+mod scaffold;
 mod support;
 mod tools;

@@ -7,8 +7,9 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::Runtime;
 use super::bindings::{CallError, CallResult, Content, ResourceBody, Tool};
+use super::derived::Function;
 use super::fault::Fault;
-use super::plugin::Plugin;
+use super::plugin::{Entry, Plugin};
 use super::state::{CallContext, CallState};
 use crate::units::ByteSize;
 
@@ -150,16 +151,36 @@ impl Runtime {
         store.set_epoch_deadline(1);
 
         let run = async {
-            let instance = plugin.pre.instantiate_async(&mut store).await?;
-            let tools = instance.capsule_plugin_tools();
-            match invocation {
-                Invocation::ListTools => {
-                    tools.call_list_tools(&mut store).await.map(Returned::Tools)
+            match &plugin.entry {
+                Entry::Tools(pre) => {
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    let tools = instance.capsule_plugin_tools();
+                    match invocation {
+                        Invocation::ListTools => {
+                            tools.call_list_tools(&mut store).await.map(Returned::Tools)
+                        }
+                        Invocation::CallTool { name, arguments } => tools
+                            .call_call_tool(&mut store, name, arguments)
+                            .await
+                            .map(Returned::Called),
+                    }
                 }
-                Invocation::CallTool { name, arguments } => tools
-                    .call_call_tool(&mut store, name, arguments)
-                    .await
-                    .map(Returned::Called),
+                Entry::Functions { pre, functions } => match invocation {
+                    Invocation::ListTools => Ok(Returned::Tools(
+                        functions.iter().map(Function::tool).collect(),
+                    )),
+                    Invocation::CallTool { name, arguments } => {
+                        let Some(function) = functions.iter().find(|f| f.tool == name) else {
+                            let unknown = CallError::UnknownTool(name.to_string());
+                            return Ok(Returned::Called(Err(unknown)));
+                        };
+                        let instance = pre.instantiate_async(&mut store).await?;
+                        function
+                            .call(&mut store, &instance, arguments)
+                            .await
+                            .map(Returned::Called)
+                    }
+                },
             }
         };
         // The epoch callback stops code that is running; the timeout and the cancellation

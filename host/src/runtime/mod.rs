@@ -3,6 +3,7 @@
 pub mod bindings;
 pub mod cache;
 mod call;
+pub mod derived;
 pub mod engine;
 pub mod fault;
 pub mod output;

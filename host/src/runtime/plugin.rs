@@ -1,12 +1,16 @@
 //! Loading a plugin: read → check it is a component → compile or load precompiled →
 //! check it exports `capsule:plugin/tools` → link (`InstancePre`) → ask for its tools.
+//! A component that exports plain functions instead is served with WIT-derived tools.
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use super::Runtime;
+use wasmtime::component::InstancePre;
+
 use super::bindings::{PluginPre, TOOLS_EXPORT, Tool};
 use super::cache::{self, CacheOutcome};
+use super::derived::{self, Function};
 use super::fault::Fault;
 use super::state::CallState;
 use crate::policy::PluginPolicy;
@@ -25,7 +29,18 @@ pub struct Plugin {
     pub policy: PluginPolicy,
     /// Whether the compiled code came from the artifact cache.
     pub cache: CacheOutcome,
-    pub(crate) pre: PluginPre<CallState>,
+    pub(crate) entry: Entry,
+}
+
+/// How a plugin's tools are called.
+pub(crate) enum Entry {
+    /// Through its `capsule:plugin/tools` export.
+    Tools(PluginPre<CallState>),
+    /// Dynamically: one tool per exported function (WIT-derived tools).
+    Functions {
+        pre: InstancePre<CallState>,
+        functions: Vec<Function>,
+    },
 }
 
 /// Why a plugin could not be loaded. Every message names the file and what to do.
@@ -65,17 +80,21 @@ pub enum LoadError {
         /// wasmtime's message.
         message: String,
     },
-    /// The component does not implement the plugin world.
+    /// The component implements neither the plugin world nor any function that can be
+    /// served as a tool.
     #[error(
-        "{}: does not export `{TOOLS_EXPORT}` (its exports: {}); build it against wit/capsule.wit, e.g. with the capsule-sdk crate",
+        "{}: does not export `{TOOLS_EXPORT}` nor any function that can be served as a tool (its exports: {}{}); build it against wit/capsule.wit, e.g. with the capsule-sdk crate, or export plain functions",
         path.display(),
-        crate::units::list_or_none(exports)
+        crate::units::list_or_none(exports),
+        skipped.iter().map(|s| format!("; {} skipped: {}", s.export, s.reason)).collect::<String>()
     )]
     MissingExport {
         /// The file.
         path: PathBuf,
         /// What the component exports instead.
         exports: Vec<String>,
+        /// Exported functions that cannot be served, and why.
+        skipped: Vec<derived::Skipped>,
     },
     /// The component imports something the host does not provide, or its export has the wrong shape.
     #[error("{}: cannot be linked: {message}", path.display())]
@@ -126,24 +145,10 @@ impl Runtime {
             message: format!("{err:#}"),
         })?;
 
-        if component.get_export_index(None, TOOLS_EXPORT).is_none() {
-            let ty = component.component_type();
-            let exports = ty
-                .exports(&self.engine)
-                .map(|(n, _)| n.to_string())
-                .collect();
-            return Err(LoadError::MissingExport {
-                path: path.to_path_buf(),
-                exports,
-            });
-        }
         let link = |err: wasmtime::Error| LoadError::Link {
             path: path.to_path_buf(),
             message: format!("{err:#}"),
         };
-        let pre = self.linker.instantiate_pre(&component).map_err(link)?;
-        let pre = PluginPre::new(pre).map_err(link)?;
-
         let mut plugin = Plugin {
             name: Arc::from(name),
             path: path.to_path_buf(),
@@ -151,15 +156,45 @@ impl Runtime {
             tools: Vec::new(),
             policy,
             cache,
-            pre,
+            entry: Entry::Functions {
+                pre: self.linker.instantiate_pre(&component).map_err(link)?,
+                functions: Vec::new(),
+            },
         };
-        plugin.tools = self
-            .list_tools(&plugin)
-            .await
-            .map_err(|fault| LoadError::ListTools {
+        if component.get_export_index(None, TOOLS_EXPORT).is_some() {
+            let Entry::Functions { pre, .. } = plugin.entry else {
+                unreachable!("set just above")
+            };
+            plugin.entry = Entry::Tools(PluginPre::new(pre).map_err(link)?);
+            plugin.tools =
+                self.list_tools(&plugin)
+                    .await
+                    .map_err(|fault| LoadError::ListTools {
+                        path: path.to_path_buf(),
+                        fault,
+                    })?;
+            return Ok(plugin);
+        }
+        let (functions, skipped) = derived::discover(&component, &self.engine);
+        if functions.is_empty() {
+            let exports = component
+                .component_type()
+                .exports(&self.engine)
+                .map(|(n, _)| n.to_string())
+                .collect();
+            return Err(LoadError::MissingExport {
                 path: path.to_path_buf(),
-                fault,
-            })?;
+                exports,
+                skipped,
+            });
+        }
+        for skip in &skipped {
+            tracing::warn!(plugin = name, export = %skip.export, "not served as a tool: {}", skip.reason);
+        }
+        plugin.tools = functions.iter().map(Function::tool).collect();
+        if let Entry::Functions { functions: f, .. } = &mut plugin.entry {
+            *f = functions;
+        }
         Ok(plugin)
     }
 }

@@ -1,0 +1,83 @@
+//! Embeds the `capsule new` templates: for each language in `guest-sdk/<lang>/`, every file
+//! of `template/`, the SDK files listed in `template.files`, and `wit/capsule.wit`.
+
+use std::fmt::Write as _;
+use std::path::{Path, PathBuf};
+
+fn main() {
+    let manifest = PathBuf::from(std::env::var_os("CARGO_MANIFEST_DIR").expect("cargo sets it"));
+    let repo = manifest
+        .parent()
+        .expect("host/ is in the repository")
+        .to_path_buf();
+    let sdk_root = repo.join("guest-sdk");
+    let wit = repo.join("wit/capsule.wit");
+    println!("cargo:rerun-if-changed={}", sdk_root.display());
+    println!("cargo:rerun-if-changed={}", wit.display());
+
+    let mut out = String::from("/// (language, [(path in the project, contents)]).\n");
+    out.push_str("pub const TEMPLATES: &[(&str, &[(&str, &str)])] = &[\n");
+    let mut langs: Vec<PathBuf> = std::fs::read_dir(&sdk_root)
+        .map(|dir| dir.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    langs.sort();
+    for lang_dir in langs {
+        let template = lang_dir.join("template");
+        if !template.is_dir() {
+            continue;
+        }
+        let lang = lang_dir.file_name().unwrap_or_default().to_string_lossy();
+        let mut files = Vec::new();
+        walk(&template, &template, &mut files);
+        let listed = std::fs::read_to_string(lang_dir.join("template.files")).unwrap_or_default();
+        for line in listed
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.is_empty() && !l.starts_with('#'))
+        {
+            files.push((line.to_string(), lang_dir.join(line)));
+        }
+        files.push(("wit/capsule.wit".into(), wit.clone()));
+        writeln!(out, "    ({lang:?}, &[").ok();
+        for (relative, path) in files {
+            writeln!(
+                out,
+                "        ({relative:?}, include_str!({:?})),",
+                path.display().to_string()
+            )
+            .ok();
+        }
+        out.push_str("    ]),\n");
+    }
+    out.push_str("];\n");
+    let dest =
+        PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets it")).join("templates.rs");
+    std::fs::write(dest, out).expect("write templates.rs");
+}
+
+/// Every file under `dir`, as (path relative to `root` with `/`, absolute path), sorted.
+fn walk(root: &Path, dir: &Path, files: &mut Vec<(String, PathBuf)>) {
+    let mut entries: Vec<PathBuf> = std::fs::read_dir(dir)
+        .map(|d| d.filter_map(|e| e.ok().map(|e| e.path())).collect())
+        .unwrap_or_default();
+    entries.sort();
+    for path in entries {
+        let name = path.file_name().unwrap_or_default().to_string_lossy();
+        // What building or testing a template in place leaves behind is not part of it.
+        if ["target", "node_modules", "__pycache__"].contains(&name.as_ref())
+            || name.ends_with(".wasm")
+            || name.ends_with(".o")
+        {
+            continue;
+        }
+        if path.is_dir() {
+            walk(root, &path, files);
+        } else if let Ok(relative) = path.strip_prefix(root) {
+            let relative: Vec<String> = relative
+                .components()
+                .map(|c| c.as_os_str().to_string_lossy().into_owned())
+                .collect();
+            files.push((relative.join("/"), path));
+        }
+    }
+}

@@ -1,0 +1,135 @@
+//! `capsule new` for every language, then the build command the project's README gives,
+//! yields a plugin that `capsule check` accepts and `capsule call` runs.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Output};
+
+use serde_json::{Map, Value};
+
+use crate::support::capsule_bin;
+
+fn run(command: &mut Command, what: &str) -> Output {
+    let output = command
+        .output()
+        .unwrap_or_else(|e| panic!("cannot run {what}: {e}"));
+    assert!(
+        output.status.success(),
+        "{what} failed ({}):\nstdout: {}\nstderr: {}",
+        output.status,
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+    output
+}
+
+/// `PATH` with the folders `cargo xtask plugins` recorded for `lang`'s toolchain first.
+fn path_for(lang: &str) -> String {
+    let mut dirs = Vec::new();
+    if lang != "rust" {
+        let file = Path::new(env!("CARGO_MANIFEST_DIR"))
+            .join("../target/guest-paths")
+            .join(lang);
+        let recorded = std::fs::read_to_string(&file).unwrap_or_else(|_| {
+            panic!(
+                "{} is missing: run `cargo xtask plugins` first",
+                file.display()
+            )
+        });
+        dirs.extend(
+            recorded
+                .lines()
+                .filter(|l| !l.is_empty())
+                .map(PathBuf::from),
+        );
+    }
+    dirs.extend(std::env::split_paths(
+        &std::env::var_os("PATH").unwrap_or_default(),
+    ));
+    std::env::join_paths(dirs)
+        .expect("PATH")
+        .to_string_lossy()
+        .into_owned()
+}
+
+/// Arguments for a tool from its input schema: every required string is "Ada", every
+/// required number 2, every required boolean true.
+fn arguments_for(schema: &Value) -> Value {
+    let mut args = Map::new();
+    let required = schema["required"].as_array().cloned().unwrap_or_default();
+    for name in required.iter().filter_map(Value::as_str) {
+        let value = match schema["properties"][name]["type"].as_str() {
+            Some("integer" | "number") => Value::from(2),
+            Some("boolean") => Value::Bool(true),
+            _ => Value::from("Ada"),
+        };
+        args.insert(name.to_string(), value);
+    }
+    Value::Object(args)
+}
+
+fn new_project_builds_checks_and_calls(lang: &str) {
+    let parent = tempfile::tempdir().unwrap();
+    let name = format!("hello-{lang}");
+    let created = run(
+        Command::new(capsule_bin())
+            .args(["new", &name, "--lang", lang, "--dir"])
+            .arg(parent.path()),
+        "capsule new",
+    );
+    let printed = String::from_utf8_lossy(&created.stdout).into_owned();
+    let project = parent.path().join(&name);
+    // The line after `cd <project>` is the build command from the template's README.
+    let mut lines = printed.lines().map(str::trim);
+    lines.find(|l| l.starts_with("cd "));
+    let build = lines.next().expect("a build command").to_string();
+    assert!(
+        !build.starts_with("capsule"),
+        "no build command printed:\n{printed}"
+    );
+
+    run(
+        Command::new("sh")
+            .args(["-c", &build])
+            .current_dir(&project)
+            .env("PATH", path_for(lang)),
+        &format!("the {lang} build command `{build}`"),
+    );
+    assert!(
+        project.join(format!("{name}.wasm")).is_file(),
+        "{name}.wasm not built"
+    );
+
+    let capsule = |args: &[&str]| {
+        let mut command = Command::new(capsule_bin());
+        command
+            .args(args)
+            .arg("--plugins")
+            .arg(&project)
+            .arg("--no-cache");
+        command
+    };
+    run(&mut capsule(&["check"]), "capsule check");
+    let listed = run(&mut capsule(&["list", "--json"]), "capsule list");
+    let tools: Value = serde_json::from_slice(&listed.stdout).expect("list --json prints JSON");
+    let tool = tools
+        .as_array()
+        .and_then(|t| t.first())
+        .unwrap_or_else(|| panic!("no tools listed: {tools}"));
+    let tool_name = tool["name"].as_str().expect("tool name");
+    assert!(tool_name.starts_with(&format!("{name}_")), "{tool_name}");
+    let args = arguments_for(&tool["inputSchema"]).to_string();
+    let called = run(
+        &mut capsule(&["call", tool_name, "--args", &args]),
+        "capsule call",
+    );
+    let answer = String::from_utf8_lossy(&called.stdout);
+    assert!(
+        answer.contains("Ada"),
+        "{tool_name} {args} answered {answer:?}"
+    );
+}
+
+#[test]
+fn capsule_new_rust() {
+    new_project_builds_checks_and_calls("rust");
+}

@@ -322,9 +322,14 @@ fn check(app: &App) -> Result<ExitCode> {
     let snapshot = app.registry.snapshot();
     for plugin in snapshot.plugins() {
         out!(
-            "ok     {} ({} tools, {}) {}",
+            "ok     {} ({} tools{}, {}) {}",
             plugin.name,
             plugin.tools.len(),
+            if plugin.wit_derived() {
+                " derived from its WIT exports"
+            } else {
+                ""
+            },
             plugin.cache,
             plugin.path.display()
         );

@@ -42,6 +42,17 @@ async fn every_exported_function_is_a_tool_with_the_exact_schema() {
 }
 
 #[tokio::test]
+async fn check_says_the_tools_are_derived() {
+    let folder = rich();
+    let (code, stdout, stderr) = folder.run(&["check"]).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("ok     rich (8 tools derived from its WIT exports"),
+        "{stdout}"
+    );
+}
+
+#[tokio::test]
 async fn values_of_every_type_round_trip() {
     let folder = rich();
     let server = folder.serve().await;
@@ -157,4 +168,19 @@ async fn values_outside_the_wit_types_are_rejected_before_the_call() {
     // The server keeps serving after rejected calls.
     let greeting = server.call("rich_greet", json!({"name": "again"})).await;
     assert_eq!(text(&greeting), "hello, again");
+}
+
+#[tokio::test]
+async fn limits_stop_a_runaway_function_and_the_plugin_keeps_serving() {
+    let folder = Folder::new(
+        &[("fixtures/rich.wasm", "rich.wasm")],
+        "[plugins.rich.limits]\nfuel = 5_000_000\ntimeout = \"60s\"\n",
+    );
+    let server = folder.serve().await;
+    let counted = server.call("rich_spin", json!({"n": 1000})).await;
+    assert_eq!(counted.structured_content, Some(json!({"result": 1000})));
+    let runaway = server.call("rich_spin", json!({"n": u64::MAX})).await;
+    assert_error(&runaway, &["ran out of fuel", "5000000", "rich"]);
+    let greeting = server.call("rich_greet", json!({"name": "after"})).await;
+    assert_eq!(text(&greeting), "hello, after");
 }

@@ -4,13 +4,16 @@
 //! MCP logging is deprecated by SEP-2577, but we still serve it, so we still test it.
 #![allow(deprecated)]
 
+mod c_guest;
 mod cli;
 mod derived;
 mod examples;
 mod grants;
+mod js_guest;
 mod limits;
 mod loading;
 mod protocol;
+mod python_guest;
 mod scaffold;
 mod support;
 mod tools;

@@ -99,13 +99,16 @@ fn new_project_builds_checks_and_calls(lang: &str) {
         "{name}.wasm not built"
     );
 
+    // `check` compiles the plugin into this cache; `list` and `call` load it from there.
+    let cache = parent.path().join("cache");
     let capsule = |args: &[&str]| {
         let mut command = Command::new(capsule_bin());
         command
             .args(args)
             .arg("--plugins")
             .arg(&project)
-            .arg("--no-cache");
+            .arg("--cache-dir")
+            .arg(&cache);
         command
     };
     run(&mut capsule(&["check"]), "capsule check");
@@ -132,4 +135,19 @@ fn new_project_builds_checks_and_calls(lang: &str) {
 #[test]
 fn capsule_new_rust() {
     new_project_builds_checks_and_calls("rust");
+}
+
+#[test]
+fn capsule_new_python() {
+    new_project_builds_checks_and_calls("python");
+}
+
+#[test]
+fn capsule_new_js() {
+    new_project_builds_checks_and_calls("js");
+}
+
+#[test]
+fn capsule_new_c() {
+    new_project_builds_checks_and_calls("c");
 }

@@ -38,6 +38,23 @@ pub fn component(relative: &str) -> PathBuf {
     path
 }
 
+/// A folder holding one large component (`("plugins/tables.wasm", "tables.wasm")`; Python
+/// and JS components are 12–19 MB). The first caller compiles it into the shared cache with
+/// `capsule check`; the other tests using `once` wait for that instead of all compiling it at
+/// the same time on two cores.
+pub async fn compiled_once(
+    once: &'static tokio::sync::OnceCell<()>,
+    component: (&str, &str),
+) -> Folder {
+    let folder = Folder::new(&[component], "");
+    once.get_or_init(|| async {
+        let (code, stdout, stderr) = folder.run(&["check"]).await;
+        assert_eq!(code, 0, "capsule check failed:\n{stdout}\n{stderr}");
+    })
+    .await;
+    folder
+}
+
 /// A temporary plugins folder holding copies of `components` (`("fixtures/echo.wasm", "echo.wasm")`),
 /// plus a `capsule.toml` with `config`.
 pub struct Folder {

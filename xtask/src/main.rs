@@ -2,6 +2,7 @@
 //! the same on every machine. `cargo xtask help` lists them.
 
 mod cmd;
+mod guests;
 mod plugins;
 mod python;
 mod test;
@@ -15,6 +16,8 @@ cargo xtask <task>
 
   plugins   build every plugin in plugins/ for wasm32-wasip2 into target/plugins/ and
             target/fixtures/ (installs the Rust target if missing)
+  guest N   build only the non-Rust plugin plugins/N (Python, JS or C) into
+            target/plugins/N.wasm, installing its toolchain if missing
   run       build the plugins and the host, check them, then serve the example plugins
             over MCP stdio (what an IDE runs)
   test      everything CI runs: plugins, fmt, clippy, unit + end-to-end tests, Python
@@ -34,6 +37,10 @@ fn run() -> Result<()> {
     let root = workspace_root();
     match task.as_str() {
         "plugins" => plugins::build(&root).map(|_| ()),
+        "guest" => {
+            let name = std::env::args().nth(2).unwrap_or_default();
+            guests::build_one(&root, &name)
+        }
         "run" => run_demo(&root),
         "test" => test::all(&root),
         "help" | "--help" | "-h" => {

@@ -1,12 +1,13 @@
 //! Building the plugins workspace (`plugins/`) for `wasm32-wasip2` and collecting the
 //! components: examples into `target/plugins/`, test fixtures into `target/fixtures/`.
+//! Plugins in other languages (`guests`) are built beside them into `target/plugins/`.
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{Context, Result, bail};
 use serde_json::Value;
 
-use crate::cmd;
+use crate::{cmd, guests};
 
 /// The Rust target every plugin is built for; a `cdylib` built for it is a component.
 pub const WASM_TARGET: &str = "wasm32-wasip2";
@@ -61,6 +62,17 @@ pub fn build(root: &Path) -> Result<Built> {
             .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
         eprintln!("  {} -> {}", component.package, to.display());
     }
+    for project in guests::discover(root)? {
+        let to = built.examples.join(format!("{}.wasm", project.name));
+        guests::build(root, &project, &to)?;
+        eprintln!(
+            "  {} ({:?}) -> {}",
+            project.name,
+            project.lang,
+            to.display()
+        );
+    }
+    guests::record_paths(root)?;
     Ok(built)
 }
 

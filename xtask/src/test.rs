@@ -6,7 +6,7 @@ use std::process::Command;
 use anyhow::Result;
 
 use crate::plugins::{self, WASM_TARGET};
-use crate::{cmd, python};
+use crate::{cmd, guests, python};
 
 /// The Python MCP SDK the client tests use (2.x speaks `server/discover` first).
 const PYTHON_MCP: &str = "mcp>=2.3,<3";
@@ -15,6 +15,8 @@ const PYTHON_MCP: &str = "mcp>=2.3,<3";
 const SDK: &str = "guest-sdk/rust/Cargo.toml";
 /// The plugins workspace: built for wasm, its example plugins' logic tested natively.
 const PLUGINS: &str = "plugins/Cargo.toml";
+/// The C guests' componentizer: its own workspace, built into `target/c-toolchain`.
+const C_COMPONENTIZE: &str = "guest-sdk/c/componentize/Cargo.toml";
 /// Plugins whose unit tests run natively (fixtures are wasm-only on purpose).
 const NATIVE_TESTED_PLUGINS: &[&str] = &["text", "json", "hash", "files", "fetch"];
 
@@ -35,7 +37,7 @@ pub fn all(root: &Path) -> Result<()> {
     };
 
     cmd::cargo(root, &["fmt", "--all", "--check"])?;
-    for manifest in [SDK, PLUGINS] {
+    for manifest in [SDK, PLUGINS, C_COMPONENTIZE] {
         cmd::cargo(
             root,
             &["fmt", "--all", "--check", "--manifest-path", manifest],
@@ -76,6 +78,22 @@ pub fn all(root: &Path) -> Result<()> {
         ],
     ))?;
 
+    let c_toolchain = root.join("target/c-toolchain").display().to_string();
+    cmd::cargo(
+        root,
+        &[
+            "clippy",
+            "--locked",
+            "--manifest-path",
+            C_COMPONENTIZE,
+            "--target-dir",
+            &c_toolchain,
+            "--",
+            "-D",
+            "warnings",
+        ],
+    )?;
+
     cmd::cargo(root, &["test", "--workspace"])?;
     cargo(other(SDK, &["test", "--workspace"]))?;
     let mut plugin_tests = vec!["test"];
@@ -83,6 +101,7 @@ pub fn all(root: &Path) -> Result<()> {
         plugin_tests.extend(["-p", name]);
     }
     cargo(other(PLUGINS, &plugin_tests))?;
+    guests::test_all(root)?;
 
     let python = python::venv(root, &[PYTHON_MCP])?;
     cmd::cargo(root, &["build", "-p", "capsule"])?;

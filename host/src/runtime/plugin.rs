@@ -32,6 +32,14 @@ pub struct Plugin {
     pub(crate) entry: Entry,
 }
 
+impl Plugin {
+    /// True when the plugin exports plain functions, served as WIT-derived tools, rather
+    /// than `capsule:plugin/tools`.
+    pub fn wit_derived(&self) -> bool {
+        matches!(self.entry, Entry::Functions { .. })
+    }
+}
+
 /// How a plugin's tools are called.
 pub(crate) enum Entry {
     /// Through its `capsule:plugin/tools` export.

@@ -1,0 +1,169 @@
+//! `cargo bench -p capsule --bench languages`: the per-language numbers in BENCHMARKS.md.
+//!
+//! For the example plugin of each guest language (and the WIT-derived fixture):
+//! 1. cold load: wall time of a whole `capsule list` process on a folder holding only that
+//!    plugin, compiling it (`--no-cache`), and loading it from the precompiled cache;
+//! 2. per-call latency of one of its tools over MCP stdio against `capsule serve`, each
+//!    call in a fresh instance, driven by the same minimal blocking client as `stdio`.
+//!
+//! Needs the components: run `cargo xtask plugins` first.
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::time::{Duration, Instant};
+
+use driver::{Server, micros, percentile};
+
+mod driver;
+
+/// One plugin to measure.
+struct Case {
+    language: &'static str,
+    /// Under `target/`.
+    component: &'static str,
+    tool: &'static str,
+    arguments: &'static str,
+}
+
+const CASES: &[Case] = &[
+    Case {
+        language: "Rust (capsule-sdk)",
+        component: "plugins/text.wasm",
+        tool: "text_word_count",
+        arguments: r#"{"text":"one two three"}"#,
+    },
+    Case {
+        language: "Rust (WIT-derived, dynamic call)",
+        component: "fixtures/rich.wasm",
+        tool: "rich_translate",
+        arguments: r#"{"p":{"x":1,"y":2},"dx":3,"dy":4}"#,
+    },
+    Case {
+        language: "Python (componentize-py)",
+        component: "plugins/tables.wasm",
+        tool: "tables_csv_to_markdown",
+        arguments: r#"{"csv":"name,qty\napple,3\npear,10\n"}"#,
+    },
+    Case {
+        language: "JavaScript (componentize-js)",
+        component: "plugins/dates.wasm",
+        tool: "dates_info",
+        arguments: r#"{"date":"2026-12-02"}"#,
+    },
+    Case {
+        language: "C (clang + wit-bindgen)",
+        component: "plugins/checksum.wasm",
+        tool: "checksum_crc32",
+        arguments: r#"{"text":"123456789"}"#,
+    },
+];
+
+const COMPILE_RUNS: usize = 3;
+const CACHED_RUNS: usize = 7;
+const WARMUP: usize = 200;
+const CALLS: usize = 2_000;
+
+fn main() {
+    let target = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target");
+    println!(
+        "capsule per-language benchmark ({} cores)\n",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+    println!(
+        "| Plugin | .wasm | cold load, compiling | cold load, precompiled cache | call p50 | p90 | p99 | calls/s |"
+    );
+    println!("|---|---|---|---|---|---|---|---|");
+    for case in CASES {
+        let component = target.join(case.component);
+        if !component.is_file() {
+            println!(
+                "| {} | missing: {} (run `cargo xtask plugins`) |",
+                case.language,
+                component.display()
+            );
+            continue;
+        }
+        let folder = tempfile::tempdir().expect("temp dir");
+        let file = component.file_name().expect("file name");
+        std::fs::copy(&component, folder.path().join(file)).expect("copy the component");
+        let cache = tempfile::tempdir().expect("temp dir");
+        let size = std::fs::metadata(&component).map_or(0, |m| m.len());
+
+        let compiling = median(
+            (0..COMPILE_RUNS)
+                .map(|_| list(folder.path(), None))
+                .collect(),
+        );
+        list(folder.path(), Some(cache.path())); // fills the cache
+        let cached = median(
+            (0..CACHED_RUNS)
+                .map(|_| list(folder.path(), Some(cache.path())))
+                .collect(),
+        );
+
+        let request = format!(
+            r#"{{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{{"name":"{}","arguments":{}}}}}"#,
+            case.tool, case.arguments
+        );
+        let mut server = Server::start(serve(folder.path(), cache.path()));
+        server.sequential(&request, WARMUP);
+        let times = server.sequential(&request, CALLS);
+        let total: Duration = times.iter().sum();
+        println!(
+            "| {} | {:.1} MB | {:.0} ms | {:.0} ms | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} |",
+            case.language,
+            size as f64 / 1e6,
+            millis(compiling),
+            millis(cached),
+            micros(percentile(&times, 0.50)),
+            micros(percentile(&times, 0.90)),
+            micros(percentile(&times, 0.99)),
+            times.len() as f64 / total.as_secs_f64(),
+        );
+    }
+}
+
+fn capsule() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_capsule"))
+}
+
+/// Wall time of `capsule list` on `plugins`: start, load (compile or map), list, exit.
+fn list(plugins: &Path, cache: Option<&Path>) -> Duration {
+    let mut command = capsule();
+    command.arg("list").arg("--plugins").arg(plugins);
+    match cache {
+        Some(dir) => command.arg("--cache-dir").arg(dir),
+        None => command.arg("--no-cache"),
+    };
+    let started = Instant::now();
+    let status = command
+        .stdout(Stdio::null())
+        .status()
+        .expect("run capsule list");
+    let elapsed = started.elapsed();
+    assert!(
+        status.success(),
+        "capsule list failed on {}",
+        plugins.display()
+    );
+    elapsed
+}
+
+fn serve(plugins: &Path, cache: &Path) -> Command {
+    let mut command = capsule();
+    command
+        .args(["serve", "--log-level", "warn", "--plugins"])
+        .arg(plugins)
+        .arg("--cache-dir")
+        .arg(PathBuf::from(cache));
+    command
+}
+
+fn median(mut times: Vec<Duration>) -> Duration {
+    times.sort();
+    times[times.len() / 2]
+}
+
+fn millis(d: Duration) -> f64 {
+    d.as_secs_f64() * 1e3
+}

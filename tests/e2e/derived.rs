@@ -9,6 +9,15 @@ fn rich() -> Folder {
     Folder::new(&[("fixtures/rich.wasm", "rich.wasm")], "")
 }
 
+/// The fixture's own WIT, as the sidecar `rich.wit` that documents its functions.
+fn with_wit_docs(folder: &Folder) {
+    let wit = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../plugins/fixtures/rich/wit/rich.wit"
+    );
+    std::fs::copy(wit, folder.plugins().join("rich.wit")).unwrap();
+}
+
 /// The golden file: every tool's description and schemas, exactly. Set `CAPSULE_BLESS=1`
 /// to rewrite it after an intended change, then review the diff.
 const GOLDEN: &str = concat!(
@@ -19,6 +28,7 @@ const GOLDEN: &str = concat!(
 #[tokio::test]
 async fn every_exported_function_is_a_tool_with_the_exact_schema() {
     let folder = rich();
+    with_wit_docs(&folder);
     let server = folder.serve().await;
     let mut tools = server.client.list_all_tools().await.unwrap();
     tools.sort_by(|a, b| a.name.cmp(&b.name));
@@ -39,6 +49,44 @@ async fn every_exported_function_is_a_tool_with_the_exact_schema() {
     }
     let golden = std::fs::read_to_string(GOLDEN).unwrap();
     assert_eq!(listed, golden, "schemas differ from {GOLDEN}");
+}
+
+#[tokio::test]
+async fn without_a_sidecar_wit_descriptions_name_the_function() {
+    let folder = rich();
+    let server = folder.serve().await;
+    let tools = server.client.list_all_tools().await.unwrap();
+    let area = tools.iter().find(|t| t.name == "rich_area").unwrap();
+    assert_eq!(
+        area.description.as_deref(),
+        Some(
+            "Calls the WebAssembly function `example:rich/shapes@0.1.0#area(shape)`. Arguments and result follow its WIT types."
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_broken_sidecar_wit_fails_only_its_plugin_with_the_reason() {
+    let folder = Folder::new(
+        &[
+            ("fixtures/rich.wasm", "rich.wasm"),
+            ("fixtures/echo.wasm", "echo.wasm"),
+        ],
+        "",
+    );
+    std::fs::write(
+        folder.plugins().join("rich.wit"),
+        "package a:b;\ninterface i { oops }\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = folder.run(&["check"]).await;
+    assert_eq!(code, 1, "{stdout}\n{stderr}");
+    let all = format!("{stdout}{stderr}");
+    assert!(
+        all.contains("rich.wit: cannot read its doc comments"),
+        "{all}"
+    );
+    assert!(all.contains("ok     echo"), "{all}");
 }
 
 #[tokio::test]

@@ -112,6 +112,17 @@ pub enum LoadError {
         /// wasmtime's message (names the import).
         message: String,
     },
+    /// The sidecar WIT that documents a component's functions cannot be read.
+    #[error(
+        "{}: cannot read its doc comments (fix the WIT or remove it; it only provides tool descriptions): {message}",
+        path.display()
+    )]
+    WitDocs {
+        /// The sidecar `.wit`.
+        path: PathBuf,
+        /// wit-parser's message.
+        message: String,
+    },
     /// `list-tools` failed.
     #[error("{}: list-tools {fault}", path.display())]
     ListTools {
@@ -183,7 +194,16 @@ impl Runtime {
                     })?;
             return Ok(plugin);
         }
-        let (functions, skipped) = derived::discover(&component, &self.engine);
+        let (mut functions, skipped) = derived::discover(&component, &self.engine);
+        if let Some(wit) = derived::docs::sidecar(path) {
+            let mut docs = derived::docs::read(&wit).map_err(|message| LoadError::WitDocs {
+                path: wit.clone(),
+                message,
+            })?;
+            for function in &mut functions {
+                function.doc = docs.remove(&function.export);
+            }
+        }
         if functions.is_empty() {
             let exports = component
                 .component_type()

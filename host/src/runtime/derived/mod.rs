@@ -3,6 +3,7 @@
 //! per function. Input and output schemas come from the WIT types ([`schema`]), arguments
 //! and results are converted by type ([`value`]), and the function is called dynamically.
 
+pub mod docs;
 pub mod schema;
 pub mod value;
 
@@ -21,6 +22,8 @@ pub struct Function {
     pub tool: String,
     /// Where it is exported: `greet`, or `example:rich/shapes@0.1.0#area`.
     pub export: String,
+    /// Its doc comment, from the sidecar WIT ([`docs`]), if there is one.
+    pub doc: Option<String>,
     index: ComponentExportIndex,
     params: Vec<(String, Type)>,
     result: Option<Type>,
@@ -107,6 +110,7 @@ fn add(
     found.push(Function {
         tool: name.replace('-', "_"),
         export,
+        doc: None,
         index,
         params,
         result,
@@ -138,11 +142,13 @@ impl Function {
         Tool {
             name: self.tool.clone(),
             title: None,
-            description: format!(
-                "Calls the WebAssembly function `{}({})`. Arguments and result follow its WIT types.",
-                self.export,
-                names.join(", ")
-            ),
+            description: self.doc.clone().unwrap_or_else(|| {
+                format!(
+                    "Calls the WebAssembly function `{}({})`. Arguments and result follow its WIT types.",
+                    self.export,
+                    names.join(", ")
+                )
+            }),
             input_schema: input.to_string(),
             output_schema: self.output_schema().map(|s| s.to_string()),
             annotations: None::<ToolAnnotations>,

@@ -102,7 +102,7 @@ fn violations(validator: &jsonschema::Validator, value: &Value) -> Result<(), St
         .iter_errors(value)
         .take(10)
         .map(|err| {
-            let at = err.instance_path.to_string();
+            let at = err.instance_path().to_string();
             if at.is_empty() {
                 err.to_string()
             } else {

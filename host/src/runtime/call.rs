@@ -7,7 +7,6 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::Runtime;
 use super::bindings::{CallError, CallResult, Content, ResourceBody, Tool};
-use super::derived::Function;
 use super::fault::Fault;
 use super::plugin::{Entry, Plugin};
 use super::state::{CallContext, CallState};
@@ -166,9 +165,7 @@ impl Runtime {
                     }
                 }
                 Entry::Functions { pre, functions } => match invocation {
-                    Invocation::ListTools => Ok(Returned::Tools(
-                        functions.iter().map(Function::tool).collect(),
-                    )),
+                    Invocation::ListTools => Ok(Returned::Tools(plugin.tools.clone())),
                     Invocation::CallTool { name, arguments } => {
                         let Some(function) = functions.iter().find(|f| f.tool == name) else {
                             let unknown = CallError::UnknownTool(name.to_string());

@@ -5,9 +5,9 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use super::Runtime;
-use wasmtime::component::InstancePre;
+use wasmtime::component::{Component, InstancePre};
 
+use super::Runtime;
 use super::bindings::{PluginPre, TOOLS_EXPORT, Tool};
 use super::cache::{self, CacheOutcome};
 use super::derived::{self, Function};
@@ -168,23 +168,18 @@ impl Runtime {
             path: path.to_path_buf(),
             message: format!("{err:#}"),
         };
-        let mut plugin = Plugin {
+        let pre = self.linker.instantiate_pre(&component).map_err(link)?;
+        let plugin = |entry| Plugin {
             name: Arc::from(name),
             path: path.to_path_buf(),
             digest,
             tools: Vec::new(),
             policy,
             cache,
-            entry: Entry::Functions {
-                pre: self.linker.instantiate_pre(&component).map_err(link)?,
-                functions: Vec::new(),
-            },
+            entry,
         };
         if component.get_export_index(None, TOOLS_EXPORT).is_some() {
-            let Entry::Functions { pre, .. } = plugin.entry else {
-                unreachable!("set just above")
-            };
-            plugin.entry = Entry::Tools(PluginPre::new(pre).map_err(link)?);
+            let mut plugin = plugin(Entry::Tools(PluginPre::new(pre).map_err(link)?));
             plugin.tools =
                 self.list_tools(&plugin)
                     .await
@@ -194,7 +189,22 @@ impl Runtime {
                     })?;
             return Ok(plugin);
         }
-        let (mut functions, skipped) = derived::discover(&component, &self.engine);
+        let functions = self.served_functions(&component, name, path)?;
+        let tools = functions.iter().map(Function::tool).collect();
+        let mut plugin = plugin(Entry::Functions { pre, functions });
+        plugin.tools = tools;
+        Ok(plugin)
+    }
+
+    /// The exported functions of a component without `capsule:plugin/tools`, documented by
+    /// its sidecar WIT if it has one; an error if none can be served.
+    fn served_functions(
+        &self,
+        component: &Component,
+        name: &str,
+        path: &Path,
+    ) -> Result<Vec<Function>, LoadError> {
+        let (mut functions, skipped) = derived::discover(component, &self.engine);
         if let Some(wit) = derived::docs::sidecar(path) {
             let mut docs = derived::docs::read(&wit).map_err(|message| LoadError::WitDocs {
                 path: wit.clone(),
@@ -219,11 +229,7 @@ impl Runtime {
         for skip in &skipped {
             tracing::warn!(plugin = name, export = %skip.export, "not served as a tool: {}", skip.reason);
         }
-        plugin.tools = functions.iter().map(Function::tool).collect();
-        if let Entry::Functions { functions: f, .. } = &mut plugin.entry {
-            *f = functions;
-        }
-        Ok(plugin)
+        Ok(functions)
     }
 }
 

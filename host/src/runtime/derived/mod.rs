@@ -27,6 +27,10 @@ pub struct Function {
     index: ComponentExportIndex,
     params: Vec<(String, Type)>,
     result: Option<Type>,
+    /// JSON Schema of the arguments, derived once from the parameter types.
+    input_schema: String,
+    /// JSON Schema of the structured result, if the result is structured.
+    output_schema: Option<String>,
 }
 
 /// An exported function that cannot be served, and why.
@@ -101,12 +105,17 @@ fn add(
         return skipped.push(skip("async functions are not served as tools yet".into()));
     }
     let params: Vec<(String, Type)> = func.params().map(|(n, t)| (n.to_string(), t)).collect();
-    let mut results = func.results();
-    let result = results.next();
-    let all_types = params.iter().map(|(_, t)| t).chain(result.as_ref());
-    if let Some(err) = all_types.map(schema::of).find_map(Result::err) {
-        return skipped.push(skip(err.to_string()));
-    }
+    let result = func.results().next();
+    let schemas =
+        schema::object(params.iter().map(|(n, t)| (n.as_str(), t.clone()))).and_then(|input| {
+            // The whole result type must be JSON-able, the error side included.
+            result.as_ref().map(schema::of).transpose()?;
+            Ok((input, output_schema(success_type(result.as_ref()))?))
+        });
+    let (input, output) = match schemas {
+        Ok(schemas) => schemas,
+        Err(err) => return skipped.push(skip(err.to_string())),
+    };
     found.push(Function {
         tool: name.replace('-', "_"),
         export,
@@ -114,7 +123,27 @@ fn add(
         index,
         params,
         result,
+        input_schema: input.to_string(),
+        output_schema: output.map(|s| s.to_string()),
     });
+}
+
+/// The type whose values become the result: the `ok` side of a `result`, else the result.
+fn success_type(result: Option<&Type>) -> Option<Type> {
+    match result {
+        Some(Type::Result(result)) => result.ok(),
+        other => other.cloned(),
+    }
+}
+
+/// Records are structured content as they are; other values, but text, are wrapped in
+/// `{"result": …}` because structured content is always an object.
+fn output_schema(success: Option<Type>) -> Result<Option<Value>, schema::Unsupported> {
+    Ok(match success {
+        None | Some(Type::String) => None,
+        Some(ty @ Type::Record(_)) => Some(schema::of(&ty)?),
+        Some(ty) => Some(schema::object(std::iter::once(("result", ty)))?),
+    })
 }
 
 /// Prefixes a tool name with its interface's name (`shapes_area`) when it is not unique.
@@ -135,9 +164,6 @@ fn disambiguate(found: &mut [Function]) {
 impl Function {
     /// The tool the function is served as.
     pub fn tool(&self) -> Tool {
-        let params = self.params.iter().map(|(n, t)| (n.as_str(), t.clone()));
-        // Types were checked in `discover`; a schema error cannot happen here.
-        let input = schema::object(params).unwrap_or_else(|_| json!({"type": "object"}));
         let names: Vec<&str> = self.params.iter().map(|(n, _)| n.as_str()).collect();
         Tool {
             name: self.tool.clone(),
@@ -149,27 +175,9 @@ impl Function {
                     names.join(", ")
                 )
             }),
-            input_schema: input.to_string(),
-            output_schema: self.output_schema().map(|s| s.to_string()),
+            input_schema: self.input_schema.clone(),
+            output_schema: self.output_schema.clone(),
             annotations: None::<ToolAnnotations>,
-        }
-    }
-
-    /// The type whose values become the result (the `ok` side of a `result`).
-    fn success_type(&self) -> Option<Type> {
-        match &self.result {
-            Some(Type::Result(result)) => result.ok(),
-            other => other.clone(),
-        }
-    }
-
-    /// Records are structured content as they are; other values, but text, are wrapped in
-    /// `{"result": …}` because structured content is always an object.
-    fn output_schema(&self) -> Option<Value> {
-        match self.success_type()? {
-            Type::String => None,
-            ty @ Type::Record(_) => schema::of(&ty).ok(),
-            ty => schema::object(std::iter::once(("result", ty))).ok(),
         }
     }
 
@@ -224,7 +232,7 @@ impl Function {
             Some(Val::String(s)) => Ok(text(s, false)),
             Some(val) => {
                 let json = value::to_json(&val, "result").map_err(CallError::Failed)?;
-                let structured = match (&self.success_type(), json) {
+                let structured = match (&success_type(self.result.as_ref()), json) {
                     (Some(Type::Record(_)), json) => json,
                     (_, json) => json!({"result": json}),
                 };

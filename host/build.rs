@@ -12,7 +12,9 @@ fn main() {
         .to_path_buf();
     let sdk_root = repo.join("guest-sdk");
     let wit = repo.join("wit/capsule.wit");
-    println!("cargo:rerun-if-changed={}", sdk_root.display());
+    // Exactly what is embedded: watching all of `guest-sdk/` would rebuild the host whenever
+    // a guest SDK's tests leave files behind (`__pycache__`, build output). A new language
+    // folder is picked up once this script runs again (`touch host/build.rs`).
     println!("cargo:rerun-if-changed={}", wit.display());
 
     let mut out = String::from("/// (language, [(path in the project, contents)]).\n");
@@ -26,6 +28,11 @@ fn main() {
         if !template.is_dir() {
             continue;
         }
+        println!("cargo:rerun-if-changed={}", template.display());
+        println!(
+            "cargo:rerun-if-changed={}",
+            lang_dir.join("template.files").display()
+        );
         let lang = lang_dir.file_name().unwrap_or_default().to_string_lossy();
         let mut files = Vec::new();
         walk(&template, &template, &mut files);
@@ -35,7 +42,9 @@ fn main() {
             .map(str::trim)
             .filter(|l| !l.is_empty() && !l.starts_with('#'))
         {
-            files.push((line.to_string(), lang_dir.join(line)));
+            let path = lang_dir.join(line);
+            println!("cargo:rerun-if-changed={}", path.display());
+            files.push((line.to_string(), path));
         }
         files.push(("wit/capsule.wit".into(), wit.clone()));
         writeln!(out, "    ({lang:?}, &[").ok();

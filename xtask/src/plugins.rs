@@ -62,17 +62,7 @@ pub fn build(root: &Path) -> Result<Built> {
             .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
         eprintln!("  {} -> {}", component.package, to.display());
     }
-    for project in guests::discover(root)? {
-        let to = built.examples.join(format!("{}.wasm", project.name));
-        guests::build(root, &project, &to)?;
-        eprintln!(
-            "  {} ({:?}) -> {}",
-            project.name,
-            project.lang,
-            to.display()
-        );
-    }
-    guests::record_paths(root)?;
+    guests::build_all(root, &built.examples)?;
     Ok(built)
 }
 

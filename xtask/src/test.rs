@@ -104,7 +104,7 @@ pub fn all(root: &Path) -> Result<()> {
     guests::test_all(root)?;
 
     let python = python::venv(root, &[PYTHON_MCP])?;
-    cmd::cargo(root, &["build", "-p", "capsule"])?;
+    cmd::cargo(root, &["build", "--workspace"])?;
     cmd::run_command(
         Command::new(&python)
             .arg("tests/python/test_stdio.py")

@@ -23,8 +23,7 @@ const PROBE: &str = "#include <stdlib.h>\n__attribute__((export_name(\"probe\"))
     long long probe(long long n) { return (long long)(size_t)malloc((size_t)n) / (n | 1); }\n";
 
 /// Builds the project in `dir` (its `Makefile`) into the component `out`.
-pub fn build(root: &Path, dir: &Path, out: &Path) -> Result<()> {
-    let path = ensure_toolchain(root)?;
+pub fn build(root: &Path, dir: &Path, out: &Path, path: &[PathBuf]) -> Result<()> {
     let name = dir
         .file_name()
         .context("the plugin folder has no name")?
@@ -39,7 +38,7 @@ pub fn build(root: &Path, dir: &Path, out: &Path) -> Result<()> {
             .arg(format!("BUILD={}", build_dir.display()))
             .arg(format!("OUT={}", out.display()))
             .arg("EXTRA_CFLAGS=-Werror")
-            .env("PATH", search_path(&path)?)
+            .env("PATH", search_path(path)?)
             .current_dir(dir),
     )
     .with_context(|| {

@@ -24,8 +24,7 @@ const NODE_DIR: &str = "target/node";
 
 /// Builds the project in `dir` with its own `npm run build` (the command its README gives)
 /// and moves the `<folder>.wasm` it writes to `out`.
-pub fn build(root: &Path, dir: &Path, out: &Path) -> Result<()> {
-    let bins = ensure_toolchain(root)?;
+pub fn build(dir: &Path, out: &Path, bins: &[PathBuf]) -> Result<()> {
     let name = dir
         .file_name()
         .map(|n| n.to_string_lossy().into_owned())
@@ -38,7 +37,7 @@ pub fn build(root: &Path, dir: &Path, out: &Path) -> Result<()> {
     cmd::run_command(
         Command::new("npm")
             .args(["run", "--silent", "build"])
-            .env("PATH", path_with(&bins)?)
+            .env("PATH", path_with(bins)?)
             .current_dir(dir),
     )
     .with_context(|| {

@@ -77,48 +77,59 @@ pub fn build_one(root: &Path, name: &str) -> Result<()> {
     let Some(project) = discover(root)?.into_iter().find(|p| p.name == name) else {
         bail!("plugins/{name} is not a Python (app.py), JS (package.json) or C (Makefile) project");
     };
-    let out_dir = root.join("target/plugins");
-    std::fs::create_dir_all(&out_dir)
-        .with_context(|| format!("cannot create {}", out_dir.display()))?;
-    let out = out_dir.join(format!("{name}.wasm"));
-    build(root, &project, &out)?;
-    eprintln!("  {name} ({:?}) -> {}", project.lang, out.display());
+    let toolchain = ensure_toolchain(root, project.lang)?;
+    build(root, &project, &root.join("target/plugins"), &toolchain)
+}
+
+/// Installs every language's toolchain once, builds every project into `out_dir`, and
+/// writes the folders each language's build command needs on `PATH` to
+/// `target/guest-paths/<lang>` (one per line), for the `capsule new` tests.
+pub fn build_all(root: &Path, out_dir: &Path) -> Result<()> {
+    let projects = discover(root)?;
+    let paths_dir = root.join("target/guest-paths");
+    std::fs::create_dir_all(&paths_dir)
+        .with_context(|| format!("cannot create {}", paths_dir.display()))?;
+    for lang in Lang::ALL {
+        let toolchain = ensure_toolchain(root, lang)?;
+        for project in projects.iter().filter(|p| p.lang == lang) {
+            build(root, project, out_dir, &toolchain)?;
+        }
+        let lines: Vec<String> = toolchain.iter().map(|p| p.display().to_string()).collect();
+        let file = paths_dir.join(lang.id());
+        std::fs::write(&file, lines.join("\n"))
+            .with_context(|| format!("cannot write {}", file.display()))?;
+    }
     Ok(())
 }
 
-/// Builds `project` into the component `out`, installing its toolchain if missing.
-pub fn build(root: &Path, project: &Project, out: &Path) -> Result<()> {
+/// Builds `project` into `out_dir/<name>.wasm` with the installed `toolchain`.
+fn build(root: &Path, project: &Project, out_dir: &Path, toolchain: &[PathBuf]) -> Result<()> {
+    std::fs::create_dir_all(out_dir)
+        .with_context(|| format!("cannot create {}", out_dir.display()))?;
+    let out = out_dir.join(format!("{}.wasm", project.name));
     let result = match project.lang {
-        Lang::Python => python::build(root, &project.dir, out),
-        Lang::Js => js::build(root, &project.dir, out),
-        Lang::C => c::build(root, &project.dir, out),
+        Lang::Python => python::build(root, &project.dir, &out, toolchain),
+        Lang::Js => js::build(&project.dir, &out, toolchain),
+        Lang::C => c::build(root, &project.dir, &out, toolchain),
     };
-    result.with_context(|| format!("cannot build plugin {}", project.dir.display()))
+    result.with_context(|| format!("cannot build plugin {}", project.dir.display()))?;
+    eprintln!(
+        "  {} ({:?}) -> {}",
+        project.name,
+        project.lang,
+        out.display()
+    );
+    Ok(())
 }
 
 /// Installs `lang`'s toolchain if missing; returns the folders to put first on `PATH` so
 /// that the build command documented in its `capsule new` template works as written.
-pub fn ensure_toolchain(root: &Path, lang: Lang) -> Result<Vec<PathBuf>> {
+fn ensure_toolchain(root: &Path, lang: Lang) -> Result<Vec<PathBuf>> {
     match lang {
         Lang::Python => python::ensure_toolchain(root),
         Lang::Js => js::ensure_toolchain(root),
         Lang::C => c::ensure_toolchain(root),
     }
-}
-
-/// Installs every language's toolchain and writes the folders its build command needs on
-/// `PATH` to `target/guest-paths/<lang>` (one per line), for the `capsule new` tests.
-pub fn record_paths(root: &Path) -> Result<()> {
-    let dir = root.join("target/guest-paths");
-    std::fs::create_dir_all(&dir).with_context(|| format!("cannot create {}", dir.display()))?;
-    for lang in Lang::ALL {
-        let paths = ensure_toolchain(root, lang)?;
-        let lines: Vec<String> = paths.iter().map(|p| p.display().to_string()).collect();
-        let file = dir.join(lang.id());
-        std::fs::write(&file, lines.join("\n"))
-            .with_context(|| format!("cannot write {}", file.display()))?;
-    }
-    Ok(())
 }
 
 /// Each language's own tests (its SDK helper layer), run by `cargo xtask test`.

@@ -15,8 +15,7 @@ const COMPONENTIZE_PY: &str = "componentize-py==0.25.*";
 const COMPONENTIZE_PY_VERSION: &str = "componentize-py 0.25.";
 
 /// Builds the project in `dir` (its `app.py`) into the component `out`.
-pub fn build(root: &Path, dir: &Path, out: &Path) -> Result<()> {
-    let bin = ensure_toolchain(root)?;
+pub fn build(root: &Path, dir: &Path, out: &Path, bin: &[PathBuf]) -> Result<()> {
     let componentize = bin[0].join("componentize-py");
     let wit = root.join("wit");
     let sdk = root.join("guest-sdk/python");

@@ -93,6 +93,8 @@ pub struct RawRuntime {
     pub max_concurrent_calls: Option<u32>,
     /// See [`RuntimeSettings::max_queued_calls`].
     pub max_queued_calls: Option<u32>,
+    /// See [`RuntimeSettings::max_calls_per_plugin`].
+    pub max_calls_per_plugin: Option<u32>,
     /// See [`RuntimeSettings::memory_ceiling`].
     pub memory_ceiling: Option<ByteSize>,
     /// See [`RuntimeSettings::max_wasm_stack`].
@@ -106,6 +108,9 @@ pub struct RuntimeSettings {
     pub max_concurrent_calls: u32,
     /// Calls allowed to wait for a slot; beyond that a call fails at once with "busy".
     pub max_queued_calls: u32,
+    /// Calls of one plugin running at once, so one slow plugin cannot hold every slot.
+    /// Defaults to half of `max_concurrent_calls` (at least 1).
+    pub max_calls_per_plugin: u32,
     /// The most memory any one linear memory may have; no plugin limit may exceed it.
     pub memory_ceiling: ByteSize,
     /// WebAssembly stack size for every call.
@@ -117,6 +122,7 @@ impl Default for RuntimeSettings {
         Self {
             max_concurrent_calls: 64,
             max_queued_calls: 1024,
+            max_calls_per_plugin: 32,
             memory_ceiling: ByteSize::mib(512),
             max_wasm_stack: ByteSize::kib(512),
         }
@@ -221,15 +227,20 @@ impl Settings {
         };
 
         let defaults = RuntimeSettings::default();
+        let max_concurrent_calls = raw
+            .runtime
+            .max_concurrent_calls
+            .unwrap_or(defaults.max_concurrent_calls);
         let runtime = RuntimeSettings {
-            max_concurrent_calls: raw
-                .runtime
-                .max_concurrent_calls
-                .unwrap_or(defaults.max_concurrent_calls),
+            max_concurrent_calls,
             max_queued_calls: raw
                 .runtime
                 .max_queued_calls
                 .unwrap_or(defaults.max_queued_calls),
+            max_calls_per_plugin: raw
+                .runtime
+                .max_calls_per_plugin
+                .unwrap_or((max_concurrent_calls / 2).max(1)),
             memory_ceiling: raw
                 .runtime
                 .memory_ceiling
@@ -243,6 +254,15 @@ impl Settings {
             return Err(invalid(
                 "runtime.max-concurrent-calls",
                 "must be between 1 and 10000".into(),
+            ));
+        }
+        if !(1..=runtime.max_concurrent_calls).contains(&runtime.max_calls_per_plugin) {
+            return Err(invalid(
+                "runtime.max-calls-per-plugin",
+                format!(
+                    "must be between 1 and runtime.max-concurrent-calls ({})",
+                    runtime.max_concurrent_calls
+                ),
             ));
         }
         if runtime.memory_ceiling < ByteSize::mib(1) || runtime.memory_ceiling > ByteSize::mib(4096)

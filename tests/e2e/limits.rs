@@ -88,7 +88,18 @@ async fn huge_result_hits_the_result_limit() {
         "memory = \"256MiB\"\nresult = \"4MiB\"",
         "hostile_big_result",
         json!({"mb": 100}),
-        &["result size limit of 4 MiB", "100 MiB"],
+        &["tried to pass more than 8 MiB to the host in one transfer (its result or a host-call argument), over the result size limit of 4 MiB"],
+    )
+    .await;
+}
+
+#[tokio::test]
+async fn result_over_the_limit_but_within_the_transfer_budget_is_refused() {
+    contained(
+        "result = \"4MiB\"",
+        "hostile_big_result",
+        json!({"mb": 5}),
+        &["returned a result of 5 MiB, over the result size limit of 4 MiB; return less data or raise limits.result"],
     )
     .await;
 }

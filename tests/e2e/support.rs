@@ -110,6 +110,14 @@ impl Folder {
     pub async fn serve(&self) -> Server {
         Server::start(self.command(&["serve"])).await
     }
+
+    /// Like [`Folder::serve`], with the runtime's debug lines (`call admitted`, `call
+    /// queued`) in stderr, so a test can wait for a call to reach a state.
+    pub async fn serve_traced(&self) -> Server {
+        let mut command = self.command(&["serve"]);
+        command.env("CAPSULE_LOG", "info,capsule::runtime=debug");
+        Server::start(command).await
+    }
 }
 
 /// Notifications the client received.
@@ -142,6 +150,7 @@ pub struct Server {
     pub client: RunningService<RoleClient, Recorder>,
     pub recorder: Recorder,
     stderr: Arc<Mutex<String>>,
+    pid: u32,
 }
 
 impl Server {
@@ -151,6 +160,7 @@ impl Server {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn capsule serve");
+        let pid = transport.id().expect("capsule serve has a process id");
         let log = Arc::new(Mutex::new(String::new()));
         if let Some(mut stderr) = stderr {
             let log = log.clone();
@@ -176,7 +186,28 @@ impl Server {
             client,
             recorder,
             stderr: log,
+            pid,
         }
+    }
+
+    /// The server process's resident memory now and at its peak, in bytes
+    /// (`VmRSS` and `VmHWM` of `/proc/PID/status`).
+    pub fn memory(&self) -> (u64, u64) {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", self.pid))
+            .expect("read /proc/PID/status of capsule serve");
+        let field = |name: &str| -> u64 {
+            let line = status
+                .lines()
+                .find(|l| l.starts_with(name))
+                .unwrap_or_else(|| panic!("{name} missing from /proc status:\n{status}"));
+            let kib: u64 = line
+                .split_whitespace()
+                .nth(1)
+                .and_then(|n| n.parse().ok())
+                .unwrap_or_else(|| panic!("cannot parse {line:?}"));
+            kib * 1024
+        };
+        (field("VmRSS:"), field("VmHWM:"))
     }
 
     /// Calls `tool` with `arguments`, failing the test on a protocol error.
@@ -206,15 +237,21 @@ impl Server {
 
     /// Waits until stderr contains `needle` (logs are written asynchronously).
     pub async fn wait_for_log(&self, needle: &str) -> String {
-        for _ in 0..200 {
+        self.wait_for_logs(needle, 1).await
+    }
+
+    /// Waits until stderr contains `needle` at least `count` times. Gives up after 30 s,
+    /// a bound for a hung server, not a timing being tested.
+    pub async fn wait_for_logs(&self, needle: &str, count: usize) -> String {
+        for _ in 0..1200 {
             let log = self.stderr();
-            if log.contains(needle) {
+            if log.matches(needle).count() >= count {
                 return log;
             }
             tokio::time::sleep(Duration::from_millis(25)).await;
         }
         panic!(
-            "stderr never contained {needle:?}; it was:\n{}",
+            "stderr never contained {needle:?} {count} times; it was:\n{}",
             self.stderr()
         );
     }

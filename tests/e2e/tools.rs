@@ -1,12 +1,10 @@
 //! Listing and calling tools over MCP stdio: results, validation, errors, concurrency,
 //! cancellation, progress and logs.
 
-use std::time::Duration;
-
 use rmcp::model::{ContentBlock, LoggingLevel, SetLevelRequestParams};
 use serde_json::json;
 
-use crate::support::{Folder, assert_error, echo_and_hostile, text};
+use crate::support::{Folder, Server, assert_error, echo_and_hostile, text};
 
 fn echo_only(config: &str) -> Folder {
     Folder::new(&[("fixtures/echo.wasm", "echo.wasm")], config)
@@ -177,16 +175,29 @@ async fn calls_run_concurrently() {
     }
 }
 
-/// Starts `tool`, abandons it after 500 ms (rmcp then sends notifications/cancelled) and
-/// checks the host stopped it and keeps serving.
+/// Starts `tool`, abandons it once the host has admitted it (rmcp then sends
+/// notifications/cancelled) and checks the host stopped it and keeps serving.
 async fn cancel(folder: Folder, tool: &str, arguments: serde_json::Value) {
-    let server = folder.serve().await;
-    let call = server.call(tool, arguments);
-    let finished = tokio::time::timeout(Duration::from_millis(500), call).await;
-    assert!(finished.is_err(), "{tool} finished before it was cancelled");
+    let server = folder.serve_traced().await;
+    abandon_when_logged(&server, tool, arguments, "call admitted", 1).await;
     let log = server.wait_for_log("fault=\"cancelled\"").await;
     assert!(log.contains(tool), "{log}");
     server.assert_echo_answers().await;
+}
+
+/// Calls `tool` and drops the call once stderr holds `needle` `count` times.
+async fn abandon_when_logged(
+    server: &Server,
+    tool: &str,
+    arguments: serde_json::Value,
+    needle: &str,
+    count: usize,
+) {
+    let call = server.call(tool, arguments);
+    tokio::select! {
+        result = call => panic!("{tool} finished before it was cancelled: {result:?}"),
+        _ = server.wait_for_logs(needle, count) => {}
+    }
 }
 
 #[tokio::test]
@@ -199,6 +210,63 @@ async fn cancelling_stops_a_blocked_call() {
 async fn cancelling_stops_a_spinning_call() {
     let folder = echo_and_hostile("fuel = 1_000_000_000_000\ntimeout = \"120s\"");
     cancel(folder, "hostile_spin", json!({})).await;
+}
+
+#[tokio::test]
+async fn cancelling_a_queued_call_stops_it_before_it_runs() {
+    let folder = echo_only(
+        "[runtime]\nmax-concurrent-calls = 1\n[plugins.echo.limits]\ntimeout = \"60s\"\n",
+    );
+    let server = folder.serve_traced().await;
+    // Boxed, so that dropping it abandons the call (and rmcp sends the cancel).
+    let mut holder = Box::pin(server.call("echo_wait", json!({"ms": 50_000})));
+    tokio::select! {
+        result = &mut holder => panic!("the holding call finished: {result:?}"),
+        _ = server.wait_for_log("call admitted") => {}
+    }
+    // The second call waits for the only slot; cancelling it there must stop it.
+    tokio::select! {
+        result = &mut holder => panic!("the holding call finished: {result:?}"),
+        _ = abandon_when_logged(&server, "echo_wait", json!({"ms": 1}), "call queued", 1) => {}
+    }
+    let log = server.wait_for_log("fault=\"cancelled\"").await;
+    assert_eq!(
+        log.matches("call admitted").count(),
+        1,
+        "the queued call never ran: {log}"
+    );
+    drop(holder);
+    server.wait_for_logs("fault=\"cancelled\"", 2).await;
+    server.assert_echo_answers().await;
+}
+
+#[tokio::test]
+async fn a_cancel_sent_right_after_the_request_still_stops_the_call() {
+    use rmcp::model::{CallToolRequest, CallToolRequestParams, ClientRequest};
+    use rmcp::service::PeerRequestOptions;
+
+    let folder = echo_only("[plugins.echo.limits]\ntimeout = \"60s\"\n");
+    let server = folder.serve_traced().await;
+    let arguments = json!({"ms": 50_000})
+        .as_object()
+        .cloned()
+        .unwrap_or_default();
+    let request = ClientRequest::CallToolRequest(CallToolRequest::new(
+        CallToolRequestParams::new("echo_wait").with_arguments(arguments),
+    ));
+    let handle = server
+        .client
+        .send_request_with_option(request, PeerRequestOptions::no_options())
+        .await
+        .expect("send tools/call");
+    // The cancel may reach the host before the call has taken a slot or started.
+    handle
+        .cancel(Some("changed my mind".into()))
+        .await
+        .expect("send notifications/cancelled");
+    let log = server.wait_for_log("fault=\"cancelled\"").await;
+    assert!(log.contains("echo_wait"), "{log}");
+    server.assert_echo_answers().await;
 }
 
 #[tokio::test]

@@ -62,8 +62,32 @@ pub fn build(root: &Path) -> Result<Built> {
             .with_context(|| format!("cannot copy {} to {}", from.display(), to.display()))?;
         eprintln!("  {} -> {}", component.package, to.display());
     }
+    build_wat_fixtures(&root.join(WAT_FIXTURES), &built.fixtures)?;
     guests::build_all(root, &built.examples)?;
     Ok(built)
+}
+
+/// Hand-written components (`*.wat`): fixtures whose hostility no compiler would emit,
+/// such as results whose strings all alias one buffer, or many memories in one component.
+const WAT_FIXTURES: &str = "plugins/fixtures/wat";
+
+/// Assembles every `.wat` in `from` into `<name>.wasm` in `to`.
+fn build_wat_fixtures(from: &Path, to: &Path) -> Result<()> {
+    let entries =
+        std::fs::read_dir(from).with_context(|| format!("cannot list {}", from.display()))?;
+    for entry in entries {
+        let path = entry?.path();
+        if path.extension().is_none_or(|ext| ext != "wat") {
+            continue;
+        }
+        let bytes = wat::parse_file(&path)
+            .with_context(|| format!("cannot assemble {}", path.display()))?;
+        let stem = path.file_stem().unwrap_or_default().to_string_lossy();
+        let dest = to.join(format!("{stem}.wasm"));
+        std::fs::write(&dest, bytes).with_context(|| format!("cannot write {}", dest.display()))?;
+        eprintln!("  {stem} (wat) -> {}", dest.display());
+    }
+    Ok(())
 }
 
 /// Adds the wasm target with rustup unless it is installed already.

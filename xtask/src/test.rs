@@ -11,6 +11,9 @@ use crate::{cmd, guests, python};
 /// The Python MCP SDK the client tests use (2.x speaks `server/discover` first).
 const PYTHON_MCP: &str = "mcp>=2.3,<3";
 
+/// How long CI runs the soak benchmark (`CAPSULE_SOAK_SECS`; a full run is 600).
+const SOAK_SECS: &str = "20";
+
 /// The guest SDK: its own workspace, tested on the build machine's target.
 const SDK: &str = "guest-sdk/rust/Cargo.toml";
 /// The plugins workspace: built for wasm, its example plugins' logic tested natively.
@@ -95,6 +98,14 @@ pub fn all(root: &Path) -> Result<()> {
     )?;
 
     cmd::cargo(root, &["test", "--workspace"])?;
+    // The soak benchmark's short form: the same checks (no good call lost beside every
+    // hostile fixture, memory flat) for 20 s instead of 10 minutes.
+    cmd::run_command(
+        Command::new(cmd::cargo_program())
+            .args(["test", "-p", "capsule", "--bench", "soak"])
+            .current_dir(root)
+            .env("CAPSULE_SOAK_SECS", SOAK_SECS),
+    )?;
     cargo(other(SDK, &["test", "--workspace"]))?;
     let mut plugin_tests = vec!["test"];
     for name in NATIVE_TESTED_PLUGINS {

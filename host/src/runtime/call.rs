@@ -1,8 +1,10 @@
 //! One call = one fresh `Store` and instance, with fuel, an epoch deadline, a memory
 //! limiter and cancellation. Traps are mapped to the [`Fault`] they really were.
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
+use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::Runtime;
@@ -10,6 +12,7 @@ use super::bindings::{CallError, CallResult, Content, ResourceBody, Tool};
 use super::fault::Fault;
 use super::plugin::{Entry, Plugin};
 use super::state::{CallContext, CallState};
+use crate::capability::limits::Limits;
 use crate::units::ByteSize;
 
 /// Why a call produced no result.
@@ -52,7 +55,8 @@ enum Returned {
 }
 
 impl Runtime {
-    /// Runs tool `name` of `plugin` with `arguments` (a JSON object as text).
+    /// Runs tool `name` of `plugin` with `arguments` (a JSON object as text). The call's
+    /// time limit starts now: time spent waiting for a slot counts toward it.
     pub async fn call(
         &self,
         plugin: &Plugin,
@@ -60,30 +64,36 @@ impl Runtime {
         arguments: &str,
         context: CallContext,
     ) -> Result<CallResult, CallFailure> {
-        let _slot = self.admit(&context).await?;
+        let deadline = deadline_after(plugin.policy.limits.timeout);
+        let _slots = self.admit(plugin, &context, deadline).await?;
+        tracing::debug!(plugin = %plugin.name, tool = name, "call admitted");
         let returned = self
-            .invoke(plugin, Invocation::CallTool { name, arguments }, context)
+            .invoke(
+                plugin,
+                Invocation::CallTool { name, arguments },
+                context,
+                deadline,
+            )
             .await
             .map_err(CallFailure::Fault)?;
         let Returned::Called(result) = returned else {
             unreachable!("call-tool returns a call result")
         };
         let result = result.map_err(CallFailure::Tool)?;
-        let limit = plugin.policy.limits.result;
-        let actual = result_size(&result);
-        if actual > limit.bytes() {
-            return Err(CallFailure::Fault(Fault::ResultTooLarge {
-                limit,
-                actual: ByteSize(actual),
-            }));
-        }
+        check_result(&result, plugin.policy.limits.result).map_err(CallFailure::Fault)?;
         Ok(result)
     }
 
     /// Asks `plugin` for its tools, in a fresh instance under its limits.
     pub(crate) async fn list_tools(&self, plugin: &Plugin) -> Result<Vec<Tool>, Fault> {
+        let deadline = deadline_after(plugin.policy.limits.timeout);
         match self
-            .invoke(plugin, Invocation::ListTools, CallContext::default())
+            .invoke(
+                plugin,
+                Invocation::ListTools,
+                CallContext::default(),
+                deadline,
+            )
             .await?
         {
             Returned::Tools(tools) => Ok(tools),
@@ -91,28 +101,78 @@ impl Runtime {
         }
     }
 
-    /// Waits for a call slot, unless too many calls wait already or the call is cancelled.
+    /// Takes a slot of `plugin` and then a slot of the host, waiting if needed, unless the
+    /// call is cancelled already.
     async fn admit(
         &self,
+        plugin: &Plugin,
         context: &CallContext,
-    ) -> Result<tokio::sync::OwnedSemaphorePermit, CallFailure> {
-        if let Ok(permit) = self.slots.clone().try_acquire_owned() {
-            return Ok(permit);
+        deadline: Instant,
+    ) -> Result<Admission, CallFailure> {
+        if context.cancel.is_cancelled() {
+            return Err(CallFailure::Fault(Fault::Cancelled));
         }
+        let own = match plugin.slots.clone().try_acquire_owned() {
+            Ok(own) => match self.slots.clone().try_acquire_owned() {
+                Ok(global) => {
+                    return Ok(Admission {
+                        _plugin: own,
+                        _global: global,
+                    });
+                }
+                Err(_) => Some(own),
+            },
+            Err(_) => None,
+        };
+        self.wait_for_slots(plugin, context, deadline, own).await
+    }
+
+    /// Waits in the bounded queue for the slots [`Self::admit`] could not take at once,
+    /// until the call is cancelled or its deadline passes.
+    async fn wait_for_slots(
+        &self,
+        plugin: &Plugin,
+        context: &CallContext,
+        deadline: Instant,
+        own: Option<OwnedSemaphorePermit>,
+    ) -> Result<Admission, CallFailure> {
         let busy = || CallFailure::Busy {
             running: self.settings.max_concurrent_calls,
             queued: self.settings.max_queued_calls,
         };
-        let waiting = self
-            .queued
-            .fetch_add(1, std::sync::atomic::Ordering::AcqRel);
+        let waiting = self.queued.fetch_add(1, Ordering::AcqRel);
         let _leave = QueueSeat(&self.queued);
         if waiting >= self.settings.max_queued_calls as usize {
             return Err(busy());
         }
+        tracing::debug!(plugin = %plugin.name, "call queued");
+        let acquire = async {
+            let own = match own {
+                Some(own) => own,
+                None => plugin
+                    .slots
+                    .clone()
+                    .acquire_owned()
+                    .await
+                    .map_err(|_| busy())?,
+            };
+            let global = self
+                .slots
+                .clone()
+                .acquire_owned()
+                .await
+                .map_err(|_| busy())?;
+            Ok(Admission {
+                _plugin: own,
+                _global: global,
+            })
+        };
         tokio::select! {
-            permit = self.slots.clone().acquire_owned() => permit.map_err(|_| busy()),
+            admitted = acquire => admitted,
             _ = context.cancel.cancelled() => Err(CallFailure::Fault(Fault::Cancelled)),
+            _ = tokio::time::sleep_until(deadline.into()) => Err(CallFailure::Fault(Fault::QueueTimeout {
+                limit: plugin.policy.limits.timeout,
+            })),
         }
     }
 
@@ -121,6 +181,7 @@ impl Runtime {
         plugin: &Plugin,
         invocation: Invocation<'_>,
         context: CallContext,
+        deadline: Instant,
     ) -> Result<Returned, Fault> {
         let limits = &plugin.policy.limits;
         let cancel = context.cancel.clone();
@@ -135,7 +196,9 @@ impl Runtime {
         store.set_fuel(limits.fuel).map_err(|err| Fault::Crashed {
             detail: format!("cannot set fuel: {err}"),
         })?;
-        let deadline = Instant::now() + limits.timeout;
+        // Bounds what the host copies out of guest memory in one transfer (the result, or
+        // an argument of a host call) before any check of ours could run.
+        store.set_hostcall_fuel(transfer_budget(limits.result));
         let timeout = limits.timeout;
         let epoch_cancel = cancel.clone();
         store.epoch_deadline_callback(move |_| {
@@ -183,7 +246,7 @@ impl Runtime {
         // The epoch callback stops code that is running; the timeout and the cancellation
         // token also stop a call that is blocked in the host (e.g. a WASI sleep).
         let outcome = tokio::select! {
-            outcome = tokio::time::timeout(timeout, run) => match outcome {
+            outcome = tokio::time::timeout_at(deadline.into(), run) => match outcome {
                 Ok(Ok(returned)) => Ok(returned),
                 Ok(Err(err)) => Err(Some(err)),
                 Err(_elapsed) => Err(None),
@@ -194,24 +257,45 @@ impl Runtime {
         state.finish_output();
         outcome.map_err(|err| match err {
             None => Fault::Deadline { limit: timeout },
-            Some(err) => classify(err, state, limits.fuel, self.settings.max_wasm_stack),
+            Some(err) => classify(err, state, limits, self.settings.max_wasm_stack),
         })
     }
 }
 
+/// The slots a running call holds: one of its plugin's and one of the host's.
+struct Admission {
+    _plugin: OwnedSemaphorePermit,
+    _global: OwnedSemaphorePermit,
+}
+
 /// Releases a place in the wait queue when dropped.
-struct QueueSeat<'a>(&'a std::sync::atomic::AtomicUsize);
+struct QueueSeat<'a>(&'a AtomicUsize);
 
 impl Drop for QueueSeat<'_> {
     fn drop(&mut self) {
-        self.0.fetch_sub(1, std::sync::atomic::Ordering::AcqRel);
+        self.0.fetch_sub(1, Ordering::AcqRel);
     }
 }
 
 /// Turns the error of a failed call into the fault it was, by type, never by message.
-fn classify(err: wasmtime::Error, state: &CallState, fuel: u64, stack: ByteSize) -> Fault {
+fn classify(err: wasmtime::Error, state: &CallState, limits: &Limits, stack: ByteSize) -> Fault {
     if let Some(fault) = err.downcast_ref::<Fault>() {
         return fault.clone();
+    }
+    if is_transfer_exhausted(&err) {
+        return Fault::TransferTooLarge {
+            limit: limits.result,
+            budget: ByteSize(transfer_budget(limits.result) as u64),
+        };
+    }
+    if let Some(detail) = pool_share_exceeded(&err) {
+        let share = state.limiter.share();
+        return Fault::PoolShare {
+            detail,
+            core_instances: share.core_instances,
+            memories: share.memories,
+            tables: share.tables,
+        };
     }
     if let Some(requested) = state.limiter.memory_hit {
         return Fault::Memory {
@@ -225,7 +309,7 @@ fn classify(err: wasmtime::Error, state: &CallState, fuel: u64, stack: ByteSize)
         };
     }
     match err.downcast_ref::<Trap>() {
-        Some(Trap::OutOfFuel) => Fault::OutOfFuel { limit: fuel },
+        Some(Trap::OutOfFuel) => Fault::OutOfFuel { limit: limits.fuel },
         Some(Trap::StackOverflow) => Fault::StackOverflow { limit: stack },
         Some(Trap::MemoryOutOfBounds) => Fault::Crashed {
             detail: with_stderr(
@@ -258,6 +342,63 @@ fn with_stderr(detail: String, state: &CallState) -> String {
     }
     let start = lines.len().saturating_sub(4);
     format!("{detail}; plugin stderr: {}", lines[start..].join(" | "))
+}
+
+/// When a call that starts now must end. Config bounds keep timeouts far from overflowing;
+/// a year from now stands in if one ever did.
+fn deadline_after(timeout: std::time::Duration) -> Instant {
+    let now = Instant::now();
+    now.checked_add(timeout)
+        .or_else(|| now.checked_add(std::time::Duration::from_secs(365 * 24 * 3600)))
+        .unwrap_or(now)
+}
+
+/// Most content blocks one result may have.
+pub const MAX_CONTENT_ITEMS: usize = 1024;
+
+/// What one transfer from the plugin to the host may copy: twice the result limit, so a
+/// result just under the limit fits with the per-item overhead wasmtime counts.
+fn transfer_budget(result: ByteSize) -> usize {
+    usize::try_from(result.bytes().saturating_mul(2)).unwrap_or(usize::MAX)
+}
+
+/// Whether wasmtime stopped a copy out of guest memory because the transfer budget
+/// (`Store::set_hostcall_fuel`) ran out. Its error type is private to wasmtime 48, so
+/// it is recognised by its `Debug` name; `tests/e2e/memory.rs` fails if that changes.
+fn is_transfer_exhausted(err: &wasmtime::Error) -> bool {
+    err.chain()
+        .any(|cause| format!("{cause:?}") == "HostcallFuelExhausted")
+}
+
+/// wasmtime's message when an instantiation needs more core instances, memories or
+/// tables than the limiter grants (it has no error type of its own).
+fn pool_share_exceeded(err: &wasmtime::Error) -> Option<String> {
+    err.chain()
+        .map(|cause| cause.to_string())
+        .find(|message| message.starts_with("resource limit exceeded:"))
+        .map(|message| {
+            message
+                .trim_start_matches("resource limit exceeded: ")
+                .to_string()
+        })
+}
+
+/// Checks a result against the result limits: total size and number of content blocks.
+fn check_result(result: &CallResult, limit: ByteSize) -> Result<(), Fault> {
+    if result.content.len() > MAX_CONTENT_ITEMS {
+        return Err(Fault::TooManyItems {
+            limit: MAX_CONTENT_ITEMS,
+            actual: result.content.len(),
+        });
+    }
+    let actual = result_size(result);
+    if actual > limit.bytes() {
+        return Err(Fault::ResultTooLarge {
+            limit,
+            actual: ByteSize(actual),
+        });
+    }
+    Ok(())
 }
 
 /// Bytes a result occupies: text, binary data and structured JSON.

@@ -35,17 +35,21 @@ pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
     config.memory_may_move(false);
     config.memory_init_cow(true);
 
+    // Every call may use exactly one slot's share of the pool (see `PoolShare`), and the
+    // pool holds one share per call slot: a plugin that creates many memories or
+    // instances fails on its own share and can never take another plugin's.
     let instances = settings.max_concurrent_calls + RESERVED_INSTANCES;
+    let share = PoolShare::PER_CALL;
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(instances)
         .total_stacks(instances)
-        .total_core_instances(instances * 16)
-        .total_memories(instances * 2)
-        .total_tables(instances * 4)
+        .total_core_instances(instances * share.core_instances)
+        .total_memories(instances * share.memories)
+        .total_tables(instances * share.tables)
         .max_memory_size(usize::try_from(ceiling).unwrap_or(usize::MAX))
-        .max_memories_per_module(2)
-        .max_tables_per_module(4)
-        .table_elements(200_000)
+        .max_memories_per_module(share.memories)
+        .max_tables_per_module(share.tables)
+        .table_elements(MAX_TABLE_ELEMENTS)
         .max_core_instance_size(8 << 20)
         .max_component_instance_size(8 << 20)
         .max_unused_warm_slots(instances.min(32))
@@ -59,6 +63,34 @@ pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
 }
+
+/// What one call may take from the instance pool. The pool holds one share per call slot,
+/// so these are also the per-call caps the limiter enforces.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PoolShare {
+    /// Core WebAssembly instances (a component holds several).
+    pub core_instances: u32,
+    /// Linear memories.
+    pub memories: u32,
+    /// Tables.
+    pub tables: u32,
+}
+
+impl PoolShare {
+    /// The share of every call. Measured on the examples (2026-12-03): every component
+    /// defines one linear memory and two tables; Rust components instantiate 3 core
+    /// modules, JavaScript 4, C 5 and componentize-py 14. Core instances cost the pool
+    /// only a count, so their share matches the default `limits.instances`; memories and
+    /// tables reserve address space, so theirs stay tight.
+    pub const PER_CALL: PoolShare = PoolShare {
+        core_instances: 32,
+        memories: 2,
+        tables: 4,
+    };
+}
+
+/// Most elements any table may have; `limits.table-elements` cannot go above it.
+pub const MAX_TABLE_ELEMENTS: usize = 200_000;
 
 /// Bytes of each linear memory reset in place (not decommitted) between calls.
 const KEEP_RESIDENT: usize = 2 << 20;

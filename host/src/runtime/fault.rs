@@ -36,7 +36,9 @@ pub enum Fault {
         requested: ByteSize,
     },
     /// A table tried to grow beyond its limit.
-    #[error("exceeded its table limit of {limit} elements (limits.table-elements)")]
+    #[error(
+        "exceeded its table limit of {limit} elements; raise limits.table-elements for this plugin if the work is legitimate"
+    )]
     Table {
         /// The table element limit.
         limit: u32,
@@ -58,6 +60,52 @@ pub enum Fault {
         limit: ByteSize,
         /// The size the plugin returned.
         actual: ByteSize,
+    },
+    /// The plugin tried to pass more data to the host in one transfer (its result, or an
+    /// argument of a host call) than the result budget allows. Stopped while the data was
+    /// being copied, so the host never holds more than the budget.
+    #[error(
+        "tried to pass more than {budget} to the host in one transfer (its result or a host-call argument), over the result size limit of {limit}; return less data or raise limits.result"
+    )]
+    TransferTooLarge {
+        /// The result size limit.
+        limit: ByteSize,
+        /// What one transfer may copy: twice the limit, for per-item overhead.
+        budget: ByteSize,
+    },
+    /// The result had more content blocks than any client should be sent.
+    #[error(
+        "returned {actual} content blocks, over the limit of {limit} per result; return fewer, larger blocks"
+    )]
+    TooManyItems {
+        /// Most content blocks per result.
+        limit: usize,
+        /// How many the plugin returned.
+        actual: usize,
+    },
+    /// The call waited for a free slot until its time limit ran out.
+    #[error(
+        "waited its whole time limit of {} for a free call slot (runtime.max-calls-per-plugin / max-concurrent-calls were all busy); retry later, or raise them if the host has room",
+        format_duration(*limit)
+    )]
+    QueueTimeout {
+        /// The deadline.
+        limit: Duration,
+    },
+    /// The component creates more core instances, memories or tables than one call's
+    /// share of the instance pool.
+    #[error(
+        "needs more than one call's share of the instance pool ({detail}; each call may use {core_instances} core instances, {memories} linear memories and {tables} tables); such a component cannot be served"
+    )]
+    PoolShare {
+        /// wasmtime's message, naming what ran out.
+        detail: String,
+        /// Core instances per call.
+        core_instances: u32,
+        /// Linear memories per call.
+        memories: u32,
+        /// Tables per call.
+        tables: u32,
     },
     /// The plugin trapped: a panic, `unreachable`, an out-of-bounds access, ….
     #[error("crashed: {detail}")]
@@ -86,10 +134,87 @@ impl Fault {
             Fault::Memory { .. } => "memory",
             Fault::Table { .. } => "table",
             Fault::StackOverflow { .. } => "stack",
-            Fault::ResultTooLarge { .. } => "result-size",
+            Fault::ResultTooLarge { .. }
+            | Fault::TransferTooLarge { .. }
+            | Fault::TooManyItems { .. } => "result-size",
+            Fault::QueueTimeout { .. } => "deadline",
+            Fault::PoolShare { .. } => "pool-share",
             Fault::Crashed { .. } => "crash",
             Fault::Setup { .. } => "setup",
             Fault::Cancelled => "cancelled",
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One of every fault, with sample values, as the client sees it.
+    fn every_fault() -> Vec<Fault> {
+        vec![
+            Fault::OutOfFuel { limit: 50_000_000 },
+            Fault::Deadline {
+                limit: Duration::from_millis(750),
+            },
+            Fault::Memory {
+                limit: ByteSize::mib(32),
+                requested: ByteSize::mib(40),
+            },
+            Fault::Table { limit: 100_000 },
+            Fault::StackOverflow {
+                limit: ByteSize::kib(512),
+            },
+            Fault::ResultTooLarge {
+                limit: ByteSize::mib(4),
+                actual: ByteSize::mib(5),
+            },
+            Fault::TransferTooLarge {
+                limit: ByteSize::mib(4),
+                budget: ByteSize::mib(8),
+            },
+            Fault::TooManyItems {
+                limit: 1024,
+                actual: 2000,
+            },
+            Fault::QueueTimeout {
+                limit: Duration::from_secs(10),
+            },
+            Fault::PoolShare {
+                detail: "memory count too high at 3".into(),
+                core_instances: 32,
+                memories: 2,
+                tables: 4,
+            },
+            Fault::Crashed {
+                detail: "wasm trap: wasm `unreachable` instruction executed".into(),
+            },
+            Fault::Setup {
+                detail: "cannot open /srv/docs".into(),
+            },
+            Fault::Cancelled,
+        ]
+    }
+
+    /// The exact text of every fault message is reviewed in `tests/e2e/golden/faults.txt`.
+    /// Run with `CAPSULE_BLESS=1` to rewrite the file after an intended change.
+    #[test]
+    fn fault_messages_match_the_golden_file() {
+        let rendered: String = every_fault()
+            .iter()
+            .map(|fault| format!("[{}] plugin `p` {fault}\n", fault.kind()))
+            .collect();
+        let golden =
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/e2e/golden/faults.txt");
+        if std::env::var_os("CAPSULE_BLESS").is_some() {
+            std::fs::write(&golden, &rendered).expect("write the golden file");
+        }
+        let expected = std::fs::read_to_string(&golden).unwrap_or_default();
+        assert_eq!(
+            rendered,
+            expected,
+            "fault messages changed; review and run with CAPSULE_BLESS=1 to update {}",
+            golden.display()
+        );
     }
 }

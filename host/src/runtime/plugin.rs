@@ -5,6 +5,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use tokio::sync::Semaphore;
 use wasmtime::component::{Component, InstancePre};
 
 use super::Runtime;
@@ -30,6 +31,8 @@ pub struct Plugin {
     /// Whether the compiled code came from the artifact cache.
     pub cache: CacheOutcome,
     pub(crate) entry: Entry,
+    /// This plugin's call slots (`runtime.max-calls-per-plugin`).
+    pub(crate) slots: Arc<Semaphore>,
 }
 
 impl Plugin {
@@ -177,6 +180,7 @@ impl Runtime {
             policy,
             cache,
             entry,
+            slots: Arc::new(Semaphore::new(self.settings.max_calls_per_plugin as usize)),
         };
         if component.get_export_index(None, TOOLS_EXPORT).is_some() {
             let mut plugin = plugin(Entry::Tools(PluginPre::new(pre).map_err(link)?));

@@ -11,6 +11,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::{Level, capsule::plugin};
+use super::engine::PoolShare;
 use super::output::PluginOutput;
 use crate::capability::limits::Limits;
 use crate::capability::net::PolicyHttp;
@@ -52,30 +53,43 @@ pub struct CallContext {
     pub events: Option<mpsc::Sender<CallEvent>>,
 }
 
-/// Counts limit hits so a trap can be reported as the limit it really was.
+/// Enforces a call's memory, table and instance limits and records which one was hit,
+/// so a trap can be reported as the limit it really was.
+///
+/// The memory limit bounds the sum over all of the call's linear memories, and the
+/// counts of core instances, memories and tables never exceed one call's share of the
+/// instance pool ([`PoolShare`]), whatever `limits.instances` says.
 pub struct SandboxLimiter {
     memory: usize,
+    memory_used: usize,
     table_elements: usize,
-    instances: usize,
-    /// Set when a memory tried to grow past the limit: the size it asked for.
+    share: PoolShare,
+    /// Set when the call's memories tried to grow past the limit: the total they asked for.
     pub memory_hit: Option<usize>,
     /// Set when a table tried to grow past the limit.
     pub table_hit: bool,
 }
 
 impl SandboxLimiter {
-    /// A limiter enforcing `limits`.
+    /// A limiter enforcing `limits` within one pool share.
     pub fn new(limits: &Limits) -> Self {
+        let per_call = PoolShare::PER_CALL;
+        let instances = limits.instances.min(per_call.core_instances);
         Self {
             memory: usize::try_from(limits.memory.bytes()).unwrap_or(usize::MAX),
+            memory_used: 0,
             table_elements: limits.table_elements as usize,
-            instances: limits.instances as usize,
+            share: PoolShare {
+                core_instances: instances,
+                memories: per_call.memories.min(instances),
+                tables: per_call.tables.min(instances),
+            },
             memory_hit: None,
             table_hit: false,
         }
     }
 
-    /// The memory limit in bytes.
+    /// The memory limit in bytes (over all of the call's memories).
     pub fn memory_limit(&self) -> usize {
         self.memory
     }
@@ -84,19 +98,30 @@ impl SandboxLimiter {
     pub fn table_limit(&self) -> u32 {
         u32::try_from(self.table_elements).unwrap_or(u32::MAX)
     }
+
+    /// What this call may take from the pool.
+    pub fn share(&self) -> PoolShare {
+        self.share
+    }
 }
 
 impl ResourceLimiter for SandboxLimiter {
     fn memory_growing(
         &mut self,
-        _current: usize,
+        current: usize,
         desired: usize,
         _maximum: Option<usize>,
     ) -> wasmtime::Result<bool> {
-        if desired > self.memory {
-            self.memory_hit = Some(desired);
+        // Creating a memory is a growth from 0, so the sum covers every memory.
+        let total = self
+            .memory_used
+            .saturating_sub(current)
+            .saturating_add(desired);
+        if total > self.memory {
+            self.memory_hit = Some(total);
             return Ok(false);
         }
+        self.memory_used = total;
         Ok(true)
     }
 
@@ -114,15 +139,15 @@ impl ResourceLimiter for SandboxLimiter {
     }
 
     fn instances(&self) -> usize {
-        self.instances
+        self.share.core_instances as usize
     }
 
     fn tables(&self) -> usize {
-        self.instances
+        self.share.tables as usize
     }
 
     fn memories(&self) -> usize {
-        self.instances
+        self.share.memories as usize
     }
 }
 

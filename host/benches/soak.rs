@@ -1,0 +1,292 @@
+//! `cargo bench -p capsule --bench soak`: mixed load against the real `capsule serve`
+//! binary over stdio for `CAPSULE_SOAK_SECS` (default 600 s).
+//!
+//! A window of good calls (`echo_echo`, each with its own message) stays in flight the
+//! whole run while every hostile fixture is called beside them in a loop: fuel, deadline,
+//! memory, stack, panic, trap, output spam, oversized and aliased results, many memories,
+//! a pool hoarder and a plugin that naps on its slots. The report gives lost good calls
+//! (an error, a wrong answer or no answer: must be 0), p50/p99 of the good calls, the
+//! faults the hostile calls got, and the host's RSS at start, peak and end (must stay
+//! flat). Exits non-zero if a good call was lost or memory did not stay flat, so the short
+//! form in CI (`cargo xtask test` runs it for 20 s) guards the same properties.
+//!
+//! Needs the fixtures: run `cargo xtask plugins` first.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Stdio;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::time::{Duration, Instant};
+
+use rmcp::model::{CallToolRequestParams, CallToolResult, ContentBlock};
+use rmcp::service::RunningService;
+use rmcp::transport::TokioChildProcess;
+use rmcp::{RoleClient, ServiceExt};
+use serde_json::{Value, json};
+use tokio::process::Command;
+use tokio::sync::Mutex;
+
+/// Good calls kept in flight during the whole run.
+const GOOD_IN_FLIGHT: usize = 1_000;
+/// Hostile calls kept in flight beside them.
+const HOSTILE_IN_FLIGHT: usize = 16;
+const MIB: u64 = 1 << 20;
+
+const FIXTURES: &[&str] = &["echo", "hostile", "greedy", "flood", "memories", "hoarder"];
+
+const CONFIG: &str = r#"
+[runtime]
+max-concurrent-calls = 64
+max-queued-calls = 4096
+
+[plugins.hostile.limits]
+fuel = 50_000_000
+timeout = "300ms"
+memory = "32MiB"
+log-output = "16KiB"
+
+[plugins.greedy.limits]
+timeout = "2s"
+
+[plugins.memories.limits]
+memory = "32MiB"
+"#;
+
+/// Every hostile call of the rotation: tool and arguments.
+fn hostile_calls() -> Vec<(&'static str, Value)> {
+    vec![
+        ("hostile_spin", json!({})),
+        ("hostile_sleep", json!({})),
+        ("hostile_grow_memory", json!({})),
+        ("hostile_grow_memory_raw", json!({})),
+        ("hostile_recurse", json!({})),
+        ("hostile_big_result", json!({"mb": 20})),
+        ("hostile_panic", json!({})),
+        ("hostile_trap", json!({})),
+        ("hostile_stdout_spam", json!({})),
+        ("greedy_alias_flood", json!({})),
+        ("greedy_blocks", json!({"n": 5000})),
+        ("greedy_nap", json!({"ms": 500})),
+        ("flood_aliases", json!({})),
+        ("flood_empties", json!({})),
+        ("flood_bytes", json!({})),
+        ("memories_grow_both", json!({"pages": 320})),
+        ("hoarder_seven", json!({})),
+    ]
+}
+
+type Client = RunningService<RoleClient, ()>;
+
+#[tokio::main]
+async fn main() {
+    let seconds: u64 = std::env::var("CAPSULE_SOAK_SECS")
+        .ok()
+        .and_then(|s| s.parse().ok())
+        .unwrap_or(600);
+    let run_for = Duration::from_secs(seconds);
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures");
+    let folder = tempfile::tempdir().expect("temp dir");
+    let plugins = folder.path().join("plugins");
+    std::fs::create_dir(&plugins).expect("plugins dir");
+    for name in FIXTURES {
+        let from = fixtures.join(format!("{name}.wasm"));
+        assert!(
+            from.is_file(),
+            "{} missing: run `cargo xtask plugins`",
+            from.display()
+        );
+        std::fs::copy(&from, plugins.join(format!("{name}.wasm"))).expect("copy fixture");
+    }
+    let config = folder.path().join("capsule.toml");
+    std::fs::write(&config, CONFIG).expect("write config");
+
+    let mut command = Command::new(env!("CARGO_BIN_EXE_capsule"));
+    command
+        .arg("serve")
+        .arg("--config")
+        .arg(&config)
+        .arg("--plugins")
+        .arg(&plugins)
+        .env("CAPSULE_CACHE_DIR", folder.path().join("cache"))
+        .env("CAPSULE_LOG", "error")
+        .kill_on_drop(true);
+    let (transport, _) = TokioChildProcess::builder(command)
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn capsule serve");
+    let pid = transport.id().expect("server pid");
+    let client: Arc<Client> = Arc::new(().serve(transport).await.expect("MCP handshake"));
+
+    // Warm up, then take the starting RSS.
+    for i in 0..200 {
+        good_call(&client, i).await.expect("warm-up call");
+    }
+    let start_rss = rss(pid).0;
+    println!(
+        "capsule soak: {seconds} s, {GOOD_IN_FLIGHT} good calls in flight, {HOSTILE_IN_FLIGHT} hostile calls in flight; RSS at start {} MiB",
+        start_rss / MIB
+    );
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let latencies = Arc::new(Mutex::new(Vec::<Duration>::new()));
+    let lost = Arc::new(Mutex::new(Vec::<String>::new()));
+    let next = Arc::new(AtomicU64::new(1_000));
+    let mut good = Vec::new();
+    for _ in 0..GOOD_IN_FLIGHT {
+        let (client, stop, latencies, lost, next) = (
+            client.clone(),
+            stop.clone(),
+            latencies.clone(),
+            lost.clone(),
+            next.clone(),
+        );
+        good.push(tokio::spawn(async move {
+            while !stop.load(Ordering::Relaxed) {
+                let i = next.fetch_add(1, Ordering::Relaxed);
+                let started = Instant::now();
+                match good_call(&client, i).await {
+                    Ok(()) => latencies.lock().await.push(started.elapsed()),
+                    Err(problem) => lost.lock().await.push(problem),
+                }
+            }
+        }));
+    }
+    let faults = Arc::new(Mutex::new(BTreeMap::<String, u64>::new()));
+    let mut hostile = Vec::new();
+    for worker in 0..HOSTILE_IN_FLIGHT {
+        let (client, stop, faults) = (client.clone(), stop.clone(), faults.clone());
+        hostile.push(tokio::spawn(async move {
+            let calls = hostile_calls();
+            let mut turn = worker;
+            while !stop.load(Ordering::Relaxed) {
+                let (tool, arguments) = &calls[turn % calls.len()];
+                turn += 1;
+                let outcome = match call(&client, tool, arguments.clone()).await {
+                    Ok(result) if result.is_error == Some(true) => fault_kind(&text(&result)),
+                    Ok(_) => "answered".to_string(),
+                    Err(err) => format!("protocol error: {err}"),
+                };
+                *faults
+                    .lock()
+                    .await
+                    .entry(format!("{tool}: {outcome}"))
+                    .or_default() += 1;
+            }
+        }));
+    }
+
+    let began = Instant::now();
+    let mut peak_rss = start_rss;
+    while began.elapsed() < run_for {
+        tokio::time::sleep(Duration::from_secs(1)).await;
+        peak_rss = peak_rss.max(rss(pid).0);
+    }
+    stop.store(true, Ordering::Relaxed);
+    for task in good.into_iter().chain(hostile) {
+        task.await.expect("worker task");
+    }
+    // Let the allocator settle, then measure the end state with a few good calls.
+    for i in 0..200 {
+        good_call(&client, i).await.expect("cool-down call");
+    }
+    let (end_rss, high_water) = rss(pid);
+    peak_rss = peak_rss.max(high_water);
+
+    let mut latencies = latencies.lock().await.clone();
+    latencies.sort();
+    let lost = lost.lock().await.clone();
+    let percentile =
+        |q: f64| latencies[((latencies.len() as f64 * q) as usize).min(latencies.len() - 1)];
+    println!(
+        "good calls: {} answered, {} lost; p50 {:.1} ms, p99 {:.1} ms (with {GOOD_IN_FLIGHT} in flight, mostly queued)",
+        latencies.len(),
+        lost.len(),
+        percentile(0.50).as_secs_f64() * 1e3,
+        percentile(0.99).as_secs_f64() * 1e3,
+    );
+    println!("hostile calls, by tool and outcome:");
+    for (what, count) in faults.lock().await.iter() {
+        println!("  {count:>7}  {what}");
+    }
+    println!(
+        "host RSS: start {} MiB, peak {} MiB, end {} MiB",
+        start_rss / MIB,
+        peak_rss / MIB,
+        end_rss / MIB
+    );
+    for problem in lost.iter().take(10) {
+        println!("lost: {problem}");
+    }
+    // Flat: the end is within 64 MiB + 25% of the start; the peak within the bound the
+    // limits promise (64 calls × 2 × 4 MiB + 64 MiB) plus the guests' own memories
+    // (64 × 32 MiB at most here) over the start.
+    let flat = end_rss <= start_rss + start_rss / 4 + 64 * MIB;
+    let bounded = peak_rss <= start_rss + 64 * 2 * 4 * MIB + 64 * MIB + 64 * 32 * MIB;
+    if !lost.is_empty() || !flat || !bounded {
+        eprintln!(
+            "soak FAILED: lost {} good calls; memory flat: {flat}; peak within bound: {bounded}",
+            lost.len()
+        );
+        std::process::exit(1);
+    }
+    println!("soak passed: no good call lost, memory flat");
+}
+
+/// One good call: `echo_echo` must answer with exactly its message.
+async fn good_call(client: &Client, i: u64) -> Result<(), String> {
+    let message = format!("good call {i}");
+    match call(client, "echo_echo", json!({"message": message})).await {
+        Ok(result) if text(&result) == message && result.is_error != Some(true) => Ok(()),
+        Ok(result) => Err(format!("{message}: wrong answer {result:?}")),
+        Err(err) => Err(format!("{message}: {err}")),
+    }
+}
+
+async fn call(
+    client: &Client,
+    tool: &str,
+    arguments: Value,
+) -> Result<CallToolResult, rmcp::service::ServiceError> {
+    let arguments = arguments.as_object().cloned().unwrap_or_default();
+    client
+        .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(arguments))
+        .await
+}
+
+fn text(result: &CallToolResult) -> String {
+    result
+        .content
+        .iter()
+        .filter_map(|block| match block {
+            ContentBlock::Text(text) => Some(text.text.as_str()),
+            _ => None,
+        })
+        .collect::<Vec<_>>()
+        .join("\n")
+}
+
+/// The fault's words after the plugin name, up to the first number: "ran out of fuel",
+/// "exceeded its time limit of", …
+fn fault_kind(message: &str) -> String {
+    let rest = message.split("` ").nth(1).unwrap_or(message);
+    rest.split(|c: char| c.is_ascii_digit() || c == '(' || c == ':')
+        .next()
+        .unwrap_or(rest)
+        .trim()
+        .to_string()
+}
+
+/// `VmRSS` and `VmHWM` of the server, in bytes.
+fn rss(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).expect("read /proc status");
+    let field = |name: &str| -> u64 {
+        status
+            .lines()
+            .find(|l| l.starts_with(name))
+            .and_then(|l| l.split_whitespace().nth(1))
+            .and_then(|n| n.parse::<u64>().ok())
+            .map_or(0, |kib| kib * 1024)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
+}

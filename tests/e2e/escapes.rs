@@ -169,10 +169,22 @@ async fn symlinks_pointing_out_of_a_mount_are_refused_and_links_below_them_work(
 #[tokio::test]
 async fn listed_names_that_resolve_to_private_addresses_are_refused() {
     let (port, hits) = crate::support::http_server(|_| "internal answer".to_string()).await;
+    // Answers every connection with plain HTTP at once: a TLS client fails its handshake.
+    let plain = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let tls_port = plain.local_addr().unwrap().port();
+    let tls_hits = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let counter = tls_hits.clone();
+    tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        while let Ok((mut socket, _)) = plain.accept().await {
+            counter.fetch_add(1, Ordering::SeqCst);
+            let _ = socket.write_all(b"HTTP/1.1 400 Bad Request\r\n\r\n").await;
+        }
+    });
     // `net.hosts` stands in for DNS: no real lookups in tests.
     let config = format!(
         "[plugins.escape.net]\n\
-         allow = [\"http://evil.test:{port}\", \"http://metadata.test\", \"http://127.0.0.1:{port}\"]\n\
+         allow = [\"http://evil.test:{port}\", \"http://metadata.test\", \"http://127.0.0.1:{port}\", \"https://127.0.0.1:{tls_port}\"]\n\
          allow-private = [\"http://internal.test:{port}\"]\n\
          hosts = {{ \"evil.test\" = \"127.0.0.1\", \"metadata.test\" = \"169.254.169.254\", \"internal.test\" = \"127.0.0.1\" }}\n\
          timeout = \"5s\"\n"
@@ -217,6 +229,15 @@ async fn listed_names_that_resolve_to_private_addresses_are_refused() {
         .await;
     assert_eq!(text(&literal), "200 internal answer", "{literal:?}");
     assert_eq!(hits.load(Ordering::SeqCst), 2);
+    // https is spoken over the checked connection: a server without TLS fails the handshake.
+    let tls = server
+        .call(
+            "escape_http_get",
+            json!({"url": format!("https://127.0.0.1:{tls_port}/")}),
+        )
+        .await;
+    assert_error(&tls, &["TlsProtocolError"]);
+    assert_eq!(tls_hits.load(Ordering::SeqCst), 1);
 
     let (code, stdout, _) = folder.run(&["list"]).await;
     assert_eq!(code, 0, "{stdout}");

@@ -2,9 +2,10 @@
 //! address is not public (unless the rule allows that), then connect to exactly the address
 //! that was checked — never resolving again, so a rebinding DNS answer cannot slip a second
 //! address past the check. TLS (rustls with the webpki roots, as `wasmtime-wasi-http` uses)
-//! verifies the certificate against the host name. The policy's timeout bounds the lookup,
-//! the connect, the first response byte and each wait between bytes; the body is cut off
-//! past the response size limit.
+//! verifies the certificate against the host name. The policy's timeout bounds the lookup
+//! and connect together (TCP, TLS and the HTTP handshake), then the wait for the first
+//! response byte, then each wait between bytes; the body is cut off past the response size
+//! limit.
 
 use std::io;
 use std::net::SocketAddr;
@@ -17,7 +18,7 @@ use bytes::Bytes;
 use http_body::{Body, Frame};
 use http_body_util::BodyExt;
 use tokio::net::TcpStream;
-use tokio::time::{Instant, Sleep, timeout};
+use tokio::time::{Instant, Sleep, timeout, timeout_at};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
@@ -93,7 +94,8 @@ impl WasiHttpHooks for PolicyHttp {
         let net = self.net.clone();
         let resolver = self.resolver.clone();
         Box::new(async move {
-            let addresses = checked_addresses(&destination, &*resolver, net.timeout)
+            let connected_by = Instant::now() + net.timeout;
+            let addresses = checked_addresses(&destination, &*resolver, connected_by)
                 .await
                 .inspect_err(|refusal| {
                     if let Refusal::NotPublic { address, range } = refusal {
@@ -107,7 +109,7 @@ impl WasiHttpHooks for PolicyHttp {
                     }
                 })
                 .map_err(Refusal::into_error)?;
-            send(request, &destination, &addresses, &net).await
+            send(request, &destination, &addresses, &net, connected_by).await
         })
     }
 }
@@ -139,12 +141,12 @@ impl Refusal {
 async fn checked_addresses(
     destination: &Destination,
     resolver: &dyn Resolve,
-    limit: Duration,
+    deadline: Instant,
 ) -> Result<Vec<SocketAddr>, Refusal> {
     let addresses = match destination.fixed {
         Some(ip) => vec![SocketAddr::new(ip, destination.port)],
-        None => timeout(
-            limit,
+        None => timeout_at(
+            deadline,
             resolver.resolve(destination.host.clone(), destination.port),
         )
         .await
@@ -170,20 +172,22 @@ async fn checked_addresses(
 trait Stream: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Sync + Unpin + 'static {}
 impl<T: tokio::io::AsyncRead + tokio::io::AsyncWrite + Send + Sync + Unpin + 'static> Stream for T {}
 
-/// Connects to the first of `addresses` that answers, speaks TLS if asked, and sends.
+/// Connects to the first of `addresses` that answers and speaks TLS if asked (all before
+/// `connected_by`), then sends.
 async fn send(
     mut request: http::Request<WasiBody>,
     destination: &Destination,
     addresses: &[SocketAddr],
     net: &NetPolicy,
+    connected_by: Instant,
 ) -> SendResult {
     let limit = net.timeout;
-    let tcp = timeout(limit, connect(addresses))
+    let tcp = timeout_at(connected_by, connect(addresses))
         .await
         .map_err(|_| Error::ConnectionTimeout)??;
     let stream: Box<dyn Stream> = if destination.tls {
         let name = server_name(&destination.host)?;
-        let tls = timeout(limit, tls_connector().connect(name, tcp))
+        let tls = timeout_at(connected_by, tls_connector().connect(name, tcp))
             .await
             .map_err(|_| Error::ConnectionTimeout)?
             .map_err(Error::Tls)?;
@@ -191,8 +195,8 @@ async fn send(
     } else {
         Box::new(tcp)
     };
-    let (mut sender, connection) = timeout(
-        limit,
+    let (mut sender, connection) = timeout_at(
+        connected_by,
         hyper::client::conn::http1::Builder::new().handshake(TokioIo::new(stream)),
     )
     .await
@@ -382,13 +386,17 @@ mod tests {
         let destination = net
             .admit(&uri.parse().unwrap())
             .expect("allowed by the rules");
-        checked_addresses(&destination, resolver, Duration::from_secs(1))
-            .await
-            .map(|addresses| addresses.iter().map(ToString::to_string).collect())
-            .map_err(|refusal| match refusal {
-                Refusal::NotPublic { address, range } => format!("{address} {range}"),
-                Refusal::Lookup(err) => format!("lookup: {err}"),
-            })
+        checked_addresses(
+            &destination,
+            resolver,
+            Instant::now() + Duration::from_secs(1),
+        )
+        .await
+        .map(|addresses| addresses.iter().map(ToString::to_string).collect())
+        .map_err(|refusal| match refusal {
+            Refusal::NotPublic { address, range } => format!("{address} {range}"),
+            Refusal::Lookup(err) => format!("lookup: {err}"),
+        })
     }
 
     #[tokio::test]

@@ -9,7 +9,7 @@ use std::sync::Arc;
 use serde::Deserialize;
 
 use crate::capability::env::RawEnv;
-use crate::capability::fs::{Mode, Mount, RawFs};
+use crate::capability::fs::{Mode, Mounts, RawFs};
 use crate::capability::limits::{Limits, RawLimits};
 use crate::capability::net::{NetPolicy, RawNet};
 use crate::capability::secrets::{self, Secret};
@@ -48,7 +48,7 @@ pub struct PluginPolicy {
     /// Limits of each call.
     pub limits: Limits,
     /// Mounted folders.
-    pub mounts: Arc<Vec<Mount>>,
+    pub mounts: Arc<Mounts>,
     /// Outgoing HTTP grant.
     pub net: Arc<NetPolicy>,
     /// Environment variables.
@@ -183,6 +183,9 @@ impl RawPolicy {
             limits = layer.limits.apply_to(&limits);
             fs.mounts.extend(layer.fs.mounts.iter().cloned());
             net.allow.extend(layer.net.allow.iter().cloned());
+            net.allow_private
+                .extend(layer.net.allow_private.iter().cloned());
+            net.hosts.extend(layer.net.hosts.clone());
             net.tcp.extend(layer.net.tcp.iter().cloned());
             net.timeout = layer.net.timeout.or(net.timeout);
             net.max_response = layer.net.max_response.or(net.max_response);

@@ -254,8 +254,8 @@ async fn profiles_are_shared_and_grants_show_up_in_list_and_annotations() {
     let echo = tools.iter().find(|t| t.name == "echo_echo").unwrap();
     assert_eq!(
         echo.annotations.as_ref().unwrap().read_only_hint,
-        Some(true),
-        "what the plugin states is kept"
+        Some(false),
+        "a plugin that can write is not read-only, whatever it states"
     );
 }
 
@@ -564,15 +564,16 @@ async fn symlinks_made_inside_a_writable_mount_cannot_be_followed_out_of_it() {
             json!({"target": private, "link": "/rw/abs"}),
         )
         .await;
-    assert_error(&absolute, &[]);
-    // TODO(#4 follow-up): relative targets that point outside the mount are still created
-    // on the host; the plugin cannot follow them (checked here), but host tools could.
-    let _ = server
+    assert_error(&absolute, &["Operation not permitted (os error 63)"]);
+    // Relative targets that climb out are refused too, so host tools cannot follow them
+    // (more in `escapes`).
+    let up = server
         .call(
             "escape_symlink",
             json!({"target": "../../../../../../etc/passwd", "link": "/rw/up"}),
         )
         .await;
+    assert_error(&up, &["Operation not permitted (os error 63)"]);
     for link in ["/rw/abs", "/rw/up"] {
         let read = server.call("escape_read", json!({"path": link})).await;
         assert_error(&read, &[]);

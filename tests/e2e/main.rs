@@ -7,6 +7,7 @@
 mod c_guest;
 mod cli;
 mod derived;
+mod escapes;
 mod examples;
 mod fairness;
 mod grants;

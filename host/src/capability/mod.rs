@@ -6,4 +6,5 @@ pub mod fs;
 pub mod limits;
 pub mod net;
 pub mod secrets;
+pub mod symlinks;
 pub mod wasi;

@@ -30,9 +30,10 @@ pub fn context(
             }
             Box::pin(async move { allowed })
         });
-    super::fs::apply(&mut builder, &policy.mounts)?;
     for (name, value) in policy.env.iter() {
         builder.env(name, value);
     }
-    Ok(builder.build())
+    let mut ctx = builder.build();
+    policy.mounts.apply(&mut ctx);
+    Ok(ctx)
 }

@@ -134,9 +134,12 @@ fn compile_schema(text: &str, what: &str) -> Result<(JsonObject, jsonschema::Val
     Ok((object, validator))
 }
 
-/// The plugin's own hints, completed from its grants where it states nothing: a plugin
-/// that can write files may be destructive and is not read-only; one with network access
-/// reaches an open world. Hints the plugin states are kept as they are.
+/// The plugin's own hints, overridden by its grants wherever they claim less than the
+/// grants allow: the host cannot check what a tool does, only what it can reach, and clients
+/// may auto-approve tools that say they are read-only or harmless. A plugin that can write
+/// files is not read-only and may be destructive (`readOnlyHint: false`,
+/// `destructiveHint: true`, whatever it states); one with network access reaches an open
+/// world (`openWorldHint: true`). Other hints are kept as stated.
 fn annotations(
     stated: Option<&bindings::ToolAnnotations>,
     policy: &PluginPolicy,
@@ -149,13 +152,11 @@ fn annotations(
         out.open_world_hint = a.open_world;
     }
     if policy.can_write() {
-        out.read_only_hint.get_or_insert(false);
-        if out.read_only_hint == Some(false) {
-            out.destructive_hint.get_or_insert(true);
-        }
+        out.read_only_hint = Some(false);
+        out.destructive_hint = Some(true);
     }
     if policy.has_network() {
-        out.open_world_hint.get_or_insert(true);
+        out.open_world_hint = Some(true);
     }
     let empty = out.read_only_hint.is_none()
         && out.destructive_hint.is_none()

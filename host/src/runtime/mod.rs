@@ -63,6 +63,7 @@ impl Runtime {
         let mut linker = Linker::new(&engine);
         let link = |e: wasmtime::Error| RuntimeError::Link(format!("{e:#}"));
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
+        crate::capability::symlinks::guard(&mut linker).map_err(link)?;
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
         bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
             .map_err(link)?;

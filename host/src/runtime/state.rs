@@ -168,7 +168,7 @@ pub struct CallState {
 
 impl CallState {
     /// Fresh state for one call of `plugin` under `policy`. Fails only when a grant cannot
-    /// be set up (e.g. a mounted folder was removed after the plugin loaded).
+    /// be set up.
     pub fn new(
         plugin: Arc<str>,
         policy: &PluginPolicy,
@@ -182,10 +182,7 @@ impl CallState {
             wasi: crate::capability::wasi::context(policy, stdout.clone(), stderr.clone())?,
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            http_hooks: PolicyHttp {
-                plugin: plugin.clone(),
-                net: policy.net.clone(),
-            },
+            http_hooks: PolicyHttp::new(plugin.clone(), policy.net.clone()),
             limiter: SandboxLimiter::new(limits),
             plugin,
             policy: policy.clone(),

@@ -1,23 +1,25 @@
 //! Network: outgoing HTTP through `wasi:http`, allowed only to the hosts a policy lists,
 //! with a timeout and a response size limit. Everything else is refused with
-//! `HTTP-request-denied` and logged. Raw TCP connections only to listed IP:port pairs;
-//! UDP, listening sockets and name lookups stay denied (see `wasi`).
+//! `HTTP-request-denied` and logged. The host resolves a listed name itself, refuses it
+//! when any of its addresses is not public (loopback, private, link-local, …; see
+//! [`address`]) unless the rule is that IP literal or allows private addresses, and connects
+//! to exactly the address it checked ([`send`]). Raw TCP connections only to listed IP:port
+//! pairs; UDP, listening sockets and name lookups stay denied (see `wasi`).
 //!
 //! `wasi:http` is linked for every plugin so components that import it still instantiate;
 //! without an `allow` list every request is denied.
 
-use std::net::SocketAddr;
-use std::pin::Pin;
-use std::sync::Arc;
-use std::task::{Context, Poll};
+pub mod address;
+mod send;
+
+use std::collections::BTreeMap;
+use std::net::{IpAddr, SocketAddr};
 use std::time::Duration;
 
-use bytes::Bytes;
-use http_body::{Body, Frame};
-use http_body_util::BodyExt;
 use serde::Deserialize;
 use wasmtime_wasi::sockets::SocketAddrUse;
-use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
+
+pub use send::PolicyHttp;
 
 use crate::units::{ByteSize, deserialize_duration, format_duration};
 
@@ -29,6 +31,14 @@ pub struct RawNet {
     /// `"*.example.com"`, `"api.example.com:8443"`, `"http://127.0.0.1:8080"`.
     #[serde(default)]
     pub allow: Vec<String>,
+    /// Hosts written like `allow` that may also be reached when their name resolves to a
+    /// loopback, private or link-local address (internal services).
+    #[serde(default)]
+    pub allow_private: Vec<String>,
+    /// Fixed addresses for host names, like `/etc/hosts`: `{ "api.internal" = "10.0.0.7" }`.
+    /// Used instead of DNS; the address is checked like a resolved one.
+    #[serde(default)]
+    pub hosts: BTreeMap<String, String>,
     /// Time limit for connecting and for each wait on the response.
     #[serde(default, deserialize_with = "deserialize_duration")]
     pub timeout: Option<Duration>,
@@ -45,6 +55,8 @@ pub struct RawNet {
 pub struct NetPolicy {
     /// Allowed destinations; empty means no network at all.
     pub rules: Vec<HostRule>,
+    /// Fixed addresses of host names (lower case), used instead of DNS.
+    pub hosts: BTreeMap<String, IpAddr>,
     /// Connect / first-byte / between-bytes timeout.
     pub timeout: Duration,
     /// Response body limit.
@@ -57,6 +69,7 @@ impl Default for NetPolicy {
     fn default() -> Self {
         Self {
             rules: Vec::new(),
+            hosts: BTreeMap::new(),
             timeout: Duration::from_secs(10),
             max_response: ByteSize::mib(4),
             tcp: Vec::new(),
@@ -75,6 +88,8 @@ pub struct HostRule {
     pub wildcard: bool,
     /// The port; the scheme's default when not written.
     pub port: u16,
+    /// Whether the host may resolve to a non-public address (`net.allow-private`).
+    pub allow_private: bool,
 }
 
 const PATTERN_HELP: &str = "write e.g. \"api.example.com\", \"*.example.com\", \"api.example.com:8443\" or \"http://127.0.0.1:8080\"";
@@ -128,7 +143,16 @@ impl HostRule {
             host,
             wildcard,
             port,
+            allow_private: false,
         })
+    }
+
+    /// The IP address the rule names, if its host is an IP literal (`127.0.0.1`, `[::1]`).
+    pub fn ip_literal(&self) -> Option<IpAddr> {
+        if self.wildcard {
+            return None;
+        }
+        parse_ip(&self.host)
     }
 
     /// Whether a request to `scheme://host:port` matches this rule.
@@ -150,7 +174,11 @@ impl HostRule {
 impl std::fmt::Display for HostRule {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         let star = if self.wildcard { "*." } else { "" };
-        write!(f, "{}://{star}{}:{}", self.scheme, self.host, self.port)
+        write!(f, "{}://{star}{}:{}", self.scheme, self.host, self.port)?;
+        if self.allow_private {
+            write!(f, " (private addresses allowed)")?;
+        }
+        Ok(())
     }
 }
 
@@ -158,15 +186,43 @@ fn default_port(scheme: &str) -> u16 {
     if scheme == "http" { 80 } else { 443 }
 }
 
+/// An IP literal as a URI host writes it: `10.0.0.1` or `[::1]`.
+fn parse_ip(host: &str) -> Option<IpAddr> {
+    let bare = host
+        .strip_prefix('[')
+        .and_then(|h| h.strip_suffix(']'))
+        .unwrap_or(host);
+    bare.parse().ok()
+}
+
 impl RawNet {
-    /// Parses every pattern.
+    /// Parses every pattern and address.
     pub fn resolve(&self) -> Result<NetPolicy, String> {
         let defaults = NetPolicy::default();
-        let rules = self
+        let mut rules = self
             .allow
             .iter()
             .map(|p| HostRule::parse(p))
             .collect::<Result<Vec<_>, _>>()?;
+        for pattern in &self.allow_private {
+            let rule = HostRule::parse(pattern).map_err(|err| format!("allow-private: {err}"))?;
+            rules.push(HostRule {
+                allow_private: true,
+                ..rule
+            });
+        }
+        let hosts = self
+            .hosts
+            .iter()
+            .map(|(name, ip)| {
+                let parsed = ip.parse::<IpAddr>().map_err(|_| {
+                    format!(
+                        "hosts.\"{name}\": `{ip}` is not an IP address; write e.g. \"10.0.0.7\" or \"::1\""
+                    )
+                })?;
+                Ok((name.trim_end_matches('.').to_ascii_lowercase(), parsed))
+            })
+            .collect::<Result<BTreeMap<_, _>, String>>()?;
         let tcp = self
             .tcp
             .iter()
@@ -180,6 +236,7 @@ impl RawNet {
             .collect::<Result<Vec<_>, _>>()?;
         Ok(NetPolicy {
             rules,
+            hosts,
             timeout: self.timeout.unwrap_or(defaults.timeout),
             max_response: self.max_response.unwrap_or(defaults.max_response),
             tcp,
@@ -190,12 +247,34 @@ impl RawNet {
 impl NetPolicy {
     /// Whether the request URI's destination is allowed.
     pub fn allows(&self, uri: &http::Uri) -> bool {
+        self.admit(uri).is_some()
+    }
+
+    /// The destination of a request the rules allow, or `None`.
+    pub fn admit(&self, uri: &http::Uri) -> Option<Destination> {
         let scheme = uri.scheme_str().unwrap_or("https").to_ascii_lowercase();
-        let Some(host) = uri.host() else { return false };
+        let host = uri.host()?;
         let port = uri.port_u16().unwrap_or_else(|| default_port(&scheme));
-        self.rules
+        let matching: Vec<&HostRule> = self
+            .rules
             .iter()
-            .any(|rule| rule.matches(&scheme, host, port))
+            .filter(|rule| rule.matches(&scheme, host, port))
+            .collect();
+        if matching.is_empty() {
+            return None;
+        }
+        let private_ok = matching
+            .iter()
+            .any(|rule| rule.allow_private || rule.ip_literal().is_some());
+        let name = host.trim_end_matches('.').to_ascii_lowercase();
+        let fixed = parse_ip(&name).or_else(|| self.hosts.get(&name).copied());
+        Some(Destination {
+            tls: scheme == "https",
+            host: name,
+            port,
+            fixed,
+            private_ok,
+        })
     }
 
     /// Whether a raw socket operation is allowed: TCP connections to listed addresses
@@ -214,6 +293,7 @@ impl NetPolicy {
     pub fn describe(&self) -> String {
         let mut hosts: Vec<String> = self.rules.iter().map(ToString::to_string).collect();
         hosts.extend(self.tcp.iter().map(|a| format!("tcp://{a}")));
+        hosts.extend(self.hosts.iter().map(|(name, ip)| format!("{name} = {ip}")));
         format!(
             "{} (timeout {}, responses up to {})",
             hosts.join(", "),
@@ -223,95 +303,19 @@ impl NetPolicy {
     }
 }
 
-/// The `wasi:http` hooks of one call: send what the policy allows, refuse the rest.
-pub struct PolicyHttp {
-    /// The plugin, for log lines.
-    pub plugin: Arc<str>,
-    /// Its network grant.
-    pub net: Arc<NetPolicy>,
-}
-
-type SendResult = Result<
-    (
-        http::Response<WasiBody>,
-        Box<dyn Future<Output = Result<(), Error>> + Send>,
-    ),
-    Error,
->;
-
-impl WasiHttpHooks for PolicyHttp {
-    fn send_request(
-        &mut self,
-        request: http::Request<WasiBody>,
-        _options: Option<RequestOptions>,
-        _fut: Box<dyn Future<Output = Result<(), Error>> + Send>,
-    ) -> Box<dyn Future<Output = SendResult> + Send> {
-        if !self.net.allows(request.uri()) {
-            tracing::warn!(
-                plugin = %self.plugin,
-                uri = %request.uri(),
-                "denied outgoing HTTP request: not in this plugin's net.allow list"
-            );
-            return Box::new(async { Err(Error::HttpRequestDenied) });
-        }
-        tracing::debug!(plugin = %self.plugin, uri = %request.uri(), "outgoing HTTP request");
-        // The policy's timeout applies whatever the plugin asked for.
-        let options = RequestOptions {
-            connect_timeout: Some(self.net.timeout),
-            first_byte_timeout: Some(self.net.timeout),
-            between_bytes_timeout: Some(self.net.timeout),
-        };
-        let limit = self.net.max_response.bytes();
-        Box::new(async move {
-            let (response, io) =
-                wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
-            let response = response.map(|body| {
-                LimitedBody {
-                    inner: body,
-                    remaining: limit,
-                    limit,
-                }
-                .boxed_unsync()
-            });
-            Ok((
-                response,
-                Box::new(io) as Box<dyn Future<Output = Result<(), Error>> + Send>,
-            ))
-        })
-    }
-}
-
-/// A response body that fails with `HTTP-response-body-size` past `limit` bytes.
-struct LimitedBody<B> {
-    inner: B,
-    remaining: u64,
-    limit: u64,
-}
-
-impl<B: Body<Data = Bytes, Error = Error> + Unpin> Body for LimitedBody<B> {
-    type Data = Bytes;
-    type Error = Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<Frame<Bytes>, Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if let Poll::Ready(Some(Ok(frame))) = &polled
-            && let Some(data) = frame.data_ref()
-        {
-            let len = data.len() as u64;
-            if len > self.remaining {
-                return Poll::Ready(Some(Err(Error::HttpResponseBodySize(Some(self.limit)))));
-            }
-            self.remaining -= len;
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
+/// Where an allowed request goes, before its name is resolved.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Destination {
+    /// Whether to speak TLS (`https`).
+    pub tls: bool,
+    /// Lower-case host name or IP literal (IPv6 in brackets), as the request wrote it.
+    pub host: String,
+    /// The port.
+    pub port: u16,
+    /// The address when it is not looked up: an IP literal, or `net.hosts`.
+    pub fixed: Option<IpAddr>,
+    /// Whether a non-public address is allowed (an IP-literal rule or `allow-private`).
+    pub private_ok: bool,
 }
 
 #[cfg(test)]

@@ -246,12 +246,16 @@ impl Runtime {
         // The epoch callback stops code that is running; the timeout and the cancellation
         // token also stop a call that is blocked in the host (e.g. a WASI sleep).
         let outcome = tokio::select! {
+            biased;
+            _ = cancel.cancelled() => Err(Some(Fault::Cancelled.into())),
             outcome = tokio::time::timeout_at(deadline.into(), run) => match outcome {
+                // A plugin that saw the cancellation (`host.cancelled`) may still return a
+                // result; nobody will read it, and the call ends the same way every time.
+                Ok(Ok(_)) if cancel.is_cancelled() => Err(Some(Fault::Cancelled.into())),
                 Ok(Ok(returned)) => Ok(returned),
                 Ok(Err(err)) => Err(Some(err)),
                 Err(_elapsed) => Err(None),
             },
-            _ = cancel.cancelled() => Err(Some(Fault::Cancelled.into())),
         };
         let state = store.data();
         state.finish_output();

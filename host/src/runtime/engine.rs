@@ -45,7 +45,7 @@ pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
         .max_memory_size(usize::try_from(ceiling).unwrap_or(usize::MAX))
         .max_memories_per_module(2)
         .max_tables_per_module(4)
-        .table_elements(200_000)
+        .table_elements(POOL_TABLE_ELEMENTS as usize)
         .max_core_instance_size(8 << 20)
         .max_component_instance_size(8 << 20)
         .max_unused_warm_slots(instances.min(32))
@@ -59,6 +59,9 @@ pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
 }
+
+/// Elements of each table slot in the pool: no plugin's `limits.table-elements` may exceed it.
+pub const POOL_TABLE_ELEMENTS: u32 = 200_000;
 
 /// Bytes of each linear memory reset in place (not decommitted) between calls.
 const KEEP_RESIDENT: usize = 2 << 20;

@@ -87,7 +87,7 @@ async fn a_tampered_artifact_is_discarded_and_recompiled() {
     assert_eq!((code, stdout.trim()), (0, "still correct"), "{stderr}");
     assert!(
         stderr.contains(&format!(
-            "artifact={}: discarding precompiled artifact: the digest of its code does not match the recorded one (corrupt or tampered with); recompiling",
+            "WARN discarding precompiled artifact: the digest of its code does not match the recorded one (corrupt or tampered with); recompiling artifact={}\n",
             artifact.canonicalize().unwrap().display()
         )),
         "{stderr}"

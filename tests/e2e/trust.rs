@@ -107,7 +107,11 @@ impl Greedy {
         assert_error(&read, &["No such file or directory"]);
         let url = format!("http://127.0.0.1:{}/", self.port);
         let fetched = server.call("escape_http_get", json!({"url": url})).await;
-        assert_eq!(text(&fetched), "ErrorCode::HttpRequestDenied", "{fetched:?}");
+        assert_eq!(
+            text(&fetched),
+            "ErrorCode::HttpRequestDenied",
+            "{fetched:?}"
+        );
         assert_eq!(fetched.is_error, Some(true));
         let env = server.call("escape_env", json!({"name": ENV_VAR})).await;
         assert_eq!(text(&env), "environment variable not found", "{env:?}");

@@ -18,6 +18,19 @@ async fn run(folder: &Folder, cache: &Path, args: &[&str]) -> (i32, String, Stri
     )
 }
 
+/// The hex sha256 of a file, computed by `sha256sum`.
+fn sha256_hex(path: &Path) -> String {
+    let out = std::process::Command::new("sha256sum")
+        .arg(path)
+        .output()
+        .expect("sha256sum");
+    String::from_utf8_lossy(&out.stdout)
+        .split_whitespace()
+        .next()
+        .unwrap_or_default()
+        .to_string()
+}
+
 /// The files in `dir`, sorted.
 fn files(dir: &Path) -> Vec<PathBuf> {
     let mut files: Vec<PathBuf> = std::fs::read_dir(dir)
@@ -64,8 +77,22 @@ async fn a_tampered_artifact_is_discarded_and_recompiled() {
     assert_eq!(code, 0, "{stdout}");
     assert!(stdout.contains(", compiled)"), "{stdout}");
     let artifacts = files(cache.path());
-    assert_eq!(artifacts.len(), 1, "{artifacts:?}");
+    assert_eq!(
+        artifacts.len(),
+        2,
+        "the artifact and its record: {artifacts:?}"
+    );
     let artifact = &artifacts[0];
+    assert_eq!(artifact.extension().unwrap(), "cwasm");
+    let wasm = sha256_hex(&crate::support::component("fixtures/echo.wasm"));
+    assert_eq!(
+        std::fs::read_to_string(&artifacts[1])
+            .unwrap()
+            .lines()
+            .nth(1),
+        Some(format!("wasm {wasm}").as_str()),
+        "the record names the .wasm it came from"
+    );
     let mut bytes = std::fs::read(artifact).unwrap();
     let middle = bytes.len() / 2;
     for byte in &mut bytes[middle..middle + 16] {
@@ -87,7 +114,7 @@ async fn a_tampered_artifact_is_discarded_and_recompiled() {
     assert_eq!((code, stdout.trim()), (0, "still correct"), "{stderr}");
     assert!(
         stderr.contains(&format!(
-            "WARN discarding precompiled artifact: the digest of its code does not match the recorded one (corrupt or tampered with); recompiling artifact={}\n",
+            "WARN discarding precompiled artifact: the digest of its bytes does not match the recorded one (corrupt or tampered with); recompiling artifact={}\n",
             artifact.canonicalize().unwrap().display()
         )),
         "{stderr}"
@@ -124,8 +151,8 @@ async fn parallel_loads_do_not_clobber_each_other() {
     let artifacts = files(cache.path());
     assert_eq!(
         artifacts.len(),
-        1,
-        "one artifact, no temporary files left: {artifacts:?}"
+        2,
+        "one artifact and its record, no temporary files left: {artifacts:?}"
     );
     let (code, stdout, stderr) = run(&folder, cache.path(), &["check"]).await;
     assert_eq!(code, 0, "{stdout}");

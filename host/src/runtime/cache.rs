@@ -5,10 +5,16 @@
 //!   user owns it ([`CacheError`]);
 //! - an artifact is named by the sha256 of its `.wasm` and the engine's precompile
 //!   compatibility hash (wasmtime version, target and every setting that affects code), and
-//!   starts with a header recording that `.wasm` digest and the sha256 of the code after it;
-//!   an artifact whose header does not match is discarded (with a `warn` log) and recompiled;
-//! - it is written to a temporary file unique to the process and the store, then renamed
-//!   into place, so concurrent loads (in one host or several) never see a partial file.
+//!   a `.sha256` file beside it records that `.wasm` digest and the sha256 of the artifact;
+//!   an artifact whose bytes do not match is discarded (with a `warn` log) and recompiled;
+//! - both are written to temporary files unique to the process and the store, then renamed
+//!   into place (artifact first), so concurrent loads (in one host or several) never load a
+//!   partial file.
+//!
+//! The artifact is checked by streaming it through sha256 and then mapped by wasmtime
+//! (`deserialize_file`), which keeps the page cache shared and loads a 50 MB artifact in
+//! tens of milliseconds instead of copying it twice. Between the check and the mapping only
+//! the folder's owner can change the file, and that user can change the host itself.
 //!
 //! Loading one maps native code into the process, which is why this is the one module
 //! allowed `unsafe`: see the safety comments in [`ArtifactCache::load_or_compile`].
@@ -94,10 +100,6 @@ pub enum CacheError {
     },
 }
 
-/// Starts every artifact: magic, the `.wasm`'s sha256, then the sha256 of the code after it.
-const MAGIC: &[u8; 16] = b"capsule-cwasm-1\n";
-const HEADER_LEN: usize = MAGIC.len() + 32 + 32;
-
 /// Makes temporary file names unique within the process (the pid makes them unique across).
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -116,7 +118,7 @@ impl ArtifactCache {
     fn artifact_path(&self, digest: &str) -> Option<PathBuf> {
         self.dir
             .as_ref()
-            .map(|dir| dir.join(format!("{digest}-{}.cwasm", self.engine_key)))
+            .map(|dir| dir.join(format!("{digest}-{}-v1.cwasm", self.engine_key)))
     }
 
     /// Returns the component for `wasm` (whose sha256 is `digest`), from the cache if
@@ -129,20 +131,22 @@ impl ArtifactCache {
         digest: &str,
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let path = self.artifact_path(digest);
+        let verifying = Instant::now();
         if let Some(path) = path.as_deref()
-            && let Some(code) = read_verified(path, digest)
+            && verified(path, digest)
         {
+            let verified = verifying.elapsed();
             let started = Instant::now();
-            // SAFETY: `deserialize` requires bytes produced by `precompile_component` of a
-            // compatible engine. These are the bytes whose sha256 this module recorded
-            // when it wrote them from `precompile_component` (checked just above, on the
-            // very bytes in memory, so the file cannot change in between), in a folder only
-            // this user may write, under a name that carries our engine's compatibility
-            // hash; wasmtime also checks its own header and the engine settings and errors
-            // (handled below by recompiling) on a mismatch.
-            match unsafe { Component::deserialize(engine, &code) } {
+            // SAFETY: `deserialize_file` requires a file produced by `precompile_component`
+            // of a compatible engine and not modified since. This module wrote it from
+            // `precompile_component` and recorded its sha256, which its bytes were just
+            // checked against, in a folder only this user may write (so nobody else can
+            // change it between the check and the mapping), under a name that carries the
+            // `.wasm` digest and our engine's compatibility hash; wasmtime also checks its own
+            // header and the engine settings and errors (handled below by recompiling).
+            match unsafe { Component::deserialize_file(engine, path) } {
                 Ok(component) => {
-                    tracing::debug!(artifact = %path.display(), elapsed = ?started.elapsed(), "loaded precompiled component");
+                    tracing::debug!(artifact = %path.display(), verified = ?verified, elapsed = ?started.elapsed(), "loaded precompiled component");
                     return Ok((component, CacheOutcome::Hit));
                 }
                 Err(err) => {
@@ -213,39 +217,74 @@ fn open_dir(dir: &Path) -> Result<PathBuf, CacheError> {
     Ok(dir)
 }
 
-/// The code of the artifact at `path` if its header records `digest` as its `.wasm` and the
-/// sha256 of the code matches; `None` (with a `warn` and the file removed) otherwise.
-fn read_verified(path: &Path, digest: &str) -> Option<Vec<u8>> {
-    let bytes = match fs::read(path) {
-        Ok(bytes) => bytes,
-        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return None,
+/// Where the digests of the artifact at `path` are recorded.
+fn digest_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".sha256");
+    path.with_file_name(name)
+}
+
+/// What the `.sha256` file of an artifact says: `artifact HEX` and `wasm HEX` lines.
+fn record(artifact: &[u8], wasm_digest: &str) -> String {
+    format!("artifact {}\nwasm {wasm_digest}\n", hex::encode(artifact))
+}
+
+/// Whether the artifact at `path` is the one recorded beside it, made from the `.wasm`
+/// whose sha256 is `digest`. A missing artifact or record is a plain miss (it may be
+/// being written); a mismatch is logged at `warn` and the artifact is recompiled.
+fn verified(path: &Path, digest: &str) -> bool {
+    let Ok(recorded) = fs::read_to_string(digest_path(path)) else {
+        return false;
+    };
+    let actual = match sha256_of_file(path) {
+        Ok(actual) => actual,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return false,
         Err(err) => {
             tracing::warn!(artifact = %path.display(), "cannot read precompiled artifact, recompiling: {err}");
-            return None;
+            return false;
         }
     };
-    let problem = if bytes.len() < HEADER_LEN || &bytes[..MAGIC.len()] != MAGIC {
-        Some("it has no capsule header")
-    } else if hex::encode(&bytes[MAGIC.len()..MAGIC.len() + 32]) != digest {
+    let problem = if recorded.lines().nth(1) != Some(&format!("wasm {digest}")) {
         Some("it records another .wasm digest")
-    } else if bytes[MAGIC.len() + 32..HEADER_LEN] != *Sha256::digest(&bytes[HEADER_LEN..]) {
-        Some("the digest of its code does not match the recorded one (corrupt or tampered with)")
+    } else if recorded != record(&actual, digest) {
+        Some("the digest of its bytes does not match the recorded one (corrupt or tampered with)")
     } else {
         None
     };
-    match problem {
-        None => Some(bytes[HEADER_LEN..].to_vec()),
-        Some(why) => {
-            tracing::warn!(artifact = %path.display(), "discarding precompiled artifact: {why}; recompiling");
-            let _ = fs::remove_file(path);
-            None
+    if let Some(why) = problem {
+        tracing::warn!(artifact = %path.display(), "discarding precompiled artifact: {why}; recompiling");
+        return false;
+    }
+    true
+}
+
+/// The sha256 of a file, read in chunks.
+fn sha256_of_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    let mut file = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finalize().into());
         }
+        hasher.update(&buf[..n]);
     }
 }
 
-/// Writes the header and `code` to `path` atomically: a temporary file unique to this
-/// process and call, then a rename in the same folder.
+/// Writes `code` to `path` and its record beside it, each through a temporary file unique
+/// to this process and call and a rename in the same folder; the artifact goes first, so a
+/// record never names bytes that are not in place yet.
 fn store(path: &Path, digest: &str, code: &[u8]) -> std::io::Result<()> {
+    write_atomically(path, code)?;
+    write_atomically(
+        &digest_path(path),
+        record(&Sha256::digest(code), digest).as_bytes(),
+    )
+}
+
+/// Writes `bytes` to a new temporary file beside `path`, then renames it to `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.{}-{}.tmp",
@@ -255,17 +294,12 @@ fn store(path: &Path, digest: &str, code: &[u8]) -> std::io::Result<()> {
         std::process::id(),
         TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let wasm_digest = hex::decode(digest)
-        .map_err(|err| std::io::Error::new(std::io::ErrorKind::InvalidInput, err))?;
     let written = (|| {
         let mut file = fs::OpenOptions::new()
             .write(true)
             .create_new(true)
             .open(&tmp)?;
-        file.write_all(MAGIC)?;
-        file.write_all(&wasm_digest)?;
-        file.write_all(&Sha256::digest(code))?;
-        file.write_all(code)?;
+        file.write_all(bytes)?;
         file.sync_all()?;
         fs::rename(&tmp, path)
     })();
@@ -303,32 +337,28 @@ mod tests {
         let dir = open_dir(&dir).unwrap();
         let path = dir.join("a.cwasm");
         let wasm_digest = digest(b"wasm");
+        assert!(!verified(&path, &wasm_digest), "nothing stored yet");
         store(&path, &wasm_digest, b"native code").unwrap();
-        assert_eq!(
-            read_verified(&path, &wasm_digest).as_deref(),
-            Some(&b"native code"[..])
-        );
-        assert_eq!(
-            read_verified(&path, &digest(b"other")),
-            None,
-            "another wasm"
-        );
-        assert!(!path.exists(), "a mismatching artifact is removed");
-        for at in [0, MAGIC.len() + 3, MAGIC.len() + 40, HEADER_LEN + 2] {
-            store(&path, &wasm_digest, b"native code").unwrap();
-            let mut bytes = fs::read(&path).unwrap();
+        assert!(verified(&path, &wasm_digest));
+        assert!(!verified(&path, &digest(b"other")), "another wasm");
+        for at in [0, 5, 10] {
+            let mut bytes = b"native code".to_vec();
             bytes[at] ^= 0x40;
             fs::write(&path, bytes).unwrap();
-            assert_eq!(
-                read_verified(&path, &wasm_digest),
-                None,
-                "flipped byte {at}"
-            );
+            assert!(!verified(&path, &wasm_digest), "flipped byte {at}");
         }
-        let leftovers: Vec<_> = fs::read_dir(&dir).unwrap().collect();
-        assert!(
-            leftovers.is_empty(),
-            "no temporary files are left: {leftovers:?}"
+        store(&path, &wasm_digest, b"native code").unwrap();
+        fs::write(digest_path(&path), record(&[0; 32], &wasm_digest)).unwrap();
+        assert!(!verified(&path, &wasm_digest), "a changed record");
+        let mut names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["a.cwasm", "a.cwasm.sha256"],
+            "no temporary files are left"
         );
         fs::remove_dir_all(&dir).unwrap();
     }

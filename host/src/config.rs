@@ -660,4 +660,43 @@ mod tests {
             );
         }
     }
+
+    #[test]
+    fn the_grants_of_profiles_a_sidecar_names_are_withheld_too() {
+        let dir = std::env::temp_dir().join(format!("capsule-sidecar-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sidecar = dir.join("x.toml");
+        std::fs::write(
+            &sidecar,
+            "profiles = [\"wide\"]\nconfig = { mode = \"sidecar\" }\nlimits.fuel = 5\n",
+        )
+        .unwrap();
+        let text =
+            "[profiles.wide]\nenv.set = { TOKEN = \"t\" }\nnet.allow = [\"api.example.com\"]\n";
+        let settings = resolve(text, Overrides::default()).unwrap();
+        let (policy, warnings) = settings.policy("x", &dir.join("x.wasm")).unwrap();
+        assert!(policy.env.is_empty() && !policy.has_network(), "{policy:?}");
+        assert!(policy.profiles.is_empty(), "no profile is shown as applied");
+        assert_eq!(policy.config_value("mode").as_deref(), Some("sidecar"));
+        assert_eq!(policy.limits.fuel, 5, "lowering a limit needs no approval");
+        assert_eq!(
+            policy.withheld.as_deref(),
+            Some(format!(
+                "net api.example.com, env TOKEN (asked for by {}; approve with `capsule approve x`)",
+                sidecar.display()
+            )
+            .as_str())
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+
+        let trusted = resolve(
+            &format!("trust-sidecars = true\n{text}"),
+            Overrides::default(),
+        )
+        .unwrap();
+        let (policy, warnings) = trusted.policy("x", &dir.join("x.wasm")).unwrap();
+        assert_eq!(*policy.env, [("TOKEN".to_string(), "t".to_string())]);
+        assert!(policy.has_network() && policy.withheld.is_none() && warnings.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
 }

@@ -77,6 +77,12 @@ enum Command {
         /// The plugin's name (its file name without `.wasm`).
         plugin: String,
     },
+    /// Approve the grants a plugin's sidecar policy (`NAME.toml` beside `NAME.wasm`) asks
+    /// for: copies it into the config file as `[plugins.NAME]` and prints what it wrote.
+    Approve {
+        /// The plugin's name (its file name without `.wasm`).
+        plugin: String,
+    },
     /// Create a new plugin project from a template: `capsule new my-tool --lang python`.
     New {
         /// The plugin's name: its folder, its `.wasm` file and the prefix of its tools.
@@ -112,6 +118,9 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         "warn".to_string()
     };
     capsule::logging::init(&filter);
+    if let Command::Approve { plugin } = &command {
+        return approve(&settings, plugin);
+    }
 
     let app = App::start(settings).await?;
     match command {
@@ -120,7 +129,9 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         Command::Call { tool, args, json } => call(&app, &tool, &args, json).await,
         Command::Check => check(&app),
         Command::Inspect { plugin } => inspect(&app, &plugin),
-        Command::New { .. } => unreachable!("handled before loading plugins"),
+        Command::New { .. } | Command::Approve { .. } => {
+            unreachable!("handled before loading plugins")
+        }
     }
 }
 
@@ -145,6 +156,23 @@ next:
     }
     out!("  capsule check --plugins .");
     out!("  capsule list --plugins .");
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `capsule approve`: writes the sidecar's policy into the config file and shows it.
+fn approve(settings: &Settings, plugin: &str) -> Result<ExitCode> {
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let approval = capsule::approve::approve(settings, plugin, &cwd)?;
+    out!(
+        "approved {}: wrote [plugins.{plugin}] to {}:\n",
+        approval.sidecar.display(),
+        approval.config_file.display()
+    );
+    out!("{}", approval.section.trim_end());
+    out!(
+        "\n[plugins.{plugin}] is now the plugin's whole grant; its sidecar is ignored from now on (edit the grant in {})",
+        approval.config_file.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 

@@ -8,9 +8,12 @@ use std::path::{Path, PathBuf};
 
 use serde::Deserialize;
 
+use crate::bounds;
 use crate::capability::limits::{Limits, RawLimits};
 use crate::capability::secrets;
 use crate::policy::{self, PluginPolicy, RawPolicy};
+use crate::runtime::engine::RESERVED_INSTANCES;
+use crate::trust::{self, GrantCeiling, RawCeiling};
 use crate::units::ByteSize;
 
 /// The file looked for in the working directory when `--config` is not given.
@@ -68,9 +71,14 @@ pub struct RawConfig {
     /// Default limits for every plugin.
     #[serde(default)]
     pub limits: RawLimits,
-    /// Upper bounds no plugin's limits may exceed, whatever its policy or profile says.
+    /// Upper bounds no plugin's limits may exceed, whatever its policy or profile says, and
+    /// the grants a sidecar policy may take without `capsule approve`.
     #[serde(default)]
-    pub ceiling: RawLimits,
+    pub ceiling: RawCeiling,
+    /// Whether sidecar policies get every grant they ask for without approval (off: they
+    /// need `[plugins.NAME]` or a covering `[ceiling]`; see [`crate::trust`]).
+    #[serde(default)]
+    pub trust_sidecars: bool,
     /// Per-plugin policy, by plugin name.
     #[serde(default)]
     pub plugins: BTreeMap<String, RawPolicy>,
@@ -165,8 +173,12 @@ pub struct Settings {
     pub plugins: BTreeMap<String, Result<PluginPolicy, String>>,
     /// Things worth fixing that do not stop the host (e.g. a listed variable that is unset).
     pub warnings: Vec<String>,
-    /// `[ceiling]`, for sidecar policies.
+    /// The limit part of `[ceiling]`, for sidecar policies.
     pub ceiling: RawLimits,
+    /// The grant part of `[ceiling]`: what a sidecar may take without approval.
+    pub grant_ceiling: GrantCeiling,
+    /// `trust-sidecars`.
+    pub trust_sidecars: bool,
     /// `[profiles]`, for sidecar policies.
     pub profiles: BTreeMap<String, RawPolicy>,
     /// `[secrets]`, expanded; values never printed.
@@ -250,40 +262,56 @@ impl Settings {
                 .max_wasm_stack
                 .unwrap_or(defaults.max_wasm_stack),
         };
-        if !(1..=10_000).contains(&runtime.max_concurrent_calls) {
-            return Err(invalid(
-                "runtime.max-concurrent-calls",
-                "must be between 1 and 10000".into(),
-            ));
-        }
-        if !(1..=runtime.max_concurrent_calls).contains(&runtime.max_calls_per_plugin) {
-            return Err(invalid(
+        bounds::check(
+            "runtime.max-concurrent-calls",
+            runtime.max_concurrent_calls,
+            bounds::CONCURRENT_CALLS,
+        )
+        .and_then(|()| {
+            bounds::check(
+                "runtime.max-queued-calls",
+                runtime.max_queued_calls,
+                bounds::QUEUED_CALLS,
+            )
+        })
+        .and_then(|()| {
+            bounds::check(
                 "runtime.max-calls-per-plugin",
-                format!(
-                    "must be between 1 and runtime.max-concurrent-calls ({})",
-                    runtime.max_concurrent_calls
-                ),
-            ));
-        }
-        if runtime.memory_ceiling < ByteSize::mib(1) || runtime.memory_ceiling > ByteSize::mib(4096)
-        {
-            return Err(invalid(
+                runtime.max_calls_per_plugin,
+                (1, runtime.max_concurrent_calls),
+            )
+        })
+        .and_then(|()| {
+            bounds::check(
                 "runtime.memory-ceiling",
-                "must be between 1MiB and 4GiB".into(),
-            ));
-        }
-        if runtime.max_wasm_stack < ByteSize::kib(64) || runtime.max_wasm_stack > ByteSize::mib(64)
-        {
-            return Err(invalid(
+                runtime.memory_ceiling,
+                bounds::MEMORY_CEILING,
+            )
+        })
+        .and_then(|()| {
+            bounds::check(
                 "runtime.max-wasm-stack",
-                "must be between 64KiB and 64MiB".into(),
-            ));
-        }
+                runtime.max_wasm_stack,
+                bounds::WASM_STACK,
+            )
+        })
+        .map_err(|m| invalid("runtime", m))?;
+        bounds::check_reservation(
+            runtime.max_concurrent_calls,
+            RESERVED_INSTANCES,
+            runtime.memory_ceiling,
+        )
+        .map_err(|m| invalid("runtime", m))?;
 
+        let ceiling = raw.ceiling.limits();
+        let grant_ceiling = raw
+            .ceiling
+            .grants(&base)
+            .map_err(|(key, message)| invalid(&key, message))?;
         let default_limits = raw.limits.apply_to(&Limits::default());
         default_limits
             .validate(runtime.memory_ceiling)
-            .and_then(|()| default_limits.check_ceiling(&raw.ceiling))
+            .and_then(|()| default_limits.check_ceiling(&ceiling))
             .map_err(|m| invalid("limits", m))?;
 
         let host_env = |name: &str| std::env::var(name).ok();
@@ -316,7 +344,7 @@ impl Settings {
         let context = policy::Context {
             default_limits: &default_limits,
             memory_ceiling: runtime.memory_ceiling,
-            ceiling: &raw.ceiling,
+            ceiling: &ceiling,
             base: &base,
             profiles: &raw.profiles,
             secrets: &secrets,
@@ -348,15 +376,19 @@ impl Settings {
             plugins,
             warnings,
             profiles: raw.profiles,
-            ceiling: raw.ceiling,
+            ceiling,
+            grant_ceiling,
+            trust_sidecars: raw.trust_sidecars,
             secrets,
         })
     }
 
     /// The policy of the plugin named `name` loaded from `wasm`, and warnings about it.
-    /// `[plugins.NAME]` in `capsule.toml` wins; without it, a sidecar `NAME.toml` next to
-    /// the `.wasm` is used; without either, the plugin gets the default limits and no grants.
-    /// The error is the whole message, naming the file, key and fix.
+    /// `[plugins.NAME]` in `capsule.toml` is the whole grant: a sidecar `NAME.toml` next to
+    /// the `.wasm` is then ignored. Without it, the sidecar is used, its grants only if the
+    /// operator approved them (see [`crate::trust`]); without either, the plugin gets the
+    /// default limits and no grants. The error is the whole message, naming the file, key
+    /// and fix.
     pub fn policy(&self, name: &str, wasm: &Path) -> Result<(PluginPolicy, Vec<String>), String> {
         let sidecar = wasm.with_extension("toml");
         if let Some(policy) = self.plugins.get(name) {
@@ -375,9 +407,37 @@ impl Settings {
                 Vec::new(),
             ));
         }
-        let raw: RawPolicy = parse_toml(&sidecar).map_err(|err| err.to_string())?;
-        let host_env = |name: &str| std::env::var(name).ok();
+        self.sidecar_policy(name, &sidecar, self.trust_sidecars)
+    }
+
+    /// The policy in the sidecar file `sidecar` of plugin `name`. Its limits may only lower
+    /// the operator's; its grants take effect when `trusted` or when `[ceiling]` covers
+    /// them all, and are withheld (and reported) otherwise.
+    pub fn sidecar_policy(
+        &self,
+        name: &str,
+        sidecar: &Path,
+        trusted: bool,
+    ) -> Result<(PluginPolicy, Vec<String>), String> {
+        let invalid = |(key, message): (String, String)| {
+            ConfigError::Invalid {
+                path: Some(sidecar.to_path_buf()),
+                key,
+                message,
+            }
+            .to_string()
+        };
+        let raw: RawPolicy = parse_toml(sidecar).map_err(|err| err.to_string())?;
         let base = sidecar.parent().unwrap_or(Path::new("."));
+        let mut merged = raw.merged("", &self.profiles).map_err(invalid)?;
+        let mut warnings = trust::only_lower(&mut merged, &self.default_limits, sidecar, name);
+        let request = trust::Request::of(&merged, base);
+        let approved = trusted || request.is_empty() || request.covered_by(&self.grant_ceiling);
+        if !approved {
+            merged = trust::without_grants(&merged);
+            warnings.push(trust::withheld_message(name, sidecar, &request));
+        }
+        let host_env = |name: &str| std::env::var(name).ok();
         let context = policy::Context {
             default_limits: &self.default_limits,
             memory_ceiling: self.runtime.memory_ceiling,
@@ -387,15 +447,16 @@ impl Settings {
             secrets: &self.secrets,
             host_env: &host_env,
         };
-        let resolved = raw.resolve("", &context).map_err(|(key, message)| {
-            ConfigError::Invalid {
-                path: Some(sidecar.clone()),
-                key,
-                message,
-            }
-            .to_string()
-        })?;
-        Ok((resolved.policy, resolved.warnings))
+        let mut resolved = merged.resolve_merged("", &context).map_err(invalid)?;
+        if !approved {
+            resolved.policy.withheld = Some(format!(
+                "{} (asked for by {}; approve with `capsule approve {name}`)",
+                request.items().join(", "),
+                sidecar.display()
+            ));
+        }
+        warnings.extend(resolved.warnings);
+        Ok((resolved.policy, warnings))
     }
 }
 
@@ -426,7 +487,7 @@ pub fn parse_file(path: &Path) -> Result<RawConfig, ConfigError> {
 }
 
 /// Reads and parses a TOML file into `T`; errors name the file, line and column.
-fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
+pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
     let text = std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
         path: path.to_path_buf(),
         reason,
@@ -516,5 +577,148 @@ mod tests {
             err,
             "invalid configuration in /etc/capsule/capsule.toml: plugins.big.limits: limits.memory = 1 GiB exceeds the runtime memory ceiling of 256 MiB; lower it or raise runtime.memory-ceiling"
         );
+    }
+
+    #[test]
+    fn every_bound_is_checked_when_the_config_is_read() {
+        let cases = [
+            (
+                "[runtime]\nmax-concurrent-calls = 10001",
+                "runtime: runtime.max-concurrent-calls = 10001 is out of range; allowed: 1 to 10000",
+            ),
+            (
+                "[runtime]\nmax-queued-calls = 1000001",
+                "runtime: runtime.max-queued-calls = 1000001 is out of range; allowed: 0 to 1000000",
+            ),
+            (
+                "[runtime]\nmemory-ceiling = \"8GiB\"",
+                "runtime: runtime.memory-ceiling = 8 GiB is out of range; allowed: 1 MiB to 4 GiB",
+            ),
+            (
+                "[runtime]\nmax-wasm-stack = \"1KiB\"",
+                "runtime: runtime.max-wasm-stack = 1 KiB is out of range; allowed: 64 KiB to 64 MiB",
+            ),
+            (
+                "[runtime]\nmax-concurrent-calls = 2000\nmemory-ceiling = \"512MiB\"",
+                "runtime: (max-concurrent-calls 2000 + 4) × 2 × memory-ceiling 512 MiB reserves more than 1024 GiB of virtual memory; lower runtime.max-concurrent-calls or runtime.memory-ceiling",
+            ),
+            (
+                "[limits]\nfuel = 0",
+                "limits: limits.fuel = 0 is out of range; allowed: 1 to 10000000000000",
+            ),
+            (
+                "[limits]\nfuel = 10000000000001",
+                "limits: limits.fuel = 10000000000001 is out of range; allowed: 1 to 10000000000000",
+            ),
+            (
+                "[limits]\ntimeout = 0",
+                "limits: limits.timeout = 0ms is out of range; allowed: 1ms to 86400s",
+            ),
+            (
+                "[limits]\ntimeout = \"1441m\"",
+                "limits: limits.timeout = 86460s is out of range; allowed: 1ms to 86400s",
+            ),
+            (
+                "[limits]\nmemory = \"1KiB\"",
+                "limits: limits.memory must be at least 64KiB (one WebAssembly page)",
+            ),
+            (
+                "[limits]\ntable-elements = 0",
+                "limits: limits.table-elements = 0 is out of range; allowed: 1 to 200000",
+            ),
+            (
+                "[limits]\ntable-elements = 200001",
+                "limits: limits.table-elements = 200001 is out of range; allowed: 1 to 200000",
+            ),
+            (
+                "[runtime]\nmax-concurrent-calls = 4\nmax-calls-per-plugin = 5",
+                "runtime: runtime.max-calls-per-plugin = 5 is out of range; allowed: 1 to 4",
+            ),
+            (
+                "[limits]\ninstances = 0",
+                "limits: limits.instances = 0 is out of range; allowed: 1 to 32",
+            ),
+            (
+                "[limits]\ninstances = 33",
+                "limits: limits.instances = 33 is out of range; allowed: 1 to 32",
+            ),
+            (
+                "[limits]\nresult = 10",
+                "limits: limits.result = 10 bytes is out of range; allowed: 1 KiB to 256 MiB",
+            ),
+            (
+                "[limits]\nresult = \"1GiB\"",
+                "limits: limits.result = 1 GiB is out of range; allowed: 1 KiB to 256 MiB",
+            ),
+            (
+                "[limits]\nlog-output = \"65MiB\"",
+                "limits: limits.log-output = 65 MiB is out of range; allowed: 0 bytes to 64 MiB",
+            ),
+        ];
+        for (text, expected) in cases {
+            let err = resolve(text, Overrides::default()).unwrap_err();
+            assert_eq!(
+                err.to_string(),
+                format!("invalid configuration in /etc/capsule/capsule.toml: {expected}"),
+                "{text}"
+            );
+        }
+        for (text, expected) in [
+            (
+                "timeout = \"61m\"",
+                "plugins.x.net: net.timeout = 3660s is out of range; allowed: 1ms to 3600s",
+            ),
+            (
+                "max-response = \"2GiB\"",
+                "plugins.x.net: net.max-response = 2 GiB is out of range; allowed: 0 bytes to 1 GiB",
+            ),
+        ] {
+            let settings =
+                resolve(&format!("[plugins.x.net]\n{text}"), Overrides::default()).unwrap();
+            let err = settings.policy("x", Path::new("/p/x.wasm")).unwrap_err();
+            assert_eq!(
+                err,
+                format!("invalid configuration in /etc/capsule/capsule.toml: {expected}")
+            );
+        }
+    }
+
+    #[test]
+    fn the_grants_of_profiles_a_sidecar_names_are_withheld_too() {
+        let dir = std::env::temp_dir().join(format!("capsule-sidecar-{}", std::process::id()));
+        std::fs::create_dir_all(&dir).unwrap();
+        let sidecar = dir.join("x.toml");
+        std::fs::write(
+            &sidecar,
+            "profiles = [\"wide\"]\nconfig = { mode = \"sidecar\" }\nlimits.fuel = 5\n",
+        )
+        .unwrap();
+        let text =
+            "[profiles.wide]\nenv.set = { TOKEN = \"t\" }\nnet.allow = [\"api.example.com\"]\n";
+        let settings = resolve(text, Overrides::default()).unwrap();
+        let (policy, warnings) = settings.policy("x", &dir.join("x.wasm")).unwrap();
+        assert!(policy.env.is_empty() && !policy.has_network(), "{policy:?}");
+        assert!(policy.profiles.is_empty(), "no profile is shown as applied");
+        assert_eq!(policy.config_value("mode").as_deref(), Some("sidecar"));
+        assert_eq!(policy.limits.fuel, 5, "lowering a limit needs no approval");
+        assert_eq!(
+            policy.withheld.as_deref(),
+            Some(format!(
+                "net api.example.com, env TOKEN (asked for by {}; approve with `capsule approve x`)",
+                sidecar.display()
+            )
+            .as_str())
+        );
+        assert_eq!(warnings.len(), 1, "{warnings:?}");
+
+        let trusted = resolve(
+            &format!("trust-sidecars = true\n{text}"),
+            Overrides::default(),
+        )
+        .unwrap();
+        let (policy, warnings) = trusted.policy("x", &dir.join("x.wasm")).unwrap();
+        assert_eq!(*policy.env, [("TOKEN".to_string(), "t".to_string())]);
+        assert!(policy.has_network() && policy.withheld.is_none() && warnings.is_empty());
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }

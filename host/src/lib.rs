@@ -11,6 +11,8 @@
 #![warn(missing_docs)]
 
 pub mod app;
+pub mod approve;
+pub mod bounds;
 pub mod capability;
 pub mod config;
 pub mod loader;
@@ -20,4 +22,5 @@ pub mod policy;
 pub mod registry;
 pub mod runtime;
 pub mod scaffold;
+pub mod trust;
 pub mod units;

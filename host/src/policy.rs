@@ -8,6 +8,7 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::bounds;
 use crate::capability::env::RawEnv;
 use crate::capability::fs::{Mode, Mounts, RawFs};
 use crate::capability::limits::{Limits, RawLimits};
@@ -59,6 +60,9 @@ pub struct PluginPolicy {
     pub secrets: Arc<BTreeMap<String, Secret>>,
     /// The profiles it was built from.
     pub profiles: Vec<String>,
+    /// Grants its sidecar asks for that the operator has not approved, in words, with how
+    /// to approve them (see [`crate::trust`]).
+    pub withheld: Option<String>,
 }
 
 impl PluginPolicy {
@@ -72,6 +76,7 @@ impl PluginPolicy {
             settings: Arc::default(),
             secrets: Arc::default(),
             profiles: Vec::new(),
+            withheld: None,
         }
     }
 
@@ -121,6 +126,9 @@ impl PluginPolicy {
         {
             lines.push("grants: none (no files, network, environment or secrets)".into());
         }
+        if let Some(withheld) = &self.withheld {
+            lines.push(format!("withheld: {withheld}"));
+        }
         lines
     }
 }
@@ -156,13 +164,23 @@ impl RawPolicy {
     /// `(key, message)`, the key as written in its file: `prefix` is `plugins.NAME.` in
     /// `capsule.toml` and empty in a sidecar file.
     pub fn resolve(&self, prefix: &str, cx: &Context<'_>) -> Result<Resolved, (String, String)> {
-        let key = |part: &str| format!("{prefix}{part}");
+        self.merged(prefix, cx.profiles)?.resolve_merged(prefix, cx)
+    }
+
+    /// This policy with the profiles it names merged in, in order, its own settings last:
+    /// limits and settings override, mounts, hosts, variables and secrets add up. The
+    /// result keeps the profile names (for display) but needs no profile to resolve.
+    pub fn merged(
+        &self,
+        prefix: &str,
+        profiles: &BTreeMap<String, RawPolicy>,
+    ) -> Result<RawPolicy, (String, String)> {
         let mut layers: Vec<&RawPolicy> = Vec::new();
         for profile in &self.profiles {
-            let Some(layer) = cx.profiles.get(profile) else {
-                let defined: Vec<&str> = cx.profiles.keys().map(String::as_str).collect();
+            let Some(layer) = profiles.get(profile) else {
+                let defined: Vec<&str> = profiles.keys().map(String::as_str).collect();
                 return Err((
-                    key("profiles"),
+                    format!("{prefix}profiles"),
                     format!(
                         "no profile named `{profile}`; define [profiles.{profile}] (defined: {})",
                         crate::units::list_or_none(&defined)
@@ -172,16 +190,14 @@ impl RawPolicy {
             layers.push(layer);
         }
         layers.push(self);
-
-        let mut limits = cx.default_limits.clone();
-        let mut fs = RawFs::default();
-        let mut net = RawNet::default();
-        let mut env = RawEnv::default();
-        let mut secret_names: Vec<String> = Vec::new();
-        let mut settings = BTreeMap::new();
-        for layer in &layers {
-            limits = layer.limits.apply_to(&limits);
-            fs.mounts.extend(layer.fs.mounts.iter().cloned());
+        let mut merged = RawPolicy {
+            profiles: self.profiles.clone(),
+            ..RawPolicy::default()
+        };
+        for layer in layers {
+            merged.limits = layer.limits.over(&merged.limits);
+            merged.fs.mounts.extend(layer.fs.mounts.iter().cloned());
+            let net = &mut merged.net;
             net.allow.extend(layer.net.allow.iter().cloned());
             net.allow_private
                 .extend(layer.net.allow_private.iter().cloned());
@@ -189,18 +205,38 @@ impl RawPolicy {
             net.tcp.extend(layer.net.tcp.iter().cloned());
             net.timeout = layer.net.timeout.or(net.timeout);
             net.max_response = layer.net.max_response.or(net.max_response);
-            env.pass.extend(layer.env.pass.iter().cloned());
-            env.set.extend(layer.env.set.clone());
-            secret_names.extend(layer.secrets.iter().cloned());
-            settings.extend(layer.config.clone());
+            merged.env.pass.extend(layer.env.pass.iter().cloned());
+            merged.env.set.extend(layer.env.set.clone());
+            merged.secrets.extend(layer.secrets.iter().cloned());
+            merged.config.extend(layer.config.clone());
         }
+        Ok(merged)
+    }
+
+    /// Resolves a policy whose profiles are already [merged](Self::merged) in.
+    pub fn resolve_merged(
+        &self,
+        prefix: &str,
+        cx: &Context<'_>,
+    ) -> Result<Resolved, (String, String)> {
+        let key = |part: &str| format!("{prefix}{part}");
+        let limits = self.limits.apply_to(cx.default_limits);
         limits
             .validate(cx.memory_ceiling)
             .and_then(|()| limits.check_ceiling(cx.ceiling))
             .map_err(|m| (key("limits"), m))?;
-        let mounts = fs.resolve(cx.base).map_err(|m| (key("fs"), m))?;
-        let net = net.resolve().map_err(|m| (key("net"), m))?;
-        let env = env.resolve(cx.host_env).map_err(|m| (key("env"), m))?;
+        let mounts = self.fs.resolve(cx.base).map_err(|m| (key("fs"), m))?;
+        if let Some(timeout) = self.net.timeout {
+            bounds::check_duration("net.timeout", timeout, bounds::NET_TIMEOUT)
+                .map_err(|m| (key("net"), m))?;
+        }
+        if let Some(size) = self.net.max_response {
+            bounds::check("net.max-response", size, bounds::NET_RESPONSE)
+                .map_err(|m| (key("net"), m))?;
+        }
+        let net = self.net.resolve().map_err(|m| (key("net"), m))?;
+        let env = self.env.resolve(cx.host_env).map_err(|m| (key("env"), m))?;
+        let mut secret_names = self.secrets.clone();
         secret_names.sort();
         secret_names.dedup();
         let secrets = secrets::grant(&secret_names, cx.secrets).map_err(|m| (key("secrets"), m))?;
@@ -220,9 +256,10 @@ impl RawPolicy {
                 mounts: Arc::new(mounts),
                 net: Arc::new(net),
                 env: Arc::new(env.vars),
-                settings: Arc::new(settings),
+                settings: Arc::new(self.config.clone()),
                 secrets: Arc::new(secrets),
                 profiles: self.profiles.clone(),
+                withheld: None,
             },
             warnings,
         })

@@ -101,7 +101,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     match unit {
         "ms" => Ok(Duration::from_millis(number)),
         "s" => Ok(Duration::from_secs(number)),
-        "m" | "min" => Ok(Duration::from_secs(number * 60)),
+        "m" | "min" => number
+            .checked_mul(60)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("duration `{text}` is too large")),
         other => Err(format!(
             "unknown duration unit `{other}` in `{text}`; use ms, s or m"
         )),
@@ -178,6 +181,10 @@ mod tests {
         assert_eq!(parse_duration("10s"), Ok(Duration::from_secs(10)));
         assert_eq!(parse_duration("2m"), Ok(Duration::from_secs(120)));
         assert!(parse_duration("10 fortnights").is_err());
+        assert_eq!(
+            parse_duration("307445734561825861m"),
+            Err("duration `307445734561825861m` is too large".to_string())
+        );
         assert_eq!(format_duration(Duration::from_secs(10)), "10s");
         assert_eq!(format_duration(Duration::from_millis(1500)), "1500ms");
     }

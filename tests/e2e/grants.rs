@@ -433,7 +433,8 @@ async fn raw_tcp_goes_only_to_listed_addresses() {
 #[tokio::test]
 async fn a_sidecar_policy_next_to_the_wasm_is_used_unless_the_config_file_has_one() {
     let data = Data::new();
-    let folder = echo_with("");
+    // Its mount is a grant, so it needs the operator's approval (see trust.rs).
+    let folder = echo_with("trust-sidecars = true\n");
     let sidecar = folder.plugins().join("echo.toml");
     std::fs::write(
         &sidecar,

@@ -4,7 +4,9 @@
 //! MCP logging is deprecated by SEP-2577, but we still serve it, so we still test it.
 #![allow(deprecated)]
 
+mod bounds;
 mod c_guest;
+mod cache;
 mod cli;
 mod derived;
 mod escapes;
@@ -20,3 +22,4 @@ mod python_guest;
 mod scaffold;
 mod support;
 mod tools;
+mod trust;

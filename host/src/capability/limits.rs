@@ -5,6 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use crate::bounds;
+use crate::runtime::engine::POOL_TABLE_ELEMENTS;
 use crate::units::{ByteSize, deserialize_duration, format_duration};
 
 /// The limits one call of one plugin runs under.
@@ -76,28 +78,43 @@ impl RawLimits {
     }
 }
 
+impl RawLimits {
+    /// These limits laid over `base`: each key set here wins, the others come from `base`.
+    pub fn over(&self, base: &RawLimits) -> RawLimits {
+        RawLimits {
+            fuel: self.fuel.or(base.fuel),
+            timeout: self.timeout.or(base.timeout),
+            memory: self.memory.or(base.memory),
+            table_elements: self.table_elements.or(base.table_elements),
+            instances: self.instances.or(base.instances),
+            result: self.result.or(base.result),
+            log_output: self.log_output.or(base.log_output),
+        }
+    }
+}
+
 impl Limits {
     /// Checks the limits are usable; the error names the key and what to write instead.
     pub fn validate(&self, memory_ceiling: ByteSize) -> Result<(), String> {
-        if self.fuel == 0 {
-            return Err("limits.fuel must be at least 1".into());
-        }
-        if self.timeout.is_zero() {
-            return Err("limits.timeout must be longer than 0ms, e.g. \"10s\"".into());
-        }
+        bounds::check("limits.fuel", self.fuel, bounds::FUEL)?;
+        bounds::check_duration("limits.timeout", self.timeout, bounds::TIMEOUT)?;
         if self.memory > memory_ceiling {
             return Err(format!(
                 "limits.memory = {} exceeds the runtime memory ceiling of {}; lower it or raise runtime.memory-ceiling",
                 self.memory, memory_ceiling
             ));
         }
-        if self.memory < ByteSize::kib(64) {
+        if self.memory < bounds::MIN_MEMORY {
             return Err("limits.memory must be at least 64KiB (one WebAssembly page)".into());
         }
-        if self.instances == 0 {
-            return Err("limits.instances must be at least 1".into());
-        }
-        Ok(())
+        bounds::check(
+            "limits.table-elements",
+            self.table_elements,
+            (1, POOL_TABLE_ELEMENTS),
+        )?;
+        bounds::check("limits.instances", self.instances, bounds::INSTANCES)?;
+        bounds::check("limits.result", self.result, bounds::RESULT)?;
+        bounds::check("limits.log-output", self.log_output, bounds::LOG_OUTPUT)
     }
 
     /// Checks the limits against the operator's `[ceiling]`: no policy may go above it.

@@ -1,15 +1,30 @@
 //! Precompiled artifacts on disk, so a restart never recompiles a plugin.
 //!
-//! An artifact is keyed by the sha256 of the `.wasm` and the engine's precompile
-//! compatibility hash (wasmtime version, target and every setting that affects code).
+//! An artifact is native code the host will run, so the cache is guarded:
+//! - the folder is created `0700`, and refused if group or others can write it or another
+//!   user owns it ([`CacheError`]);
+//! - an artifact is named by the sha256 of its `.wasm` and the engine's precompile
+//!   compatibility hash (wasmtime version, target and every setting that affects code), and
+//!   a `.sha256` file beside it records that `.wasm` digest and the sha256 of the artifact;
+//!   an artifact whose bytes do not match is discarded (with a `warn` log) and recompiled;
+//! - both are written to temporary files unique to the process and the store, then renamed
+//!   into place (artifact first), so concurrent loads (in one host or several) never load a
+//!   partial file.
+//!
+//! The artifact is checked by streaming it through sha256 and then mapped by wasmtime
+//! (`deserialize_file`), which keeps the page cache shared and loads a 50 MB artifact in
+//! tens of milliseconds instead of copying it twice. Between the check and the mapping only
+//! the folder's owner can change the file, and that user can change the host itself.
+//!
 //! Loading one maps native code into the process, which is why this is the one module
-//! allowed `unsafe`: see the safety comment on [`ArtifactCache::load_or_compile`].
+//! allowed `unsafe`: see the safety comments in [`ArtifactCache::load_or_compile`].
 #![allow(unsafe_code)]
 
 use std::fs;
 use std::hash::{Hash, Hasher};
 use std::io::Write;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use sha2::{Digest, Sha256};
@@ -41,25 +56,74 @@ impl std::fmt::Display for CacheOutcome {
     }
 }
 
+/// How to fix an unsafe cache folder, appended to every [`CacheError`].
+const CHOOSE_ANOTHER: &str = "or choose another folder with cache-dir / --cache-dir / CAPSULE_CACHE_DIR (or run with --no-cache)";
+
+/// The cache folder cannot be used safely.
+#[derive(Debug, thiserror::Error)]
+pub enum CacheError {
+    /// It could not be created or inspected.
+    #[error("cannot use cache folder {}: {reason}; create it with mode 700 {CHOOSE_ANOTHER}", path.display())]
+    Open {
+        /// The folder.
+        path: PathBuf,
+        /// Why.
+        reason: std::io::Error,
+    },
+    /// Group or others may write it.
+    #[error(
+        "cache folder {} is writable by {who} (mode {mode:03o}): precompiled plugins are native code the host runs, so only its owner may write there; run `chmod 700 {}` {CHOOSE_ANOTHER}",
+        path.display(),
+        path.display()
+    )]
+    Writable {
+        /// The folder.
+        path: PathBuf,
+        /// `group`, `others` or `group and others`.
+        who: &'static str,
+        /// Its permission bits.
+        mode: u32,
+    },
+    /// Another user owns it.
+    #[error(
+        "cache folder {} is owned by uid {owner}, not by this user (uid {uid}): precompiled plugins are native code the host runs, so only its owner may write there; {}",
+        path.display(),
+        CHOOSE_ANOTHER.trim_start_matches("or ")
+    )]
+    Owner {
+        /// The folder.
+        path: PathBuf,
+        /// Its owner.
+        owner: u32,
+        /// This process's effective uid.
+        uid: u32,
+    },
+}
+
+/// Makes temporary file names unique within the process (the pid makes them unique across).
+static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
+
 impl ArtifactCache {
-    /// A cache in `dir` for artifacts of `engine`.
-    pub fn new(dir: Option<PathBuf>, engine: &Engine) -> Self {
+    /// A cache in `dir` for artifacts of `engine`. The folder is created (mode `0700`) if
+    /// needed and refused if it is not safe to run code from (see [`CacheError`]).
+    pub fn new(dir: Option<PathBuf>, engine: &Engine) -> Result<Self, CacheError> {
         let mut hasher = Sha256Hasher(Sha256::new());
         engine.precompile_compatibility_hash().hash(&mut hasher);
         let engine_key = hex::encode(&hasher.0.finalize()[..8]);
-        Self { dir, engine_key }
+        let dir = dir.map(|dir| open_dir(&dir)).transpose()?;
+        Ok(Self { dir, engine_key })
     }
 
     /// The artifact path for a wasm digest.
     fn artifact_path(&self, digest: &str) -> Option<PathBuf> {
         self.dir
             .as_ref()
-            .map(|dir| dir.join(format!("{digest}-{}.cwasm", self.engine_key)))
+            .map(|dir| dir.join(format!("{digest}-{}-v1.cwasm", self.engine_key)))
     }
 
     /// Returns the component for `wasm` (whose sha256 is `digest`), from the cache if
-    /// possible, compiling and storing it otherwise. A corrupt or stale artifact is
-    /// replaced, never trusted.
+    /// possible, compiling and storing it otherwise. An artifact whose header does not
+    /// match (corrupt, tampered with, or not ours) is discarded and replaced, never run.
     pub fn load_or_compile(
         &self,
         engine: &Engine,
@@ -67,17 +131,22 @@ impl ArtifactCache {
         digest: &str,
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let path = self.artifact_path(digest);
-        if let Some(path) = path.as_deref().filter(|p| p.is_file()) {
+        let verifying = Instant::now();
+        if let Some(path) = path.as_deref()
+            && verified(path, digest)
+        {
+            let verified = verifying.elapsed();
             let started = Instant::now();
-            // SAFETY: `deserialize_file` requires that the file is an artifact produced by
-            // `Engine::precompile_component` of a compatible engine and not modified since.
-            // We only read files named by the digest of their source and our engine's
-            // compatibility hash, which this module wrote itself with an atomic rename into
-            // the cache directory; wasmtime additionally checks the header and engine
-            // compatibility and errors (handled below by recompiling) on mismatch.
+            // SAFETY: `deserialize_file` requires a file produced by `precompile_component`
+            // of a compatible engine and not modified since. This module wrote it from
+            // `precompile_component` and recorded its sha256, which its bytes were just
+            // checked against, in a folder only this user may write (so nobody else can
+            // change it between the check and the mapping), under a name that carries the
+            // `.wasm` digest and our engine's compatibility hash; wasmtime also checks its own
+            // header and the engine settings and errors (handled below by recompiling).
             match unsafe { Component::deserialize_file(engine, path) } {
                 Ok(component) => {
-                    tracing::debug!(artifact = %path.display(), elapsed = ?started.elapsed(), "loaded precompiled component");
+                    tracing::debug!(artifact = %path.display(), verified = ?verified, elapsed = ?started.elapsed(), "loaded precompiled component");
                     return Ok((component, CacheOutcome::Hit));
                 }
                 Err(err) => {
@@ -88,15 +157,10 @@ impl ArtifactCache {
         let started = Instant::now();
         let artifact = engine.precompile_component(wasm)?;
         tracing::debug!(elapsed = ?started.elapsed(), bytes = wasm.len(), "compiled component");
-        if let Some(path) = path.as_deref() {
-            if let Err(err) = store(path, &artifact) {
-                tracing::warn!(artifact = %path.display(), "could not write precompiled artifact (loads will recompile): {err}");
-            } else {
-                // SAFETY: as above; the file was just written from `precompile_component`.
-                if let Ok(component) = unsafe { Component::deserialize_file(engine, path) } {
-                    return Ok((component, CacheOutcome::Compiled));
-                }
-            }
+        if let Some(path) = path.as_deref()
+            && let Err(err) = store(path, digest, &artifact)
+        {
+            tracing::warn!(artifact = %path.display(), "could not write precompiled artifact (loads will recompile): {err}");
         }
         // SAFETY: `artifact` came from `precompile_component` of this very engine.
         let component = unsafe { Component::deserialize(engine, &artifact)? };
@@ -104,21 +168,145 @@ impl ArtifactCache {
     }
 }
 
-/// Writes `bytes` to `path` atomically (temporary file + rename in the same directory).
-fn store(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Creates `dir` (mode `0700`) if needed and checks that only this user can write it.
+/// Returns its canonical path, so a symlink swapped later is never followed.
+fn open_dir(dir: &Path) -> Result<PathBuf, CacheError> {
+    let open = |reason| CacheError::Open {
+        path: dir.to_path_buf(),
+        reason,
+    };
+    let mut builder = fs::DirBuilder::new();
+    builder.recursive(true);
+    #[cfg(unix)]
+    std::os::unix::fs::DirBuilderExt::mode(&mut builder, 0o700);
+    builder.create(dir).map_err(open)?;
+    let dir = dir.canonicalize().map_err(open)?;
+    let meta = fs::metadata(&dir).map_err(open)?;
+    if !meta.is_dir() {
+        return Err(open(std::io::Error::new(
+            std::io::ErrorKind::NotADirectory,
+            "not a folder",
+        )));
+    }
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::MetadataExt;
+        let mode = meta.mode() & 0o777;
+        let who = match (mode & 0o020 != 0, mode & 0o002 != 0) {
+            (true, true) => Some("group and others"),
+            (true, false) => Some("group"),
+            (false, true) => Some("others"),
+            (false, false) => None,
+        };
+        if let Some(who) = who {
+            return Err(CacheError::Writable {
+                path: dir,
+                who,
+                mode,
+            });
+        }
+        let uid = rustix::process::geteuid().as_raw();
+        if meta.uid() != uid {
+            return Err(CacheError::Owner {
+                path: dir,
+                owner: meta.uid(),
+                uid,
+            });
+        }
+    }
+    Ok(dir)
+}
+
+/// Where the digests of the artifact at `path` are recorded.
+fn digest_path(path: &Path) -> PathBuf {
+    let mut name = path.file_name().unwrap_or_default().to_os_string();
+    name.push(".sha256");
+    path.with_file_name(name)
+}
+
+/// What the `.sha256` file of an artifact says: `artifact HEX` and `wasm HEX` lines.
+fn record(artifact: &[u8], wasm_digest: &str) -> String {
+    format!("artifact {}\nwasm {wasm_digest}\n", hex::encode(artifact))
+}
+
+/// Whether the artifact at `path` is the one recorded beside it, made from the `.wasm`
+/// whose sha256 is `digest`. A missing artifact or record is a plain miss (it may be
+/// being written); a mismatch is logged at `warn` and the artifact is recompiled.
+fn verified(path: &Path, digest: &str) -> bool {
+    let Ok(recorded) = fs::read_to_string(digest_path(path)) else {
+        return false;
+    };
+    let actual = match sha256_of_file(path) {
+        Ok(actual) => actual,
+        Err(err) if err.kind() == std::io::ErrorKind::NotFound => return false,
+        Err(err) => {
+            tracing::warn!(artifact = %path.display(), "cannot read precompiled artifact, recompiling: {err}");
+            return false;
+        }
+    };
+    let problem = if recorded.lines().nth(1) != Some(&format!("wasm {digest}")) {
+        Some("it records another .wasm digest")
+    } else if recorded != record(&actual, digest) {
+        Some("the digest of its bytes does not match the recorded one (corrupt or tampered with)")
+    } else {
+        None
+    };
+    if let Some(why) = problem {
+        tracing::warn!(artifact = %path.display(), "discarding precompiled artifact: {why}; recompiling");
+        return false;
+    }
+    true
+}
+
+/// The sha256 of a file, read in chunks.
+fn sha256_of_file(path: &Path) -> std::io::Result<[u8; 32]> {
+    let mut file = fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    let mut buf = vec![0u8; 1 << 20];
+    loop {
+        let n = std::io::Read::read(&mut file, &mut buf)?;
+        if n == 0 {
+            return Ok(hasher.finalize().into());
+        }
+        hasher.update(&buf[..n]);
+    }
+}
+
+/// Writes `code` to `path` and its record beside it, each through a temporary file unique
+/// to this process and call and a rename in the same folder; the artifact goes first, so a
+/// record never names bytes that are not in place yet.
+fn store(path: &Path, digest: &str, code: &[u8]) -> std::io::Result<()> {
+    write_atomically(path, code)?;
+    write_atomically(
+        &digest_path(path),
+        record(&Sha256::digest(code), digest).as_bytes(),
+    )
+}
+
+/// Writes `bytes` to a new temporary file beside `path`, then renames it to `path`.
+fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
-    fs::create_dir_all(dir)?;
     let tmp = dir.join(format!(
-        ".{}.{}.tmp",
+        ".{}.{}-{}.tmp",
         path.file_name()
             .and_then(|n| n.to_str())
             .unwrap_or("artifact"),
-        std::process::id()
+        std::process::id(),
+        TEMP_COUNTER.fetch_add(1, Ordering::Relaxed)
     ));
-    let mut file = fs::File::create(&tmp)?;
-    file.write_all(bytes)?;
-    file.sync_all()?;
-    fs::rename(&tmp, path)
+    let written = (|| {
+        let mut file = fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .open(&tmp)?;
+        file.write_all(bytes)?;
+        file.sync_all()?;
+        fs::rename(&tmp, path)
+    })();
+    if written.is_err() {
+        let _ = fs::remove_file(&tmp);
+    }
+    written
 }
 
 /// Feeds `Hash` output into sha256, so the key is stable across Rust versions.
@@ -136,4 +324,72 @@ impl Hasher for Sha256Hasher {
 /// The lowercase hex sha256 of `bytes`.
 pub fn digest(bytes: &[u8]) -> String {
     hex::encode(Sha256::digest(bytes))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn artifacts_round_trip_and_any_flipped_byte_is_caught() {
+        let dir = std::env::temp_dir().join(format!("capsule-cache-test-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&dir);
+        let dir = open_dir(&dir).unwrap();
+        let path = dir.join("a.cwasm");
+        let wasm_digest = digest(b"wasm");
+        assert!(!verified(&path, &wasm_digest), "nothing stored yet");
+        store(&path, &wasm_digest, b"native code").unwrap();
+        assert!(verified(&path, &wasm_digest));
+        assert!(!verified(&path, &digest(b"other")), "another wasm");
+        for at in [0, 5, 10] {
+            let mut bytes = b"native code".to_vec();
+            bytes[at] ^= 0x40;
+            fs::write(&path, bytes).unwrap();
+            assert!(!verified(&path, &wasm_digest), "flipped byte {at}");
+        }
+        store(&path, &wasm_digest, b"native code").unwrap();
+        fs::write(digest_path(&path), record(&[0; 32], &wasm_digest)).unwrap();
+        assert!(!verified(&path, &wasm_digest), "a changed record");
+        let mut names: Vec<_> = fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().file_name())
+            .collect();
+        names.sort();
+        assert_eq!(
+            names,
+            ["a.cwasm", "a.cwasm.sha256"],
+            "no temporary files are left"
+        );
+        fs::remove_dir_all(&dir).unwrap();
+    }
+
+    #[cfg(unix)]
+    #[test]
+    fn new_folders_are_private_and_shared_ones_are_refused() {
+        use std::os::unix::fs::PermissionsExt;
+        let parent =
+            std::env::temp_dir().join(format!("capsule-cache-perm-{}", std::process::id()));
+        let _ = fs::remove_dir_all(&parent);
+        let dir = open_dir(&parent.join("cache")).unwrap();
+        assert_eq!(
+            fs::metadata(&dir).unwrap().permissions().mode() & 0o777,
+            0o700
+        );
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o775)).unwrap();
+        assert_eq!(
+            open_dir(&dir).unwrap_err().to_string(),
+            format!(
+                "cache folder {0} is writable by group (mode 775): precompiled plugins are native code the host runs, so only its owner may write there; run `chmod 700 {0}` or choose another folder with cache-dir / --cache-dir / CAPSULE_CACHE_DIR (or run with --no-cache)",
+                dir.display()
+            )
+        );
+        fs::set_permissions(&dir, fs::Permissions::from_mode(0o757)).unwrap();
+        assert!(
+            open_dir(&dir)
+                .unwrap_err()
+                .to_string()
+                .contains("writable by others (mode 757)")
+        );
+        fs::remove_dir_all(&parent).unwrap();
+    }
 }

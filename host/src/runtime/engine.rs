@@ -49,7 +49,7 @@ pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
         .max_memory_size(usize::try_from(ceiling).unwrap_or(usize::MAX))
         .max_memories_per_module(share.memories)
         .max_tables_per_module(share.tables)
-        .table_elements(MAX_TABLE_ELEMENTS)
+        .table_elements(POOL_TABLE_ELEMENTS as usize)
         .max_core_instance_size(8 << 20)
         .max_component_instance_size(8 << 20)
         .max_unused_warm_slots(instances.min(32))
@@ -89,8 +89,8 @@ impl PoolShare {
     };
 }
 
-/// Most elements any table may have; `limits.table-elements` cannot go above it.
-pub const MAX_TABLE_ELEMENTS: usize = 200_000;
+/// Elements of each table slot in the pool: no plugin's `limits.table-elements` may exceed it.
+pub const POOL_TABLE_ELEMENTS: u32 = 200_000;
 
 /// Bytes of each linear memory reset in place (not decommitted) between calls.
 const KEEP_RESIDENT: usize = 2 << 20;

@@ -36,6 +36,9 @@ pub enum RuntimeError {
     /// Host interfaces could not be linked.
     #[error("cannot link host interfaces: {0}")]
     Link(String),
+    /// The cache folder is not safe to load native code from.
+    #[error(transparent)]
+    Cache(#[from] cache::CacheError),
     /// The epoch thread could not start.
     #[error("cannot start the epoch thread: {0}")]
     Ticker(std::io::Error),
@@ -67,7 +70,7 @@ impl Runtime {
         wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
         bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
             .map_err(link)?;
-        let cache = ArtifactCache::new(cache_dir, &engine);
+        let cache = ArtifactCache::new(cache_dir, &engine)?;
         let _ticker = EpochTicker::start(&engine).map_err(RuntimeError::Ticker)?;
         Ok(Self {
             engine,

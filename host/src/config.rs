@@ -429,6 +429,9 @@ fn default_cache_dir() -> Option<PathBuf> {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -20,4 +20,6 @@ pub mod policy;
 pub mod registry;
 pub mod runtime;
 pub mod scaffold;
+#[cfg(test)]
+mod testing;
 pub mod units;

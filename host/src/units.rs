@@ -101,7 +101,10 @@ pub fn parse_duration(text: &str) -> Result<Duration, String> {
     match unit {
         "ms" => Ok(Duration::from_millis(number)),
         "s" => Ok(Duration::from_secs(number)),
-        "m" | "min" => Ok(Duration::from_secs(number * 60)),
+        "m" | "min" => number
+            .checked_mul(60)
+            .map(Duration::from_secs)
+            .ok_or_else(|| format!("duration `{text}` is too long")),
         other => Err(format!(
             "unknown duration unit `{other}` in `{text}`; use ms, s or m"
         )),

@@ -9,6 +9,7 @@ mod cli;
 mod derived;
 mod examples;
 mod grants;
+mod hostile_plugins;
 mod js_guest;
 mod limits;
 mod loading;

@@ -22,8 +22,8 @@ fn badnames_problems() -> Vec<String> {
     vec![
         "plugin `badnames`: list-tools returned 1200 tools; only the first 1000 are served (at most 1000 tools per plugin); split the plugin".into(),
         format!(
-            "plugin `badnames`: tool `{}…` (100 characters) skipped: the name is 100 characters long; {RULE}",
-            "é".repeat(48)
+            "plugin `badnames`: tool `a{}…` (100 characters) skipped: the name is 100 characters long; {RULE}",
+            "é".repeat(47)
         ),
         format!(
             "plugin `badnames`: tool `{}` skipped: the name contains `ü` at position 1; {RULE}",

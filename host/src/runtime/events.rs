@@ -1,12 +1,14 @@
 //! Progress and log events from a running call to its client, bounded whatever the plugin
-//! does: messages are cut, log lines are capped per call, and progress is coalesced to its
-//! latest value and paced, so a plugin that reports progress a million times in a tight
-//! loop costs the client a few dozen notifications and the host a few kilobytes.
+//! does: messages are cut, log lines are capped per call, and progress is paced through a
+//! short queue whose newest entry absorbs the overflow, so a plugin that reports progress a
+//! million times in a tight loop costs the client a few dozen notifications (the last one
+//! carrying its latest value) and the host a few kilobytes.
 
-use std::sync::Arc;
+use std::collections::VecDeque;
+use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
 use std::time::Duration;
 
-use tokio::sync::{mpsc, watch};
+use tokio::sync::{Notify, mpsc};
 use tokio::time::Instant;
 
 use super::bindings::Level;
@@ -25,6 +27,8 @@ const PROGRESS_BURST: u32 = 10;
 const PROGRESS_INTERVAL: Duration = Duration::from_millis(50);
 /// Log events queued for the client before further ones are dropped.
 const LOG_QUEUE: usize = 256;
+/// Progress values queued for the client; further ones replace the newest queued one.
+const PROGRESS_QUEUE: usize = 16;
 
 /// Something a running call tells its client: progress or a log line.
 #[derive(Debug, Clone, PartialEq)]
@@ -55,15 +59,40 @@ pub struct Progress {
 #[derive(Clone)]
 pub struct EventSender {
     logs: mpsc::Sender<CallEvent>,
-    progress: Arc<watch::Sender<Option<Progress>>>,
+    progress: Arc<ProgressQueue>,
+}
+
+/// Progress values not yet delivered: at most [`PROGRESS_QUEUE`]; when it is full, a new
+/// value replaces the newest queued one, so a flood keeps the oldest few and the latest.
+#[derive(Default)]
+struct ProgressQueue {
+    items: Mutex<VecDeque<Progress>>,
+    added: Notify,
+}
+
+impl ProgressQueue {
+    fn items(&self) -> MutexGuard<'_, VecDeque<Progress>> {
+        self.items.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn push(&self, progress: Progress) {
+        let mut items = self.items();
+        if items.len() >= PROGRESS_QUEUE {
+            items.pop_back();
+        }
+        items.push_back(progress);
+        drop(items);
+        self.added.notify_one();
+    }
 }
 
 /// The client's side: yields log events as they come and progress paced and coalesced,
 /// until the call has ended and everything is delivered.
 pub struct EventReceiver {
     plugin: Arc<str>,
+    /// Closed when every sender is gone, i.e. when the call has ended.
     logs: Option<mpsc::Receiver<CallEvent>>,
-    progress: Option<watch::Receiver<Option<Progress>>>,
+    progress: Arc<ProgressQueue>,
     pacer: Pacer,
     progress_sent: u32,
 }
@@ -71,16 +100,16 @@ pub struct EventReceiver {
 /// A channel for the events of one call of `plugin`.
 pub fn channel(plugin: Arc<str>) -> (EventSender, EventReceiver) {
     let (logs_tx, logs_rx) = mpsc::channel(LOG_QUEUE);
-    let (progress_tx, progress_rx) = watch::channel(None);
+    let progress = Arc::new(ProgressQueue::default());
     (
         EventSender {
             logs: logs_tx,
-            progress: Arc::new(progress_tx),
+            progress: progress.clone(),
         },
         EventReceiver {
             plugin,
             logs: Some(logs_rx),
-            progress: Some(progress_rx),
+            progress,
             pacer: Pacer::new(Instant::now()),
             progress_sent: 0,
         },
@@ -89,27 +118,45 @@ pub fn channel(plugin: Arc<str>) -> (EventSender, EventReceiver) {
 
 impl EventReceiver {
     /// The next event for the client; `None` once the call has ended (every sender is
-    /// dropped) and its last progress value was delivered.
+    /// dropped) and its progress was delivered.
     pub async fn next(&mut self) -> Option<CallEvent> {
         loop {
             let wait = self.pacer.wait(Instant::now());
-            let progress_ready = self.progress.is_some() && wait.is_none();
+            let queued = !self.progress.items().is_empty();
+            if self.logs.is_none() {
+                // The call has ended: what the pace allows now, then only the latest value.
+                let progress = {
+                    let mut items = self.progress.items();
+                    if wait.is_none() {
+                        items.pop_front()
+                    } else {
+                        let latest = items.pop_back();
+                        items.clear();
+                        latest
+                    }
+                };
+                match progress {
+                    Some(progress) => match self.deliver(progress) {
+                        Some(event) => return Some(event),
+                        None => continue,
+                    },
+                    None => return None,
+                }
+            }
             tokio::select! {
                 biased;
-                log = recv(&mut self.logs), if self.logs.is_some() => match log {
+                log = recv(&mut self.logs) => match log {
                     Some(event) => return Some(event),
                     None => self.logs = None,
                 },
-                changed = changed(&mut self.progress), if progress_ready => match changed {
-                    Some(progress) => {
-                        if let Some(event) = self.deliver(progress) {
-                            return Some(event);
-                        }
+                () = std::future::ready(()), if queued && wait.is_none() => {
+                    let progress = self.progress.items().pop_front();
+                    if let Some(event) = progress.and_then(|p| self.deliver(p)) {
+                        return Some(event);
                     }
-                    None => self.progress = None,
-                },
-                () = tokio::time::sleep(wait.unwrap_or_default()), if self.progress.is_some() && !progress_ready => {}
-                else => return None,
+                }
+                () = tokio::time::sleep(wait.unwrap_or_default()), if queued && wait.is_some() => {}
+                () = self.progress.added.notified(), if !queued => {}
             }
         }
     }
@@ -132,18 +179,6 @@ async fn recv(logs: &mut Option<mpsc::Receiver<CallEvent>>) -> Option<CallEvent>
     match logs {
         Some(logs) => logs.recv().await,
         None => None,
-    }
-}
-
-/// The newest progress value not yet delivered; `None` when the call has ended and
-/// nothing is left.
-async fn changed(progress: &mut Option<watch::Receiver<Option<Progress>>>) -> Option<Progress> {
-    let progress = progress.as_mut()?;
-    loop {
-        progress.changed().await.ok()?;
-        if let Some(value) = progress.borrow_and_update().clone() {
-            return Some(value);
-        }
     }
 }
 
@@ -278,9 +313,10 @@ impl EventSender {
         let _ = self.logs.try_send(CallEvent::Log { level, message });
     }
 
-    /// Replaces the pending progress value with `progress`.
+    /// Queues a progress value, coalescing it into the newest queued one when the queue
+    /// is full.
     pub fn progress(&self, progress: Progress) {
-        self.progress.send_replace(Some(progress));
+        self.progress.push(progress);
     }
 }
 
@@ -359,6 +395,23 @@ mod tests {
             pacer.take(much_later);
         }
         assert!(pacer.wait(much_later).is_some());
+    }
+
+    #[tokio::test]
+    async fn a_few_values_all_arrive_even_when_the_client_reads_late() {
+        let (sender, mut receiver) = channel("p".into());
+        let mut gate = EventGate::default();
+        for step in [1.0, 2.0, 3.0] {
+            sender.progress(gate.progress("p", step, Some(3.0), None).unwrap());
+        }
+        drop(sender);
+        let mut steps = Vec::new();
+        while let Some(event) = receiver.next().await {
+            if let CallEvent::Progress(p) = event {
+                steps.push(p.done);
+            }
+        }
+        assert_eq!(steps, [1.0, 2.0, 3.0]);
     }
 
     #[tokio::test(start_paused = true)]

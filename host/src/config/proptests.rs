@@ -3,7 +3,7 @@
 //! parses and resolves without a panic; a parse error always gives its line and column,
 //! a resolve error its key.
 //!
-//! `PROPTEST_CASES` sets the number of cases (default 500, a few seconds); run longer
+//! `PROPTEST_CASES` sets the number of cases (default 4000, about two seconds); run longer
 //! locally with e.g. `PROPTEST_CASES=100000 cargo test -p capsule --lib config::proptests`.
 
 use proptest::prelude::*;
@@ -209,7 +209,7 @@ fn parse_and_resolve(text: &str) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(proptest_config(500))]
+    #![proptest_config(proptest_config(4000))]
 
     #[test]
     fn any_config_text_parses_or_fails_with_a_location(text in toml_ish()) {

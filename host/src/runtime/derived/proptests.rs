@@ -9,7 +9,7 @@
 //! - arbitrary JSON, and that value with a random part replaced by arbitrary JSON, never
 //!   panics the conversion, and converts whenever the schema accepts it.
 //!
-//! `PROPTEST_CASES` sets the number of cases (default 256, a few seconds); run longer
+//! `PROPTEST_CASES` sets the number of cases (default 512, a few seconds); run longer
 //! locally with e.g. `PROPTEST_CASES=2000 cargo test -p capsule --lib derived::proptests`.
 
 use std::sync::OnceLock;
@@ -404,7 +404,7 @@ fn check(case: &Case, ty: &Type) -> Result<(), TestCaseError> {
 }
 
 proptest! {
-    #![proptest_config(proptest_config(256))]
+    #![proptest_config(proptest_config(512))]
 
     #[test]
     fn json_and_component_values_agree_with_the_derived_schema(

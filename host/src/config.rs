@@ -510,6 +510,9 @@ fn default_cache_dir() -> Option<PathBuf> {
 }
 
 #[cfg(test)]
+mod proptests;
+
+#[cfg(test)]
 mod tests {
     use super::*;
 

@@ -23,4 +23,6 @@ pub mod registry;
 pub mod runtime;
 pub mod scaffold;
 pub mod trust;
+#[cfg(test)]
+mod testing;
 pub mod units;

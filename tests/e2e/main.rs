@@ -13,6 +13,7 @@ mod escapes;
 mod examples;
 mod fairness;
 mod grants;
+mod hostile_plugins;
 mod js_guest;
 mod limits;
 mod loading;

@@ -19,15 +19,13 @@ use rmcp::model::{
 };
 use rmcp::service::{Peer, RequestContext, RoleServer};
 use serde_json::Value;
-use tokio::sync::mpsc;
 
 use super::convert::{error_result, tool_result};
 use crate::registry::{RegisteredTool, Registry};
 use crate::runtime::bindings::Level;
+use crate::runtime::events::{self, EventReceiver};
 use crate::runtime::{CallContext, CallEvent, CallFailure, Runtime};
 
-/// Events a call may queue for its client before further ones are dropped.
-const EVENT_QUEUE: usize = 256;
 /// Stored in [`CapsuleServer::client_level`] while the client has not asked for logs.
 const NO_LOGS: u8 = u8::MAX;
 
@@ -125,8 +123,8 @@ impl ServerHandler for CapsuleServer {
         }
         // The events are forwarded on this task, beside the call: the sender lives in the
         // call's store, so forwarding ends when the call does, and progress and logs reach
-        // the client before the result.
-        let (tx, rx) = mpsc::channel(EVENT_QUEUE);
+        // the client before the result. Progress is paced and coalesced (see `events`).
+        let (tx, rx) = events::channel(tool.plugin.name.clone());
         let call = CallContext {
             cancel: context.ct.clone(),
             events: Some(tx),
@@ -191,19 +189,19 @@ pub async fn execute(
 
 /// Sends a call's progress and log events to its client until the call ends.
 async fn forward_events(
-    mut events: mpsc::Receiver<CallEvent>,
+    mut events: EventReceiver,
     peer: Peer<RoleServer>,
     progress: Option<ProgressToken>,
     level: Option<LoggingLevel>,
     logger: String,
 ) {
-    while let Some(event) = events.recv().await {
+    while let Some(event) = events.next().await {
         match event {
-            CallEvent::Progress {
+            CallEvent::Progress(events::Progress {
                 done,
                 total,
                 message,
-            } => {
+            }) => {
                 let Some(token) = &progress else { continue };
                 let mut param = ProgressNotificationParam::new(token.clone(), done);
                 param.total = total;

@@ -5,7 +5,7 @@
 pub mod naming;
 pub mod tool;
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 use std::sync::Arc;
 
 use arc_swap::ArcSwap;
@@ -42,30 +42,60 @@ impl ToolSet {
         let mut set = ToolSet::default();
         let mut problems = Vec::new();
         for plugin in &plugins {
-            for tool in &plugin.tools {
+            let problem = |message: String, skipped: bool| ToolProblem {
+                plugin: plugin.name.to_string(),
+                message,
+                skipped,
+            };
+            if plugin.tools.len() > tool::MAX_TOOLS {
+                problems.push(problem(
+                    format!(
+                        "list-tools returned {} tools; only the first {} are served (at most {} tools per plugin); split the plugin",
+                        plugin.tools.len(),
+                        tool::MAX_TOOLS,
+                        tool::MAX_TOOLS
+                    ),
+                    true,
+                ));
+            }
+            let mut own = HashSet::new();
+            for tool in plugin.tools.iter().take(tool::MAX_TOOLS) {
+                let shown = naming::shown(&tool.name);
+                if let Err(err) = naming::check(&tool.name) {
+                    problems.push(problem(format!("tool {shown} skipped: {err}"), true));
+                    continue;
+                }
+                if !own.insert(tool.name.as_str()) {
+                    problems.push(problem(
+                        format!(
+                            "tool {shown} skipped: an earlier tool of this plugin has the same name; tool names must be unique within a plugin"
+                        ),
+                        true,
+                    ));
+                    continue;
+                }
                 let wanted = naming::exposed_name(&plugin.name, &tool.name);
                 let exposed = names.claim(&wanted);
-                match RegisteredTool::new(plugin.clone(), tool, exposed.clone()) {
+                let mut warnings = Vec::new();
+                match RegisteredTool::new(plugin.clone(), tool, exposed.clone(), &mut warnings) {
                     Ok(registered) => {
                         if exposed != wanted {
-                            problems.push(ToolProblem {
-                                plugin: plugin.name.to_string(),
-                                message: format!(
-                                    "tool `{}` would be exposed as `{wanted}`, which is taken; serving it as `{exposed}`",
-                                    tool.name
-                                ),
-                                skipped: false,
-                            });
+                            warnings.push(format!(
+                                "it would be exposed as `{wanted}`, which is taken; serving it as `{exposed}`"
+                            ));
                         }
                         set.index.insert(exposed, set.tools.len());
                         set.tools.push(Arc::new(registered));
                     }
-                    Err(message) => problems.push(ToolProblem {
-                        plugin: plugin.name.to_string(),
-                        message: format!("tool `{}` skipped: {message}", tool.name),
-                        skipped: true,
-                    }),
+                    Err(message) => {
+                        problems.push(problem(format!("tool {shown} skipped: {message}"), true));
+                    }
                 }
+                problems.extend(
+                    warnings
+                        .into_iter()
+                        .map(|w| problem(format!("tool {shown}: {w}"), false)),
+                );
             }
         }
         set.plugins = plugins;

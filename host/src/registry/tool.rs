@@ -6,7 +6,6 @@ use std::sync::Arc;
 use rmcp::model::{JsonObject, ToolAnnotations};
 use serde_json::Value;
 
-use super::naming;
 use crate::policy::PluginPolicy;
 use crate::runtime::Plugin;
 use crate::runtime::bindings;
@@ -25,19 +24,26 @@ pub struct RegisteredTool {
     output: Option<jsonschema::Validator>,
 }
 
+/// Most tools served from one plugin; `list-tools` entries past it are skipped.
+pub const MAX_TOOLS: usize = 1000;
+/// Longest tool description served, in bytes; longer ones are cut on a character boundary.
+pub const MAX_DESCRIPTION: usize = 8 << 10;
+/// Longest tool title served, in bytes; longer ones are cut on a character boundary.
+pub const MAX_TITLE: usize = 256;
+/// Largest input or output schema accepted, in bytes of JSON; a tool with a larger one is
+/// skipped.
+pub const MAX_SCHEMA: usize = 64 << 10;
+
 impl RegisteredTool {
-    /// Checks a plugin's tool and compiles its schemas. The error says what is wrong.
-    pub fn new(
+    /// Checks a plugin's tool (its name must have passed [`super::naming::check`]) and compiles its
+    /// schemas. The error says what is wrong; `warnings` gets what was fixed on the way
+    /// (an over-long description or title is cut).
+    pub(crate) fn new(
         plugin: Arc<Plugin>,
         tool: &bindings::Tool,
         exposed_name: String,
+        warnings: &mut Vec<String>,
     ) -> Result<Self, String> {
-        if !naming::is_valid(&tool.name) {
-            return Err(format!(
-                "tool name `{}` is invalid: use 1-64 characters from a-z, A-Z, 0-9, `_` and `-`",
-                tool.name
-            ));
-        }
         let (input_schema, input) = compile_schema(&tool.input_schema, "input schema")?;
         let (output_schema, output) = match &tool.output_schema {
             Some(text) => {
@@ -49,12 +55,14 @@ impl RegisteredTool {
         if tool.description.trim().is_empty() {
             tracing::warn!(plugin = %plugin.name, tool = %tool.name, "tool has no description; models will not know when to call it");
         }
-        let mut descriptor = rmcp::model::Tool::new(
-            exposed_name.clone(),
-            tool.description.clone(),
-            Arc::new(input_schema),
-        );
-        descriptor.title = tool.title.clone();
+        let description = bounded(&tool.description, MAX_DESCRIPTION, "description", warnings);
+        let title = tool
+            .title
+            .as_deref()
+            .map(|title| bounded(title, MAX_TITLE, "title", warnings));
+        let mut descriptor =
+            rmcp::model::Tool::new(exposed_name.clone(), description, Arc::new(input_schema));
+        descriptor.title = title;
         descriptor.output_schema = output_schema.map(Arc::new);
         descriptor.annotations = annotations(tool.annotations.as_ref(), &plugin.policy);
         Ok(Self {
@@ -117,8 +125,29 @@ fn violations(validator: &jsonschema::Validator, value: &Value) -> Result<(), St
     }
 }
 
-/// Parses a schema (JSON text), requires `"type": "object"` (MCP demands it) and compiles it.
+/// `text`, cut to at most `max` bytes on a character boundary (with `…` appended) when
+/// longer; the cut is reported in `warnings`.
+fn bounded(text: &str, max: usize, what: &str, warnings: &mut Vec<String>) -> String {
+    if text.len() <= max {
+        return text.to_string();
+    }
+    warnings.push(format!(
+        "{what} is {} bytes; cut to the first {max} bytes (at most {max} are served)",
+        text.len()
+    ));
+    let mut cut = text[..text.floor_char_boundary(max)].to_string();
+    cut.push('…');
+    cut
+}
+
+/// Parses a schema (JSON text) of at most [`MAX_SCHEMA`] bytes, requires `"type": "object"` (MCP demands it) and compiles it.
 fn compile_schema(text: &str, what: &str) -> Result<(JsonObject, jsonschema::Validator), String> {
+    if text.len() > MAX_SCHEMA {
+        return Err(format!(
+            "{what} is {} bytes; at most {MAX_SCHEMA} bytes are accepted",
+            text.len()
+        ));
+    }
     let value: Value =
         serde_json::from_str(text).map_err(|err| format!("{what} is not valid JSON: {err}"))?;
     let Value::Object(object) = value else {

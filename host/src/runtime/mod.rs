@@ -5,6 +5,7 @@ pub mod cache;
 mod call;
 pub mod derived;
 pub mod engine;
+pub mod events;
 pub mod fault;
 pub mod output;
 mod plugin;
@@ -19,8 +20,9 @@ use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
 pub use call::CallFailure;
+pub use events::{CallEvent, Progress};
 pub use plugin::{LoadError, Plugin};
-pub use state::{CallContext, CallEvent};
+pub use state::CallContext;
 
 use crate::config::RuntimeSettings;
 use cache::ArtifactCache;

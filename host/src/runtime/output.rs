@@ -14,6 +14,9 @@ use wasmtime_wasi::cli::{IsTerminal, StdoutStream};
 const TAIL_BYTES: usize = 2048;
 /// Longest line forwarded to the log; longer lines are cut.
 const MAX_LINE: usize = 4096;
+/// Most lines logged per stream and call: a budget of 64 KiB of newlines would otherwise
+/// be 64 Ki log events of about 100 bytes each on the host's stderr.
+const MAX_LINES: usize = 1000;
 
 /// One output stream of one call (stdout or stderr), shared by every WASI handle to it.
 #[derive(Clone)]
@@ -27,6 +30,7 @@ struct OutputState {
     pending: Vec<u8>,
     budget: usize,
     dropped: usize,
+    lines: usize,
     tail: Vec<u8>,
 }
 
@@ -40,6 +44,7 @@ impl PluginOutput {
                 pending: Vec::new(),
                 budget,
                 dropped: 0,
+                lines: 0,
                 tail: Vec::new(),
             })),
         }
@@ -57,7 +62,7 @@ impl PluginOutput {
                 plugin = %state.plugin,
                 stream = state.stream,
                 dropped_bytes = state.dropped,
-                "plugin output over the log budget was dropped (limits.log-output)"
+                "plugin output over the log budget was dropped (limits.log-output; at most {MAX_LINES} lines per stream and call)"
             );
             state.dropped = 0;
         }
@@ -91,7 +96,12 @@ impl PluginOutput {
 }
 
 impl OutputState {
-    fn emit(&self, line: &[u8]) {
+    fn emit(&mut self, line: &[u8]) {
+        if self.lines >= MAX_LINES {
+            self.dropped += line.len() + 1;
+            return;
+        }
+        self.lines += 1;
         let line = &line[..line.len().min(MAX_LINE)];
         let text = String::from_utf8_lossy(line);
         let text = text.trim_end_matches('\r');
@@ -149,6 +159,15 @@ mod tests {
         assert_eq!(state.dropped, 14);
         drop(state);
         assert_eq!(out.tail(), "hello\nworld: boom");
+    }
+
+    #[test]
+    fn lines_are_capped_per_stream() {
+        let out = PluginOutput::new("p".into(), "stdout", 1 << 20);
+        out.write(&vec![b'\n'; 5000]);
+        let state = out.state.lock().unwrap();
+        assert_eq!(state.lines, MAX_LINES);
+        assert_eq!(state.dropped, 4000);
     }
 
     #[test]

@@ -3,7 +3,6 @@
 
 use std::sync::Arc;
 
-use tokio::sync::mpsc;
 use tokio_util::sync::CancellationToken;
 use wasmtime::ResourceLimiter;
 use wasmtime::component::ResourceTable;
@@ -12,45 +11,20 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 use super::bindings::{Level, capsule::plugin};
 use super::engine::PoolShare;
+use super::events::{EventGate, EventSender};
 use super::output::PluginOutput;
 use crate::capability::limits::Limits;
 use crate::capability::net::PolicyHttp;
 use crate::policy::PluginPolicy;
-
-/// Most `host.log` calls forwarded per call; more are counted and dropped.
-const MAX_LOG_CALLS: u32 = 1000;
-/// Longest `host.log` message forwarded; longer ones are cut.
-const MAX_LOG_MESSAGE: usize = 4096;
-
-/// Something a running call tells its client: progress or a log line.
-#[derive(Debug, Clone, PartialEq)]
-pub enum CallEvent {
-    /// `host.progress` was called.
-    Progress {
-        /// Work done so far.
-        done: f64,
-        /// Total work, if known.
-        total: Option<f64>,
-        /// What is happening now.
-        message: Option<String>,
-    },
-    /// `host.log` was called.
-    Log {
-        /// Severity.
-        level: Level,
-        /// The message (already cut to a sane length).
-        message: String,
-    },
-}
 
 /// What the caller provides for one call.
 #[derive(Clone, Default)]
 pub struct CallContext {
     /// Cancelled when the client cancels the request.
     pub cancel: CancellationToken,
-    /// Where progress and log events go, if the client wants them. Bounded: when the
-    /// client is slow, further events are dropped rather than queued without limit.
-    pub events: Option<mpsc::Sender<CallEvent>>,
+    /// Where progress and log events go, if the client wants them. Bounded: log events
+    /// are dropped when the client is slow, progress is coalesced to its latest value.
+    pub events: Option<EventSender>,
 }
 
 /// Enforces a call's memory, table and instance limits and records which one was hit,
@@ -163,7 +137,7 @@ pub struct CallState {
     pub(crate) context: CallContext,
     pub(crate) stderr: PluginOutput,
     pub(crate) stdout: PluginOutput,
-    log_calls: u32,
+    events: EventGate,
 }
 
 impl CallState {
@@ -189,7 +163,7 @@ impl CallState {
             context,
             stderr,
             stdout,
-            log_calls: 0,
+            events: EventGate::default(),
         })
     }
 
@@ -223,23 +197,10 @@ impl plugin::types::Host for CallState {}
 
 impl plugin::host::Host for CallState {
     fn log(&mut self, level: Level, message: String) {
-        self.log_calls += 1;
-        if self.log_calls > MAX_LOG_CALLS {
-            if self.log_calls == MAX_LOG_CALLS + 1 {
-                tracing::warn!(plugin = %self.plugin, "plugin logged more than {MAX_LOG_CALLS} lines in one call; dropping the rest");
-            }
-            return;
-        }
-        let mut message = message;
-        if message.len() > MAX_LOG_MESSAGE {
-            let mut cut = MAX_LOG_MESSAGE;
-            while !message.is_char_boundary(cut) {
-                cut -= 1;
-            }
-            message.truncate(cut);
-            message.push('…');
-        }
         let plugin = &*self.plugin;
+        let Some(message) = self.events.log(plugin, message) else {
+            return;
+        };
         match level {
             Level::Trace => tracing::trace!(target: "capsule::plugin", plugin, "{message}"),
             Level::Debug => tracing::debug!(target: "capsule::plugin", plugin, "{message}"),
@@ -248,17 +209,16 @@ impl plugin::host::Host for CallState {
             Level::Error => tracing::error!(target: "capsule::plugin", plugin, "{message}"),
         }
         if let Some(events) = &self.context.events {
-            let _ = events.try_send(CallEvent::Log { level, message });
+            events.log(level, message);
         }
     }
 
     fn progress(&mut self, done: f64, total: Option<f64>, message: Option<String>) {
-        if let Some(events) = &self.context.events {
-            let _ = events.try_send(CallEvent::Progress {
-                done,
-                total,
-                message,
-            });
+        let Some(events) = &self.context.events else {
+            return;
+        };
+        if let Some(progress) = self.events.progress(&self.plugin, done, total, message) {
+            events.progress(progress);
         }
     }
 

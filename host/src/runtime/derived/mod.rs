@@ -4,6 +4,8 @@
 //! and results are converted by type ([`value`]), and the function is called dynamically.
 
 pub mod docs;
+#[cfg(test)]
+mod proptests;
 pub mod schema;
 pub mod value;
 

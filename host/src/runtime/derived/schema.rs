@@ -22,7 +22,13 @@ pub fn of(ty: &Type) -> Result<Value, Unsupported> {
         Type::U32 => integer(u32::MIN, u32::MAX),
         Type::S64 => integer(i64::MIN, i64::MAX),
         Type::U64 => integer(u64::MIN, u64::MAX),
-        Type::Float32 | Type::Float64 => json!({"type": "number"}),
+        // Larger numbers would become infinities when narrowed to f32.
+        Type::Float32 => json!({
+            "type": "number",
+            "minimum": -f64::from(f32::MAX),
+            "maximum": f64::from(f32::MAX),
+        }),
+        Type::Float64 => json!({"type": "number"}),
         Type::Char => json!({"type": "string", "minLength": 1, "maxLength": 1}),
         Type::String => json!({"type": "string"}),
         Type::List(list) => json!({"type": "array", "items": of(&list.ty())?}),

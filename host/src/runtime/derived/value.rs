@@ -8,7 +8,7 @@ use wasmtime::component::{Type, Val};
 
 /// Converts `json` at `path` to a value of type `ty`.
 pub fn from_json(json: &Value, ty: &Type, path: &str) -> Result<Val, String> {
-    let wrong = |expected: &str| Err(format!("{path}: expected {expected}, got {json}"));
+    let wrong = |expected: &str| Err(format!("{path}: expected {expected}, got {}", quoted(json)));
     Ok(match ty {
         Type::Bool => match json {
             Value::Bool(b) => Val::Bool(*b),
@@ -22,10 +22,11 @@ pub fn from_json(json: &Value, ty: &Type, path: &str) -> Result<Val, String> {
         Type::U32 => Val::U32(int(json, path)?),
         Type::S64 => Val::S64(int(json, path)?),
         Type::U64 => Val::U64(int(json, path)?),
-        // JSON numbers are doubles; narrowing to f32 rounds, as any f32 API would.
-        Type::Float32 => match json.as_f64() {
-            Some(f) => Val::Float32(f as f32),
-            None => return wrong("a number"),
+        // JSON numbers are doubles; narrowing to f32 rounds, as any f32 API would, but a
+        // number beyond f32's range is refused rather than turned into an infinity.
+        Type::Float32 => match json.as_f64().map(|f| f as f32) {
+            Some(f) if f.is_finite() => Val::Float32(f),
+            _ => return wrong("a number within ±3.4028235e38 (the range of f32)"),
         },
         Type::Float64 => match json.as_f64() {
             Some(f) => Val::Float64(f),
@@ -240,26 +241,65 @@ pub fn to_json(val: &Val, path: &str) -> Result<Value, String> {
     })
 }
 
+/// Longest rendering of a wrong value quoted in an error message, in bytes.
+const QUOTED: usize = 200;
+
+/// `json` as text for an error message, cut to [`QUOTED`] bytes on a character boundary:
+/// a wrong 10 MB argument makes a short error, not a 10 MB one.
+fn quoted(json: &Value) -> String {
+    let mut text = json.to_string();
+    if text.len() > QUOTED {
+        text.truncate(text.floor_char_boundary(QUOTED));
+        text.push('…');
+    }
+    text
+}
+
 fn float(f: f64, path: &str) -> Result<Value, String> {
     Number::from_f64(f)
         .map(Value::Number)
         .ok_or_else(|| format!("{path}: the function returned {f}, which JSON cannot carry"))
 }
 
+/// An integer of type `T`. JSON Schema's `integer` includes numbers written with a zero
+/// fraction (`2.0`, `1e3`), so those are accepted too when the value is in range.
 fn int<T: TryFrom<i64> + TryFrom<u64>>(json: &Value, path: &str) -> Result<T, String> {
     let n = match json {
         Value::Number(n) => n
             .as_i64()
             .and_then(|i| T::try_from(i).ok())
-            .or_else(|| n.as_u64().and_then(|u| T::try_from(u).ok())),
+            .or_else(|| n.as_u64().and_then(|u| T::try_from(u).ok()))
+            .or_else(|| n.as_f64().and_then(whole)),
         _ => None,
     };
-    n.ok_or_else(|| format!("{path}: expected an integer in the type's range, got {json}"))
+    n.ok_or_else(|| {
+        format!(
+            "{path}: expected an integer in the type's range, got {}",
+            quoted(json)
+        )
+    })
+}
+
+/// `f` as a `T` when it is a whole number that `T` holds exactly.
+fn whole<T: TryFrom<i64> + TryFrom<u64>>(f: f64) -> Option<T> {
+    // 2^63 and 2^64 as f64: the first values outside i64 and u64.
+    const I64_END: f64 = 9_223_372_036_854_775_808.0;
+    const U64_END: f64 = 18_446_744_073_709_551_616.0;
+    // NaN and the infinities have a NaN fraction.
+    if f.fract() != 0.0 {
+        None
+    } else if (0.0..U64_END).contains(&f) {
+        T::try_from(f as u64).ok()
+    } else if (-I64_END..0.0).contains(&f) {
+        T::try_from(f as i64).ok()
+    } else {
+        None
+    }
 }
 
 fn items(json: &Value, ty: &Type, path: &str, len: Option<usize>) -> Result<Vec<Val>, String> {
     let Value::Array(values) = json else {
-        return Err(format!("{path}: expected an array, got {json}"));
+        return Err(format!("{path}: expected an array, got {}", quoted(json)));
     };
     if let Some(len) = len.filter(|&l| l != values.len()) {
         return Err(format!(
@@ -283,7 +323,8 @@ fn tag<'v>(json: &'v Value, path: &str) -> Result<(&'v str, Option<&'v Value>), 
             Ok((name, Some(payload)))
         }
         _ => Err(format!(
-            "{path}: expected a case name, or an object with exactly one case name as key, got {json}"
+            "{path}: expected a case name, or an object with exactly one case name as key, got {}",
+            quoted(json)
         )),
     }
 }

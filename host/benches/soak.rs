@@ -3,8 +3,8 @@
 //!
 //! A window of good calls (`echo_echo`, each with its own message) stays in flight the
 //! whole run while every hostile fixture is called beside them in a loop: fuel, deadline,
-//! memory, stack, panic, trap, output spam, oversized and aliased results, many memories,
-//! a pool hoarder and a plugin that naps on its slots. The report gives lost good calls
+//! memory, stack, panic, trap, output spam, progress and log floods, oversized and aliased
+//! results, many memories, a pool hoarder and a plugin that naps on its slots. The report gives lost good calls
 //! (an error, a wrong answer or no answer: must be 0), p50/p99 of the good calls, the
 //! faults the hostile calls got, and the host's RSS at start, peak and end (must stay
 //! flat). Exits non-zero if a good call was lost or memory did not stay flat, so the short
@@ -65,6 +65,14 @@ fn hostile_calls() -> Vec<(&'static str, Value)> {
         ("hostile_panic", json!({})),
         ("hostile_trap", json!({})),
         ("hostile_stdout_spam", json!({})),
+        (
+            "hostile_progress_flood",
+            json!({"count": 100_000, "bytes": 64}),
+        ),
+        (
+            "hostile_log_flood",
+            json!({"count": 1_000, "bytes": 65_536}),
+        ),
         ("greedy_alias_flood", json!({})),
         ("greedy_blocks", json!({"n": 5000})),
         ("greedy_nap", json!({"ms": 500})),

@@ -22,7 +22,7 @@ pub mod policy;
 pub mod registry;
 pub mod runtime;
 pub mod scaffold;
-pub mod trust;
 #[cfg(test)]
 mod testing;
+pub mod trust;
 pub mod units;

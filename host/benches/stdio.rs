@@ -60,7 +60,10 @@ fn main() {
     );
 
     // The protocol floor: `ping` never reaches a plugin.
-    let mut server = Server::start(capsule(folder.path()));
+    let mut server = Server::start(capsule(
+        Path::new(env!("CARGO_BIN_EXE_capsule")),
+        folder.path(),
+    ));
     server.sequential(PING, WARMUP);
     report_latency(
         "capsule stdio ping round trip",
@@ -74,14 +77,25 @@ fn main() {
             "(Python MCP SDK not found: set CAPSULE_BENCH_PYTHON to a python with `mcp` 2.x for the side-by-side peer)"
         );
     }
+    // Another capsule binary (e.g. the previous commit's) measured in the same rounds, so a
+    // change is judged by a ratio on one machine state, never by numbers from another day.
+    let baseline = std::env::var_os("CAPSULE_BENCH_BASELINE").map(PathBuf::from);
     let mut results: Vec<(&'static str, Vec<Round>)> = Vec::new();
     for _ in 0..ROUNDS {
         let mut targets = vec![Target {
             name: "capsule (fresh instance per call)",
-            command: capsule(folder.path()),
+            command: capsule(Path::new(env!("CARGO_BIN_EXE_capsule")), folder.path()),
             tool: "echo_echo",
             calls: 20_000,
         }];
+        if let Some(baseline) = &baseline {
+            targets.push(Target {
+                name: "capsule baseline (CAPSULE_BENCH_BASELINE)",
+                command: capsule(baseline, folder.path()),
+                tool: "echo_echo",
+                calls: 20_000,
+            });
+        }
         if let Some(python) = &python {
             let mut command = Command::new(python);
             command.arg(
@@ -117,11 +131,13 @@ fn main() {
         );
         p50s.push((name, percentile(&median.call, 0.5)));
     }
-    if let [(_, capsule), (peer, other), ..] = p50s.as_slice() {
-        println!(
-            "p50 ratio {peer} / capsule: {:.1}x",
-            micros(*other) / micros(*capsule)
-        );
+    if let [(_, capsule), others @ ..] = p50s.as_slice() {
+        for (peer, other) in others {
+            println!(
+                "p50 ratio {peer} / capsule: {:.2}x",
+                micros(*other) / micros(*capsule)
+            );
+        }
     }
 
     in_process(folder.path());
@@ -129,8 +145,8 @@ fn main() {
 
 const PING: &str = r#"{"jsonrpc":"2.0","id":ID,"method":"ping"}"#;
 
-fn capsule(plugins: &Path) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_capsule"));
+fn capsule(binary: &Path, plugins: &Path) -> Command {
+    let mut command = Command::new(binary);
     command
         .args(["serve", "--no-cache", "--log-level", "warn", "--plugins"])
         .arg(plugins);

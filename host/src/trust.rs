@@ -19,7 +19,9 @@ use crate::policy::RawPolicy;
 use crate::units::{ByteSize, deserialize_duration, format_duration};
 
 /// `[ceiling]` as written: upper bounds of every policy's limits, and the grants a sidecar
-/// policy may take without `capsule approve`.
+/// policy may take without `capsule approve`. The limit keys repeat [`RawLimits`]'s because
+/// serde cannot combine `flatten` with `deny_unknown_fields`, and a misspelt ceiling key must
+/// be an error.
 #[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawCeiling {

@@ -115,7 +115,8 @@ pub fn all(root: &Path) -> Result<()> {
     guests::test_all(root)?;
 
     let python = python::venv(root, &[PYTHON_MCP])?;
-    cmd::cargo(root, &["build", "--workspace"])?;
+    // `cargo test --workspace` built target/debug/capsule for the e2e tests already; a
+    // `cargo build` here would rebuild half the graph for the non-test feature set.
     cmd::run_command(
         Command::new(&python)
             .arg("tests/python/test_stdio.py")

@@ -111,35 +111,6 @@ async fn check_reports_each_skipped_tool() {
     );
 }
 
-/// The host's pid and peak resident memory (`VmHWM`, in KiB), found as the `capsule` child
-/// of this test process serving `folder`.
-fn host_peak_rss_kib(folder: &Folder) -> u64 {
-    let marker = folder.dir.path().to_string_lossy().into_owned();
-    let me = std::process::id().to_string();
-    for entry in std::fs::read_dir("/proc").expect("/proc") {
-        let dir = entry.expect("/proc entry").path();
-        let Ok(cmdline) = std::fs::read(dir.join("cmdline")) else {
-            continue;
-        };
-        let cmdline = String::from_utf8_lossy(&cmdline);
-        let Ok(status) = std::fs::read_to_string(dir.join("status")) else {
-            continue;
-        };
-        let parent = status
-            .lines()
-            .find_map(|l| l.strip_prefix("PPid:"))
-            .map(str::trim);
-        if parent == Some(me.as_str()) && cmdline.contains(&marker) && cmdline.contains("serve") {
-            return status
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-                .expect("VmHWM in /proc/PID/status");
-        }
-    }
-    panic!("no capsule serve child of this test serving {marker}");
-}
-
 /// Peak host memory allowed during a flood. Measured: ~34 MiB (debug build) with the
 /// bounds; before them, a thousand 1 MiB log messages kept their buffers while queued
 /// and took the host past 300 MiB.
@@ -158,7 +129,7 @@ async fn flood_server() -> (Folder, Server) {
 
 #[tokio::test]
 async fn a_progress_flood_is_coalesced_cut_and_capped() {
-    let (folder, server) = flood_server().await;
+    let (_folder, server) = flood_server().await;
     // A million tiny reports, then two thousand of 1 MiB each.
     for (count, bytes) in [(1_000_000u64, 64u64), (2_000, 1 << 20)] {
         server.recorder.progress.lock().unwrap().clear();
@@ -207,14 +178,14 @@ async fn a_progress_flood_is_coalesced_cut_and_capped() {
         )
         .await;
     server.assert_echo_answers().await;
-    let peak = host_peak_rss_kib(&folder);
+    let peak = server.memory().1 / 1024;
     eprintln!("host peak RSS {peak} KiB");
     assert!(peak < PEAK_RSS_KIB, "host peak RSS {peak} KiB");
 }
 
 #[tokio::test]
 async fn a_log_flood_is_cut_and_capped() {
-    let (folder, server) = flood_server().await;
+    let (_folder, server) = flood_server().await;
     for (count, bytes) in [(1_000_000u64, 64u64), (3_000, 1 << 20)] {
         server.recorder.logs.lock().unwrap().clear();
         let done = server
@@ -250,7 +221,7 @@ async fn a_log_flood_is_cut_and_capped() {
         "one warning per call"
     );
     server.assert_echo_answers().await;
-    let peak = host_peak_rss_kib(&folder);
+    let peak = server.memory().1 / 1024;
     eprintln!("host peak RSS {peak} KiB");
     assert!(peak < PEAK_RSS_KIB, "host peak RSS {peak} KiB");
 }

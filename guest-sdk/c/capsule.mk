@@ -37,3 +37,19 @@ clean:
 	rm -rf $(BUILD) $(OUT)
 
 .PHONY: clean
+
+# `make test`: the tools' unit tests (every test_*.c), built natively with the build
+# machine's C compiler against capsule_testing.c (stand-ins for the host), then run.
+TESTS ?= $(wildcard test_*.c)
+TEST_CC ?= cc
+TEST_BIN := $(BUILD)/test_$(NAME)
+
+test: $(TEST_BIN)
+	./$(TEST_BIN)
+
+$(TEST_BIN): $(SOURCES) $(TESTS) $(SDK)/capsule_tool.c $(SDK)/capsule_testing.c $(SDK)/capsule_tool.h $(SDK)/capsule_testing.h
+	@mkdir -p $(BUILD)
+	$(TEST_CC) -std=c11 -Wall -Wextra -Werror -g -I$(SDK) -o $@ $(SOURCES) $(TESTS) \
+		$(SDK)/capsule_tool.c $(SDK)/capsule_testing.c -lm
+
+.PHONY: test

@@ -156,6 +156,9 @@ next:
     }
     out!("  capsule check --plugins .");
     out!("  capsule list --plugins .");
+    if let Some(test) = &created.test_command {
+        out!("\ntest it:\n  {test}");
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -53,6 +53,8 @@ pub struct Created {
     pub files: Vec<String>,
     /// The command that builds `<name>.wasm` in `dir`, from the template's README.
     pub build_command: Option<String>,
+    /// The command that runs the project's own tests (the README's `## Test` block).
+    pub test_command: Option<String>,
 }
 
 /// The languages this build has templates for.
@@ -88,11 +90,15 @@ pub fn create(name: &str, lang: &str, parent: &Path) -> Result<Created, Scaffold
     };
     let mut written = Vec::new();
     let mut build_command = None;
+    let mut test_command = None;
     for (relative, contents) in files.iter() {
         let path = dir.join(relative);
         let contents = fill(contents);
         if *relative == "README.md" {
             build_command = first_shell_block(&contents);
+            test_command = contents
+                .split_once("\n## Test\n")
+                .and_then(|(_, section)| first_shell_block(section));
         }
         write(&path, &contents)?;
         written.push(relative.to_string());
@@ -101,6 +107,7 @@ pub fn create(name: &str, lang: &str, parent: &Path) -> Result<Created, Scaffold
         dir,
         files: written,
         build_command,
+        test_command,
     })
 }
 
@@ -127,7 +134,8 @@ fn write(path: &Path, contents: &str) -> Result<(), ScaffoldError> {
     std::fs::write(path, contents).map_err(fail)
 }
 
-/// The first line of the first ```sh block: a template README's build command.
+/// The first line of the first ```sh block: a template README's build (or, in its `## Test`
+/// section, test) command.
 fn first_shell_block(readme: &str) -> Option<String> {
     let mut lines = readme.lines();
     lines.find(|l| l.trim_start().starts_with("```sh"))?;
@@ -152,6 +160,19 @@ mod tests {
     }
 
     #[test]
+    fn every_template_has_a_build_and_a_test_command() {
+        for lang in languages() {
+            let parent = tempfile::tempdir().unwrap();
+            let created = create("t", lang, parent.path()).unwrap();
+            assert!(created.build_command.is_some(), "{lang}: no build command");
+            assert!(
+                created.test_command.is_some(),
+                "{lang}: no `## Test` command"
+            );
+        }
+    }
+
+    #[test]
     fn a_rust_project_is_complete_and_refuses_to_overwrite() {
         let parent = tempfile::tempdir().unwrap();
         let created = create("my-tool", "rust", parent.path()).unwrap();
@@ -161,6 +182,7 @@ mod tests {
         assert!(!manifest.contains("{{"), "{manifest}");
         let build = created.build_command.unwrap();
         assert!(build.contains("my_tool.wasm my-tool.wasm"), "{build}");
+        assert_eq!(created.test_command.as_deref(), Some("cargo test"));
         let again = create("my-tool", "rust", parent.path()).unwrap_err();
         assert!(matches!(again, ScaffoldError::Exists(_)), "{again}");
         let unknown = create("x", "cobol", parent.path()).unwrap_err();

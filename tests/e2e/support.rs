@@ -150,8 +150,14 @@ pub struct Server {
     pub client: RunningService<RoleClient, Recorder>,
     pub recorder: Recorder,
     stderr: Arc<Mutex<String>>,
+    /// Bumped each time stderr grows, so waiting for a log line is waiting for an event.
+    stderr_grew: tokio::sync::watch::Receiver<usize>,
     pid: u32,
 }
+
+/// How long a test waits for anything before calling the server hung: far above any call's
+/// own limits (10 s by default, plus queueing), so it only ends a hang, with its name.
+pub const HANG: Duration = Duration::from_secs(120);
 
 impl Server {
     /// Starts `command` (a `capsule serve …`) and connects an MCP client to it.
@@ -162,6 +168,7 @@ impl Server {
             .expect("spawn capsule serve");
         let pid = transport.id().expect("capsule serve has a process id");
         let log = Arc::new(Mutex::new(String::new()));
+        let (grew, stderr_grew) = tokio::sync::watch::channel(0);
         if let Some(mut stderr) = stderr {
             let log = log.clone();
             tokio::spawn(async move {
@@ -173,6 +180,7 @@ impl Server {
                     log.lock()
                         .unwrap()
                         .push_str(&String::from_utf8_lossy(&buf[..n]));
+                    grew.send_modify(|reads| *reads += 1);
                 }
             });
         }
@@ -186,6 +194,7 @@ impl Server {
             client,
             recorder,
             stderr: log,
+            stderr_grew,
             pid,
         }
     }
@@ -225,9 +234,15 @@ impl Server {
         let Value::Object(arguments) = arguments else {
             panic!("arguments must be an object")
         };
-        self.client
-            .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(arguments))
-            .await
+        let call = self
+            .client
+            .call_tool(CallToolRequestParams::new(tool.to_string()).with_arguments(arguments));
+        tokio::time::timeout(HANG, call).await.unwrap_or_else(|_| {
+            panic!(
+                "tools/call {tool} got no answer in {HANG:?}: the server hangs; stderr:\n{}",
+                self.stderr()
+            )
+        })
     }
 
     /// Everything the server wrote to stderr so far.
@@ -240,20 +255,30 @@ impl Server {
         self.wait_for_logs(needle, 1).await
     }
 
-    /// Waits until stderr contains `needle` at least `count` times. Gives up after 30 s,
-    /// a bound for a hung server, not a timing being tested.
+    /// Waits until stderr contains `needle` at least `count` times: woken by each read of
+    /// the server's stderr, given up only after [`HANG`].
     pub async fn wait_for_logs(&self, needle: &str, count: usize) -> String {
-        for _ in 0..1200 {
-            let log = self.stderr();
-            if log.matches(needle).count() >= count {
-                return log;
+        let mut grew = self.stderr_grew.clone();
+        let seen = async {
+            loop {
+                grew.borrow_and_update();
+                let log = self.stderr();
+                if log.matches(needle).count() >= count {
+                    return log;
+                }
+                if grew.changed().await.is_err() {
+                    // The server closed stderr: nothing more will come.
+                    return self.stderr();
+                }
             }
-            tokio::time::sleep(Duration::from_millis(25)).await;
+        };
+        match tokio::time::timeout(HANG, seen).await {
+            Ok(log) if log.matches(needle).count() >= count => log,
+            _ => panic!(
+                "stderr never contained {needle:?} {count} times; it was:\n{}",
+                self.stderr()
+            ),
         }
-        panic!(
-            "stderr never contained {needle:?} {count} times; it was:\n{}",
-            self.stderr()
-        );
     }
 
     /// Asserts the good plugin still answers.

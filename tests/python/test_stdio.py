@@ -51,8 +51,17 @@ def text_of(result) -> str:
     return "\n".join(block.text for block in result.content if getattr(block, "type", "") == "text")
 
 
+# The protocol version each client mode must negotiate with capsule: `auto` discovers the
+# newest one rmcp serves, `legacy` uses `initialize` with the previous one.
+EXPECTED_PROTOCOL = {"auto": "2026-07-28", "legacy": "2025-11-25"}
+
+
 async def check_session(root: Path, mode: str) -> None:
     async with Client(server(root), mode=mode) as client:
+        assert client.protocol_version == EXPECTED_PROTOCOL[mode], (
+            f"{mode} mode negotiated protocol {client.protocol_version}, "
+            f"expected {EXPECTED_PROTOCOL[mode]}"
+        )
         tools = await client.list_tools()
         names = {tool.name for tool in tools.tools}
         for expected in ("echo_echo", "echo_add", "hostile_spin"):

@@ -1,8 +1,10 @@
 //! Running child processes with their command line echoed and failures named.
 
+use std::io::IsTerminal;
+use std::os::unix::process::CommandExt;
 use std::path::Path;
 use std::process::Command;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use anyhow::{Context, Result, bail};
 
@@ -21,19 +23,75 @@ pub fn cargo_program() -> String {
     std::env::var("CARGO").unwrap_or_else(|_| "cargo".into())
 }
 
-/// Runs a prepared command, echoing it and its duration.
+/// The longest any one step may run before it is called hung and killed. The slowest step
+/// on a clean 2-core CI machine (the first clippy, which compiles every dependency) takes
+/// about 15 minutes.
+pub const STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
+
+/// Runs a prepared command, echoing it and its duration; kills it (with everything it
+/// started) and fails, naming it, if it runs longer than [`STEP_TIMEOUT`].
 pub fn run_command(command: &mut Command) -> Result<()> {
+    run_command_within(command, STEP_TIMEOUT)
+}
+
+/// [`run_command`] with a step-specific time limit.
+pub fn run_command_within(command: &mut Command, limit: Duration) -> Result<()> {
     let line = describe(command);
     eprintln!("$ {line}");
     let started = Instant::now();
-    let status = command
-        .status()
+    // Without a terminal (CI), its own process group, so a hung step is killed with its
+    // children (test binaries). At a terminal it stays in ours, so Ctrl-C reaches it.
+    let own_group = !std::io::stdin().is_terminal();
+    if own_group {
+        command.process_group(0);
+    }
+    let mut child = command
+        .spawn()
         .with_context(|| format!("cannot start `{line}`; is it installed?"))?;
+    let status = loop {
+        if let Some(status) = child.try_wait().context("cannot wait for a step")? {
+            break status;
+        }
+        if started.elapsed() > limit {
+            if own_group {
+                kill_group(child.id());
+            } else {
+                let _ = child.kill();
+            }
+            let _ = child.wait();
+            bail!(
+                "`{line}` did not finish within {} min and was killed: a hang? (its last \
+                 output above names what it was doing; libtest names tests running over 60 s)",
+                limit.as_secs() / 60
+            );
+        }
+        std::thread::sleep(Duration::from_millis(200));
+    };
     eprintln!("  ({:.1}s)", started.elapsed().as_secs_f64());
     if !status.success() {
         bail!("`{line}` failed ({status})");
     }
     Ok(())
+}
+
+/// Runs a command that talks to the user's terminal (no time limit, same process group, so
+/// it can read stdin).
+pub fn run_interactive(command: &mut Command) -> Result<()> {
+    let line = describe(command);
+    eprintln!("$ {line}");
+    let status = command
+        .status()
+        .with_context(|| format!("cannot start `{line}`; is it installed?"))?;
+    if !status.success() {
+        bail!("`{line}` failed ({status})");
+    }
+    Ok(())
+}
+
+/// SIGKILL to the process group `pgid` (`kill -KILL -PGID`).
+fn kill_group(pgid: u32) {
+    let group = format!("-{pgid}");
+    let _ = Command::new("kill").args(["-KILL", "--", &group]).status();
 }
 
 /// Runs `program args...` and returns its stdout; fails if it exits non-zero.

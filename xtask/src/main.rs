@@ -8,6 +8,7 @@ mod python;
 mod test;
 
 use std::path::{Path, PathBuf};
+use std::process::Command;
 
 use anyhow::{Result, bail};
 
@@ -77,9 +78,5 @@ fn run_demo(root: &Path) -> Result<()> {
         capsule.display(),
         folder.display()
     );
-    cmd::run(
-        root,
-        capsule.to_str().unwrap_or("capsule"),
-        &["serve", "--plugins", &folder_arg],
-    )
+    cmd::run_interactive(Command::new(&capsule).args(["serve", "--plugins", &folder_arg]))
 }

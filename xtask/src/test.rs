@@ -73,6 +73,7 @@ pub fn all(root: &Path) -> Result<()> {
         &[
             "clippy",
             "--workspace",
+            "--all-targets",
             "--target",
             WASM_TARGET,
             "--",
@@ -87,6 +88,7 @@ pub fn all(root: &Path) -> Result<()> {
         &[
             "clippy",
             "--locked",
+            "--all-targets",
             "--manifest-path",
             C_COMPONENTIZE,
             "--target-dir",
@@ -105,6 +107,23 @@ pub fn all(root: &Path) -> Result<()> {
             .args(["test", "-p", "capsule", "--bench", "soak"])
             .current_dir(root)
             .env("CAPSULE_SOAK_SECS", SOAK_SECS),
+    )?;
+    // `capsule new` in every language: real release + LTO, componentize-py/-js and clang
+    // builds, plus each project's own test command. Alone and one at a time, so they
+    // neither slow the end-to-end tests' timing-sensitive cases nor each other.
+    cmd::cargo(
+        root,
+        &[
+            "test",
+            "-p",
+            "capsule",
+            "--test",
+            "e2e",
+            "scaffold",
+            "--",
+            "--ignored",
+            "--test-threads=1",
+        ],
     )?;
     cargo(other(SDK, &["test", "--workspace"]))?;
     let mut plugin_tests = vec!["test"];

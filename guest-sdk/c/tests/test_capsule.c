@@ -1,7 +1,8 @@
 /*
  * Native unit tests of the C SDK (capsule_tool.c): the argument reader (including malformed
  * and mutated input), the JSON writer, results and dispatch, and the host function wrappers.
- * Built with gcc (and AddressSanitizer + UBSan when available) by `cargo xtask test`:
+ * Built with gcc under AddressSanitizer + UBSan by `cargo xtask test` (a compiler without them
+ * is an error: the mutation tests rely on them):
  *
  *     gcc -std=c11 -Wall -Wextra -Werror -fsanitize=address,undefined -I guest-sdk/c \
  *         guest-sdk/c/capsule_tool.c guest-sdk/c/tests/test_capsule.c -lm -o test_capsule

@@ -10,6 +10,7 @@ mod cache;
 mod cli;
 mod derived;
 mod docs;
+mod documented;
 mod escapes;
 mod examples;
 mod fairness;

@@ -9,12 +9,9 @@ use wasmtime_wasi::{WasiCtx, WasiCtxBuilder};
 use crate::policy::PluginPolicy;
 use crate::runtime::output::PluginOutput;
 
-/// Builds the WASI context for one call of a plugin with `policy`.
-pub fn context(
-    policy: &PluginPolicy,
-    stdout: PluginOutput,
-    stderr: PluginOutput,
-) -> wasmtime::Result<WasiCtx> {
+/// Builds the WASI context for one call of a plugin with `policy`. It cannot fail: every
+/// grant was checked and every mount folder opened when the policy was resolved.
+pub fn context(policy: &PluginPolicy, stdout: PluginOutput, stderr: PluginOutput) -> WasiCtx {
     let mut builder = WasiCtxBuilder::new();
     let net = policy.net.clone();
     builder
@@ -35,5 +32,5 @@ pub fn context(
     }
     let mut ctx = builder.build();
     policy.mounts.apply(&mut ctx);
-    Ok(ctx)
+    ctx
 }

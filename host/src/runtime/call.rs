@@ -9,6 +9,7 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::Runtime;
 use super::bindings::{CallError, CallResult, Content, ResourceBody, Tool};
+use super::engine::PoolShare;
 use super::fault::Fault;
 use super::plugin::{Entry, Plugin};
 use super::state::{CallContext, CallState};
@@ -185,12 +186,7 @@ impl Runtime {
     ) -> Result<Returned, Fault> {
         let limits = &plugin.policy.limits;
         let cancel = context.cancel.clone();
-        let state =
-            CallState::new(plugin.name.clone(), &plugin.policy, context).map_err(|err| {
-                Fault::Setup {
-                    detail: format!("{err:#}"),
-                }
-            })?;
+        let state = CallState::new(plugin.name.clone(), &plugin.policy, context);
         let mut store = Store::new(&self.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(limits.fuel).map_err(|err| Fault::Crashed {
@@ -293,6 +289,13 @@ fn classify(err: wasmtime::Error, state: &CallState, limits: &Limits, stack: Byt
         };
     }
     if let Some(detail) = pool_share_exceeded(&err) {
+        if within_pool_share(&detail) {
+            return Fault::Instances {
+                limit: limits.instances,
+                detail,
+                most: PoolShare::PER_CALL.core_instances,
+            };
+        }
         let share = state.limiter.share();
         return Fault::PoolShare {
             detail,
@@ -387,6 +390,26 @@ fn pool_share_exceeded(err: &wasmtime::Error) -> Option<String> {
         })
 }
 
+/// Whether the count in wasmtime's message (`instance count too high at 4`) fits one
+/// call's pool share: then the plugin's lower `limits.instances` stopped it, and raising
+/// that limit would let the component run.
+fn within_pool_share(detail: &str) -> bool {
+    let share = PoolShare::PER_CALL;
+    let Some((what, count)) = detail.split_once(" count too high at ") else {
+        return false;
+    };
+    let Ok(count) = count.trim().parse::<u32>() else {
+        return false;
+    };
+    let most = match what {
+        "instance" => share.core_instances,
+        "memory" => share.memories,
+        "table" => share.tables,
+        _ => return false,
+    };
+    count <= most
+}
+
 /// Checks a result against the result limits: total size and number of content blocks.
 fn check_result(result: &CallResult, limit: ByteSize) -> Result<(), Fault> {
     if result.content.len() > MAX_CONTENT_ITEMS {
@@ -424,4 +447,22 @@ fn result_size(result: &CallResult) -> u64 {
         })
         .sum();
     (content + result.structured.as_ref().map_or(0, String::len)) as u64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn counts_within_the_pool_share_are_the_plugins_own_limit() {
+        assert!(within_pool_share("instance count too high at 4"));
+        assert!(within_pool_share("instance count too high at 32"));
+        assert!(within_pool_share("memory count too high at 2"));
+        assert!(within_pool_share("table count too high at 4"));
+        assert!(!within_pool_share("instance count too high at 33"));
+        assert!(!within_pool_share("memory count too high at 3"));
+        assert!(!within_pool_share("table count too high at 5"));
+        assert!(!within_pool_share("tag count too high at 1"));
+        assert!(!within_pool_share("something else"));
+    }
 }

@@ -92,6 +92,19 @@ pub enum Fault {
         /// The deadline.
         limit: Duration,
     },
+    /// The component creates more core instances, memories or tables than the plugin's
+    /// `limits.instances` allows, though no more than one call's share of the pool.
+    #[error(
+        "exceeded its instance limit of {limit} ({detail}); raise limits.instances for this plugin (up to {most}) if the component needs them"
+    )]
+    Instances {
+        /// The plugin's `limits.instances`.
+        limit: u32,
+        /// wasmtime's message, naming what ran out.
+        detail: String,
+        /// The most `limits.instances` may be: one call's share of core instances.
+        most: u32,
+    },
     /// The component creates more core instances, memories or tables than one call's
     /// share of the instance pool.
     #[error(
@@ -113,13 +126,6 @@ pub enum Fault {
         /// The trap and, when the plugin printed one, its last stderr lines (e.g. the panic message).
         detail: String,
     },
-    /// The sandbox could not be set up for the call (a grant failed, e.g. a mounted
-    /// folder no longer exists).
-    #[error("could not be started: {detail}; check the plugin's policy (`capsule check`)")]
-    Setup {
-        /// What failed.
-        detail: String,
-    },
     /// The client cancelled the call.
     #[error("was cancelled by the client")]
     Cancelled,
@@ -138,9 +144,9 @@ impl Fault {
             | Fault::TransferTooLarge { .. }
             | Fault::TooManyItems { .. } => "result-size",
             Fault::QueueTimeout { .. } => "deadline",
+            Fault::Instances { .. } => "instances",
             Fault::PoolShare { .. } => "pool-share",
             Fault::Crashed { .. } => "crash",
-            Fault::Setup { .. } => "setup",
             Fault::Cancelled => "cancelled",
         }
     }
@@ -180,6 +186,11 @@ mod tests {
             Fault::QueueTimeout {
                 limit: Duration::from_secs(10),
             },
+            Fault::Instances {
+                limit: 3,
+                detail: "instance count too high at 4".into(),
+                most: 32,
+            },
             Fault::PoolShare {
                 detail: "memory count too high at 3".into(),
                 core_instances: 32,
@@ -188,9 +199,6 @@ mod tests {
             },
             Fault::Crashed {
                 detail: "wasm trap: wasm `unreachable` instruction executed".into(),
-            },
-            Fault::Setup {
-                detail: "cannot open /srv/docs".into(),
             },
             Fault::Cancelled,
         ]

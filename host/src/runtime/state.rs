@@ -141,19 +141,14 @@ pub struct CallState {
 }
 
 impl CallState {
-    /// Fresh state for one call of `plugin` under `policy`. Fails only when a grant cannot
-    /// be set up.
-    pub fn new(
-        plugin: Arc<str>,
-        policy: &PluginPolicy,
-        context: CallContext,
-    ) -> wasmtime::Result<Self> {
+    /// Fresh state for one call of `plugin` under `policy`.
+    pub fn new(plugin: Arc<str>, policy: &PluginPolicy, context: CallContext) -> Self {
         let limits = &policy.limits;
         let budget = usize::try_from(limits.log_output.bytes()).unwrap_or(usize::MAX);
         let stdout = PluginOutput::new(plugin.clone(), "stdout", budget);
         let stderr = PluginOutput::new(plugin.clone(), "stderr", budget);
-        Ok(Self {
-            wasi: crate::capability::wasi::context(policy, stdout.clone(), stderr.clone())?,
+        Self {
+            wasi: crate::capability::wasi::context(policy, stdout.clone(), stderr.clone()),
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
             http_hooks: PolicyHttp::new(plugin.clone(), policy.net.clone()),
@@ -164,7 +159,7 @@ impl CallState {
             stderr,
             stdout,
             events: EventGate::default(),
-        })
+        }
     }
 
     /// Flushes the plugin's output streams to the log.

@@ -111,6 +111,11 @@ async fn environment_variables_are_only_the_listed_ones() {
         Some(1),
         "an unlisted variable is not visible: {out:?}"
     );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().last(),
+        Some("environment variable not found"),
+        "{out:?}"
+    );
 }
 
 #[tokio::test]

@@ -9,6 +9,7 @@ mod c_guest;
 mod cache;
 mod cli;
 mod derived;
+mod escape_tools;
 mod escapes;
 mod examples;
 mod fairness;

@@ -84,18 +84,29 @@ async fn command_line_beats_environment_beats_file() {
         .env("CAPSULE_PLUGINS", folder.plugins())
         .env("CAPSULE_NO_CACHE", "true");
     let out = command.output().await.unwrap();
+    assert_eq!(out.status.code(), Some(0), "env beats file: {out:?}");
     assert!(
         String::from_utf8_lossy(&out.stdout).contains("echo_echo"),
         "env beats file: {out:?}"
     );
 
-    std::fs::create_dir(folder.dir.path().join("empty")).unwrap();
-    command
-        .arg("--plugins")
-        .arg(folder.dir.path().join("empty"));
+    let empty = folder.dir.path().join("empty");
+    std::fs::create_dir(&empty).unwrap();
+    command.arg("--plugins").arg(&empty);
     let out = command.output().await.unwrap();
-    assert!(
-        !String::from_utf8_lossy(&out.stdout).contains("echo_echo"),
+    // An empty folder is not an error; a folder that failed to load would exit 2.
+    assert_eq!(out.status.code(), Some(0), "CLI beats env: {out:?}");
+    assert_eq!(
+        String::from_utf8_lossy(&out.stdout),
+        "",
+        "CLI beats env: no tools listed: {out:?}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr),
+        format!(
+            "no tools: {} has no loadable .wasm plugins\n",
+            empty.display()
+        ),
         "CLI beats env: {out:?}"
     );
 }

@@ -6,7 +6,7 @@ use std::sync::atomic::Ordering;
 
 use serde_json::json;
 
-use crate::support::{Folder, assert_error, text};
+use crate::support::{Folder, NOT_PERMITTED, assert_error, text};
 
 /// `parent/inner/hello.txt` (what a nested mount shows) and `secret/secret.txt` beside
 /// `parent` (what no mount may show).
@@ -35,8 +35,6 @@ impl Tree {
             .to_string()
     }
 }
-
-const NOT_PERMITTED: &str = "Operation not permitted (os error 63)";
 
 #[tokio::test]
 async fn a_mount_inside_a_read_write_mount_of_the_same_plugin_is_rejected_at_load() {

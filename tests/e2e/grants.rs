@@ -8,7 +8,9 @@ use serde_json::json;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
-use crate::support::{Folder, assert_error, text};
+use crate::support::{
+    Folder, LOOKUP_DENIED, NOT_FOUND, NOT_PERMITTED, TCP_DENIED, assert_error, text,
+};
 
 /// A folder with a file to mount, and a file outside it that must stay unreachable.
 struct Data {
@@ -52,14 +54,15 @@ async fn a_read_only_mount_gives_exactly_its_folder() {
         .call("echo_read_file", json!({"path": "/data/hello.txt"}))
         .await;
     assert_eq!(text(&read), "hello from the host", "{read:?}");
-    for escape in [
-        "/etc/passwd",
-        "/data/../private.txt",
-        "/data/../../etc/passwd",
-        "/data/link.txt",
+    for (escape, denial) in [
+        // Nothing is mounted at `/`: the path does not exist for the plugin.
+        ("/etc/passwd", NOT_FOUND),
+        ("/data/../private.txt", NOT_PERMITTED),
+        ("/data/../../etc/passwd", NOT_PERMITTED),
+        ("/data/link.txt", NOT_PERMITTED),
     ] {
         let result = server.call("echo_read_file", json!({"path": escape})).await;
-        assert_error(&result, &[]);
+        assert_error(&result, &[denial]);
         assert!(
             !text(&result).contains("outside the mount"),
             "{escape} escaped: {result:?}"
@@ -107,6 +110,11 @@ async fn environment_variables_are_only_the_listed_ones() {
         out.status.code(),
         Some(1),
         "an unlisted variable is not visible: {out:?}"
+    );
+    assert_eq!(
+        String::from_utf8_lossy(&out.stderr).lines().last(),
+        Some("environment variable not found"),
+        "{out:?}"
     );
 }
 
@@ -203,6 +211,10 @@ async fn responses_over_the_size_limit_are_cut_off() {
             json!({"url": format!("http://127.0.0.1:{port}/")}),
         )
         .await;
+    assert_error(
+        &result,
+        &["reading the body failed: HTTP response body size exceeds limit: 16 bytes"],
+    );
     assert!(
         !text(&result).contains("qrstuvwxyz"),
         "the body went past 16 bytes: {result:?}"
@@ -335,16 +347,28 @@ async fn read_only_mounts_cannot_be_written_and_read_write_ones_can() {
     );
     let folder = echo_with(&config);
     let server = folder.serve().await;
-    for (path, what) in [
-        ("/data/hello.txt", "overwrite a read-only file"),
-        ("/data/new.txt", "create in a read-only mount"),
-        ("/out/../escaped.txt", "`..` out of a writable mount"),
-        ("/tmp/anywhere.txt", "outside every mount"),
+    for (path, what, denial) in [
+        (
+            "/data/hello.txt",
+            "overwrite a read-only file",
+            NOT_PERMITTED,
+        ),
+        (
+            "/data/new.txt",
+            "create in a read-only mount",
+            NOT_PERMITTED,
+        ),
+        (
+            "/out/../escaped.txt",
+            "`..` out of a writable mount",
+            NOT_PERMITTED,
+        ),
+        ("/tmp/anywhere.txt", "outside every mount", NOT_FOUND),
     ] {
         let result = server
             .call("echo_write_file", json!({"path": path, "content": "pwned"}))
             .await;
-        assert_error(&result, &[]);
+        assert_error(&result, &[denial]);
         assert!(!text(&result).contains("written"), "{what}: {result:?}");
     }
     assert_eq!(
@@ -403,7 +427,7 @@ async fn raw_tcp_goes_only_to_listed_addresses() {
         &server
             .call("echo_tcp_connect", json!({"addr": allowed.to_string()}))
             .await,
-        &[],
+        &[TCP_DENIED],
     );
     drop(server);
 
@@ -417,7 +441,7 @@ async fn raw_tcp_goes_only_to_listed_addresses() {
         &server
             .call("echo_tcp_connect", json!({"addr": other.to_string()}))
             .await,
-        &[],
+        &[TCP_DENIED],
     );
     server
         .wait_for_log("not in this plugin's net.tcp list")
@@ -525,7 +549,7 @@ async fn redirects_slow_servers_and_name_lookups_do_not_get_around_the_policy() 
     let lookup = server
         .call("echo_dns_lookup", json!({"host": "localhost"}))
         .await;
-    assert_error(&lookup, &[]);
+    assert_error(&lookup, &[LOOKUP_DENIED]);
 }
 
 #[tokio::test]
@@ -577,7 +601,7 @@ async fn symlinks_made_inside_a_writable_mount_cannot_be_followed_out_of_it() {
     assert_error(&up, &["Operation not permitted (os error 63)"]);
     for link in ["/rw/abs", "/rw/up"] {
         let read = server.call("escape_read", json!({"path": link})).await;
-        assert_error(&read, &[]);
+        assert_error(&read, &[NOT_FOUND]);
         assert!(
             !text(&read).contains("root:"),
             "{link} was followed out of the mount: {read:?}"

@@ -11,6 +11,7 @@ mod cli;
 mod derived;
 mod docs;
 mod documented;
+mod escape_tools;
 mod escapes;
 mod examples;
 mod fairness;

@@ -307,8 +307,14 @@ pub fn text(result: &CallToolResult) -> String {
         .join("\n")
 }
 
-/// Asserts `result` is an error result whose text contains every one of `needles`.
+/// Asserts `result` is an error result whose text contains every one of `needles`. At
+/// least one non-empty fragment is required, so no test can accept any error.
 pub fn assert_error(result: &CallToolResult, needles: &[&str]) {
+    assert!(
+        !needles.is_empty() && needles.iter().all(|n| !n.is_empty()),
+        "assert_error needs at least one expected fragment (the exact error text or fault \
+         kind), none empty; got {needles:?}, which would accept any error"
+    );
     assert_eq!(
         result.is_error,
         Some(true),
@@ -380,3 +386,13 @@ pub async fn raw_http_server(
     });
     (port, hits)
 }
+
+/// What `std::io::Error` shows inside a plugin when the sandbox refuses an operation
+/// (WASI errno `perm`): a path out of a mount, a write to a read-only one, a symlink out.
+pub const NOT_PERMITTED: &str = "Operation not permitted (os error 63)";
+/// WASI errno `noent`: a path outside every mount does not exist for the plugin.
+pub const NOT_FOUND: &str = "No such file or directory (os error 44)";
+/// WASI errno `acces`: a TCP connection to an address not in `net.tcp`.
+pub const TCP_DENIED: &str = "Permission denied (os error 2)";
+/// A name lookup, which the host never allows (`permanent-resolver-failure`).
+pub const LOOKUP_DENIED: &str = "failed to lookup address information: Non-recoverable error";

@@ -180,10 +180,13 @@ mod tests {
         assert_eq!(names.claim("a_b_c"), "a_b_c");
         assert_eq!(names.claim("a_b_c"), "a_b_c_2");
         assert_eq!(names.claim("a_b_c"), "a_b_c_3");
+        // A taken name of the maximum length is cut to make room for its suffix.
         let long = "x".repeat(64);
+        assert_eq!(names.claim(&long), long);
         let second = names.claim(&long);
-        assert_eq!(names.claim(&long).len(), 64);
-        assert!(is_valid(&second));
+        assert_eq!(second, format!("{}_2", "x".repeat(62)));
+        assert!(is_valid(&second), "{second}");
+        assert_eq!(names.claim(&long), format!("{}_3", "x".repeat(62)));
     }
 
     #[test]

@@ -33,7 +33,7 @@ const IN_PROCESS: usize = 50_000;
 
 /// One stdio MCP server to measure.
 struct Target {
-    name: &'static str,
+    name: String,
     command: Command,
     tool: &'static str,
     /// Calls per measurement (slow peers get fewer).
@@ -79,20 +79,23 @@ fn main() {
             "(Python MCP SDK not found: set CAPSULE_BENCH_PYTHON to a python with `mcp` 2.x for the side-by-side peer)"
         );
     }
-    // Another capsule binary (e.g. the previous commit's) measured in the same rounds, so a
-    // change is judged by a ratio on one machine state, never by numbers from another day.
-    let baseline = std::env::var_os("CAPSULE_BENCH_BASELINE").map(PathBuf::from);
-    let mut results: Vec<(&'static str, Vec<Round>)> = Vec::new();
+    // Other capsule binaries (e.g. the previous commit's; a `:`-separated list) measured in
+    // the same rounds, so a change is judged by a ratio on one machine state, never by
+    // numbers from another day.
+    let baselines: Vec<PathBuf> = std::env::var_os("CAPSULE_BENCH_BASELINE")
+        .map(|list| std::env::split_paths(&list).collect())
+        .unwrap_or_default();
+    let mut results: Vec<(String, Vec<Round>)> = Vec::new();
     for _ in 0..ROUNDS {
         let mut targets = vec![Target {
-            name: "capsule (fresh instance per call)",
+            name: "capsule (fresh instance per call)".into(),
             command: capsule(Path::new(env!("CARGO_BIN_EXE_capsule")), folder.path()),
             tool: "echo_echo",
             calls: 20_000,
         }];
-        if let Some(baseline) = &baseline {
+        for baseline in &baselines {
             targets.push(Target {
-                name: "capsule baseline (CAPSULE_BENCH_BASELINE)",
+                name: format!("capsule baseline {}", baseline.display()),
                 command: capsule(baseline, folder.path()),
                 tool: "echo_echo",
                 calls: 20_000,
@@ -104,7 +107,7 @@ fn main() {
                 Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/bench/python_echo_server.py"),
             );
             targets.push(Target {
-                name: "python mcp 2.x MCPServer",
+                name: "python mcp 2.x MCPServer".into(),
                 command,
                 tool: "echo",
                 calls: 2_000,
@@ -114,7 +117,7 @@ fn main() {
             let round = measure(target.command, target.tool, target.calls);
             match results.iter_mut().find(|(name, _)| *name == target.name) {
                 Some((_, rounds)) => rounds.push(round),
-                None => results.push((target.name, vec![round])),
+                None => results.push((target.name.clone(), vec![round])),
             }
         }
     }

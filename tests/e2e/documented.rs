@@ -164,26 +164,20 @@ async fn logs_of_call(server: &Server, level: Option<LoggingLevel>, message: &st
     // those of the call before it (sent before that call's result) are here too.
     let marker = format!("after {message}");
     log_call(server, Some(LoggingLevel::Info), &marker).await;
-    let mut waited = 0;
-    loop {
-        let logs = server.recorder.logs.lock().unwrap().clone();
-        let of = |text: &str| {
-            let warning = json!(format!("warning: {text}"));
-            logs.iter()
-                .filter(|log| log.data == json!(text) || log.data == warning)
-                .map(|log| json!({"level": log.level, "data": log.data}))
-                .collect::<Vec<_>>()
-        };
-        if !of(&marker).is_empty() {
-            return of(message);
-        }
-        waited += 1;
-        assert!(
-            waited < 1200,
-            "no log notification of a call with _meta level info arrived: {logs:?}"
-        );
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
-    }
+    let what = format!("the log of the marker call {marker:?}");
+    server
+        .recorder
+        .wait_for_logs(&what, |logs| {
+            let of = |text: &str| {
+                let warning = json!(format!("warning: {text}"));
+                logs.iter()
+                    .filter(|log| log.data == json!(text) || log.data == warning)
+                    .map(|log| json!({"level": log.level, "data": log.data}))
+                    .collect::<Vec<_>>()
+            };
+            (!of(&marker).is_empty()).then(|| of(message))
+        })
+        .await
 }
 
 async fn log_call(server: &Server, level: Option<LoggingLevel>, message: &str) {

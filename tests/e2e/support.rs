@@ -125,6 +125,34 @@ impl Folder {
 pub struct Recorder {
     pub progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
     pub logs: Arc<Mutex<Vec<LoggingMessageNotificationParam>>>,
+    /// Woken on every notification, so a test can wait for one instead of polling.
+    arrived: Arc<tokio::sync::Notify>,
+}
+
+impl Recorder {
+    /// Waits until `done(logs)` holds for the log notifications received so far (checked
+    /// again on each arrival), failing after [`HANG`] with `what` and the logs.
+    pub async fn wait_for_logs<T>(
+        &self,
+        what: &str,
+        mut done: impl FnMut(&[LoggingMessageNotificationParam]) -> Option<T>,
+    ) -> T {
+        let seen = async {
+            loop {
+                let arrival = self.arrived.notified();
+                tokio::pin!(arrival);
+                arrival.as_mut().enable();
+                if let Some(found) = done(&self.logs.lock().unwrap()) {
+                    return found;
+                }
+                arrival.await;
+            }
+        };
+        match tokio::time::timeout(HANG, seen).await {
+            Ok(found) => found,
+            Err(_) => panic!("{what} never arrived: {:?}", self.logs.lock().unwrap()),
+        }
+    }
 }
 
 impl ClientHandler for Recorder {
@@ -134,6 +162,7 @@ impl ClientHandler for Recorder {
         _: NotificationContext<RoleClient>,
     ) {
         self.progress.lock().unwrap().push(params);
+        self.arrived.notify_waiters();
     }
 
     async fn on_logging_message(
@@ -142,6 +171,7 @@ impl ClientHandler for Recorder {
         _: NotificationContext<RoleClient>,
     ) {
         self.logs.lock().unwrap().push(params);
+        self.arrived.notify_waiters();
     }
 }
 

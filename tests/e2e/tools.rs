@@ -95,19 +95,6 @@ async fn schema_violations_are_tool_errors_naming_the_problem() {
 }
 
 #[tokio::test]
-async fn unknown_tool_is_a_protocol_error() {
-    let folder = echo_only("");
-    let server = folder.serve().await;
-    let err = server
-        .try_call("echo_nope", json!({}))
-        .await
-        .expect_err("unknown tool must be a JSON-RPC error");
-    let message = err.to_string();
-    assert!(message.contains("echo_nope"), "{message}");
-    server.assert_echo_answers().await;
-}
-
-#[tokio::test]
 async fn tool_failures_are_error_results() {
     let folder = echo_only("");
     let server = folder.serve().await;

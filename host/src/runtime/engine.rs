@@ -100,12 +100,14 @@ pub const POOL_TABLE_ELEMENTS: u32 = 200_000;
 /// Bytes of each linear memory reset in place (not decommitted) between calls; dirty
 /// pages beyond it are decommitted. Every memory slot the pool ever used keeps up to this
 /// much resident, so it bounds the pool's idle footprint: `slots × KEEP_RESIDENT`. 256 KiB
-/// holds a small plugin's whole working set (the echo fixture dirties under 64 pages per
-/// call); the 2 MiB it was before let the soak's host RSS creep by ~60 MiB over 3 minutes
-/// as more slots were touched by calls that dirtied more memory (BENCHMARKS.md, soak).
+/// holds a small plugin's working set (the echo fixture dirties 12 KiB; a JavaScript guest
+/// dirties more and faults ~60 pages back in per call); with the 2 MiB it was before, idle
+/// slots held 50 MiB after 40 s of the soak and kept growing as calls that dirty their
+/// memory reached more slots, against 5–9 MiB now (BENCHMARKS.md, soak).
 const KEEP_RESIDENT: usize = 256 << 10;
 
-/// Bytes at the top of each fiber stack zeroed in place (not decommitted) between calls.
+/// Bytes at the top of each fiber stack zeroed in place (not decommitted) between calls;
+/// the rest is decommitted. Without zeroing, 40 of the soak's stacks held 516 KiB each.
 const STACK_KEEP_RESIDENT: usize = 64 << 10;
 
 /// Instance slots kept beyond `max_concurrent_calls` for loading plugins (`list-tools`).

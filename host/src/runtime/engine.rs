@@ -59,7 +59,12 @@ pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
         .pagemap_scan(Enabled::Auto)
         .linear_memory_keep_resident(KEEP_RESIDENT)
         .table_keep_resident(64 << 10)
+        // Fiber stacks are zeroed on release: the top `STACK_KEEP_RESIDENT` bytes in place,
+        // the rest decommitted. Without this a stack keeps every page any call ever
+        // touched (a deep recursion leaves ~0.5 MiB resident in its slot for good).
+        .async_stack_keep_resident(STACK_KEEP_RESIDENT)
         .decommit_batch_size(16);
+    config.async_stack_zeroing(true);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     Engine::new(&config)
 }
@@ -92,8 +97,18 @@ impl PoolShare {
 /// Elements of each table slot in the pool: no plugin's `limits.table-elements` may exceed it.
 pub const POOL_TABLE_ELEMENTS: u32 = 200_000;
 
-/// Bytes of each linear memory reset in place (not decommitted) between calls.
-const KEEP_RESIDENT: usize = 2 << 20;
+/// Bytes of each linear memory reset in place (not decommitted) between calls; dirty
+/// pages beyond it are decommitted. Every memory slot the pool ever used keeps up to this
+/// much resident, so it bounds the pool's idle footprint: `slots × KEEP_RESIDENT`. 256 KiB
+/// holds a small plugin's working set (the echo fixture dirties 12 KiB; a JavaScript guest
+/// dirties more and faults ~60 pages back in per call); with the 2 MiB it was before, idle
+/// slots held 50 MiB after 40 s of the soak and kept growing as calls that dirty their
+/// memory reached more slots, against 5–9 MiB now (BENCHMARKS.md, soak).
+const KEEP_RESIDENT: usize = 256 << 10;
+
+/// Bytes at the top of each fiber stack zeroed in place (not decommitted) between calls;
+/// the rest is decommitted. Without zeroing, 40 of the soak's stacks held 516 KiB each.
+const STACK_KEEP_RESIDENT: usize = 64 << 10;
 
 /// Instance slots kept beyond `max_concurrent_calls` for loading plugins (`list-tools`).
 pub const RESERVED_INSTANCES: u32 = 4;

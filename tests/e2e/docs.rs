@@ -88,7 +88,9 @@ fn capsule_arguments(line: &str) -> Option<Vec<String>> {
     let at = if words[first] == "capsule" {
         first
     } else {
-        words.iter().position(|w| w.ends_with("/capsule"))?
+        words
+            .iter()
+            .position(|w| w.ends_with("/capsule") && !w.contains('='))?
     };
     Some(words[at + 1..].to_vec())
 }
@@ -202,6 +204,8 @@ fn the_checks_catch_a_wrong_name_and_a_wrong_flag() {
     );
     let args = capsule_arguments("capsule list --plugins target/plugins   # a comment").unwrap();
     assert_eq!(args, ["list", "--plugins", "target/plugins"]);
+    let env_path = "CAPSULE_SOAK_BIN=path/to/capsule cargo test -p capsule --bench soak";
+    assert_eq!(capsule_arguments(env_path), None);
     let claude = "claude mcp add capsule -- /path/to/capsule serve --plugins /p";
     assert_eq!(
         capsule_arguments(claude).unwrap(),

@@ -7,6 +7,8 @@
 //!    in flight.
 //! 2. Fresh-instance cost in process: `Runtime::call` (new store + instance per call),
 //!    sequential and with one task per core.
+//! 3. Fairness: `echo_echo` latency while another plugin holds every slot it may take
+//!    (`runtime.max-calls-per-plugin`) with sleeping calls and has as many queued behind.
 //!
 //! Needs the fixtures: run `cargo xtask plugins` first.
 
@@ -146,6 +148,7 @@ fn main() {
     }
 
     in_process(folder.path());
+    fairness(&fixtures);
 }
 
 const PING: &str = r#"{"jsonrpc":"2.0","id":ID,"method":"ping"}"#;
@@ -273,4 +276,49 @@ fn in_process(plugins: &Path) {
             (IN_PROCESS / workers * workers) as f64 / elapsed.as_secs_f64()
         );
     });
+}
+
+/// Sleeping calls of the `greedy` fixture sent first: twice the default per-plugin cap
+/// (half of the 64 call slots), so it runs at its cap with the rest queued behind.
+const NAPS: usize = 64;
+/// How long each nap lasts: the echo calls are measured while the first naps run.
+const NAP_MS: u64 = 3_000;
+const FAIR_CALLS: usize = 2_000;
+
+/// Issue #14's fairness case: one plugin saturates its share of the slots with calls that
+/// sleep; another plugin's calls must keep answering (target p99 < 20 ms).
+fn fairness(fixtures: &Path) {
+    let folder = tempfile::tempdir().expect("temp dir");
+    for name in ["echo", "greedy"] {
+        let file = format!("{name}.wasm");
+        std::fs::copy(fixtures.join(&file), folder.path().join(&file)).expect("copy fixture");
+    }
+    let mut server = Server::start(capsule(
+        Path::new(env!("CARGO_BIN_EXE_capsule")),
+        folder.path(),
+    ));
+    let echo = r#"{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":"echo_echo","arguments":{"message":"hi"}}}"#;
+    server.sequential(echo, WARMUP);
+    let nap = format!(
+        r#"{{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{{"name":"greedy_nap","arguments":{{"ms":{NAP_MS}}}}}}}"#
+    );
+    for _ in 0..NAPS {
+        server.send(&nap);
+    }
+    // Let the naps be admitted (or queued) before measuring beside them.
+    std::thread::sleep(Duration::from_millis(200));
+    let started = Instant::now();
+    let beside = server.sequential(echo, FAIR_CALLS);
+    let elapsed = started.elapsed();
+    assert!(
+        elapsed < Duration::from_millis(NAP_MS - 500),
+        "the echo calls took {elapsed:?}, longer than the naps they were measured beside"
+    );
+    report_latency(
+        &format!("fairness: echo_echo beside {NAPS} sleeping greedy calls (cap 32 running)"),
+        &beside,
+    );
+    for _ in 0..NAPS {
+        server.receive();
+    }
 }

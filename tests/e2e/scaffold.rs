@@ -100,21 +100,18 @@ fn new_project_builds_checks_and_calls(lang: &str) {
     );
     let test = line_after("test it:");
 
-    run(
-        Command::new("sh")
-            .args(["-c", &test])
-            .current_dir(&project)
-            .env("PATH", path_for(lang)),
-        &format!("the {lang} project's test command `{test}`"),
-    );
-
-    run(
-        Command::new("sh")
-            .args(["-c", &build])
-            .current_dir(&project)
-            .env("PATH", path_for(lang)),
-        &format!("the {lang} build command `{build}`"),
-    );
+    // A command from the project's README, run in the project with its toolchain on PATH.
+    let shell = |line: &str, what: &str| {
+        run(
+            Command::new("sh")
+                .args(["-c", line])
+                .current_dir(&project)
+                .env("PATH", path_for(lang)),
+            &format!("the {lang} {what} `{line}`"),
+        )
+    };
+    shell(&test, "project's test command");
+    shell(&build, "build command");
     assert!(
         project.join(format!("{name}.wasm")).is_file(),
         "{name}.wasm not built"

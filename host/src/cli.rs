@@ -45,6 +45,11 @@ pub struct Args {
     /// Log filter for stderr, e.g. `info`, `debug`, `capsule=debug,warn`.
     #[arg(long, global = true, env = "CAPSULE_LOG", value_name = "FILTER")]
     log_level: Option<String>,
+    /// Refuse to run when the plugins or the configuration differ from `capsule.lock`
+    /// (written by `capsule check --lock`), listing every difference.
+    #[arg(long, global = true, env = "CAPSULE_LOCKED", action = clap::ArgAction::SetTrue,
+        value_parser = clap::builder::BoolishValueParser::new())]
+    locked: bool,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -71,7 +76,12 @@ enum Command {
         json: bool,
     },
     /// Load and compile every plugin, report every problem; exit 1 if there is any error.
-    Check,
+    Check {
+        /// Also write `capsule.lock` (beside the config file): each plugin's digest,
+        /// grants, limits and tools, and the effective configuration.
+        #[arg(long, conflicts_with = "locked")]
+        lock: bool,
+    },
     /// Show one plugin's file, effective grants and tools (with schemas).
     Inspect {
         /// The plugin's name (its file name without `.wasm`).
@@ -122,12 +132,22 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         return approve(&settings, plugin);
     }
 
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let lock_path = capsule::lock::path(&settings, &cwd);
     let app = App::start(settings).await?;
+    if args.locked {
+        capsule::lock::verify(
+            &lock_path,
+            &app.settings,
+            &app.registry.snapshot(),
+            &app.problems,
+        )?;
+    }
     match command {
         Command::Serve => serve(app).await,
         Command::List { json } => list(&app, json),
         Command::Call { tool, args, json } => call(&app, &tool, &args, json).await,
-        Command::Check => check(&app),
+        Command::Check { lock } => check(&app, lock.then_some(lock_path.as_path())),
         Command::Inspect { plugin } => inspect(&app, &plugin),
         Command::New { .. } | Command::Approve { .. } => {
             unreachable!("handled before loading plugins")
@@ -349,7 +369,8 @@ fn describe(block: &ContentBlock) -> String {
     }
 }
 
-fn check(app: &App) -> Result<ExitCode> {
+/// `capsule check`, and with `lock` the lock file written there when nothing failed.
+fn check(app: &App, lock: Option<&std::path::Path>) -> Result<ExitCode> {
     let snapshot = app.registry.snapshot();
     for plugin in snapshot.plugins() {
         out!(
@@ -386,11 +407,23 @@ fn check(app: &App) -> Result<ExitCode> {
         snapshot.tools().len(),
         app.problems.len() - errors
     );
-    Ok(if app.has_errors() {
-        ExitCode::from(1)
-    } else {
-        ExitCode::SUCCESS
-    })
+    if app.has_errors() {
+        if let Some(path) = lock {
+            out!("not writing {}: fix the errors above first", path.display());
+        }
+        return Ok(ExitCode::from(1));
+    }
+    if let Some(path) = lock {
+        let written = capsule::lock::Lock::of(&app.settings, &snapshot);
+        written.write(path)?;
+        out!(
+            "wrote {} ({} plugins, {} tools); serve with --locked to refuse any other setup",
+            path.display(),
+            written.plugins.len(),
+            snapshot.tools().len()
+        );
+    }
+    Ok(ExitCode::SUCCESS)
 }
 
 fn report_problems(problems: &[Problem]) {

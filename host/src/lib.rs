@@ -16,6 +16,7 @@ pub mod bounds;
 pub mod capability;
 pub mod config;
 pub mod loader;
+pub mod lock;
 pub mod logging;
 pub mod mcp;
 pub mod policy;

@@ -135,6 +135,31 @@ impl RawCeiling {
     }
 }
 
+impl GrantCeiling {
+    /// Every grant it covers, one item each (`mount-root /srv/docs`, `host *.example.com`),
+    /// for the lock file's view of the effective configuration.
+    pub fn items(&self) -> Vec<String> {
+        let mut items: Vec<String> = Vec::new();
+        items.extend(
+            self.read_roots
+                .iter()
+                .map(|r| format!("mount-root {}", r.display())),
+        );
+        items.extend(
+            self.write_roots
+                .iter()
+                .map(|r| format!("writable-mount-root {}", r.display())),
+        );
+        items.extend(self.hosts.iter().map(|h| format!("host {h}")));
+        items.extend(self.tcp.iter().map(|a| format!("tcp {a}")));
+        items.extend(self.env.iter().map(|e| format!("env {e}")));
+        items.extend(self.secrets.iter().map(|s| format!("secret {s}")));
+        items.sort();
+        items.dedup();
+        items
+    }
+}
+
 /// One mount a sidecar asks for, its host folder resolved from the sidecar's folder.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct AskedMount {

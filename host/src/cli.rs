@@ -93,6 +93,25 @@ enum Command {
         /// The plugin's name (its file name without `.wasm`).
         plugin: String,
     },
+    /// Add Capsule's stdio server entry to an MCP client's config (merging; other
+    /// servers and keys are kept), e.g. `capsule install claude-code`.
+    Install {
+        /// The client whose config to write.
+        #[arg(value_enum)]
+        client: capsule::install::Client,
+        /// Print the entry and the file it belongs in; write nothing.
+        #[arg(long)]
+        print: bool,
+        /// The server's name in the client's config.
+        #[arg(long, default_value = "capsule")]
+        name: String,
+        /// The user's config or this project's (default: user; project for vscode).
+        #[arg(long, value_enum)]
+        scope: Option<capsule::install::Scope>,
+        /// Replace an existing, different entry of the same name.
+        #[arg(long)]
+        force: bool,
+    },
     /// Create a new plugin project from a template: `capsule new my-tool --lang python`.
     New {
         /// The plugin's name: its folder, its `.wasm` file and the prefix of its tools.
@@ -114,6 +133,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     }
     let serving = matches!(command, Command::Serve);
     let explicit_log_level = args.log_level.is_some();
+    let explicit_cache_dir = args.cache_dir.is_some();
     let settings = Settings::load(Overrides {
         config_file: args.config,
         plugins_dir: args.plugins,
@@ -130,6 +150,34 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     capsule::logging::init(&filter);
     if let Command::Approve { plugin } = &command {
         return approve(&settings, plugin);
+    }
+    if let Command::Install {
+        client,
+        print,
+        name,
+        scope,
+        force,
+    } = &command
+    {
+        let mut serve = vec!["serve".to_string()];
+        if let Some(file) = &settings.config_file {
+            serve.extend(["--config".into(), file.display().to_string()]);
+        }
+        serve.extend([
+            "--plugins".into(),
+            settings.plugins_dir.display().to_string(),
+        ]);
+        match &settings.cache_dir {
+            Some(dir) if explicit_cache_dir => {
+                serve.extend(["--cache-dir".into(), dir.display().to_string()])
+            }
+            None => serve.push("--no-cache".into()),
+            Some(_) => {}
+        }
+        if args.locked {
+            serve.push("--locked".into());
+        }
+        return install(*client, *scope, name, &serve, *print, *force);
     }
 
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
@@ -149,7 +197,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         Command::Call { tool, args, json } => call(&app, &tool, &args, json).await,
         Command::Check { lock } => check(&app, lock.then_some(lock_path.as_path())),
         Command::Inspect { plugin } => inspect(&app, &plugin),
-        Command::New { .. } | Command::Approve { .. } => {
+        Command::New { .. } | Command::Approve { .. } | Command::Install { .. } => {
             unreachable!("handled before loading plugins")
         }
     }
@@ -196,6 +244,46 @@ fn approve(settings: &Settings, plugin: &str) -> Result<ExitCode> {
         "\n[plugins.{plugin}] is now the plugin's whole grant; its sidecar is ignored from now on (edit the grant in {})",
         approval.config_file.display()
     );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `capsule install`: the entry running this binary with `serve_args`, merged into the
+/// client's config or printed.
+fn install(
+    client: capsule::install::Client,
+    scope: Option<capsule::install::Scope>,
+    name: &str,
+    serve_args: &[String],
+    print: bool,
+    force: bool,
+) -> Result<ExitCode> {
+    let exe = std::env::current_exe().context("cannot find the running capsule binary")?;
+    let cwd = std::env::current_dir().context("cannot read the current folder")?;
+    let dirs = capsule::install::Dirs::from_env();
+    let plan = capsule::install::Plan::new(client, scope, name, &exe, serve_args, &dirs, &cwd)?;
+    let path = plan.location.path.display();
+    if print {
+        out!("# {} config: {path}", client.title());
+        out!("{}", plan.snippet());
+        return Ok(ExitCode::SUCCESS);
+    }
+    match plan.apply(force)? {
+        capsule::install::Outcome::Unchanged => {
+            out!("{path} already has this `{name}` entry; nothing written");
+        }
+        capsule::install::Outcome::Written { backup, replaced } => {
+            let verb = if replaced { "replaced" } else { "added" };
+            out!("{verb} server `{name}` in {path}");
+            if let Some(backup) = backup {
+                out!("previous file kept as {}", backup.display());
+            }
+            out!("  {} {}", exe.display(), serve_args.join(" "));
+            out!(
+                "restart {} (or reload its MCP servers) to use it",
+                client.title()
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
 }
 

@@ -15,6 +15,7 @@ pub mod approve;
 pub mod bounds;
 pub mod capability;
 pub mod config;
+pub mod install;
 pub mod loader;
 pub mod lock;
 pub mod logging;

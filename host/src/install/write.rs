@@ -43,3 +43,39 @@ pub fn replace(path: &Path, text: &str) -> std::io::Result<Option<PathBuf>> {
     }
     written.map(|()| backup)
 }
+
+#[cfg(all(test, unix))]
+mod tests {
+    use std::os::unix::fs::PermissionsExt;
+
+    use super::*;
+
+    #[test]
+    fn a_symlinked_config_is_written_through_the_link_keeping_mode_and_a_backup() {
+        let dir = tempfile::tempdir().expect("temp dir");
+        let real = dir.path().join("dotfiles-claude.json");
+        std::fs::write(&real, "{\"old\": true}\n").unwrap();
+        std::fs::set_permissions(&real, std::fs::Permissions::from_mode(0o600)).unwrap();
+        let link = dir.path().join(".claude.json");
+        std::os::unix::fs::symlink(&real, &link).unwrap();
+
+        let backup = replace(&link, "{\"new\": true}\n").expect("written");
+
+        assert!(link.is_symlink(), "the link was replaced by a file");
+        assert_eq!(std::fs::read_to_string(&real).unwrap(), "{\"new\": true}\n");
+        let mode = std::fs::metadata(&real).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        let backup = backup.expect("a backup of the previous file");
+        assert_eq!(backup, dir.path().join("dotfiles-claude.json.bak"));
+        assert_eq!(
+            std::fs::read_to_string(backup).unwrap(),
+            "{\"old\": true}\n"
+        );
+        let left: Vec<_> = std::fs::read_dir(dir.path())
+            .unwrap()
+            .filter_map(Result::ok)
+            .filter(|e| e.file_name().to_string_lossy().ends_with(".tmp"))
+            .collect();
+        assert!(left.is_empty(), "temporary file left behind: {left:?}");
+    }
+}

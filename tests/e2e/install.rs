@@ -270,7 +270,7 @@ fn invalid_json_is_refused_with_its_line_and_nothing_is_written() {
 /// @google/gemini-cli`, then `node install.cjs` in Claude Code's package) start the entry
 /// `capsule install` wrote and report it connected.
 #[test]
-#[ignore = "needs Claude Code and Gemini CLI in target/clients (see the doc comment)"]
+#[ignore = "needs Claude Code and Gemini CLI in target/clients; `cargo xtask test` installs them and runs it"]
 fn real_clients_connect_to_the_installed_entry() {
     let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/clients/node_modules/.bin");
     let setup = Setup::new();

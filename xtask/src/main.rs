@@ -1,8 +1,10 @@
 //! `cargo xtask <task>`: the project's build, test and demo tasks, in Rust so they run
 //! the same on every machine. `cargo xtask help` lists them.
 
+mod clients;
 mod cmd;
 mod guests;
+mod npm;
 mod plugins;
 mod python;
 mod test;

@@ -6,7 +6,7 @@ use std::process::Command;
 use anyhow::Result;
 
 use crate::plugins::{self, WASM_TARGET};
-use crate::{cmd, guests, python};
+use crate::{clients, cmd, guests, python};
 
 /// The Python MCP SDK the client tests use (2.x speaks `server/discover` first).
 const PYTHON_MCP: &str = "mcp>=2.3,<3";
@@ -132,6 +132,7 @@ pub fn all(root: &Path) -> Result<()> {
     }
     cargo(other(PLUGINS, &plugin_tests))?;
     guests::test_all(root)?;
+    clients::test(root)?;
 
     let python = python::venv(root, &[PYTHON_MCP])?;
     // `cargo test --workspace` built target/debug/capsule for the e2e tests already; a

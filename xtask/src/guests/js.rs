@@ -8,10 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
 
-use crate::cmd;
 use crate::guests::{self, Lang};
+use crate::{cmd, npm};
 
 /// The npm packages the build scripts use, at the exact versions the SDK is tested with.
 const PACKAGES: &[(&str, &str)] = &[
@@ -67,38 +66,9 @@ pub fn build(dir: &Path, out: &Path, bins: &[PathBuf]) -> Result<()> {
 /// Installs componentize-js and esbuild into `target/node` unless those exact versions are
 /// there; returns `target/node/node_modules/.bin`, where their commands live.
 pub fn ensure_toolchain(root: &Path) -> Result<Vec<PathBuf>> {
-    let dir = root.join(NODE_DIR);
-    let bin = dir.join("node_modules/.bin");
-    let missing: Vec<String> = PACKAGES
-        .iter()
-        .filter(|(name, version)| installed_version(&dir, name).as_deref() != Some(*version))
-        .map(|(name, version)| format!("{name}@{version}"))
-        .collect();
-    if !missing.is_empty() {
-        check_node()?;
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        let mut args = vec![
-            "install",
-            "--prefix",
-            NODE_DIR,
-            "--save-exact",
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-        ];
-        args.extend(missing.iter().map(String::as_str));
-        cmd::run(root, "npm", &args)
-            .context("cannot install the JavaScript guest toolchain from npm into target/node")?;
-        for (name, version) in PACKAGES {
-            if installed_version(&dir, name).as_deref() != Some(*version) {
-                bail!(
-                    "{name}@{version} is still missing from {} after npm install",
-                    dir.display()
-                );
-            }
-        }
-    }
+    check_node()?;
+    let bin = npm::ensure(root, NODE_DIR, PACKAGES)
+        .context("cannot install the JavaScript guest toolchain")?;
     Ok(vec![bin])
 }
 
@@ -149,14 +119,6 @@ fn node_test(dir: &Path, register: &Path, files: &[PathBuf]) -> Result<()> {
             .args(files)
             .current_dir(dir),
     )
-}
-
-/// The version of the npm package `name` installed under `dir`, if any.
-fn installed_version(dir: &Path, name: &str) -> Option<String> {
-    let manifest = dir.join("node_modules").join(name).join("package.json");
-    let text = std::fs::read_to_string(manifest).ok()?;
-    let json: Value = serde_json::from_str(&text).ok()?;
-    json.get("version")?.as_str().map(str::to_owned)
 }
 
 /// Fails with install advice unless `node` is 20.6 or newer (for `module.register`).

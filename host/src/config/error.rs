@@ -21,6 +21,16 @@ pub enum ConfigError {
         /// The parser's message, with line, column and the offending text.
         message: String,
     },
+    /// An environment variable or a command-line flag gives a key a value it cannot take.
+    #[error("invalid value in {origin} for {key}: {message}")]
+    Override {
+        /// `environment variable CAPSULE_…` or `flag --…`.
+        origin: String,
+        /// The key it sets.
+        key: String,
+        /// What the key expects.
+        message: String,
+    },
     /// A value is out of range or inconsistent with another.
     #[error("invalid configuration{}: {key}: {message}", source_suffix(path.as_deref()))]
     Invalid {

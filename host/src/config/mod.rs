@@ -1,7 +1,10 @@
 //! Configuration: `capsule.toml`, overridden by `CAPSULE_*` environment variables and
-//! CLI flags (CLI > env > file > defaults). The file is parsed into a *raw* form that
-//! rejects unknown keys (errors carry line and column), then *resolved*: paths made
-//! absolute, defaults filled in, limits checked.
+//! CLI flags (CLI > env > file > defaults). The layers are merged into one document
+//! ([`layer`]; `${VAR}` expanded by [`expand`], variables named by [`keys`], their text
+//! read by [`value`], all driven by the JSON Schema of [`schema`]), which is read into a
+//! *raw* form that rejects unknown keys (errors carry line and column), then *resolved*:
+//! paths made absolute, defaults filled in, limits checked. [`show`] prints the effective
+//! configuration and [`table`] the docs' table of keys.
 
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -12,14 +15,22 @@ use crate::policy::{self, PluginPolicy, RawPolicy};
 use crate::trust::{self, GrantCeiling};
 
 mod error;
+pub mod expand;
 mod file;
+pub mod keys;
+pub mod layer;
 mod raw;
 mod runtime;
+pub mod schema;
+pub mod show;
+pub mod table;
+pub mod value;
 
 pub use error::ConfigError;
 pub use file::parse_file;
 use file::parse_secrets_file;
 pub(crate) use file::parse_toml;
+pub use layer::{Entry, FlagValue, Source};
 pub use raw::RawConfig;
 pub use runtime::{RawRuntime, RuntimeSettings};
 
@@ -39,6 +50,37 @@ pub struct Overrides {
     pub no_cache: bool,
     /// `--log-level` / `CAPSULE_LOG`.
     pub log_level: Option<String>,
+    /// Other keys set on the command line (`--max-concurrent-calls 8`).
+    pub flags: Vec<FlagValue>,
+}
+
+impl Overrides {
+    /// Every key the command line sets, the named fields included.
+    fn all_flags(&self) -> Vec<FlagValue> {
+        let named = [
+            ("plugins-dir", "--plugins", self.plugins_dir.as_ref()),
+            ("cache-dir", "--cache-dir", self.cache_dir.as_ref()),
+        ];
+        let mut flags: Vec<FlagValue> = named
+            .into_iter()
+            .filter_map(|(key, flag, path)| {
+                path.map(|p| FlagValue {
+                    key: key.into(),
+                    flag: flag.into(),
+                    value: p.display().to_string(),
+                })
+            })
+            .collect();
+        if let Some(level) = &self.log_level {
+            flags.push(FlagValue {
+                key: "log-level".into(),
+                flag: "--log-level".into(),
+                value: level.clone(),
+            });
+        }
+        flags.extend(self.flags.iter().cloned());
+        flags
+    }
 }
 
 /// Everything the host runs with, resolved.
@@ -78,6 +120,12 @@ impl Settings {
     /// Reads the config file (the one named in `overrides`, else `./capsule.toml` if it
     /// exists) and applies the overrides.
     pub fn load(overrides: Overrides) -> Result<Self, ConfigError> {
+        Self::load_with_sources(overrides).map(|(settings, _)| settings)
+    }
+
+    /// [`Settings::load`], and every key's effective value with where it came from (for
+    /// `capsule config show`).
+    pub fn load_with_sources(overrides: Overrides) -> Result<(Self, Vec<Entry>), ConfigError> {
         let cwd = std::env::current_dir().map_err(|reason| ConfigError::Read {
             path: PathBuf::from("."),
             reason,
@@ -86,11 +134,20 @@ impl Settings {
             Some(path) => Some(cwd.join(path)),
             None => Some(cwd.join(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
         };
-        let raw = match &file {
-            Some(path) => parse_file(path)?,
-            None => RawConfig::default(),
+        let text = match &file {
+            Some(path) => std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
+                path: path.clone(),
+                reason,
+            })?,
+            None => String::new(),
         };
-        Self::resolve(raw, file, &cwd, overrides)
+        let env: Vec<(String, String)> = std::env::vars_os()
+            .filter_map(|(k, v)| Some((k.into_string().ok()?, v.into_string().ok()?)))
+            .collect();
+        let layered = layer::layer(file.as_deref(), &text, &cwd, &env, &overrides.all_flags())?;
+        let mut settings = Self::resolve(layered.raw, file, &cwd, overrides)?;
+        settings.warnings.extend(layered.warnings);
+        Ok((settings, layered.entries))
     }
 
     /// Resolves a raw config read from `file` (paths in it are relative to its folder;

@@ -12,14 +12,18 @@ use crate::policy::RawPolicy;
 use crate::trust::RawCeiling;
 
 /// `capsule.toml` as written.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawConfig {
-    /// Folder of `.wasm` plugins (relative to the config file).
+    /// Folder of `.wasm` plugins (relative to the config file; from the environment or the
+    /// command line, relative to the current folder).
+    #[schemars(extend("default" = "plugins", "x-path" = true, "x-flag" = "--plugins", "x-env-alias" = "CAPSULE_PLUGINS"))]
     pub plugins_dir: Option<PathBuf>,
-    /// Folder for precompiled artifacts (relative to the config file).
+    /// Folder for precompiled artifacts (default: $XDG_CACHE_HOME/capsule or ~/.cache/capsule).
+    #[schemars(extend("x-path" = true, "x-flag" = "--cache-dir"))]
     pub cache_dir: Option<PathBuf>,
-    /// Log filter for stderr, e.g. `info` or `capsule=debug`.
+    /// Log filter for stderr, e.g. `info` or `capsule=debug` (one-shot commands log at `warn` unless set by flag or environment).
+    #[schemars(extend("default" = "info", "x-flag" = "--log-level", "x-env-alias" = "CAPSULE_LOG"))]
     pub log_level: Option<String>,
     /// Engine-wide settings.
     #[serde(default)]
@@ -32,7 +36,7 @@ pub struct RawConfig {
     #[serde(default)]
     pub ceiling: RawCeiling,
     /// Whether sidecar policies get every grant they ask for without approval (off: they
-    /// need `[plugins.NAME]` or a covering `[ceiling]`; see [`crate::trust`]).
+    /// need `[plugins.NAME]` or a covering `[ceiling]`).
     #[serde(default)]
     pub trust_sidecars: bool,
     /// Per-plugin policy, by plugin name.
@@ -41,10 +45,13 @@ pub struct RawConfig {
     /// Named policy fragments that plugins build on (`profiles = ["readonly-fs"]`).
     #[serde(default)]
     pub profiles: BTreeMap<String, RawPolicy>,
-    /// Named secrets: literal values or `${VAR}` references to the host environment.
+    /// Named secrets: literal values or `${VAR}` references to the host environment. Never
+    /// printed; a missing variable only stops the plugins granted the secret.
     #[serde(default)]
+    #[schemars(extend("x-secret" = true))]
     pub secrets: BTreeMap<String, String>,
     /// A TOML file of more named secrets (`name = "value"`), kept out of the main config,
     /// e.g. mounted from a secret store. Relative to the config file.
+    #[schemars(extend("x-path" = true))]
     pub secrets_file: Option<PathBuf>,
 }

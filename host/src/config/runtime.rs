@@ -7,18 +7,23 @@ use crate::runtime::engine::RESERVED_INSTANCES;
 use crate::units::ByteSize;
 
 /// `[runtime]`.
-#[derive(Debug, Default, Deserialize)]
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawRuntime {
-    /// See [`RuntimeSettings::max_concurrent_calls`].
+    /// Calls running at once over all plugins and clients (1 to 10000); also sizes the instance pool.
+    #[schemars(extend("default" = 64, "x-flag" = "--max-concurrent-calls"))]
     pub max_concurrent_calls: Option<u32>,
-    /// See [`RuntimeSettings::max_queued_calls`].
+    /// Calls allowed to wait for a slot (0 to 1000000); beyond that a call fails at once with "busy".
+    #[schemars(extend("default" = 1024, "x-flag" = "--max-queued-calls"))]
     pub max_queued_calls: Option<u32>,
-    /// See [`RuntimeSettings::max_calls_per_plugin`].
+    /// Calls of one plugin running at once (1 to max-concurrent-calls); default: half of max-concurrent-calls.
+    #[schemars(extend("x-flag" = "--max-calls-per-plugin"))]
     pub max_calls_per_plugin: Option<u32>,
-    /// See [`RuntimeSettings::memory_ceiling`].
+    /// The most memory any one linear memory may have (1MiB to 4GiB); no plugin limit may exceed it.
+    #[schemars(extend("default" = "512MiB", "x-flag" = "--memory-ceiling"))]
     pub memory_ceiling: Option<ByteSize>,
-    /// See [`RuntimeSettings::max_wasm_stack`].
+    /// WebAssembly stack size of every call (64KiB to 64MiB).
+    #[schemars(extend("default" = "512KiB", "x-flag" = "--max-wasm-stack"))]
     pub max_wasm_stack: Option<ByteSize>,
 }
 

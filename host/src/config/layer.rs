@@ -1,0 +1,626 @@
+//! The layers of the configuration, merged into one document before it is read into
+//! [`RawConfig`]: `capsule.toml` (with `${VAR}` expanded), then `CAPSULE_*` environment
+//! variables, then command-line flags; defaults fill what none of them sets. Each value
+//! remembers where it came from, for `capsule config show`.
+//!
+//! The environment and the flags are laid onto the parsed TOML document, not onto the
+//! raw types, so every key the schema describes can be set this way, including those of
+//! sections added later, without code per key. Their text is read by the key's type in
+//! the schema ([`super::value`]); the document then goes through the same deserializer
+//! as the file, so unknown keys and wrong types in the file keep their line and column.
+
+use std::fmt;
+use std::ops::Range;
+use std::path::{Path, PathBuf};
+
+use serde::Deserialize;
+use serde_json::Value;
+use toml::Spanned;
+use toml::de::{DeString, DeTable, DeValue};
+
+use super::expand::expand;
+use super::keys::{ENV_PREFIX, Key, Segment, keys};
+use super::schema::json_schema;
+use super::value::from_text;
+use super::{ConfigError, RawConfig};
+
+/// Variables read by the command line itself, not keys of the file.
+const NOT_KEYS: &[&str] = &["CAPSULE_CONFIG", "CAPSULE_NO_CACHE"];
+
+/// A value given with a command-line flag.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct FlagValue {
+    /// The key it sets, e.g. `runtime.max-concurrent-calls`.
+    pub key: String,
+    /// The flag, e.g. `--max-concurrent-calls`.
+    pub flag: String,
+    /// The text given.
+    pub value: String,
+}
+
+/// Where an effective value came from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Source {
+    /// Nothing set it.
+    Default,
+    /// The config file, at this line and column.
+    File {
+        /// The file.
+        path: PathBuf,
+        /// 1-based line.
+        line: usize,
+        /// 1-based column.
+        column: usize,
+    },
+    /// This environment variable.
+    Env(String),
+    /// This command-line flag.
+    Flag(String),
+}
+
+impl fmt::Display for Source {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Default => f.write_str("default"),
+            Self::File { path, line, column } => {
+                write!(f, "file {}:{line}:{column}", path.display())
+            }
+            Self::Env(var) => write!(f, "env {var}"),
+            Self::Flag(flag) => write!(f, "cli {flag}"),
+        }
+    }
+}
+
+/// One key's effective value.
+#[derive(Debug, Clone)]
+pub struct Entry {
+    /// The key's path, e.g. `["plugins", "text", "limits", "fuel"]`.
+    pub path: Vec<String>,
+    /// The value; `None` for a secret, which is never shown.
+    pub value: Option<toml::Value>,
+    /// The value as written in the file, when it holds `${VAR}` (shown instead of the
+    /// expanded value, which may be secret).
+    pub written: Option<String>,
+    /// Where it came from.
+    pub source: Source,
+}
+
+impl Entry {
+    /// The key as TOML writes it: `plugins.text.limits.fuel`, `net.hosts."a.example"`.
+    pub fn dotted(&self) -> String {
+        self.path
+            .iter()
+            .map(|p| toml_key(p))
+            .collect::<Vec<_>>()
+            .join(".")
+    }
+}
+
+/// A key as TOML writes it: bare when it can be, quoted otherwise.
+pub(crate) fn toml_key(key: &str) -> String {
+    let bare = !key.is_empty()
+        && key
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_');
+    if bare {
+        key.to_string()
+    } else {
+        toml::Value::String(key.to_string()).to_string()
+    }
+}
+
+/// The merged configuration.
+#[derive(Debug)]
+pub(crate) struct Layered {
+    /// The document read into the raw types.
+    pub raw: RawConfig,
+    /// Every value set, and the defaults of the keys nothing set.
+    pub entries: Vec<Entry>,
+    /// Variables that look like keys but are not.
+    pub warnings: Vec<String>,
+}
+
+/// One value laid over the file.
+struct Assignment {
+    path: Vec<String>,
+    value: Value,
+    source: Source,
+}
+
+/// Merges `text` (the contents of `file`, if any), the `CAPSULE_*` variables of `env` and
+/// the `flags`. Paths from `env` and `flags` are made absolute against `cwd`.
+pub(crate) fn layer(
+    file: Option<&Path>,
+    text: &str,
+    cwd: &Path,
+    env: &[(String, String)],
+    flags: &[FlagValue],
+) -> Result<Layered, ConfigError> {
+    let file_path = file.map(Path::to_path_buf).unwrap_or_default();
+    let parse_error = |message: String| ConfigError::Parse {
+        path: file_path.clone(),
+        message,
+    };
+    let shape: toml::Table = toml::from_str(text).map_err(|e| parse_error(e.to_string()))?;
+    let root = json_schema();
+    let keys = keys(&root);
+    let mut warnings = Vec::new();
+    let mut assignments = Vec::new();
+
+    let aliases = keys
+        .iter()
+        .filter_map(|k| k.env_alias.as_deref().map(|alias| (alias, k)));
+    let mut sorted_env: Vec<&(String, String)> = env.iter().collect();
+    sorted_env.sort();
+    for (alias, key) in aliases {
+        if let Some((var, value)) = sorted_env.iter().find(|(var, _)| var == alias) {
+            assignments.push(assign(
+                &root,
+                key,
+                &[],
+                &shape,
+                value,
+                cwd,
+                Source::Env(var.clone()),
+            )?);
+        }
+    }
+    for (var, value) in sorted_env {
+        if !var.starts_with(ENV_PREFIX)
+            || NOT_KEYS.contains(&var.as_str())
+            || keys.iter().any(|k| k.env_alias.as_deref() == Some(var))
+        {
+            continue;
+        }
+        match keys
+            .iter()
+            .find_map(|k| k.match_env(var).map(|names| (k, names)))
+        {
+            Some((key, names)) => assignments.push(assign(
+                &root,
+                key,
+                &names,
+                &shape,
+                value,
+                cwd,
+                Source::Env(var.clone()),
+            )?),
+            None => warnings.extend(unknown_variable(var, &keys)),
+        }
+    }
+    for flag in flags {
+        let parts: Vec<String> = flag.key.split('.').map(str::to_string).collect();
+        let Some(key) = key_at(&keys, &parts) else {
+            let closest = keys
+                .iter()
+                .min_by_key(|k| strsim::levenshtein(&flag.key, &k.dotted()))
+                .map(Key::dotted)
+                .unwrap_or_default();
+            return Err(ConfigError::Override {
+                origin: format!("flag {}", flag.flag),
+                key: flag.key.clone(),
+                message: format!(
+                    "no such key; did you mean {closest}? (`capsule config table` lists every key)"
+                ),
+            });
+        };
+        let names: Vec<String> = key
+            .segments
+            .iter()
+            .zip(&parts)
+            .filter(|(s, _)| **s == Segment::Name)
+            .map(|(_, p)| p.clone())
+            .collect();
+        assignments.push(assign(
+            &root,
+            key,
+            &names,
+            &shape,
+            &flag.value,
+            cwd,
+            Source::Flag(flag.flag.clone()),
+        )?);
+    }
+
+    // One string holds the file and the assigned values as TOML, so that every value of
+    // the merged document borrows from it; an assigned value's span lies past the file.
+    let mut combined = text.to_string();
+    let mut ranges: Vec<Range<usize>> = Vec::new();
+    for assignment in &assignments {
+        combined.push('\n');
+        let start = combined.len();
+        let value = toml::Value::try_from(&assignment.value)
+            .map(|v| v.to_string())
+            .unwrap_or_default();
+        combined.push_str(&value);
+        ranges.push(start..combined.len());
+    }
+    let combined = combined;
+    let mut document = DeTable::parse(&combined[..text.len()])
+        .map_err(|e| parse_error(e.to_string()))?
+        .into_inner();
+
+    let host_env = |name: &str| std::env::var(name).ok();
+    let mut written = Vec::new();
+    expand_table(
+        &mut document,
+        &mut Vec::new(),
+        &keys,
+        text,
+        &host_env,
+        &mut written,
+    )
+    .map_err(|(key, message)| ConfigError::Invalid {
+        path: file.map(Path::to_path_buf),
+        key,
+        message,
+    })?;
+
+    for (assignment, range) in assignments.iter().zip(&ranges) {
+        let value = DeValue::parse(&combined[range.clone()])
+            .map_err(|e| parse_error(e.to_string()))?
+            .into_inner();
+        insert(
+            &mut document,
+            &assignment.path,
+            Spanned::new(range.clone(), value),
+        )
+        .map_err(|message| ConfigError::Override {
+            origin: origin(&assignment.source),
+            key: assignment.path.join("."),
+            message,
+        })?;
+    }
+
+    let mut entries = Vec::new();
+    collect(
+        &document,
+        &mut Vec::new(),
+        &keys,
+        text,
+        &file_path,
+        &assignments,
+        &written,
+        &mut entries,
+    );
+    for key in &keys {
+        let fixed = key.segments.iter().all(|s| matches!(s, Segment::Field(_)));
+        let path = key.path_with(&[]);
+        if fixed
+            && !entries.iter().any(|e| e.path == path)
+            && let Some(default) = key.default.as_ref()
+        {
+            entries.push(Entry {
+                path,
+                value: toml::Value::try_from(default).ok(),
+                written: None,
+                source: Source::Default,
+            });
+        }
+    }
+
+    let deserializer = toml::de::Deserializer::from(Spanned::new(0..text.len(), document));
+    let raw = RawConfig::deserialize(deserializer).map_err(|mut err| {
+        let at = err.span().map_or(0, |s| s.start);
+        match assignments
+            .iter()
+            .zip(&ranges)
+            .find(|(_, range)| range.contains(&at) || (at >= text.len() && range.start == at))
+        {
+            Some((assignment, _)) => ConfigError::Override {
+                origin: origin(&assignment.source),
+                key: assignment.path.join("."),
+                message: err.message().to_string(),
+            },
+            None => {
+                err.set_input(Some(text));
+                parse_error(err.to_string())
+            }
+        }
+    })?;
+    Ok(Layered {
+        raw,
+        entries,
+        warnings,
+    })
+}
+
+/// "environment variable CAPSULE_X" or "flag --x".
+fn origin(source: &Source) -> String {
+    match source {
+        Source::Env(var) => format!("environment variable {var}"),
+        Source::Flag(flag) => format!("flag {flag}"),
+        other => other.to_string(),
+    }
+}
+
+/// The assignment of `text` to `key` (its holes filled by `names`, matched against the
+/// names already in the file).
+fn assign(
+    root: &Value,
+    key: &Key,
+    names: &[String],
+    shape: &toml::Table,
+    text: &str,
+    cwd: &Path,
+    source: Source,
+) -> Result<Assignment, ConfigError> {
+    let mut path = key.path_with(names);
+    let mut table = Some(shape);
+    for (segment, part) in key.segments.iter().zip(path.iter_mut()) {
+        if *segment == Segment::Name
+            && let Some(existing) = table.and_then(|t| same_name(t, part))
+        {
+            *part = existing;
+        }
+        table = table
+            .and_then(|t| t.get(part.as_str()))
+            .and_then(toml::Value::as_table);
+    }
+    let mut value = from_text(root, &key.schema, text).map_err(|expects| {
+        let got = if key.secret {
+            String::new()
+        } else {
+            format!(", got `{text}`")
+        };
+        ConfigError::Override {
+            origin: origin(&source),
+            key: path.join("."),
+            message: format!("expected {expects}{got}"),
+        }
+    })?;
+    if key.path {
+        absolute(&mut value, cwd);
+    }
+    Ok(Assignment {
+        path,
+        value,
+        source,
+    })
+}
+
+/// The name in `table` that `name` stands for: the same, or the same ignoring case with
+/// `_` for `-` (so `CAPSULE_PLUGINS__MY_TOOL__…` reaches `[plugins.my-tool]`).
+fn same_name(table: &toml::Table, name: &str) -> Option<String> {
+    let fold = |s: &str| s.to_ascii_lowercase().replace('-', "_");
+    if table.contains_key(name) {
+        return Some(name.to_string());
+    }
+    table.keys().find(|k| fold(k) == fold(name)).cloned()
+}
+
+/// Makes relative paths in `value` absolute against `cwd`.
+fn absolute(value: &mut Value, cwd: &Path) {
+    match value {
+        Value::String(path) => {
+            *path = cwd.join(&*path).display().to_string();
+        }
+        Value::Array(items) => items.iter_mut().for_each(|v| absolute(v, cwd)),
+        _ => {}
+    }
+}
+
+/// A warning for a `CAPSULE_*` variable that sets no key, if it looks like it meant to.
+fn unknown_variable(var: &str, keys: &[Key]) -> Option<String> {
+    let first = |name: &str| {
+        name.trim_start_matches(ENV_PREFIX)
+            .split('_')
+            .next()
+            .map(str::to_string)
+    };
+    let (distance, closest) = keys
+        .iter()
+        .map(|k| (strsim::levenshtein(var, &k.env_name()), k))
+        .min_by_key(|(d, _)| *d)?;
+    let looks_like_a_key = distance <= 2 || keys.iter().any(|k| first(&k.env_name()) == first(var));
+    looks_like_a_key.then(|| {
+        format!(
+            "environment variable {var} is not a config key and is ignored; did you mean {} ({})?",
+            closest.env_name(),
+            closest.dotted()
+        )
+    })
+}
+
+/// The key of `keys` at `path` (a name in `path` fills a hole).
+fn key_at<'k>(keys: &'k [Key], path: &[String]) -> Option<&'k Key> {
+    keys.iter().find(|k| {
+        k.segments.len() == path.len()
+            && k.segments.iter().zip(path).all(|(s, p)| match s {
+                Segment::Field(f) => f == p,
+                Segment::Name => true,
+            })
+    })
+}
+
+/// Whether `path` is, or is inside, a secret.
+fn is_secret(keys: &[Key], path: &[String]) -> bool {
+    keys.iter().any(|k| {
+        k.secret
+            && k.segments.iter().zip(path).all(|(s, p)| match s {
+                Segment::Field(f) => f == p,
+                Segment::Name => true,
+            })
+            && path.len()
+                >= k.segments
+                    .iter()
+                    .take_while(|s| matches!(s, Segment::Field(_)))
+                    .count()
+    })
+}
+
+/// 1-based line and column of byte `offset` in `text`.
+pub(crate) fn line_column(text: &str, offset: usize) -> (usize, usize) {
+    let before = &text[..offset.min(text.len())];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+    (line, column)
+}
+
+type Located = (String, String);
+
+/// Expands `${VAR}` in every string of `table` outside secrets; records the paths of the
+/// values it changed. The error is the key and the message with line and column.
+fn expand_table(
+    table: &mut DeTable<'_>,
+    path: &mut Vec<String>,
+    keys: &[Key],
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    written: &mut Vec<Vec<String>>,
+) -> Result<(), Located> {
+    for (name, value) in table.iter_mut() {
+        path.push(name.get_ref().to_string());
+        if !is_secret(keys, path) {
+            let changed = expand_value(value, path, text, env, keys, written)?;
+            if changed {
+                written.push(path.clone());
+            }
+        }
+        path.pop();
+    }
+    Ok(())
+}
+
+fn expand_value(
+    value: &mut Spanned<DeValue<'_>>,
+    path: &mut Vec<String>,
+    text: &str,
+    env: &dyn Fn(&str) -> Option<String>,
+    keys: &[Key],
+    written: &mut Vec<Vec<String>>,
+) -> Result<bool, Located> {
+    let span = value.span();
+    match value.get_mut() {
+        DeValue::String(s) => match expand(s, env) {
+            Ok(Some(expanded)) => {
+                *s = DeString::Owned(expanded);
+                Ok(true)
+            }
+            Ok(None) => Ok(false),
+            Err(why) => {
+                let (line, column) = line_column(text, span.start);
+                Err((
+                    path.join("."),
+                    format!("line {line}, column {column}: {why}"),
+                ))
+            }
+        },
+        DeValue::Array(items) => {
+            let mut changed = false;
+            for item in items.iter_mut() {
+                changed |= expand_value(item, path, text, env, keys, written)?;
+            }
+            Ok(changed)
+        }
+        DeValue::Table(inner) => {
+            expand_table(inner, path, keys, text, env, written)?;
+            Ok(false)
+        }
+        _ => Ok(false),
+    }
+}
+
+/// Sets `path` in `table` to `value`, creating the tables on the way.
+fn insert<'i>(
+    table: &mut DeTable<'i>,
+    path: &[String],
+    value: Spanned<DeValue<'i>>,
+) -> Result<(), String> {
+    let Some((last, parents)) = path.split_last() else {
+        return Ok(());
+    };
+    let mut table = table;
+    for (depth, part) in parents.iter().enumerate() {
+        let span = value.span();
+        let entry = table
+            .entry(Spanned::new(span.clone(), DeString::Owned(part.clone())))
+            .or_insert_with(|| Spanned::new(span, DeValue::Table(DeTable::default())));
+        match entry.get_mut() {
+            DeValue::Table(inner) => table = inner,
+            _ => {
+                return Err(format!(
+                    "{} in the config file is not a table",
+                    path[..=depth].join(".")
+                ));
+            }
+        }
+    }
+    let span = value.span();
+    table.insert(Spanned::new(span, DeString::Owned(last.clone())), value);
+    Ok(())
+}
+
+/// Gathers the values of `table` (arrays and non-table values are leaves) with their
+/// sources.
+#[allow(clippy::too_many_arguments)]
+fn collect(
+    table: &DeTable<'_>,
+    path: &mut Vec<String>,
+    keys: &[Key],
+    text: &str,
+    file: &Path,
+    assignments: &[Assignment],
+    written: &[Vec<String>],
+    out: &mut Vec<Entry>,
+) {
+    for (name, value) in table.iter() {
+        path.push(name.get_ref().to_string());
+        if let DeValue::Table(inner) = value.get_ref()
+            && key_at(keys, path).is_none()
+        {
+            collect(inner, path, keys, text, file, assignments, written, out);
+        } else {
+            let source = assignments
+                .iter()
+                .rev()
+                .find(|a| a.path == *path)
+                .map(|a| a.source.clone())
+                .unwrap_or_else(|| {
+                    let (line, column) = line_column(text, value.span().start);
+                    Source::File {
+                        path: file.to_path_buf(),
+                        line,
+                        column,
+                    }
+                });
+            let from_file = matches!(source, Source::File { .. });
+            let secret = is_secret(keys, path);
+            out.push(Entry {
+                path: path.clone(),
+                value: (!secret).then(|| to_toml(value.get_ref())),
+                written: (from_file && !secret && written.contains(path))
+                    .then(|| text[value.span()].to_string()),
+                source,
+            });
+        }
+        path.pop();
+    }
+}
+
+/// A document value as a `toml::Value`.
+fn to_toml(value: &DeValue<'_>) -> toml::Value {
+    match value {
+        DeValue::String(s) => toml::Value::String(s.to_string()),
+        DeValue::Integer(i) => i64::from_str_radix(&i.as_str().replace('_', ""), i.radix())
+            .map(toml::Value::Integer)
+            .unwrap_or_else(|_| toml::Value::String(i.as_str().to_string())),
+        DeValue::Float(f) => f
+            .as_str()
+            .replace('_', "")
+            .parse()
+            .map(toml::Value::Float)
+            .unwrap_or_else(|_| toml::Value::String(f.as_str().to_string())),
+        DeValue::Boolean(b) => toml::Value::Boolean(*b),
+        DeValue::Datetime(d) => toml::Value::Datetime(*d),
+        DeValue::Array(items) => {
+            toml::Value::Array(items.iter().map(|v| to_toml(v.get_ref())).collect())
+        }
+        DeValue::Table(table) => toml::Value::Table(
+            table
+                .iter()
+                .map(|(k, v)| (k.get_ref().to_string(), to_toml(v.get_ref())))
+                .collect(),
+        ),
+    }
+}

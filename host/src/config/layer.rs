@@ -273,16 +273,14 @@ pub(crate) fn layer(
     }
 
     let mut entries = Vec::new();
-    collect(
-        &document,
-        &mut Vec::new(),
-        &keys,
+    let origins = Origins {
+        keys: &keys,
         text,
-        &file_path,
-        &assignments,
-        &written,
-        &mut entries,
-    );
+        file: &file_path,
+        assignments: &assignments,
+        written: &written,
+    };
+    origins.collect(&document, &mut Vec::new(), &mut entries);
     for key in &keys {
         let fixed = key.segments.iter().all(|s| matches!(s, Segment::Field(_)));
         let path = key.path_with(&[]);
@@ -551,50 +549,52 @@ fn insert<'i>(
     Ok(())
 }
 
-/// Gathers the values of `table` (arrays and non-table values are leaves) with their
-/// sources.
-#[allow(clippy::too_many_arguments)]
-fn collect(
-    table: &DeTable<'_>,
-    path: &mut Vec<String>,
-    keys: &[Key],
-    text: &str,
-    file: &Path,
-    assignments: &[Assignment],
-    written: &[Vec<String>],
-    out: &mut Vec<Entry>,
-) {
-    for (name, value) in table.iter() {
-        path.push(name.get_ref().to_string());
-        if let DeValue::Table(inner) = value.get_ref()
-            && key_at(keys, path).is_none()
-        {
-            collect(inner, path, keys, text, file, assignments, written, out);
-        } else {
-            let source = assignments
-                .iter()
-                .rev()
-                .find(|a| a.path == *path)
-                .map(|a| a.source.clone())
-                .unwrap_or_else(|| {
-                    let (line, column) = line_column(text, value.span().start);
-                    Source::File {
-                        path: file.to_path_buf(),
-                        line,
-                        column,
-                    }
+/// What tells where each value of the merged document came from.
+struct Origins<'a> {
+    keys: &'a [Key],
+    text: &'a str,
+    file: &'a Path,
+    assignments: &'a [Assignment],
+    written: &'a [Vec<String>],
+}
+
+impl Origins<'_> {
+    /// Gathers the values of `table` (arrays and non-table values are leaves) with their
+    /// sources.
+    fn collect(&self, table: &DeTable<'_>, path: &mut Vec<String>, out: &mut Vec<Entry>) {
+        for (name, value) in table.iter() {
+            path.push(name.get_ref().to_string());
+            if let DeValue::Table(inner) = value.get_ref()
+                && key_at(self.keys, path).is_none()
+            {
+                self.collect(inner, path, out);
+            } else {
+                let source = self
+                    .assignments
+                    .iter()
+                    .rev()
+                    .find(|a| a.path == *path)
+                    .map(|a| a.source.clone())
+                    .unwrap_or_else(|| {
+                        let (line, column) = line_column(self.text, value.span().start);
+                        Source::File {
+                            path: self.file.to_path_buf(),
+                            line,
+                            column,
+                        }
+                    });
+                let from_file = matches!(source, Source::File { .. });
+                let secret = is_secret(self.keys, path);
+                out.push(Entry {
+                    path: path.clone(),
+                    value: (!secret).then(|| to_toml(value.get_ref())),
+                    written: (from_file && !secret && self.written.contains(path))
+                        .then(|| self.text[value.span()].to_string()),
+                    source,
                 });
-            let from_file = matches!(source, Source::File { .. });
-            let secret = is_secret(keys, path);
-            out.push(Entry {
-                path: path.clone(),
-                value: (!secret).then(|| to_toml(value.get_ref())),
-                written: (from_file && !secret && written.contains(path))
-                    .then(|| text[value.span()].to_string()),
-                source,
-            });
+            }
+            path.pop();
         }
-        path.pop();
     }
 }
 

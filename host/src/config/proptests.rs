@@ -246,6 +246,9 @@ fn seeded_cases_parse_or_fail_with_a_location() {
         "[[plugins.a.fs.mounts]]\nhost = \"\"\nguest = \"\"\nmode = \"rw\"",
         "[plugins.\"\"]\n",
         "x = \"\u{0}\"",
+        // `${VAR}` expanded in a path, and a `${` left open.
+        "secrets-file = \"${HOME}\"",
+        "[plugins.a.config]\nx = \"${\"",
     ] {
         parse_and_resolve(text).unwrap_or_else(|err| panic!("{text:?}: {err}"));
     }

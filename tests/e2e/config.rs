@@ -293,3 +293,33 @@ fn config_errors_name_the_key_the_place_and_the_fix() {
     let expected = std::fs::read_to_string(GOLDEN).unwrap_or_default();
     assert_eq!(golden, expected, "config errors differ from {GOLDEN}");
 }
+
+#[test]
+fn the_older_variable_names_still_set_their_keys_and_the_rule_name_wins() {
+    let (_, shown) = show(
+        "",
+        &[],
+        &[("CAPSULE_PLUGINS", "old-name"), ("CAPSULE_LOG", "debug")],
+    );
+    assert_eq!(shown["plugins-dir"]["source"], "env CAPSULE_PLUGINS");
+    assert!(
+        shown["plugins-dir"]["value"]
+            .as_str()
+            .is_some_and(|p| p.starts_with('/') && p.ends_with("/old-name")),
+        "{}",
+        shown["plugins-dir"]
+    );
+    assert_eq!(
+        shown["log-level"],
+        json!({ "value": "debug", "source": "env CAPSULE_LOG" })
+    );
+    let (_, shown) = show(
+        "",
+        &[],
+        &[("CAPSULE_LOG", "debug"), ("CAPSULE_LOG_LEVEL", "trace")],
+    );
+    assert_eq!(
+        shown["log-level"],
+        json!({ "value": "trace", "source": "env CAPSULE_LOG_LEVEL" })
+    );
+}

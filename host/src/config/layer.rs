@@ -128,7 +128,8 @@ struct Assignment {
 }
 
 /// Merges `text` (the contents of `file`, if any), the `CAPSULE_*` variables of `env` and
-/// the `flags`. Paths from `env` and `flags` are made absolute against `cwd`.
+/// the `flags`; `${VAR}` in the file is read from `env` too. Paths from `env` and `flags`
+/// are made absolute against `cwd`.
 pub(crate) fn layer(
     file: Option<&Path>,
     text: &str,
@@ -240,7 +241,11 @@ pub(crate) fn layer(
         .map_err(|e| parse_error(e.to_string()))?
         .into_inner();
 
-    let host_env = |name: &str| std::env::var(name).ok();
+    let host_env = |name: &str| {
+        env.iter()
+            .find(|(var, _)| var == name)
+            .map(|(_, value)| value.clone())
+    };
     let mut written = Vec::new();
     expand_table(
         &mut document,
@@ -622,5 +627,76 @@ fn to_toml(value: &DeValue<'_>) -> toml::Value {
                 .map(|(k, v)| (k.get_ref().to_string(), to_toml(v.get_ref())))
                 .collect(),
         ),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn env(pairs: &[(&str, &str)]) -> Vec<(String, String)> {
+        pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect()
+    }
+
+    fn layered(text: &str, vars: &[(&str, &str)]) -> Result<Layered, ConfigError> {
+        layer(
+            Some(Path::new("/etc/capsule/capsule.toml")),
+            text,
+            Path::new("/work"),
+            &env(vars),
+            &[],
+        )
+    }
+
+    #[test]
+    fn a_variable_expands_before_the_value_is_read_by_its_type() {
+        let layered = layered("[limits]\nmemory = \"${MEM}\"\n", &[("MEM", "96MiB")]).unwrap();
+        assert_eq!(
+            layered.raw.limits.memory,
+            Some(crate::units::ByteSize::mib(96))
+        );
+        let entry = layered
+            .entries
+            .iter()
+            .find(|e| e.dotted() == "limits.memory")
+            .unwrap();
+        assert_eq!(entry.written.as_deref(), Some("\"${MEM}\""));
+        assert_eq!(
+            entry.source.to_string(),
+            "file /etc/capsule/capsule.toml:2:10"
+        );
+    }
+
+    #[test]
+    fn a_bad_value_names_the_variable_the_key_and_the_type_and_a_section_is_not_a_key() {
+        let err = layered("", &[("CAPSULE_PLUGINS__x__SECRETS", "[1, 2]")]).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            "invalid value in environment variable CAPSULE_PLUGINS__x__SECRETS for plugins.x.secrets: expected a list of strings: comma-separated, or a TOML array such as [\"a\", \"b\"], got `[1, 2]`"
+        );
+        let layered = layered("", &[("CAPSULE_SECRETS", "oops")]).unwrap();
+        assert_eq!(
+            layered.warnings,
+            [
+                "environment variable CAPSULE_SECRETS is not a config key and is ignored; did you mean CAPSULE_SECRETS_FILE (secrets-file)?"
+            ]
+        );
+    }
+
+    #[test]
+    fn paths_from_the_environment_are_relative_to_the_current_folder() {
+        let layered = layered(
+            "plugins-dir = \"tools\"\n",
+            &[("CAPSULE_CEILING_MOUNT_ROOTS", "data, /srv/shared")],
+        )
+        .unwrap();
+        assert_eq!(layered.raw.plugins_dir, Some(PathBuf::from("tools")));
+        assert_eq!(
+            layered.raw.ceiling.mount_roots,
+            [PathBuf::from("/work/data"), PathBuf::from("/srv/shared")]
+        );
     }
 }

@@ -218,6 +218,17 @@ fn flag(schema: &Value, name: &str) -> bool {
     schema.get(name).and_then(Value::as_bool).unwrap_or(false)
 }
 
+/// The key of `keys` at `path` (a name in `path` fills a hole).
+pub fn key_at<'k>(keys: &'k [Key], path: &[String]) -> Option<&'k Key> {
+    keys.iter().find(|k| {
+        k.segments.len() == path.len()
+            && k.segments.iter().zip(path).all(|(s, p)| match s {
+                Segment::Field(f) => f == p,
+                Segment::Name => true,
+            })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

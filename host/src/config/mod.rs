@@ -1,7 +1,8 @@
 //! Configuration: `capsule.toml`, overridden by `CAPSULE_*` environment variables and
 //! CLI flags (CLI > env > file > defaults). The layers are merged into one document
-//! ([`layer`]; `${VAR}` expanded by [`expand`], variables named by [`keys`], their text
-//! read by [`value`], all driven by the JSON Schema of [`schema`]), which is read into a
+//! ([`layer`]; `${VAR}` expanded by [`expand`], variables and flags read by `overrides`,
+//! named by [`keys`], their text read by [`value`], all driven by the JSON Schema of
+//! [`schema`]), which is read into a
 //! *raw* form that rejects unknown keys (errors carry line and column), then *resolved*:
 //! paths made absolute, defaults filled in, limits checked. [`show`] prints the effective
 //! configuration and [`table`] the docs' table of keys.
@@ -19,6 +20,7 @@ pub mod expand;
 mod file;
 pub mod keys;
 pub mod layer;
+mod overrides;
 mod raw;
 mod runtime;
 pub mod schema;

@@ -323,3 +323,33 @@ fn the_older_variable_names_still_set_their_keys_and_the_rule_name_wins() {
         json!({ "value": "trace", "source": "env CAPSULE_LOG_LEVEL" })
     );
 }
+
+/// The variables reach the running host, not only `config show`: a plugin's fuel set by
+/// the environment stops its spinning call, and the flag beats the variable.
+#[tokio::test]
+async fn a_limit_set_by_the_environment_or_a_flag_stops_the_call() {
+    let folder = crate::support::echo_and_hostile("timeout = \"60s\"");
+    let mut command = folder.command(&["call", "hostile_spin"]);
+    command.env("CAPSULE_PLUGINS__hostile__LIMITS_FUEL", "40000000");
+    let out = command.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(1), "{stderr}");
+    assert!(
+        stderr.contains("ran out of fuel (limit: 40000000 units per call)"),
+        "{stderr}"
+    );
+
+    let mut command = folder.command(&[
+        "call",
+        "hostile_spin",
+        "--set",
+        "plugins.hostile.limits.fuel=30000000",
+    ]);
+    command.env("CAPSULE_PLUGINS__hostile__LIMITS_FUEL", "40000000");
+    let out = command.output().await.unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("ran out of fuel (limit: 30000000 units per call)"),
+        "{stderr}"
+    );
+}

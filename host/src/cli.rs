@@ -1,6 +1,7 @@
-//! Command-line arguments and the commands behind them. Every global option can also be
-//! set with a `CAPSULE_*` environment variable; the command line wins over the
-//! environment, which wins over `capsule.toml`, which wins over the defaults.
+//! Command-line arguments and the commands behind them. Every key of `capsule.toml` can
+//! also be set with a `CAPSULE_*` environment variable (see `capsule::config::keys`), the
+//! main ones with a global flag here; the command line wins over the environment, which
+//! wins over `capsule.toml`, which wins over the defaults.
 
 use std::io::Write;
 use std::path::PathBuf;
@@ -9,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use capsule::app::App;
-use capsule::config::{Overrides, Settings};
+use capsule::config::{FlagValue, Overrides, Settings};
 use capsule::loader::{Problem, Severity};
 use capsule::mcp::{self, CapsuleServer};
 use capsule::runtime::CallContext;
@@ -33,23 +34,41 @@ pub struct Args {
     /// Config file (default: ./capsule.toml if it exists).
     #[arg(long, global = true, env = "CAPSULE_CONFIG", value_name = "FILE")]
     config: Option<PathBuf>,
-    /// Folder of plugin `.wasm` files (default: ./plugins).
-    #[arg(long, global = true, env = "CAPSULE_PLUGINS", value_name = "DIR")]
+    /// Folder of plugin `.wasm` files (default: ./plugins) [env: CAPSULE_PLUGINS_DIR or CAPSULE_PLUGINS].
+    #[arg(long, global = true, value_name = "DIR")]
     plugins: Option<PathBuf>,
-    /// Where compiled plugins are cached (default: $XDG_CACHE_HOME/capsule).
-    #[arg(long, global = true, env = "CAPSULE_CACHE_DIR", value_name = "DIR")]
+    /// Where compiled plugins are cached (default: $XDG_CACHE_HOME/capsule) [env: CAPSULE_CACHE_DIR].
+    #[arg(long, global = true, value_name = "DIR")]
     cache_dir: Option<PathBuf>,
     /// Compile plugins in memory only; neither read nor write the cache.
     #[arg(long, global = true, env = "CAPSULE_NO_CACHE")]
     no_cache: bool,
-    /// Log filter for stderr, e.g. `info`, `debug`, `capsule=debug,warn`.
-    #[arg(long, global = true, env = "CAPSULE_LOG", value_name = "FILTER")]
+    /// Log filter for stderr, e.g. `info`, `debug`, `capsule=debug,warn` [env: CAPSULE_LOG_LEVEL or CAPSULE_LOG].
+    #[arg(long, global = true, value_name = "FILTER")]
     log_level: Option<String>,
     /// Refuse to run when the plugins or the configuration differ from `capsule.lock`
     /// (written by `capsule check --lock`), listing every difference.
     #[arg(long, global = true, env = "CAPSULE_LOCKED", action = clap::ArgAction::SetTrue,
         value_parser = clap::builder::BoolishValueParser::new())]
     locked: bool,
+    /// Sets any key of capsule.toml, e.g. `--set limits.timeout=30s` (repeatable).
+    #[arg(long = "set", global = true, value_name = "KEY=VALUE")]
+    set: Vec<String>,
+    /// Calls running at once over all plugins ([runtime] max-concurrent-calls).
+    #[arg(long, global = true, value_name = "N")]
+    max_concurrent_calls: Option<String>,
+    /// Calls allowed to wait for a slot ([runtime] max-queued-calls).
+    #[arg(long, global = true, value_name = "N")]
+    max_queued_calls: Option<String>,
+    /// Calls of one plugin running at once ([runtime] max-calls-per-plugin).
+    #[arg(long, global = true, value_name = "N")]
+    max_calls_per_plugin: Option<String>,
+    /// The most memory of any linear memory, e.g. `512MiB` ([runtime] memory-ceiling).
+    #[arg(long, global = true, value_name = "SIZE")]
+    memory_ceiling: Option<String>,
+    /// WebAssembly stack of every call, e.g. `512KiB` ([runtime] max-wasm-stack).
+    #[arg(long, global = true, value_name = "SIZE")]
+    max_wasm_stack: Option<String>,
     #[command(subcommand)]
     command: Option<Command>,
 }
@@ -112,6 +131,11 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// The configuration: its JSON Schema, or the effective values and their sources.
+    Config {
+        #[command(subcommand)]
+        action: ConfigCommand,
+    },
     /// Create a new plugin project from a template: `capsule new my-tool --lang python`.
     New {
         /// The plugin's name: its folder, its `.wasm` file and the prefix of its tools.
@@ -125,6 +149,25 @@ enum Command {
     },
 }
 
+#[derive(Debug, Subcommand)]
+enum ConfigCommand {
+    /// Print the JSON Schema of `capsule.toml` (for editors: `#:schema ./capsule.schema.json`).
+    Schema,
+    /// Print the effective configuration, each value with its source; secrets redacted.
+    Show {
+        /// Print JSON: `{ "key": { "value": …, "source": … } }`.
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print the Markdown table of every key (for docs/configuration.md).
+    #[command(hide = true)]
+    Table {
+        /// Replace the table between the markers in this file instead of printing it.
+        #[arg(long, value_name = "FILE")]
+        write: Option<PathBuf>,
+    },
+}
+
 /// Runs the command `args` asks for.
 pub async fn run(args: Args) -> Result<ExitCode> {
     let command = args.command.unwrap_or(Command::Serve);
@@ -132,15 +175,50 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         return new_project(name, lang, dir);
     }
     let serving = matches!(command, Command::Serve);
-    let explicit_log_level = args.log_level.is_some();
     let explicit_cache_dir = args.cache_dir.is_some();
-    let settings = Settings::load(Overrides {
+    let explicit_log_level = args.log_level.is_some()
+        || ["CAPSULE_LOG", "CAPSULE_LOG_LEVEL"]
+            .iter()
+            .any(|var| std::env::var_os(var).is_some());
+    let runtime_flags = [
+        ("max-concurrent-calls", args.max_concurrent_calls),
+        ("max-queued-calls", args.max_queued_calls),
+        ("max-calls-per-plugin", args.max_calls_per_plugin),
+        ("memory-ceiling", args.memory_ceiling),
+        ("max-wasm-stack", args.max_wasm_stack),
+    ];
+    let mut flags: Vec<FlagValue> = runtime_flags
+        .into_iter()
+        .filter_map(|(key, value)| {
+            value.map(|value| FlagValue {
+                key: format!("runtime.{key}"),
+                flag: format!("--{key}"),
+                value,
+            })
+        })
+        .collect();
+    for assignment in args.set {
+        let Some((key, value)) = assignment.split_once('=') else {
+            bail!("--set {assignment}: write KEY=VALUE, e.g. --set limits.timeout=30s");
+        };
+        flags.push(FlagValue {
+            key: key.trim().to_string(),
+            flag: format!("--set {}", key.trim()),
+            value: value.to_string(),
+        });
+    }
+    let overrides = Overrides {
         config_file: args.config,
         plugins_dir: args.plugins,
         cache_dir: args.cache_dir,
         no_cache: args.no_cache,
         log_level: args.log_level,
-    })?;
+        flags,
+    };
+    if let Command::Config { action } = command {
+        return config(action, overrides);
+    }
+    let settings = Settings::load(overrides)?;
     // One-shot commands keep stderr quiet unless asked; the server logs at `info`.
     let filter = if serving || explicit_log_level {
         settings.log_level.clone()
@@ -197,7 +275,10 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         Command::Call { tool, args, json } => call(&app, &tool, &args, json).await,
         Command::Check { lock } => check(&app, lock.then_some(lock_path.as_path())),
         Command::Inspect { plugin } => inspect(&app, &plugin),
-        Command::New { .. } | Command::Approve { .. } | Command::Install { .. } => {
+        Command::New { .. }
+        | Command::Approve { .. }
+        | Command::Install { .. }
+        | Command::Config { .. } => {
             unreachable!("handled before loading plugins")
         }
     }
@@ -226,6 +307,41 @@ next:
     out!("  capsule list --plugins .");
     if let Some(test) = &created.test_command {
         out!("\ntest it:\n  {test}");
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `capsule config`: the schema, the effective configuration or the docs' key table.
+fn config(action: ConfigCommand, overrides: Overrides) -> Result<ExitCode> {
+    use capsule::config::{schema, show, table};
+    match action {
+        ConfigCommand::Schema => out!("{}", schema::json_schema_text().trim_end()),
+        ConfigCommand::Show { json } => {
+            let (settings, entries) = Settings::load_with_sources(overrides)?;
+            for warning in &settings.warnings {
+                eprintln!("warning: {warning}");
+            }
+            if json {
+                out!("{}", serde_json::to_string_pretty(&show::json(&entries))?);
+            } else {
+                out!("{}", show::toml(&entries).trim_end());
+            }
+        }
+        ConfigCommand::Table { write: None } => out!("{}", table::markdown().trim_end()),
+        ConfigCommand::Table { write: Some(path) } => {
+            let doc = std::fs::read_to_string(&path)
+                .with_context(|| format!("cannot read {}", path.display()))?;
+            let Some(updated) = table::update(&doc) else {
+                bail!(
+                    "{} has no table markers; add the lines `{}` and `{}` where the table goes",
+                    path.display(),
+                    table::START,
+                    table::END
+                );
+            };
+            std::fs::write(&path, updated)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

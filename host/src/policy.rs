@@ -17,7 +17,7 @@ use crate::capability::secrets::{self, Secret};
 use crate::units::ByteSize;
 
 /// `[plugins.NAME]` or `[profiles.NAME]` as written.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawPolicy {
     /// Profiles this policy builds on, in order; its own settings come last and win.

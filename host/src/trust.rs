@@ -22,29 +22,32 @@ use crate::units::{ByteSize, deserialize_duration, format_duration};
 /// policy may take without `capsule approve`. The limit keys repeat [`RawLimits`]'s because
 /// serde cannot combine `flatten` with `deny_unknown_fields`, and a misspelt ceiling key must
 /// be an error.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawCeiling {
-    /// See [`Limits::fuel`].
+    /// The most `limits.fuel` any policy may set.
     pub fuel: Option<u64>,
-    /// See [`Limits::timeout`].
+    /// The most `limits.timeout` any policy may set.
     #[serde(default, deserialize_with = "deserialize_duration")]
+    #[schemars(with = "Option<crate::units::DurationText>")]
     pub timeout: Option<Duration>,
-    /// See [`Limits::memory`].
+    /// The most `limits.memory` any policy may set.
     pub memory: Option<ByteSize>,
-    /// See [`Limits::table_elements`].
+    /// The most `limits.table-elements` any policy may set.
     pub table_elements: Option<u32>,
-    /// See [`Limits::instances`].
+    /// The most `limits.instances` any policy may set.
     pub instances: Option<u32>,
-    /// See [`Limits::result`].
+    /// The most `limits.result` any policy may set.
     pub result: Option<ByteSize>,
-    /// See [`Limits::log_output`].
+    /// The most `limits.log-output` any policy may set.
     pub log_output: Option<ByteSize>,
     /// Folders a sidecar may mount read-only: any folder inside one of these.
     #[serde(default)]
+    #[schemars(extend("x-path" = true))]
     pub mount_roots: Vec<PathBuf>,
     /// Folders a sidecar may mount read-write (or read-only): any folder inside one of these.
     #[serde(default)]
+    #[schemars(extend("x-path" = true))]
     pub writable_mount_roots: Vec<PathBuf>,
     /// Host patterns a sidecar's `net.allow` may list (a `*.example.com` here covers any
     /// name under it, and `*.` patterns under it).

@@ -82,6 +82,43 @@ impl<'de> Deserialize<'de> for ByteSize {
     }
 }
 
+impl schemars::JsonSchema for ByteSize {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "ByteSize".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "title": "size",
+            "description": "A number of bytes, or a string with a unit: B, KiB, MiB, GiB (or decimal KB, MB, GB), e.g. \"64MiB\".",
+            "anyOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": "^\\s*[0-9]+\\s*(B|KiB|MiB|GiB|KB|kB|MB|GB)?\\s*$" }
+            ]
+        })
+    }
+}
+
+/// The form of a duration in config (see [`deserialize_duration`]), for the JSON Schema.
+pub struct DurationText;
+
+impl schemars::JsonSchema for DurationText {
+    fn schema_name() -> std::borrow::Cow<'static, str> {
+        "Duration".into()
+    }
+
+    fn json_schema(_: &mut schemars::SchemaGenerator) -> schemars::Schema {
+        schemars::json_schema!({
+            "title": "duration",
+            "description": "A string with a unit: ms, s or m (e.g. \"10s\", \"250ms\"), or a number of milliseconds.",
+            "anyOf": [
+                { "type": "integer", "minimum": 0 },
+                { "type": "string", "pattern": "^\\s*[0-9]+\\s*(ms|s|m|min)\\s*$" }
+            ]
+        })
+    }
+}
+
 /// Splits `"64 MiB"` into `(64, "MiB")`; `what` and `example` make the error helpful.
 fn split_number<'a>(text: &'a str, what: &str, example: &str) -> Result<(u64, &'a str), String> {
     let split = text

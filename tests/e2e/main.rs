@@ -8,6 +8,7 @@ mod bounds;
 mod c_guest;
 mod cache;
 mod cli;
+mod config;
 mod derived;
 mod docs;
 mod documented;

@@ -14,7 +14,7 @@ use wasmtime_wasi::filesystem::WasiFilesystemCtx;
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder};
 
 /// `[plugins.NAME.fs]` as written.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawFs {
     /// The folders to mount.
@@ -23,7 +23,7 @@ pub struct RawFs {
 }
 
 /// One mount as written: `{ host = "./docs", guest = "/docs", mode = "read-only" }`.
-#[derive(Debug, Clone, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawMount {
     /// Folder on the host, relative to the config file.
@@ -36,7 +36,7 @@ pub struct RawMount {
 }
 
 /// Whether a mount may be written.
-#[derive(Debug, Clone, Copy, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(rename_all = "kebab-case")]
 pub enum Mode {
     /// Files can be read and folders listed; nothing can be created, changed or removed.

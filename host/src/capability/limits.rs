@@ -43,23 +43,30 @@ impl Default for Limits {
 }
 
 /// Limits as written in config: every field optional, unknown keys rejected.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawLimits {
-    /// See [`Limits::fuel`].
+    /// Fuel per call, about one unit per WebAssembly instruction (1 to 10^13).
+    #[schemars(extend("default" = 2_000_000_000u64))]
     pub fuel: Option<u64>,
-    /// See [`Limits::timeout`].
+    /// Wall-clock time per call, including time blocked in WASI (1ms to 24h).
     #[serde(default, deserialize_with = "deserialize_duration")]
+    #[schemars(with = "Option<crate::units::DurationText>", extend("default" = "10s"))]
     pub timeout: Option<Duration>,
-    /// See [`Limits::memory`].
+    /// Linear memory of one call, summed over its memories (64KiB to runtime.memory-ceiling).
+    #[schemars(extend("default" = "128MiB"))]
     pub memory: Option<ByteSize>,
-    /// See [`Limits::table_elements`].
+    /// Elements per table (1 to 200000).
+    #[schemars(extend("default" = 100_000))]
     pub table_elements: Option<u32>,
-    /// See [`Limits::instances`].
+    /// Core instances one call may create (1 to 32).
+    #[schemars(extend("default" = 32))]
     pub instances: Option<u32>,
-    /// See [`Limits::result`].
+    /// Total size of a result, and half of what one transfer out of the plugin may copy (1KiB to 256MiB).
+    #[schemars(extend("default" = "4MiB"))]
     pub result: Option<ByteSize>,
-    /// See [`Limits::log_output`].
+    /// Plugin stdout and stderr forwarded to the host log per call (0 to 64MiB).
+    #[schemars(extend("default" = "64KiB"))]
     pub log_output: Option<ByteSize>,
 }
 

@@ -169,19 +169,25 @@ fn toml_ish() -> impl Strategy<Value = String> {
 /// Parses and resolves `text` as `/etc/capsule/capsule.toml`, then resolves each plugin's
 /// policy, asserting every error is located.
 fn parse_and_resolve(text: &str) -> Result<(), TestCaseError> {
-    let raw: RawConfig = match toml::from_str(text) {
-        Ok(raw) => raw,
-        Err(err) => {
-            prop_assert!(
-                err.span().is_some(),
-                "parse error without a location: {err}"
-            );
-            let message = ConfigError::Parse {
-                path: "capsule.toml".into(),
-                message: err.to_string(),
-            }
-            .to_string();
+    let file = Path::new("/nonexistent/capsule/capsule.toml");
+    let raw = match layer::layer(Some(file), text, Path::new("/nonexistent/work"), &[], &[]) {
+        Ok(layered) => layered.raw,
+        Err(err @ ConfigError::Parse { .. }) => {
+            let message = err.to_string();
             prop_assert!(message.contains(", column "), "{}", message);
+            return Ok(());
+        }
+        // A `${VAR}` that cannot be expanded: the key, line and column.
+        Err(ConfigError::Invalid { key, message, .. }) => {
+            prop_assert!(
+                !key.is_empty() && message.contains(", column "),
+                "{}",
+                message
+            );
+            return Ok(());
+        }
+        Err(other) => {
+            prop_assert!(false, "unexpected error: {}", other);
             return Ok(());
         }
     };
@@ -200,9 +206,16 @@ fn parse_and_resolve(text: &str) -> Result<(), TestCaseError> {
             }
         }
         Err(ConfigError::Invalid { key, .. }) => prop_assert!(!key.is_empty()),
+        Err(err @ ConfigError::Override { .. }) => prop_assert!(false, "no overrides: {}", err),
         // A `secrets-file` that cannot be read or parsed: the error names the file.
         Err(err @ (ConfigError::Read { .. } | ConfigError::Parse { .. })) => {
-            prop_assert!(err.to_string().contains("/nonexistent/capsule/"), "{}", err);
+            // (`secrets-file = "${HOME}"` names the folder it expanded to.)
+            let message = err.to_string();
+            prop_assert!(
+                message.contains("/nonexistent/capsule/") || message.contains(" /"),
+                "{}",
+                message
+            );
         }
     }
     Ok(())
@@ -233,6 +246,9 @@ fn seeded_cases_parse_or_fail_with_a_location() {
         "[[plugins.a.fs.mounts]]\nhost = \"\"\nguest = \"\"\nmode = \"rw\"",
         "[plugins.\"\"]\n",
         "x = \"\u{0}\"",
+        // `${VAR}` expanded in a path, and a `${` left open.
+        "secrets-file = \"${HOME}\"",
+        "[plugins.a.config]\nx = \"${\"",
     ] {
         parse_and_resolve(text).unwrap_or_else(|err| panic!("{text:?}: {err}"));
     }

@@ -24,7 +24,7 @@ pub use send::PolicyHttp;
 use crate::units::{ByteSize, deserialize_duration, format_duration};
 
 /// `[plugins.NAME.net]` as written.
-#[derive(Debug, Clone, Default, Deserialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct RawNet {
     /// Hosts the plugin may send HTTP requests to: `"api.example.com"`,
@@ -41,8 +41,10 @@ pub struct RawNet {
     pub hosts: BTreeMap<String, String>,
     /// Time limit for connecting and for each wait on the response.
     #[serde(default, deserialize_with = "deserialize_duration")]
+    #[schemars(with = "Option<crate::units::DurationText>", extend("default" = "10s"))]
     pub timeout: Option<Duration>,
     /// Largest response body the plugin may read.
+    #[schemars(extend("default" = "4MiB"))]
     pub max_response: Option<ByteSize>,
     /// Raw TCP connections the plugin may open: `"127.0.0.1:5432"` (IP and port; name
     /// lookups stay denied).

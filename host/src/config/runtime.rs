@@ -1,0 +1,115 @@
+//! `[runtime]`: engine-wide settings shared by every plugin, and their bounds.
+
+use serde::Deserialize;
+
+use crate::bounds;
+use crate::runtime::engine::RESERVED_INSTANCES;
+use crate::units::ByteSize;
+
+/// `[runtime]`.
+#[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RawRuntime {
+    /// Calls running at once over all plugins and clients (1 to 10000); also sizes the instance pool.
+    #[schemars(extend("default" = 64, "x-flag" = "--max-concurrent-calls"))]
+    pub max_concurrent_calls: Option<u32>,
+    /// Calls allowed to wait for a slot (0 to 1000000); beyond that a call fails at once with "busy".
+    #[schemars(extend("default" = 1024, "x-flag" = "--max-queued-calls"))]
+    pub max_queued_calls: Option<u32>,
+    /// Calls of one plugin running at once (1 to max-concurrent-calls); default: half of max-concurrent-calls.
+    #[schemars(extend("x-flag" = "--max-calls-per-plugin"))]
+    pub max_calls_per_plugin: Option<u32>,
+    /// The most memory any one linear memory may have (1MiB to 4GiB); no plugin limit may exceed it.
+    #[schemars(extend("default" = "512MiB", "x-flag" = "--memory-ceiling"))]
+    pub memory_ceiling: Option<ByteSize>,
+    /// WebAssembly stack size of every call (64KiB to 64MiB).
+    #[schemars(extend("default" = "512KiB", "x-flag" = "--max-wasm-stack"))]
+    pub max_wasm_stack: Option<ByteSize>,
+}
+
+/// Engine-wide settings (shared by every plugin).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct RuntimeSettings {
+    /// Calls running at once, over all plugins and clients. Also sizes the instance pool.
+    pub max_concurrent_calls: u32,
+    /// Calls allowed to wait for a slot; beyond that a call fails at once with "busy".
+    pub max_queued_calls: u32,
+    /// Calls of one plugin running at once, so one slow plugin cannot hold every slot.
+    /// Defaults to half of `max_concurrent_calls` (at least 1).
+    pub max_calls_per_plugin: u32,
+    /// The most memory any one linear memory may have; no plugin limit may exceed it.
+    pub memory_ceiling: ByteSize,
+    /// WebAssembly stack size for every call.
+    pub max_wasm_stack: ByteSize,
+}
+
+impl Default for RuntimeSettings {
+    fn default() -> Self {
+        Self {
+            max_concurrent_calls: 64,
+            max_queued_calls: 1024,
+            max_calls_per_plugin: 32,
+            memory_ceiling: ByteSize::mib(512),
+            max_wasm_stack: ByteSize::kib(512),
+        }
+    }
+}
+
+impl RawRuntime {
+    /// The settings with defaults filled in, each checked against its bounds; the error
+    /// names the key and the allowed range.
+    pub fn resolve(&self) -> Result<RuntimeSettings, String> {
+        let defaults = RuntimeSettings::default();
+        let max_concurrent_calls = self
+            .max_concurrent_calls
+            .unwrap_or(defaults.max_concurrent_calls);
+        let runtime = RuntimeSettings {
+            max_concurrent_calls,
+            max_queued_calls: self.max_queued_calls.unwrap_or(defaults.max_queued_calls),
+            max_calls_per_plugin: self
+                .max_calls_per_plugin
+                .unwrap_or((max_concurrent_calls / 2).max(1)),
+            memory_ceiling: self.memory_ceiling.unwrap_or(defaults.memory_ceiling),
+            max_wasm_stack: self.max_wasm_stack.unwrap_or(defaults.max_wasm_stack),
+        };
+        bounds::check(
+            "runtime.max-concurrent-calls",
+            runtime.max_concurrent_calls,
+            bounds::CONCURRENT_CALLS,
+        )
+        .and_then(|()| {
+            bounds::check(
+                "runtime.max-queued-calls",
+                runtime.max_queued_calls,
+                bounds::QUEUED_CALLS,
+            )
+        })
+        .and_then(|()| {
+            bounds::check(
+                "runtime.max-calls-per-plugin",
+                runtime.max_calls_per_plugin,
+                (1, runtime.max_concurrent_calls),
+            )
+        })
+        .and_then(|()| {
+            bounds::check(
+                "runtime.memory-ceiling",
+                runtime.memory_ceiling,
+                bounds::MEMORY_CEILING,
+            )
+        })
+        .and_then(|()| {
+            bounds::check(
+                "runtime.max-wasm-stack",
+                runtime.max_wasm_stack,
+                bounds::WASM_STACK,
+            )
+        })?;
+        bounds::check_reservation(
+            runtime.max_concurrent_calls,
+            RESERVED_INSTANCES,
+            runtime.memory_ceiling,
+        )?;
+        Ok(runtime)
+    }
+}

@@ -1,0 +1,245 @@
+//! Values given as text (an environment variable, a command-line flag) read by the type
+//! their key has in the JSON Schema, and that type described for people.
+
+use serde_json::Value;
+
+use super::schema::resolve;
+
+/// Reads `text` as a value of `schema` (a key's schema within `root`). The error is what
+/// the key expects, e.g. "a whole number from 0 to 4294967295".
+pub fn from_text(root: &Value, schema: &Value, text: &str) -> Result<Value, String> {
+    let resolved = resolve(root, schema);
+    let types = types(root, resolved);
+    let has = |t: &str| types.iter().any(|x| x == t);
+    let trimmed = text.trim();
+    let candidate = if has("boolean") && matches!(trimmed, "true" | "false" | "1" | "0") {
+        Value::Bool(matches!(trimmed, "true" | "1"))
+    } else if has("integer") && trimmed.parse::<i64>().is_ok() {
+        trimmed
+            .parse::<i64>()
+            .map(Value::from)
+            .unwrap_or(Value::Null)
+    } else if has("integer") && !has("string") && trimmed.parse::<u64>().is_ok() {
+        trimmed
+            .parse::<u64>()
+            .map(Value::from)
+            .unwrap_or(Value::Null)
+    } else if (has("array") || has("object"))
+        && (trimmed.starts_with('[') || trimmed.starts_with('{'))
+    {
+        toml::from_str::<toml::Table>(&format!("v = {trimmed}"))
+            .ok()
+            .and_then(|mut t| t.remove("v"))
+            .and_then(|v| serde_json::to_value(v).ok())
+            .unwrap_or(Value::Null)
+    } else if has("array") {
+        Value::Array(
+            trimmed
+                .split(',')
+                .map(str::trim)
+                .filter(|s| !s.is_empty())
+                .map(|s| Value::String(s.to_string()))
+                .collect(),
+        )
+    } else if has("string") {
+        Value::String(text.to_string())
+    } else {
+        Value::Null
+    };
+    if is_valid(root, resolved, &candidate) {
+        Ok(candidate)
+    } else {
+        Err(expected(root, schema))
+    }
+}
+
+/// Whether `value` fits `schema`, including the integer formats (`uint32`, …) that JSON
+/// Schema validators do not check.
+fn is_valid(root: &Value, schema: &Value, value: &Value) -> bool {
+    let mut standalone = schema.clone();
+    if let (Some(object), Some(definitions)) = (standalone.as_object_mut(), root.get("definitions"))
+    {
+        object.insert("definitions".into(), definitions.clone());
+    }
+    let fits_format = match (schema.get("format").and_then(Value::as_str), value.as_u64()) {
+        (Some("uint32"), Some(n)) => u32::try_from(n).is_ok(),
+        (Some("uint16"), Some(n)) => u16::try_from(n).is_ok(),
+        (Some("uint8"), Some(n)) => u8::try_from(n).is_ok(),
+        _ => true,
+    };
+    fits_format
+        && !value.is_null()
+        && jsonschema::validator_for(&standalone).is_ok_and(|v| v.is_valid(value))
+}
+
+/// The JSON types `schema` allows (following `$ref` and `anyOf`/`oneOf`).
+fn types(root: &Value, schema: &Value) -> Vec<String> {
+    let schema = resolve(root, schema);
+    let mut out: Vec<String> = match schema.get("type") {
+        Some(Value::String(t)) => vec![t.clone()],
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .map(str::to_string)
+            .collect(),
+        _ => Vec::new(),
+    };
+    for combinator in ["anyOf", "oneOf"] {
+        for option in schema
+            .get(combinator)
+            .and_then(Value::as_array)
+            .into_iter()
+            .flatten()
+        {
+            out.extend(types(root, option));
+        }
+    }
+    if out.is_empty() && (schema.get("enum").is_some() || schema.get("const").is_some()) {
+        out.push("string".into());
+    }
+    out
+}
+
+/// What a key of `schema` expects, for an error message.
+pub fn expected(root: &Value, schema: &Value) -> String {
+    let resolved = resolve(root, schema);
+    match type_name(root, schema).as_str() {
+        "size" => "a size: a number of bytes or a string such as \"64MiB\"".into(),
+        "duration" => "a duration such as \"10s\" or \"250ms\"".into(),
+        "boolean" => "true or false".into(),
+        "integer" => match resolved.get("format").and_then(Value::as_str) {
+            Some("uint32") => "a whole number from 0 to 4294967295".into(),
+            Some("uint64") => "a whole number from 0 to 18446744073709551615".into(),
+            _ => "a whole number".into(),
+        },
+        "string" | "path" => "a string".into(),
+        list if list.starts_with("list") => {
+            format!("a {list}: comma-separated, or a TOML array such as [\"a\", \"b\"]")
+        }
+        other => other.to_string(),
+    }
+}
+
+/// A short name of the key's type, for the docs' table: `integer`, `size`, `duration`,
+/// `boolean`, `string`, `path`, `list of strings`, `table`, `one of a, b`.
+pub fn type_name(root: &Value, schema: &Value) -> String {
+    let resolved = resolve(root, schema);
+    if let Some(title) = resolved.get("title").and_then(Value::as_str) {
+        return title.to_string();
+    }
+    let path = schema.get("x-path").and_then(Value::as_bool) == Some(true);
+    let types = types(root, resolved);
+    match types.first().map(String::as_str) {
+        Some("array") => {
+            let items = resolved.get("items").unwrap_or(&Value::Null);
+            let item = if path {
+                "path".to_string()
+            } else {
+                type_name(root, items)
+            };
+            let item = match item.as_str() {
+                "object" | "table" => "table".to_string(),
+                other => other.to_string(),
+            };
+            format!("list of {item}s")
+        }
+        Some("string") if path => "path".into(),
+        Some("string") => match enum_values(root, resolved) {
+            Some(values) => format!("one of {}", values.join(", ")),
+            None => "string".into(),
+        },
+        Some("object") => "table".into(),
+        Some(other) => other.to_string(),
+        None => "value".into(),
+    }
+}
+
+fn enum_values(root: &Value, schema: &Value) -> Option<Vec<String>> {
+    if let Some(values) = schema.get("enum").and_then(Value::as_array) {
+        return Some(
+            values
+                .iter()
+                .filter_map(Value::as_str)
+                .map(str::to_string)
+                .collect(),
+        );
+    }
+    let options = schema.get("oneOf").and_then(Value::as_array)?;
+    options
+        .iter()
+        .map(|o| {
+            resolve(root, o)
+                .get("const")
+                .and_then(Value::as_str)
+                .map(str::to_string)
+        })
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::keys::keys;
+    use crate::config::schema::json_schema;
+
+    fn read(dotted: &str, text: &str) -> Result<Value, String> {
+        let root = json_schema();
+        let key = keys(&root)
+            .into_iter()
+            .find(|k| k.dotted() == dotted)
+            .unwrap_or_else(|| panic!("no key {dotted}"));
+        from_text(&root, &key.schema, text)
+    }
+
+    #[test]
+    fn text_is_read_by_the_type_of_its_key() {
+        assert_eq!(read("runtime.max-concurrent-calls", "8"), Ok(8.into()));
+        assert_eq!(
+            read("runtime.memory-ceiling", "256MiB"),
+            Ok("256MiB".into())
+        );
+        assert_eq!(
+            read("runtime.memory-ceiling", "1048576"),
+            Ok(1048576.into())
+        );
+        assert_eq!(read("limits.timeout", "5s"), Ok("5s".into()));
+        assert_eq!(read("trust-sidecars", "true"), Ok(true.into()));
+        assert_eq!(read("log-level", "debug"), Ok("debug".into()));
+        assert_eq!(
+            read("ceiling.hosts", "a.example.com, b.example.com"),
+            Ok(serde_json::json!(["a.example.com", "b.example.com"]))
+        );
+        assert_eq!(
+            read("ceiling.hosts", "[\"a.example.com\"]"),
+            Ok(serde_json::json!(["a.example.com"]))
+        );
+        assert_eq!(
+            read(
+                "plugins.NAME.fs.mounts",
+                "[{ host = \"/srv\", guest = \"/srv\" }]"
+            ),
+            Ok(serde_json::json!([{ "host": "/srv", "guest": "/srv" }]))
+        );
+    }
+
+    #[test]
+    fn a_value_of_the_wrong_type_names_what_the_key_expects() {
+        assert_eq!(
+            read("runtime.max-concurrent-calls", "lots"),
+            Err("a whole number from 0 to 4294967295".into())
+        );
+        assert_eq!(
+            read("runtime.max-concurrent-calls", "4294967296"),
+            Err("a whole number from 0 to 4294967295".into())
+        );
+        assert_eq!(
+            read("runtime.memory-ceiling", "big"),
+            Err("a size: a number of bytes or a string such as \"64MiB\"".into())
+        );
+        assert_eq!(
+            read("limits.timeout", "5 parsecs"),
+            Err("a duration such as \"10s\" or \"250ms\"".into())
+        );
+        assert_eq!(read("trust-sidecars", "yes"), Err("true or false".into()));
+    }
+}

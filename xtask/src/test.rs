@@ -144,6 +144,13 @@ pub fn all(root: &Path) -> Result<()> {
             .env("CAPSULE_EXAMPLES", &built.examples)
             .env("CAPSULE_FIXTURES", &built.fixtures),
     )?;
+    cmd::run_command(
+        Command::new(&python)
+            .arg("tests/python/test_http.py")
+            .current_dir(root)
+            .env("CAPSULE_BIN", root.join("target/debug/capsule"))
+            .env("CAPSULE_FIXTURES", &built.fixtures),
+    )?;
     eprintln!("xtask: all checks passed");
     Ok(())
 }

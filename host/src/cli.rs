@@ -9,7 +9,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use capsule::app::App;
-use capsule::config::{Overrides, Settings};
+use capsule::config::{Overrides, ServerOverrides, Settings, Transport};
 use capsule::loader::{Problem, Severity};
 use capsule::mcp::{self, CapsuleServer};
 use capsule::runtime::CallContext;
@@ -51,8 +51,8 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve every plugin's tools over MCP on stdin/stdout (the default command).
-    Serve,
+    /// Serve every plugin's tools over MCP, on stdin/stdout (the default command) or HTTP.
+    Serve(ServeArgs),
     /// List the tools the plugins folder provides.
     List {
         /// Print the MCP tool descriptors as JSON.
@@ -96,13 +96,52 @@ enum Command {
     },
 }
 
+/// `capsule serve` flags; each wins over its `[server]` key in `capsule.toml`.
+#[derive(Debug, Default, clap::Args)]
+struct ServeArgs {
+    /// `stdio` (default) or `http` (streamable HTTP on --host/--port).
+    #[arg(long, value_name = "TRANSPORT")]
+    transport: Option<Transport>,
+    /// HTTP: the IP address to listen on (default 127.0.0.1).
+    #[arg(long, value_name = "ADDRESS")]
+    host: Option<String>,
+    /// HTTP: the port (default 8080; 0 picks a free one, logged at startup).
+    #[arg(long)]
+    port: Option<u16>,
+    /// HTTP: no sessions; every request stands alone (replicas behind a load balancer).
+    #[arg(long)]
+    stateless: bool,
+    /// HTTP: serve on a non-loopback address without authentication (Capsule cannot
+    /// authenticate clients yet; something in front of it must).
+    #[arg(long)]
+    allow_unauthenticated: bool,
+}
+
+impl ServeArgs {
+    fn overrides(&self) -> ServerOverrides {
+        ServerOverrides {
+            transport: self.transport,
+            host: self.host.clone(),
+            port: self.port,
+            stateless: self.stateless.then_some(true),
+            allow_unauthenticated: self.allow_unauthenticated.then_some(true),
+        }
+    }
+}
+
 /// Runs the command `args` asks for.
 pub async fn run(args: Args) -> Result<ExitCode> {
-    let command = args.command.unwrap_or(Command::Serve);
+    let command = args
+        .command
+        .unwrap_or_else(|| Command::Serve(ServeArgs::default()));
     if let Command::New { name, lang, dir } = &command {
         return new_project(name, lang, dir);
     }
-    let serving = matches!(command, Command::Serve);
+    let serving = matches!(command, Command::Serve(_));
+    let server = match &command {
+        Command::Serve(serve) => serve.overrides(),
+        _ => ServerOverrides::default(),
+    };
     let explicit_log_level = args.log_level.is_some();
     let settings = Settings::load(Overrides {
         config_file: args.config,
@@ -110,6 +149,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         cache_dir: args.cache_dir,
         no_cache: args.no_cache,
         log_level: args.log_level,
+        server,
     })?;
     // One-shot commands keep stderr quiet unless asked; the server logs at `info`.
     let filter = if serving || explicit_log_level {
@@ -124,7 +164,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
 
     let app = App::start(settings).await?;
     match command {
-        Command::Serve => serve(app).await,
+        Command::Serve(_) => serve(app).await,
         Command::List { json } => list(&app, json),
         Command::Call { tool, args, json } => call(&app, &tool, &args, json).await,
         Command::Check => check(&app),
@@ -186,17 +226,26 @@ async fn serve(app: App) -> Result<ExitCode> {
             Severity::Warning => tracing::warn!("{}", problem.message),
         }
     }
+    let settings = &app.settings.server;
     let snapshot = app.registry.snapshot();
     tracing::info!(
         plugins = snapshot.plugins().len(),
         tools = snapshot.tools().len(),
         folder = %app.settings.plugins_dir.display(),
-        "serving MCP on stdio"
+        "serving MCP on {}",
+        settings.transport
     );
     let server = CapsuleServer::new(app.runtime.clone(), app.registry.clone());
-    tokio::select! {
-        result = mcp::stdio::serve(server) => result?,
-        _ = shutdown_signal() => tracing::info!("shutting down on signal"),
+    let shutdown = CancellationToken::new();
+    let signalled = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down on signal");
+        signalled.cancel();
+    });
+    match settings.transport {
+        Transport::Stdio => mcp::stdio::serve(server, shutdown, settings.drain_timeout).await?,
+        Transport::Http => mcp::http::serve(server, settings, shutdown).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

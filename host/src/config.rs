@@ -16,6 +16,10 @@ use crate::runtime::engine::RESERVED_INSTANCES;
 use crate::trust::{self, GrantCeiling, RawCeiling};
 use crate::units::ByteSize;
 
+pub mod server;
+
+pub use server::{ServerOverrides, ServerSettings, Transport};
+
 /// The file looked for in the working directory when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "capsule.toml";
 
@@ -68,6 +72,9 @@ pub struct RawConfig {
     /// Engine-wide settings.
     #[serde(default)]
     pub runtime: RawRuntime,
+    /// How `capsule serve` talks to clients.
+    #[serde(default)]
+    pub server: server::RawServer,
     /// Default limits for every plugin.
     #[serde(default)]
     pub limits: RawLimits,
@@ -150,6 +157,8 @@ pub struct Overrides {
     pub no_cache: bool,
     /// `--log-level` / `CAPSULE_LOG`.
     pub log_level: Option<String>,
+    /// `capsule serve --transport`, `--host`, `--port`, ….
+    pub server: ServerOverrides,
 }
 
 /// Everything the host runs with, resolved.
@@ -165,6 +174,8 @@ pub struct Settings {
     pub log_level: String,
     /// Engine-wide settings.
     pub runtime: RuntimeSettings,
+    /// How `capsule serve` talks to clients.
+    pub server: ServerSettings,
     /// Limits of plugins without their own.
     pub default_limits: Limits,
     /// Per-plugin policies from the file, by plugin name.
@@ -303,6 +314,10 @@ impl Settings {
         )
         .map_err(|m| invalid("runtime", m))?;
 
+        let server = raw
+            .server
+            .resolve(&overrides.server)
+            .map_err(|(key, message)| invalid(&key, message))?;
         let ceiling = raw.ceiling.limits();
         let grant_ceiling = raw
             .ceiling
@@ -372,6 +387,7 @@ impl Settings {
                 .or(raw.log_level)
                 .unwrap_or_else(|| "info".into()),
             runtime,
+            server,
             default_limits,
             plugins,
             warnings,

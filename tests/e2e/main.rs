@@ -17,6 +17,7 @@ mod examples;
 mod fairness;
 mod grants;
 mod hostile_plugins;
+mod http;
 mod js_guest;
 mod limits;
 mod loading;

@@ -146,6 +146,13 @@ pub fn all(root: &Path) -> Result<()> {
             .env("CAPSULE_EXAMPLES", &built.examples)
             .env("CAPSULE_FIXTURES", &built.fixtures),
     )?;
+    cmd::run_command(
+        Command::new(&python)
+            .arg("tests/python/test_http.py")
+            .current_dir(root)
+            .env("CAPSULE_BIN", root.join("target/debug/capsule"))
+            .env("CAPSULE_FIXTURES", &built.fixtures),
+    )?;
     // The official MCP conformance suite over HTTP, against the same debug binary.
     conformance::run(root, &root.join("target/debug/capsule"), &built.fixtures)?;
     // Last: the release musl build and the image take the longest and need the plugins.

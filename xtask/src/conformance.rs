@@ -3,8 +3,9 @@
 //!
 //! The suite and the Node 22 it needs are npm packages, installed at exact versions into
 //! `target/conformance`. The server serves the `conformance` fixture
-//! (`plugins/fixtures/conformance`) as plugin `test`, so its tools have the names the
-//! suite calls (`test_simple_text`, …). Scenarios for what a tools server does not offer
+//! (`plugins/fixtures/conformance`) as plugin `test` (and `json`), so its tools have the
+//! names the suite calls (`test_simple_text`, …, `json_schema_2020_12_tool`). Every server
+//! scenario runs, the pending ones included (`--suite all`). Scenarios for what a tools server does not offer
 //! (resources, prompts, completion, sampling, elicitation) are listed with their reasons in
 //! `tests/conformance/not-applicable.yml`; the suite fails on any other failure *and* on a
 //! listed scenario that passes, so the list cannot go stale.
@@ -32,8 +33,8 @@ const BASELINE: &str = "tests/conformance/not-applicable.yml";
 /// How long the server may take to log its address.
 const START: Duration = Duration::from_secs(60);
 
-/// Installs the suite, serves `fixtures/conformance.wasm` as plugin `test` with `capsule`
-/// over HTTP on a free loopback port, and runs every active server scenario against it.
+/// Installs the suite, serves `fixtures/conformance.wasm` as plugins `test` and `json` with
+/// `capsule` over HTTP on a free loopback port, and runs every server scenario against it.
 pub fn run(root: &Path, capsule: &Path, fixtures: &Path) -> Result<()> {
     let bin = ensure_suite(root)?;
     let work = root.join(DIR).join("run");
@@ -41,13 +42,16 @@ pub fn run(root: &Path, capsule: &Path, fixtures: &Path) -> Result<()> {
     let plugins = work.join("plugins");
     std::fs::create_dir_all(&plugins)
         .with_context(|| format!("cannot create {}", plugins.display()))?;
+    // As `test` for `test_simple_text` & co., as `json` for `json_schema_2020_12_tool`.
     let fixture = fixtures.join("conformance.wasm");
-    std::fs::copy(&fixture, plugins.join("test.wasm")).with_context(|| {
-        format!(
-            "cannot copy {}; run `cargo xtask plugins`",
-            fixture.display()
-        )
-    })?;
+    for name in ["test.wasm", "json.wasm"] {
+        std::fs::copy(&fixture, plugins.join(name)).with_context(|| {
+            format!(
+                "cannot copy {}; run `cargo xtask plugins`",
+                fixture.display()
+            )
+        })?;
+    }
 
     let mut server = Command::new(capsule)
         .args([
@@ -76,7 +80,14 @@ pub fn run(root: &Path, capsule: &Path, fixtures: &Path) -> Result<()> {
         cmd::run_command(
             Command::new(bin.join("node"))
                 .arg(bin.join("conformance"))
-                .args(["server", "--url", &url, "--expected-failures"])
+                .args([
+                    "server",
+                    "--url",
+                    &url,
+                    "--suite",
+                    "all",
+                    "--expected-failures",
+                ])
                 .arg(root.join(BASELINE))
                 .arg("--output-dir")
                 .arg(work.join("results"))

@@ -12,7 +12,9 @@ no privilege escalation. Checked:
   - the plugins load from the cache precompiled into the image (nothing compiles at start),
     with the image's config and with deploy/k8s's ConfigMap + Secret mounted;
   - HTTP: `docker run --network host IMAGE serve --transport http` answers /readyz and a
-    tools/call from the host, and exits 0 on `docker stop` (SIGTERM).
+    tools/call from the host, and exits 0 on `docker stop` (SIGTERM);
+  - HTTP as deploy/k8s runs it (its args, ConfigMap and Secret): probes answer whatever
+    the Host, calls under the Service's name are served, another name gets 421.
 """
 
 import asyncio
@@ -67,24 +69,24 @@ def check_warm_with_image_config() -> None:
     assert_warm(run.stdout, "image config")
 
 
-def check_warm_with_k8s_config() -> None:
-    """deploy/k8s's ConfigMap and Secret, mounted where the Deployment mounts them."""
+def k8s_mounts(tmp: str) -> list[str]:
+    """deploy/k8s's ConfigMap and Secret written to `tmp`, as `docker run` flags mounting them
+    where the Deployment mounts them."""
     config = yaml.safe_load((K8S / "configmap.yaml").read_text())["data"]
     secrets = yaml.safe_load((K8S / "secret.yaml").read_text())["stringData"]
+    config_dir, secrets_dir = Path(tmp, "config"), Path(tmp, "secrets")
+    for folder, files in ((config_dir, config), (secrets_dir, secrets)):
+        folder.mkdir()
+        folder.chmod(0o755)
+        for name, body in files.items():
+            (folder / name).write_text(body)
+            (folder / name).chmod(0o644)
+    return ["-v", f"{config_dir}:/etc/capsule:ro", "-v", f"{secrets_dir}:/run/secrets/capsule:ro"]
+
+
+def check_warm_with_k8s_config() -> None:
     with tempfile.TemporaryDirectory(prefix="capsule-k8s-") as tmp:
-        config_dir, secrets_dir = Path(tmp, "config"), Path(tmp, "secrets")
-        for folder, files in ((config_dir, config), (secrets_dir, secrets)):
-            folder.mkdir()
-            folder.chmod(0o755)
-            for name, body in files.items():
-                (folder / name).write_text(body)
-                (folder / name).chmod(0o644)
-        run = docker(
-            "run", "--rm", *HARDENED,
-            "-v", f"{config_dir}:/etc/capsule:ro",
-            "-v", f"{secrets_dir}:/run/secrets/capsule:ro",
-            IMAGE, "check",
-        )
+        run = docker("run", "--rm", *HARDENED, *k8s_mounts(tmp), IMAGE, "check")
     assert run.returncode == 0, f"`capsule check` with the k8s ConfigMap failed ({run.returncode}):\n{run.stdout}{run.stderr}"
     assert_warm(run.stdout, "deploy/k8s ConfigMap + Secret")
 
@@ -175,6 +177,53 @@ async def check_http() -> None:
         docker("rm", "-f", container)
 
 
+def post_call(base: str, host: str) -> tuple[int, str]:
+    """A stateless JSON-RPC tools/call with the given Host header: (status, body)."""
+    body = json.dumps({"jsonrpc": "2.0", "id": 1, "method": "tools/call",
+                       "params": {"name": "text_word_count", "arguments": {"text": "a b"}}})
+    request = urllib.request.Request(f"{base}/mcp", data=body.encode(), method="POST", headers={
+        "Host": host, "Content-Type": "application/json",
+        "Accept": "application/json, text/event-stream", "MCP-Protocol-Version": "2025-11-25",
+    })
+    try:
+        with urllib.request.urlopen(request, timeout=10) as response:
+            return response.status, response.read().decode()
+    except urllib.error.HTTPError as err:
+        return err.code, err.read().decode()
+
+
+async def check_http_k8s() -> None:
+    """The Deployment's args and the ConfigMap's [server]: probes on any Host, calls under
+    the Service's names, 421 for another name, exit 0 on SIGTERM."""
+    port = free_port()
+    base = f"http://127.0.0.1:{port}"
+    with tempfile.TemporaryDirectory(prefix="capsule-k8s-") as tmp:
+        # The ConfigMap's port (8080) is replaced, since --network host shares the machine's.
+        started = docker(
+            "run", "-d", "--network", "host", *HARDENED, *k8s_mounts(tmp), IMAGE,
+            "serve", "--transport", "http", "--stateless", "--port", str(port),
+        )
+        assert started.returncode == 0, started.stderr
+        container = started.stdout.strip()
+        try:
+            wait_ready(base, container)
+            probe = urllib.request.Request(f"{base}/readyz", headers={"Host": f"10.1.2.3:{port}"})
+            with urllib.request.urlopen(probe, timeout=5) as response:
+                assert response.status == 200, response.status
+            status, body = post_call(base, "capsule.capsule.svc.cluster.local")
+            assert status == 200 and '"words":2' in body, (status, body)
+            status, body = post_call(base, "evil.example.com")
+            assert status == 421 and "DNS rebinding protection" in body, (status, body)
+            stopped = docker("stop", "--time", "30", container)
+            assert stopped.returncode == 0, stopped.stderr
+            code = docker("inspect", "--format", "{{.State.ExitCode}}", container).stdout.strip()
+            assert code == "0", f"exit {code} on SIGTERM:\n{docker('logs', container).stderr}"
+            print("  ok: deploy/k8s's args and ConfigMap over HTTP: /readyz 200 for a pod-IP Host, "
+                  "tools/call under the Service's name, 421 for another name, exit 0 on SIGTERM")
+        finally:
+            docker("rm", "-f", container)
+
+
 async def main() -> int:
     checks = [
         ("image config warm", check_warm_with_image_config),
@@ -182,6 +231,7 @@ async def main() -> int:
         ("non-root", check_runs_as_non_root),
         ("stdio", check_stdio),
         ("http", check_http),
+        ("http with the k8s config", check_http_k8s),
     ]
     failures = 0
     for name, check in checks:

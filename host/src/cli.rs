@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use capsule::app::App;
-use capsule::config::{FlagValue, Overrides, Settings};
+use capsule::config::{FlagValue, Overrides, Settings, Transport};
 use capsule::loader::{Problem, Severity};
 use capsule::mcp::{self, CapsuleServer};
 use capsule::runtime::CallContext;
@@ -75,8 +75,8 @@ pub struct Args {
 
 #[derive(Debug, Subcommand)]
 enum Command {
-    /// Serve every plugin's tools over MCP on stdin/stdout (the default command).
-    Serve,
+    /// Serve every plugin's tools over MCP, on stdin/stdout (the default command) or HTTP.
+    Serve(ServeArgs),
     /// List the tools the plugins folder provides.
     List {
         /// Print the MCP tool descriptors as JSON.
@@ -168,13 +168,64 @@ enum ConfigCommand {
     },
 }
 
+/// `capsule serve` flags; each wins over its `[server]` key in `capsule.toml`.
+#[derive(Debug, Default, clap::Args)]
+struct ServeArgs {
+    /// `stdio` (default) or `http` (streamable HTTP on --host/--port).
+    #[arg(long, value_name = "TRANSPORT")]
+    transport: Option<Transport>,
+    /// HTTP: the IP address to listen on (default 127.0.0.1).
+    #[arg(long, value_name = "ADDRESS")]
+    host: Option<String>,
+    /// HTTP: the port (default 8080; 0 picks a free one, logged at startup).
+    #[arg(long)]
+    port: Option<u16>,
+    /// HTTP: no sessions; every request stands alone (replicas behind a load balancer).
+    #[arg(long)]
+    stateless: bool,
+    /// HTTP: serve on a non-loopback address without authentication (Capsule cannot
+    /// authenticate clients yet; something in front of it must).
+    #[arg(long)]
+    allow_unauthenticated: bool,
+}
+
+impl ServeArgs {
+    /// The flags given, as assignments to their `[server]` keys.
+    fn flags(&self) -> Vec<FlagValue> {
+        let flag = |key: &str, value: String| FlagValue {
+            key: format!("server.{key}"),
+            flag: format!("--{key}"),
+            value,
+        };
+        let mut flags = Vec::new();
+        if let Some(transport) = self.transport {
+            flags.push(flag("transport", transport.to_string()));
+        }
+        if let Some(host) = &self.host {
+            flags.push(flag("host", host.clone()));
+        }
+        if let Some(port) = self.port {
+            flags.push(flag("port", port.to_string()));
+        }
+        if self.stateless {
+            flags.push(flag("stateless", "true".into()));
+        }
+        if self.allow_unauthenticated {
+            flags.push(flag("allow-unauthenticated", "true".into()));
+        }
+        flags
+    }
+}
+
 /// Runs the command `args` asks for.
 pub async fn run(args: Args) -> Result<ExitCode> {
-    let command = args.command.unwrap_or(Command::Serve);
+    let command = args
+        .command
+        .unwrap_or_else(|| Command::Serve(ServeArgs::default()));
     if let Command::New { name, lang, dir } = &command {
         return new_project(name, lang, dir);
     }
-    let serving = matches!(command, Command::Serve);
+    let serving = matches!(command, Command::Serve(_));
     let explicit_cache_dir = args.cache_dir.is_some();
     let explicit_log_level = args.log_level.is_some()
         || ["CAPSULE_LOG", "CAPSULE_LOG_LEVEL"]
@@ -197,6 +248,9 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             })
         })
         .collect();
+    if let Command::Serve(serve) = &command {
+        flags.extend(serve.flags());
+    }
     for assignment in args.set {
         let Some((key, value)) = assignment.split_once('=') else {
             bail!("--set {assignment}: write KEY=VALUE, e.g. --set limits.timeout=30s");
@@ -270,7 +324,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         )?;
     }
     match command {
-        Command::Serve => serve(app).await,
+        Command::Serve(_) => serve(app).await,
         Command::List { json } => list(&app, json),
         Command::Call { tool, args, json } => call(&app, &tool, &args, json).await,
         Command::Check { lock } => check(&app, lock.then_some(lock_path.as_path())),
@@ -410,17 +464,26 @@ async fn serve(app: App) -> Result<ExitCode> {
             Severity::Warning => tracing::warn!("{}", problem.message),
         }
     }
+    let settings = &app.settings.server;
     let snapshot = app.registry.snapshot();
     tracing::info!(
         plugins = snapshot.plugins().len(),
         tools = snapshot.tools().len(),
         folder = %app.settings.plugins_dir.display(),
-        "serving MCP on stdio"
+        "serving MCP on {}",
+        settings.transport
     );
     let server = CapsuleServer::new(app.runtime.clone(), app.registry.clone());
-    tokio::select! {
-        result = mcp::stdio::serve(server) => result?,
-        _ = shutdown_signal() => tracing::info!("shutting down on signal"),
+    let shutdown = CancellationToken::new();
+    let signalled = shutdown.clone();
+    tokio::spawn(async move {
+        shutdown_signal().await;
+        tracing::info!("shutting down on signal");
+        signalled.cancel();
+    });
+    match settings.transport {
+        Transport::Stdio => mcp::stdio::serve(server, shutdown, settings.drain_timeout).await?,
+        Transport::Http => mcp::http::serve(server, settings, shutdown).await?,
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -18,6 +18,7 @@ mod examples;
 mod fairness;
 mod grants;
 mod hostile_plugins;
+mod http;
 mod install;
 mod js_guest;
 mod limits;

@@ -3,6 +3,8 @@
 
 mod clients;
 mod cmd;
+mod conformance;
+mod container;
 mod guests;
 mod npm;
 mod plugins;
@@ -24,7 +26,14 @@ cargo xtask <task>
   run       build the plugins and the host, check them, then serve the example plugins
             over MCP stdio (what an IDE runs)
   test      everything CI runs: plugins, fmt, clippy, unit + end-to-end tests, Python
-            MCP client tests
+            MCP client tests, the container image and the Kubernetes manifests
+  conformance
+            the official MCP conformance suite against `capsule serve --transport http`
+            (target/debug/capsule; run `cargo xtask plugins` and `cargo build -p capsule`
+            first)
+  container the deployment checks alone: deploy/k8s validated, the image built (static
+            musl capsule, target/plugins precompiled) and run by a Docker daemon of its own
+            (needs root; run `cargo xtask plugins` first)
   help      this text
 ";
 
@@ -46,6 +55,15 @@ fn run() -> Result<()> {
         }
         "run" => run_demo(&root),
         "test" => test::all(&root),
+        "conformance" => conformance::run(
+            &root,
+            &root.join("target/debug/capsule"),
+            &root.join("target/fixtures"),
+        ),
+        "container" => {
+            let python = python::venv(&root, &[test::PYTHON_MCP, test::KUBERNETES_VALIDATE])?;
+            container::test(&root, &python)
+        }
         "help" | "--help" | "-h" => {
             print!("{HELP}");
             Ok(())

@@ -6,10 +6,12 @@ use std::process::Command;
 use anyhow::Result;
 
 use crate::plugins::{self, WASM_TARGET};
-use crate::{clients, cmd, guests, python};
+use crate::{clients, cmd, conformance, container, guests, python};
 
 /// The Python MCP SDK the client tests use (2.x speaks `server/discover` first).
-const PYTHON_MCP: &str = "mcp>=2.3,<3";
+pub const PYTHON_MCP: &str = "mcp>=2.3,<3";
+/// The offline Kubernetes schema check of `deploy/k8s` (ships the API schemas).
+pub const KUBERNETES_VALIDATE: &str = "kubernetes-validate==1.37.0";
 
 /// How long CI runs the soak benchmark (`CAPSULE_SOAK_SECS`; a full run is 600).
 const SOAK_SECS: &str = "20";
@@ -134,7 +136,7 @@ pub fn all(root: &Path) -> Result<()> {
     guests::test_all(root)?;
     clients::test(root)?;
 
-    let python = python::venv(root, &[PYTHON_MCP])?;
+    let python = python::venv(root, &[PYTHON_MCP, KUBERNETES_VALIDATE])?;
     // `cargo test --workspace` built target/debug/capsule for the e2e tests already; a
     // `cargo build` here would rebuild half the graph for the non-test feature set.
     cmd::run_command(
@@ -145,6 +147,17 @@ pub fn all(root: &Path) -> Result<()> {
             .env("CAPSULE_EXAMPLES", &built.examples)
             .env("CAPSULE_FIXTURES", &built.fixtures),
     )?;
+    cmd::run_command(
+        Command::new(&python)
+            .arg("tests/python/test_http.py")
+            .current_dir(root)
+            .env("CAPSULE_BIN", root.join("target/debug/capsule"))
+            .env("CAPSULE_FIXTURES", &built.fixtures),
+    )?;
+    // The official MCP conformance suite over HTTP, against the same debug binary.
+    conformance::run(root, &root.join("target/debug/capsule"), &built.fixtures)?;
+    // Last: the release musl build and the image take the longest and need the plugins.
+    container::test(root, &python)?;
     eprintln!("xtask: all checks passed");
     Ok(())
 }

@@ -24,6 +24,7 @@ mod overrides;
 mod raw;
 mod runtime;
 pub mod schema;
+pub mod server;
 pub mod show;
 pub mod table;
 pub mod value;
@@ -35,6 +36,7 @@ pub(crate) use file::parse_toml;
 pub use layer::{Entry, FlagValue, Source};
 pub use raw::RawConfig;
 pub use runtime::{RawRuntime, RuntimeSettings};
+pub use server::{ServerSettings, Transport};
 
 /// The file looked for in the working directory when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "capsule.toml";
@@ -98,6 +100,8 @@ pub struct Settings {
     pub log_level: String,
     /// Engine-wide settings.
     pub runtime: RuntimeSettings,
+    /// How `capsule serve` talks to clients.
+    pub server: ServerSettings,
     /// Limits of plugins without their own.
     pub default_limits: Limits,
     /// Per-plugin policies from the file, by plugin name.
@@ -187,6 +191,10 @@ impl Settings {
         };
 
         let runtime = raw.runtime.resolve().map_err(|m| invalid("runtime", m))?;
+        let server = raw
+            .server
+            .resolve()
+            .map_err(|(key, message)| invalid(&key, message))?;
 
         let ceiling = raw.ceiling.limits();
         let grant_ceiling = raw
@@ -257,6 +265,7 @@ impl Settings {
                 .or(raw.log_level)
                 .unwrap_or_else(|| "info".into()),
             runtime,
+            server,
             default_limits,
             plugins,
             warnings,

@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::runtime::RawRuntime;
+use super::server::RawServer;
 use crate::capability::limits::RawLimits;
 use crate::policy::RawPolicy;
 use crate::trust::RawCeiling;
@@ -28,6 +29,9 @@ pub struct RawConfig {
     /// Engine-wide settings.
     #[serde(default)]
     pub runtime: RawRuntime,
+    /// How `capsule serve` talks to clients: stdio or streamable HTTP, and the HTTP edge.
+    #[serde(default)]
+    pub server: RawServer,
     /// Default limits for every plugin.
     #[serde(default)]
     pub limits: RawLimits,

@@ -21,6 +21,7 @@ use rmcp::service::{Peer, RequestContext, RoleServer};
 use serde_json::Value;
 
 use super::convert::{error_result, tool_result};
+use super::inflight::Inflight;
 use crate::registry::{RegisteredTool, Registry};
 use crate::runtime::bindings::Level;
 use crate::runtime::events::{self, EventReceiver};
@@ -35,6 +36,7 @@ pub struct CapsuleServer {
     runtime: Arc<Runtime>,
     registry: Arc<Registry>,
     client_level: Arc<AtomicU8>,
+    calls: Arc<Inflight>,
 }
 
 impl CapsuleServer {
@@ -44,7 +46,28 @@ impl CapsuleServer {
             runtime,
             registry,
             client_level: Arc::new(AtomicU8::new(NO_LOGS)),
+            calls: Inflight::new(),
         }
+    }
+
+    /// A handler for another client (an HTTP session or stateless request): the same
+    /// tools and runtime, its own log level, the calls counted with this one's.
+    pub fn for_new_client(&self) -> Self {
+        Self {
+            client_level: Arc::new(AtomicU8::new(NO_LOGS)),
+            ..self.clone()
+        }
+    }
+
+    /// The `tools/call`s running now, of this handler and every one made from it with
+    /// [`Self::for_new_client`].
+    pub fn calls(&self) -> &Arc<Inflight> {
+        &self.calls
+    }
+
+    /// The tools being served.
+    pub fn registry(&self) -> &Arc<Registry> {
+        &self.registry
     }
 
     /// The least severe plugin log level the client asked to receive, if any.
@@ -110,6 +133,7 @@ impl ServerHandler for CapsuleServer {
                 None,
             ));
         };
+        let _running = self.calls.enter(format!("tools/call {}", request.name));
         let progress = context.meta.get_progress_token();
         // 2026-07-28 clients opt in per request (`_meta` logLevel); older ones via setLevel.
         let level = context.meta.log_level().or_else(|| self.client_level());

@@ -1,11 +1,12 @@
 //! One call = one fresh `Store` and instance, with fuel, an epoch deadline, a memory
 //! limiter and cancellation. Traps are mapped to the [`Fault`] they really were.
 
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Instant;
 
 use tokio::sync::OwnedSemaphorePermit;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use super::Runtime;
 use super::bindings::{CallError, CallResult, Content, ResourceBody, Tool};
@@ -45,9 +46,9 @@ fn describe_call_error(err: &CallError) -> String {
     }
 }
 
-enum Invocation<'a> {
+enum Invocation {
     ListTools,
-    CallTool { name: &'a str, arguments: &'a str },
+    CallTool { name: String, arguments: String },
 }
 
 enum Returned {
@@ -58,24 +59,41 @@ enum Returned {
 impl Runtime {
     /// Runs tool `name` of `plugin` with `arguments` (a JSON object as text). The call's
     /// time limit starts now: time spent waiting for a slot counts toward it.
+    ///
+    /// The instance runs on the call threads ([`super::executor`]), never on the caller's;
+    /// if the caller stops waiting, the call is cancelled.
     pub async fn call(
         &self,
-        plugin: &Plugin,
+        plugin: &Arc<Plugin>,
         name: &str,
         arguments: &str,
-        context: CallContext,
+        mut context: CallContext,
     ) -> Result<CallResult, CallFailure> {
         let deadline = deadline_after(plugin.policy.limits.timeout);
-        let _slots = self.admit(plugin, &context, deadline).await?;
+        let slots = self.admit(plugin, &context, deadline).await?;
         tracing::debug!(plugin = %plugin.name, tool = name, "call admitted");
+        context.cancel = context.cancel.child_token();
+        let _cancel_when_abandoned = context.cancel.clone().drop_guard();
+        let engine = self.engine.clone();
+        let stack = self.settings.max_wasm_stack;
+        let running = plugin.clone();
+        let invocation = Invocation::CallTool {
+            name: name.to_owned(),
+            arguments: arguments.to_owned(),
+        };
         let returned = self
-            .invoke(
-                plugin,
-                Invocation::CallTool { name, arguments },
-                context,
-                deadline,
-            )
+            .executor
+            .spawn(async move {
+                // The slots are the instance's: held until it is gone.
+                let _slots = slots;
+                invoke(&engine, stack, &running, invocation, context, deadline).await
+            })
             .await
+            .map_err(|err| {
+                CallFailure::Fault(Fault::Crashed {
+                    detail: format!("the call's task ended abnormally: {err}"),
+                })
+            })?
             .map_err(CallFailure::Fault)?;
         let Returned::Called(result) = returned else {
             unreachable!("call-tool returns a call result")
@@ -88,14 +106,15 @@ impl Runtime {
     /// Asks `plugin` for its tools, in a fresh instance under its limits.
     pub(crate) async fn list_tools(&self, plugin: &Plugin) -> Result<Vec<Tool>, Fault> {
         let deadline = deadline_after(plugin.policy.limits.timeout);
-        match self
-            .invoke(
-                plugin,
-                Invocation::ListTools,
-                CallContext::default(),
-                deadline,
-            )
-            .await?
+        match invoke(
+            &self.engine,
+            self.settings.max_wasm_stack,
+            plugin,
+            Invocation::ListTools,
+            CallContext::default(),
+            deadline,
+        )
+        .await?
         {
             Returned::Tools(tools) => Ok(tools),
             Returned::Called(_) => unreachable!("list-tools returns tools"),
@@ -176,90 +195,92 @@ impl Runtime {
             })),
         }
     }
+}
 
-    async fn invoke(
-        &self,
-        plugin: &Plugin,
-        invocation: Invocation<'_>,
-        context: CallContext,
-        deadline: Instant,
-    ) -> Result<Returned, Fault> {
-        let limits = &plugin.policy.limits;
-        let cancel = context.cancel.clone();
-        let state = CallState::new(plugin.name.clone(), &plugin.policy, context);
-        let mut store = Store::new(&self.engine, state);
-        store.limiter(|state| &mut state.limiter);
-        store.set_fuel(limits.fuel).map_err(|err| Fault::Crashed {
-            detail: format!("cannot set fuel: {err}"),
-        })?;
-        // Bounds what the host copies out of guest memory in one transfer (the result, or
-        // an argument of a host call) before any check of ours could run.
-        store.set_hostcall_fuel(transfer_budget(limits.result));
-        let timeout = limits.timeout;
-        let epoch_cancel = cancel.clone();
-        store.epoch_deadline_callback(move |_| {
-            if epoch_cancel.is_cancelled() {
-                return Err(Fault::Cancelled.into());
-            }
-            if Instant::now() >= deadline {
-                return Err(Fault::Deadline { limit: timeout }.into());
-            }
-            Ok(UpdateDeadline::Yield(1))
-        });
-        store.set_epoch_deadline(1);
+/// Runs `invocation` in a fresh instance of `plugin`, under its limits, until `deadline`.
+async fn invoke(
+    engine: &Engine,
+    max_wasm_stack: ByteSize,
+    plugin: &Plugin,
+    invocation: Invocation,
+    context: CallContext,
+    deadline: Instant,
+) -> Result<Returned, Fault> {
+    let limits = &plugin.policy.limits;
+    let cancel = context.cancel.clone();
+    let state = CallState::new(plugin.name.clone(), &plugin.policy, context);
+    let mut store = Store::new(engine, state);
+    store.limiter(|state| &mut state.limiter);
+    store.set_fuel(limits.fuel).map_err(|err| Fault::Crashed {
+        detail: format!("cannot set fuel: {err}"),
+    })?;
+    // Bounds what the host copies out of guest memory in one transfer (the result, or
+    // an argument of a host call) before any check of ours could run.
+    store.set_hostcall_fuel(transfer_budget(limits.result));
+    let timeout = limits.timeout;
+    let epoch_cancel = cancel.clone();
+    store.epoch_deadline_callback(move |_| {
+        if epoch_cancel.is_cancelled() {
+            return Err(Fault::Cancelled.into());
+        }
+        if Instant::now() >= deadline {
+            return Err(Fault::Deadline { limit: timeout }.into());
+        }
+        Ok(UpdateDeadline::Yield(1))
+    });
+    store.set_epoch_deadline(1);
 
-        let run = async {
-            match &plugin.entry {
-                Entry::Tools(pre) => {
-                    let instance = pre.instantiate_async(&mut store).await?;
-                    let tools = instance.capsule_plugin_tools();
-                    match invocation {
-                        Invocation::ListTools => {
-                            tools.call_list_tools(&mut store).await.map(Returned::Tools)
-                        }
-                        Invocation::CallTool { name, arguments } => tools
-                            .call_call_tool(&mut store, name, arguments)
-                            .await
-                            .map(Returned::Called),
+    let run = async {
+        match &plugin.entry {
+            Entry::Tools(pre) => {
+                let instance = pre.instantiate_async(&mut store).await?;
+                let tools = instance.capsule_plugin_tools();
+                match invocation {
+                    Invocation::ListTools => {
+                        tools.call_list_tools(&mut store).await.map(Returned::Tools)
                     }
+                    Invocation::CallTool { name, arguments } => tools
+                        .call_call_tool(&mut store, &name, &arguments)
+                        .await
+                        .map(Returned::Called),
                 }
-                Entry::Functions { pre, functions } => match invocation {
-                    Invocation::ListTools => Ok(Returned::Tools(plugin.tools.clone())),
-                    Invocation::CallTool { name, arguments } => {
-                        let Some(function) = functions.iter().find(|f| f.tool == name) else {
-                            let unknown = CallError::UnknownTool(name.to_string());
-                            return Ok(Returned::Called(Err(unknown)));
-                        };
-                        let instance = pre.instantiate_async(&mut store).await?;
-                        function
-                            .call(&mut store, &instance, arguments)
-                            .await
-                            .map(Returned::Called)
-                    }
-                },
             }
-        };
-        // The epoch callback stops code that is running; the timeout and the cancellation
-        // token also stop a call that is blocked in the host (e.g. a WASI sleep).
-        let outcome = tokio::select! {
-            biased;
-            _ = cancel.cancelled() => Err(Some(Fault::Cancelled.into())),
-            outcome = tokio::time::timeout_at(deadline.into(), run) => match outcome {
-                // A plugin that saw the cancellation (`host.cancelled`) may still return a
-                // result; nobody will read it, and the call ends the same way every time.
-                Ok(Ok(_)) if cancel.is_cancelled() => Err(Some(Fault::Cancelled.into())),
-                Ok(Ok(returned)) => Ok(returned),
-                Ok(Err(err)) => Err(Some(err)),
-                Err(_elapsed) => Err(None),
+            Entry::Functions { pre, functions } => match invocation {
+                Invocation::ListTools => Ok(Returned::Tools(plugin.tools.clone())),
+                Invocation::CallTool { name, arguments } => {
+                    let Some(function) = functions.iter().find(|f| f.tool == name) else {
+                        let unknown = CallError::UnknownTool(name);
+                        return Ok(Returned::Called(Err(unknown)));
+                    };
+                    let instance = pre.instantiate_async(&mut store).await?;
+                    function
+                        .call(&mut store, &instance, &arguments)
+                        .await
+                        .map(Returned::Called)
+                }
             },
-        };
-        let state = store.data();
-        state.finish_output();
-        outcome.map_err(|err| match err {
-            None => Fault::Deadline { limit: timeout },
-            Some(err) => classify(err, state, limits, self.settings.max_wasm_stack),
-        })
-    }
+        }
+    };
+    // The epoch callback stops code that is running; the timeout and the cancellation
+    // token also stop a call that is blocked in the host (e.g. a WASI sleep).
+    let outcome = tokio::select! {
+        biased;
+        _ = cancel.cancelled() => Err(Some(Fault::Cancelled.into())),
+        outcome = tokio::time::timeout_at(deadline.into(), run) => match outcome {
+            // A plugin that saw the cancellation (`host.cancelled`) may still return a
+            // result; nobody will read it, and the call ends the same way every time.
+            Ok(Ok(_)) if cancel.is_cancelled() => Err(Some(Fault::Cancelled.into())),
+            Ok(Ok(returned)) => Ok(returned),
+            Ok(Err(err)) => Err(Some(err)),
+            Err(_elapsed) => Err(None),
+        },
+    };
+    let state = store.data();
+    state.finish_output();
+    outcome.map_err(|err| match err {
+        None => Fault::Deadline { limit: timeout },
+        Some(err) => classify(err, state, limits, max_wasm_stack),
+    })
 }
 
 /// The slots a running call holds: one of its plugin's and one of the host's.

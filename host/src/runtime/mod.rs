@@ -6,6 +6,7 @@ mod call;
 pub mod derived;
 pub mod engine;
 pub mod events;
+mod executor;
 pub mod fault;
 pub mod output;
 mod plugin;
@@ -27,6 +28,7 @@ pub use state::CallContext;
 use crate::config::RuntimeSettings;
 use cache::ArtifactCache;
 use engine::EpochTicker;
+use executor::Executor;
 use state::CallState;
 
 /// The engine could not be set up.
@@ -44,6 +46,9 @@ pub enum RuntimeError {
     /// The epoch thread could not start.
     #[error("cannot start the epoch thread: {0}")]
     Ticker(std::io::Error),
+    /// The call threads could not start.
+    #[error("cannot start the threads that run calls: {0}")]
+    Executor(std::io::Error),
 }
 
 /// Loads plugins and runs calls. One per process; shared by every client.
@@ -54,6 +59,7 @@ pub struct Runtime {
     settings: RuntimeSettings,
     slots: Arc<Semaphore>,
     queued: AtomicUsize,
+    executor: Executor,
     _ticker: EpochTicker,
 }
 
@@ -74,6 +80,8 @@ impl Runtime {
             .map_err(link)?;
         let cache = ArtifactCache::new(cache_dir, &engine)?;
         let _ticker = EpochTicker::start(&engine).map_err(RuntimeError::Ticker)?;
+        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let executor = Executor::new(threads).map_err(RuntimeError::Executor)?;
         Ok(Self {
             engine,
             linker,
@@ -81,6 +89,7 @@ impl Runtime {
             settings: settings.clone(),
             slots: Arc::new(Semaphore::new(settings.max_concurrent_calls as usize)),
             queued: AtomicUsize::new(0),
+            executor,
             _ticker,
         })
     }

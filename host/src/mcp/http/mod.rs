@@ -1,0 +1,172 @@
+//! MCP over streamable HTTP: rmcp's `StreamableHttpService` in an axum router, behind the
+//! edge checks ([`edge`]), beside the health probes ([`health`]), on our own accept loop
+//! ([`listener`]).
+//!
+//! Sessions (protocol 2025-11-25) get an `Mcp-Session-Id`, SSE streams and `DELETE`; in
+//! stateless mode, and for every request of protocol 2026-07-28 (which has no sessions),
+//! each request stands alone. On shutdown the listener closes, `/readyz` turns 503, the
+//! requests in flight finish (within `server.drain-timeout`), then sessions end.
+
+mod allow;
+mod edge;
+mod health;
+mod listener;
+mod session_slots;
+mod tracked_body;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use axum::Router;
+use axum::routing::get;
+use hyper_util::server::graceful::GracefulShutdown;
+use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
+use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use tokio::net::TcpListener;
+use tokio_util::sync::CancellationToken;
+
+use super::CapsuleServer;
+use super::inflight::Inflight;
+use crate::config::ServerSettings;
+use crate::units::format_duration;
+use edge::Edge;
+use health::Health;
+
+/// How long connections get to close once the requests in flight are done.
+const CLOSE_GRACE: Duration = Duration::from_secs(2);
+
+/// Why the HTTP server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum HttpError {
+    /// A non-loopback address without `allow-unauthenticated`.
+    #[error(
+        "refusing to serve MCP over HTTP on {addr} without authentication: it is not a loopback address, so anyone who can reach it could call every tool, and Capsule cannot authenticate HTTP clients yet (that comes with issue #16). Listen on a loopback address (--host 127.0.0.1), or, if something in front of Capsule authenticates clients (a reverse proxy, a service mesh, a private network), pass --allow-unauthenticated (server.allow-unauthenticated = true)"
+    )]
+    Unauthenticated {
+        /// The address asked for.
+        addr: SocketAddr,
+    },
+    /// The address could not be bound.
+    #[error(
+        "cannot listen on {addr}: {reason}; choose another server.port / --port (0 picks a free one) or server.host / --host"
+    )]
+    Bind {
+        /// The address asked for.
+        addr: SocketAddr,
+        /// Why.
+        reason: std::io::Error,
+    },
+}
+
+/// Serves `server` over HTTP as `settings` say until `shutdown` is cancelled, then drains.
+/// Logs `listening on http://ADDRESS/PATH` once the port is bound (port 0 picks one).
+pub async fn serve(
+    server: CapsuleServer,
+    settings: &ServerSettings,
+    shutdown: CancellationToken,
+) -> Result<(), HttpError> {
+    let addr = SocketAddr::new(settings.host, settings.port);
+    if !settings.host.is_loopback() && !settings.allow_unauthenticated {
+        return Err(HttpError::Unauthenticated { addr });
+    }
+    let listener = TcpListener::bind(addr)
+        .await
+        .map_err(|reason| HttpError::Bind { addr, reason })?;
+    let local = listener
+        .local_addr()
+        .map_err(|reason| HttpError::Bind { addr, reason })?;
+    if !settings.host.is_loopback() {
+        tracing::warn!(
+            "serving without authentication on {local} (server.allow-unauthenticated): anyone who can reach it can call every tool"
+        );
+    }
+
+    let health = Arc::new(Health::new(server.registry().clone()));
+    let requests = Inflight::new();
+    let mut sessions = LocalSessionManager::default();
+    sessions.session_config.keep_alive = Some(settings.session_idle_timeout);
+    let sessions = Arc::new(sessions);
+    let end_sessions = CancellationToken::new();
+    let config = StreamableHttpServerConfig::default()
+        .with_legacy_session_mode(!settings.stateless)
+        .with_json_response(settings.json_response)
+        .with_cancellation_token(end_sessions.clone())
+        .with_max_request_body_bytes(
+            usize::try_from(settings.max_body_size.bytes()).unwrap_or(usize::MAX),
+        )
+        // The edge checks `Host` and `Origin` (with our settings and messages).
+        .disable_allowed_hosts();
+    let prototype = server.clone();
+    let mcp = StreamableHttpService::new(
+        move || Ok(prototype.for_new_client()),
+        sessions.clone(),
+        config,
+    );
+    let edge = Arc::new(Edge::new(
+        settings,
+        sessions,
+        requests.clone(),
+        health.clone(),
+    ));
+    let router = routes(&settings.path, mcp, edge, health.clone());
+
+    tracing::info!(
+        stateless = settings.stateless,
+        "listening on http://{local}{}",
+        settings.path
+    );
+    let graceful = GracefulShutdown::new();
+    listener::accept(
+        listener,
+        router,
+        settings.header_read_timeout,
+        &graceful,
+        shutdown,
+    )
+    .await;
+
+    health.start_draining();
+    tracing::info!(
+        "stopped accepting connections; letting {} requests in flight finish (at most server.drain-timeout = {})",
+        requests.len(),
+        format_duration(settings.drain_timeout)
+    );
+    // Open connections close once their current response is sent.
+    let closing = tokio::spawn(graceful.shutdown());
+    if let Err(left) = requests.wait_idle(settings.drain_timeout).await {
+        tracing::warn!(
+            "server.drain-timeout ({}) passed; cutting off {} requests: {}; calls still running: {}",
+            format_duration(settings.drain_timeout),
+            left.len(),
+            left.join(", "),
+            server.calls().describe().join(", ")
+        );
+    }
+    // Ends the sessions and their event streams (GET), which would hold connections open.
+    end_sessions.cancel();
+    if tokio::time::timeout(CLOSE_GRACE, closing).await.is_err() {
+        tracing::debug!("connections still open after the drain; closing them");
+    }
+    tracing::info!("HTTP server stopped");
+    Ok(())
+}
+
+/// `/healthz`, `/readyz`, and the MCP endpoint at `path` and `path/` behind the edge.
+fn routes(
+    path: &str,
+    mcp: StreamableHttpService<CapsuleServer, LocalSessionManager>,
+    edge: Arc<Edge>,
+    health: Arc<Health>,
+) -> Router {
+    let mut endpoint = Router::new().route_service(path, mcp.clone());
+    if path != "/" {
+        endpoint = endpoint.route_service(&format!("{path}/"), mcp);
+    }
+    let endpoint = endpoint.layer(axum::middleware::from_fn_with_state(edge, edge::guard));
+    Router::new()
+        .route("/healthz", get(health::alive))
+        .route("/readyz", get(health::ready))
+        .with_state(health)
+        .merge(endpoint)
+}

@@ -913,3 +913,57 @@ async fn ping_stays_fast_while_every_call_slot_spins() {
         "ping p99 {p99:?}"
     );
 }
+
+/// A client that sends its headers or its body too slowly is cut off: headers within
+/// `server.header-read-timeout` (the connection is closed), the body within
+/// `server.body-read-timeout` (408 with a JSON-RPC error).
+#[tokio::test]
+async fn slow_clients_are_cut_off_by_the_read_timeouts() {
+    let folder = Folder::new(
+        &[("fixtures/echo.wasm", "echo.wasm")],
+        "[server]\nheader-read-timeout = \"300ms\"\nbody-read-timeout = \"300ms\"\n",
+    );
+    let server = HttpServer::start(&folder, &["--stateless"]).await;
+    let address = server.base.trim_start_matches("http://").to_string();
+
+    let mut slow_headers = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow_headers
+        .write_all(b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(HANG, slow_headers.read_to_end(&mut answer))
+        .await
+        .expect("the server closes a connection whose headers never end")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+
+    let mut slow_body = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow_body
+        .write_all(
+            b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+              accept: application/json, text/event-stream\r\ncontent-length: 100\r\n\r\n{\"jsonrpc\"",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(HANG, slow_body.read_to_end(&mut answer))
+        .await
+        .expect("the server answers a body that never ends")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 408 Request Timeout"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with(
+            r#"{"error":{"code":-32000,"message":"the request body did not arrive within server.body-read-timeout (300ms)"},"id":null,"jsonrpc":"2.0"}"#
+        ),
+        "{answer}"
+    );
+}

@@ -777,10 +777,19 @@ async fn stateless_replicas_serve_one_client_alternately() {
     );
 }
 
-/// Over stdio, SIGTERM stops reading requests but lets a call in flight answer first.
-#[tokio::test]
-async fn stdio_sigterm_lets_a_call_in_flight_answer_then_exits_0() {
-    let folder = echo();
+/// How a stdio session ends in the tests below.
+enum StdioEnd {
+    Sigterm,
+    CloseStdin,
+}
+
+/// Starts `capsule serve` on stdio, sends a call of `echo_wait` for `ms`, ends the session
+/// as `end` says once the call runs, and asserts the call still answers and the exit is 0.
+async fn stdio_call_survives(end: StdioEnd, ms: u64) {
+    let folder = Folder::new(
+        &[("fixtures/echo.wasm", "echo.wasm")],
+        "[plugins.echo.limits]\ntimeout = \"60s\"\n",
+    );
     let mut command = folder.command(&["serve"]);
     command.env("CAPSULE_LOG", "info,capsule::runtime=debug");
     let mut child = command
@@ -792,7 +801,7 @@ async fn stdio_sigterm_lets_a_call_in_flight_answer_then_exits_0() {
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
     let (stderr, grew) = capture(child.stderr.take().unwrap());
-    let server = HttpServer {
+    let mut server = HttpServer {
         child,
         url: String::new(),
         base: String::new(),
@@ -802,7 +811,7 @@ async fn stdio_sigterm_lets_a_call_in_flight_answer_then_exits_0() {
     for message in [
         initialize_request(1),
         json!({"jsonrpc": "2.0", "method": "notifications/initialized"}),
-        call_request(2, "echo_wait", json!({"ms": 1000})),
+        call_request(2, "echo_wait", json!({"ms": ms})),
     ] {
         stdin
             .write_all(format!("{message}\n").as_bytes())
@@ -811,7 +820,10 @@ async fn stdio_sigterm_lets_a_call_in_flight_answer_then_exits_0() {
     }
     stdin.flush().await.unwrap();
     server.wait_for_log("call admitted").await;
-    server.sigterm();
+    match end {
+        StdioEnd::Sigterm => server.sigterm(),
+        StdioEnd::CloseStdin => drop(stdin),
+    }
     let mut answers = Vec::new();
     while let Ok(Ok(Some(line))) = tokio::time::timeout(HANG, stdout.next_line()).await {
         answers.push(serde_json::from_str::<Value>(&line).unwrap());
@@ -820,10 +832,24 @@ async fn stdio_sigterm_lets_a_call_in_flight_answer_then_exits_0() {
         .iter()
         .find(|m| m["id"] == 2)
         .unwrap_or_else(|| panic!("no answer to the call: {answers:?}\n{}", server.stderr()));
-    assert_eq!(call["result"]["content"][0]["text"], "waited 1000 ms");
-    let mut server = server;
+    assert_eq!(
+        call["result"]["content"][0]["text"],
+        format!("waited {ms} ms")
+    );
     assert_eq!(server.exit_code().await, 0, "{}", server.stderr());
-    drop(stdin);
+}
+
+/// Over stdio, SIGTERM stops reading requests but lets a call in flight answer first.
+#[tokio::test]
+async fn stdio_sigterm_lets_a_call_in_flight_answer_then_exits_0() {
+    stdio_call_survives(StdioEnd::Sigterm, 1000).await;
+}
+
+/// Closing stdin ends the session only after the calls in flight answered, even ones
+/// longer than rmcp's own 5 s wait for responses at the end of input.
+#[tokio::test]
+async fn stdio_eof_lets_a_call_longer_than_5s_answer_then_exits_0() {
+    stdio_call_survives(StdioEnd::CloseStdin, 6000).await;
 }
 
 /// `ping` round trips over one keep-alive connection to a stateless server at `url`, one
@@ -885,5 +911,59 @@ async fn ping_stays_fast_while_every_call_slot_spins() {
     assert!(
         p99 < std::time::Duration::from_millis(50),
         "ping p99 {p99:?}"
+    );
+}
+
+/// A client that sends its headers or its body too slowly is cut off: headers within
+/// `server.header-read-timeout` (the connection is closed), the body within
+/// `server.body-read-timeout` (408 with a JSON-RPC error).
+#[tokio::test]
+async fn slow_clients_are_cut_off_by_the_read_timeouts() {
+    let folder = Folder::new(
+        &[("fixtures/echo.wasm", "echo.wasm")],
+        "[server]\nheader-read-timeout = \"300ms\"\nbody-read-timeout = \"300ms\"\n",
+    );
+    let server = HttpServer::start(&folder, &["--stateless"]).await;
+    let address = server.base.trim_start_matches("http://").to_string();
+
+    let mut slow_headers = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow_headers
+        .write_all(b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\n")
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(HANG, slow_headers.read_to_end(&mut answer))
+        .await
+        .expect("the server closes a connection whose headers never end")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.is_empty() || answer.starts_with("HTTP/1.1 408"),
+        "{answer}"
+    );
+
+    let mut slow_body = tokio::net::TcpStream::connect(&address).await.unwrap();
+    slow_body
+        .write_all(
+            b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+              accept: application/json, text/event-stream\r\ncontent-length: 100\r\n\r\n{\"jsonrpc\"",
+        )
+        .await
+        .unwrap();
+    let mut answer = Vec::new();
+    tokio::time::timeout(HANG, slow_body.read_to_end(&mut answer))
+        .await
+        .expect("the server answers a body that never ends")
+        .unwrap();
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(
+        answer.starts_with("HTTP/1.1 408 Request Timeout"),
+        "{answer}"
+    );
+    assert!(
+        answer.ends_with(
+            r#"{"error":{"code":-32000,"message":"the request body did not arrive within server.body-read-timeout (300ms)"},"id":null,"jsonrpc":"2.0"}"#
+        ),
+        "{answer}"
     );
 }

@@ -6,7 +6,7 @@
 
 use std::collections::BTreeMap;
 
-use crate::config::Settings;
+use crate::config::{ServerSettings, Settings};
 use crate::units::format_duration;
 
 use super::state::{LockedConfig, sha256};
@@ -71,6 +71,7 @@ fn entries(s: &Settings) -> BTreeMap<String, String> {
     if !grants.is_empty() {
         entries.insert("ceiling.grants", grants.join(", "));
     }
+    entries.extend(server(&s.server));
     if !s.secrets.is_empty() {
         let names: Vec<&str> = s.secrets.keys().map(String::as_str).collect();
         entries.insert("secrets", names.join(", "));
@@ -79,4 +80,47 @@ fn entries(s: &Settings) -> BTreeMap<String, String> {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect()
+}
+
+/// `[server]`: how clients reach the tools and what the HTTP edge refuses.
+fn server(s: &ServerSettings) -> [(&'static str, String); 16] {
+    let list = |items: &[String]| items.join(", ");
+    [
+        ("server.transport", s.transport.to_string()),
+        ("server.host", s.host.to_string()),
+        ("server.port", s.port.to_string()),
+        ("server.path", s.path.clone()),
+        ("server.stateless", s.stateless.to_string()),
+        ("server.json-response", s.json_response.to_string()),
+        (
+            "server.session-idle-timeout",
+            format_duration(s.session_idle_timeout),
+        ),
+        ("server.max-sessions", s.max_sessions.to_string()),
+        (
+            "server.max-requests-per-session",
+            s.max_requests_per_session.to_string(),
+        ),
+        ("server.max-body-size", s.max_body_size.to_string()),
+        (
+            "server.header-read-timeout",
+            format_duration(s.header_read_timeout),
+        ),
+        (
+            "server.body-read-timeout",
+            format_duration(s.body_read_timeout),
+        ),
+        ("server.allowed-hosts", list(&s.allowed_hosts)),
+        (
+            "server.allowed-origins",
+            s.allowed_origins
+                .as_deref()
+                .map_or("same host".into(), list),
+        ),
+        ("server.drain-timeout", format_duration(s.drain_timeout)),
+        (
+            "server.allow-unauthenticated",
+            s.allow_unauthenticated.to_string(),
+        ),
+    ]
 }

@@ -11,15 +11,14 @@
 //! listed scenario that passes, so the list cannot go stale.
 
 use std::io::{BufRead, BufReader};
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
-use serde_json::Value;
 
-use crate::cmd;
+use crate::{cmd, npm};
 
 /// The npm packages, at the versions the run is checked with.
 const PACKAGES: &[(&str, &str)] = &[
@@ -36,7 +35,8 @@ const START: Duration = Duration::from_secs(60);
 /// Installs the suite, serves `fixtures/conformance.wasm` as plugins `test` and `json` with
 /// `capsule` over HTTP on a free loopback port, and runs every server scenario against it.
 pub fn run(root: &Path, capsule: &Path, fixtures: &Path) -> Result<()> {
-    let bin = ensure_suite(root)?;
+    let bin = npm::ensure(root, DIR, PACKAGES)
+        .context("cannot install the MCP conformance suite and Node 22 from npm")?;
     let work = root.join(DIR).join("run");
     let _ = std::fs::remove_dir_all(&work);
     let plugins = work.join("plugins");
@@ -141,40 +141,4 @@ fn listening_url(server: &mut Child) -> Result<String> {
             ),
         },
     }
-}
-
-/// Installs the packages into `target/conformance` unless those exact versions are there;
-/// returns its `node_modules/.bin`.
-fn ensure_suite(root: &Path) -> Result<PathBuf> {
-    let dir = root.join(DIR);
-    let missing: Vec<String> = PACKAGES
-        .iter()
-        .filter(|(name, version)| installed_version(&dir, name).as_deref() != Some(*version))
-        .map(|(name, version)| format!("{name}@{version}"))
-        .collect();
-    if !missing.is_empty() {
-        std::fs::create_dir_all(&dir)
-            .with_context(|| format!("cannot create {}", dir.display()))?;
-        let mut args = vec![
-            "install",
-            "--prefix",
-            DIR,
-            "--save-exact",
-            "--no-audit",
-            "--no-fund",
-            "--loglevel=error",
-        ];
-        args.extend(missing.iter().map(String::as_str));
-        cmd::run(root, "npm", &args)
-            .context("cannot install the MCP conformance suite and Node 22 from npm")?;
-    }
-    Ok(dir.join("node_modules/.bin"))
-}
-
-/// The version of the npm package `name` installed under `dir`, if any.
-fn installed_version(dir: &Path, name: &str) -> Option<String> {
-    let manifest = dir.join("node_modules").join(name).join("package.json");
-    let text = std::fs::read_to_string(manifest).ok()?;
-    let json: Value = serde_json::from_str(&text).ok()?;
-    json.get("version")?.as_str().map(str::to_owned)
 }

@@ -13,11 +13,11 @@
 //! Needs the fixtures: run `cargo xtask plugins` first.
 
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use driver::{Server, micros, percentile, report_latency};
+use driver::{Server, micros, percentile, python_peer, report_latency};
 
 use capsule::app::App;
 use capsule::config::{Overrides, RawConfig, Settings};
@@ -159,21 +159,6 @@ fn capsule(binary: &Path, plugins: &Path) -> Command {
         .args(["serve", "--no-cache", "--log-level", "warn", "--plugins"])
         .arg(plugins);
     command
-}
-
-/// A Python with the MCP SDK: `CAPSULE_BENCH_PYTHON`, else the one `cargo xtask test` made.
-fn python_peer() -> Option<PathBuf> {
-    let candidate = std::env::var_os("CAPSULE_BENCH_PYTHON")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/python/bin/python")
-        });
-    let has_mcp = Command::new(&candidate)
-        .args(["-c", "import mcp.server.mcpserver"])
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    has_mcp.then_some(candidate)
 }
 
 fn measure(command: Command, tool: &str, calls: usize) -> Round {

@@ -3,7 +3,10 @@
 //! and the latency report. Each benchmark uses the part it needs.
 #![allow(dead_code)]
 
+pub mod http;
+
 use std::io::{BufRead, BufReader, Write};
+use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
@@ -121,4 +124,19 @@ pub fn report_latency(label: &str, times: &[Duration]) {
 
 pub fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
+}
+
+/// A Python with the MCP SDK: `CAPSULE_BENCH_PYTHON`, else the one `cargo xtask test` made.
+pub fn python_peer() -> Option<PathBuf> {
+    let candidate = std::env::var_os("CAPSULE_BENCH_PYTHON")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/python/bin/python")
+        });
+    let has_mcp = Command::new(&candidate)
+        .args(["-c", "import mcp.server.mcpserver"])
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    has_mcp.then_some(candidate)
 }

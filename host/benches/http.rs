@@ -1,0 +1,285 @@
+//! `cargo bench -p capsule --bench http`: the streamable-HTTP numbers in BENCHMARKS.md.
+//!
+//! 1. `tools/call` of a trivial tool with 16 concurrent clients (one keep-alive connection
+//!    each, blocking, so the driver adds microseconds), against `capsule serve --transport
+//!    http` stateful and stateless, side by side in interleaved rounds with the official
+//!    Python SDK's HTTP server serving the same tool in the same two modes: calls/s and
+//!    p50/p99 per call.
+//! 2. Protocol I/O beside CPU-bound calls: `ping` round trips over HTTP while every call
+//!    slot runs a spinning plugin (issue #15's target: p99 < 10 ms).
+//!
+//! Needs the fixtures: run `cargo xtask plugins` first.
+
+use std::net::SocketAddr;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::{Duration, Instant};
+
+use driver::http::{HttpClient, free_port, wait_listening};
+use driver::{micros, percentile, python_peer, report_latency};
+
+mod driver;
+
+const ROUNDS: usize = 3;
+/// Concurrent clients: the issue's setting, and the peers' published figures' window.
+const CLIENTS: usize = 16;
+const WARMUP_PER_CLIENT: usize = 100;
+/// Slots the spinning plugin fills in the I/O part (the default `max-concurrent-calls`).
+const SLOTS: usize = 64;
+const PINGS: usize = 2_000;
+
+const CALL: &str = r#"{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":"TOOL","arguments":{"message":"hi"}}}"#;
+const PING: &str = r#"{"jsonrpc":"2.0","id":ID,"method":"ping"}"#;
+const SPIN: &str =
+    r#"{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":"hostile_spin"}}"#;
+
+/// One HTTP MCP server to measure.
+struct Target {
+    name: &'static str,
+    start: fn(&Path, u16) -> Command,
+    tool: &'static str,
+    /// Calls per client per round (the slow peer gets fewer).
+    calls_per_client: usize,
+}
+
+/// A server process, killed on drop.
+struct Running(Child);
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
+/// One round against one target: every call's round trip and the overall rate.
+struct Round {
+    calls: Vec<Duration>,
+    per_second: f64,
+}
+
+fn main() {
+    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures");
+    for name in ["echo", "hostile"] {
+        let file = fixtures.join(format!("{name}.wasm"));
+        assert!(
+            file.is_file(),
+            "{} missing: run `cargo xtask plugins`",
+            file.display()
+        );
+    }
+    let folder = tempfile::tempdir().expect("temp dir");
+    std::fs::copy(fixtures.join("echo.wasm"), folder.path().join("echo.wasm"))
+        .expect("copy echo.wasm");
+    println!(
+        "capsule HTTP benchmark ({} cores, {CLIENTS} clients)",
+        std::thread::available_parallelism().map_or(1, |n| n.get())
+    );
+
+    let mut targets = vec![
+        Target {
+            name: "capsule stateful (session)",
+            start: |plugins, port| capsule_http(plugins, port, false),
+            tool: "echo_echo",
+            calls_per_client: 2_000,
+        },
+        Target {
+            name: "capsule stateless",
+            start: |plugins, port| capsule_http(plugins, port, true),
+            tool: "echo_echo",
+            calls_per_client: 2_000,
+        },
+    ];
+    if python_peer().is_some() {
+        targets.push(Target {
+            name: "python mcp 2.x stateful",
+            start: |_, port| python_http(port, false),
+            tool: "echo",
+            calls_per_client: 150,
+        });
+        targets.push(Target {
+            name: "python mcp 2.x stateless",
+            start: |_, port| python_http(port, true),
+            tool: "echo",
+            calls_per_client: 150,
+        });
+    } else {
+        println!(
+            "(Python MCP SDK not found: set CAPSULE_BENCH_PYTHON to a python with `mcp` 2.x for the side-by-side peer)"
+        );
+    }
+
+    let mut results: Vec<(&str, Vec<Round>)> = targets.iter().map(|t| (t.name, vec![])).collect();
+    for _ in 0..ROUNDS {
+        for (target, (_, rounds)) in targets.iter().zip(results.iter_mut()) {
+            rounds.push(measure(target, folder.path()));
+        }
+    }
+
+    println!("\ntools/call over streamable HTTP, {ROUNDS} interleaved rounds (median round):");
+    let mut rates = Vec::new();
+    for (name, rounds) in &mut results {
+        rounds.sort_by(|a, b| a.per_second.total_cmp(&b.per_second));
+        let median = &rounds[rounds.len() / 2];
+        report_latency(&format!("{name}: per call"), &median.calls);
+        println!("{name}: {:.0} calls/s", median.per_second);
+        rates.push((*name, median.per_second, percentile(&median.calls, 0.99)));
+    }
+    for (capsule, rate, p99) in rates.iter().filter(|r| r.0.starts_with("capsule")) {
+        let mode = capsule.trim_start_matches("capsule ").split(' ').next();
+        if let Some((peer, peer_rate, _)) = rates
+            .iter()
+            .find(|r| r.0.starts_with("python") && r.0.split(' ').nth(3) == mode)
+        {
+            println!(
+                "{capsule}: {:.1}x the calls/s of {peer}; p99 {:.2} ms",
+                rate / peer_rate,
+                micros(*p99) / 1000.0
+            );
+        }
+    }
+
+    io_beside_spinning(&fixtures);
+}
+
+/// One round: start the server, 16 clients each send their calls one after another.
+fn measure(target: &Target, plugins: &Path) -> Round {
+    let port = free_port();
+    let address: SocketAddr = ([127, 0, 0, 1], port).into();
+    let _server = Running(
+        (target.start)(plugins, port)
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn the server"),
+    );
+    wait_listening(address, Duration::from_secs(60));
+    let request = CALL.replace("TOOL", target.tool);
+    let calls = target.calls_per_client;
+    let clients: Vec<HttpClient> = (0..CLIENTS)
+        .map(|_| HttpClient::connect(address, "/mcp"))
+        .collect();
+    let barrier = Arc::new(std::sync::Barrier::new(CLIENTS + 1));
+    let workers: Vec<_> = clients
+        .into_iter()
+        .map(|mut client| {
+            let (request, barrier) = (request.clone(), barrier.clone());
+            std::thread::spawn(move || {
+                for _ in 0..WARMUP_PER_CLIENT.min(calls) {
+                    client.call(&request);
+                }
+                barrier.wait();
+                (0..calls)
+                    .map(|_| client.call(&request))
+                    .collect::<Vec<_>>()
+            })
+        })
+        .collect();
+    barrier.wait();
+    let started = Instant::now();
+    let mut all = Vec::with_capacity(CLIENTS * calls);
+    for worker in workers {
+        all.extend(worker.join().expect("client thread"));
+    }
+    let elapsed = started.elapsed();
+    Round {
+        per_second: all.len() as f64 / elapsed.as_secs_f64(),
+        calls: all,
+    }
+}
+
+/// `ping` latency over HTTP while every call slot runs `hostile_spin` (each spins until its
+/// 3 s time limit and is sent again at once), so the wasm side is saturated throughout.
+fn io_beside_spinning(fixtures: &Path) {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let plugins = folder.path().join("plugins");
+    std::fs::create_dir(&plugins).expect("plugins folder");
+    std::fs::copy(fixtures.join("hostile.wasm"), plugins.join("hostile.wasm"))
+        .expect("copy hostile.wasm");
+    let config = folder.path().join("capsule.toml");
+    std::fs::write(
+        &config,
+        format!(
+            "[runtime]\nmax-concurrent-calls = {SLOTS}\nmax-calls-per-plugin = {SLOTS}\n\n\
+             [plugins.hostile.limits]\nfuel = 10_000_000_000_000\ntimeout = \"3s\"\n"
+        ),
+    )
+    .expect("write capsule.toml");
+    let port = free_port();
+    let address: SocketAddr = ([127, 0, 0, 1], port).into();
+    let mut command = capsule_http(&plugins, port, false);
+    command.arg("--config").arg(&config);
+    let _server = Running(
+        command
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn capsule"),
+    );
+    wait_listening(address, Duration::from_secs(60));
+
+    let stop = Arc::new(AtomicBool::new(false));
+    let spinners: Vec<_> = (0..SLOTS)
+        .map(|_| {
+            let stop = stop.clone();
+            let mut client = HttpClient::connect(address, "/mcp");
+            std::thread::spawn(move || {
+                while !stop.load(Ordering::Relaxed) {
+                    let response = client.request(SPIN);
+                    assert!(
+                        response.message.contains("time limit"),
+                        "hostile_spin should end at its time limit: {}",
+                        response.message
+                    );
+                }
+            })
+        })
+        .collect();
+    let mut pinger = HttpClient::connect(address, "/mcp");
+    // Let every spinner be admitted before measuring beside them.
+    std::thread::sleep(Duration::from_millis(500));
+    let pings: Vec<Duration> = (0..PINGS).map(|_| pinger.call(PING)).collect();
+    report_latency(
+        &format!("HTTP ping while {SLOTS} slots run a spinning plugin"),
+        &pings,
+    );
+    stop.store(true, Ordering::Relaxed);
+    for spinner in spinners {
+        spinner.join().expect("spinner thread");
+    }
+}
+
+fn capsule_http(plugins: &Path, port: u16, stateless: bool) -> Command {
+    let mut command = Command::new(env!("CARGO_BIN_EXE_capsule"));
+    command
+        .args([
+            "serve",
+            "--transport",
+            "http",
+            "--no-cache",
+            "--log-level",
+            "warn",
+        ])
+        .args(["--port", &port.to_string(), "--plugins"])
+        .arg(plugins);
+    if stateless {
+        command.arg("--stateless");
+    }
+    command
+}
+
+fn python_http(port: u16, stateless: bool) -> Command {
+    let python = python_peer().expect("checked before the rounds");
+    let mut command = Command::new(python);
+    command
+        .arg(
+            Path::new(env!("CARGO_MANIFEST_DIR")).join("../tests/bench/python_echo_http_server.py"),
+        )
+        .arg(port.to_string());
+    if stateless {
+        command.arg("--stateless");
+    }
+    command
+}

@@ -4,8 +4,8 @@
 
 use std::collections::HashMap;
 use std::process::Stdio;
+use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex};
 
 use futures::stream::BoxStream;
 use reqwest::StatusCode;
@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::support::{Folder, HANG};
+use crate::support::{Folder, HANG, StderrLog};
 
 type Client = RunningService<RoleClient, ()>;
 
@@ -32,8 +32,7 @@ struct HttpServer {
     url: String,
     /// `http://127.0.0.1:PORT`.
     base: String,
-    stderr: Arc<Mutex<String>>,
-    grew: tokio::sync::watch::Receiver<usize>,
+    stderr: StderrLog,
 }
 
 impl HttpServer {
@@ -54,13 +53,12 @@ impl HttpServer {
             .stderr(Stdio::piped())
             .spawn()
             .expect("spawn capsule serve");
-        let (stderr, grew) = capture(child.stderr.take().expect("piped stderr"));
+        let stderr = StderrLog::capture(child.stderr.take().expect("piped stderr"));
         let mut server = Self {
             child,
             url: String::new(),
             base: String::new(),
             stderr,
-            grew,
         };
         let log = server.wait_for_log("listening on http://").await;
         let url = log
@@ -79,36 +77,12 @@ impl HttpServer {
     }
 
     fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.stderr.text()
     }
 
-    /// Waits until stderr contains `needle`, woken by each read of stderr.
+    /// Waits until stderr contains `needle`.
     async fn wait_for_log(&self, needle: &str) -> String {
-        self.wait_for_logs(needle, 1).await
-    }
-
-    /// Waits until stderr contains `needle` `count` times, woken by each read of stderr.
-    async fn wait_for_logs(&self, needle: &str, count: usize) -> String {
-        let mut grew = self.grew.clone();
-        let seen = async {
-            loop {
-                grew.borrow_and_update();
-                let log = self.stderr();
-                if log.matches(needle).count() >= count {
-                    return log;
-                }
-                if grew.changed().await.is_err() {
-                    return self.stderr();
-                }
-            }
-        };
-        match tokio::time::timeout(HANG, seen).await {
-            Ok(log) if log.matches(needle).count() >= count => log,
-            _ => panic!(
-                "stderr never contained {needle:?} {count} times; it was:\n{}",
-                self.stderr()
-            ),
-        }
+        self.stderr.wait_for(needle, 1).await
     }
 
     fn sigterm(&self) {
@@ -143,28 +117,6 @@ impl HttpServer {
     fn post(&self, body: &Value) -> reqwest::RequestBuilder {
         post(&self.url, body)
     }
-}
-
-/// Reads `stderr` into a shared string, bumping a counter on each read.
-fn capture(
-    mut stderr: tokio::process::ChildStderr,
-) -> (Arc<Mutex<String>>, tokio::sync::watch::Receiver<usize>) {
-    let log = Arc::new(Mutex::new(String::new()));
-    let (grew_tx, grew) = tokio::sync::watch::channel(0);
-    let sink = log.clone();
-    tokio::spawn(async move {
-        let mut buf = [0u8; 8192];
-        while let Ok(n) = stderr.read(&mut buf).await {
-            if n == 0 {
-                break;
-            }
-            sink.lock()
-                .unwrap()
-                .push_str(&String::from_utf8_lossy(&buf[..n]));
-            grew_tx.send_modify(|reads| *reads += 1);
-        }
-    });
-    (log, grew)
 }
 
 async fn legacy_client(url: &str) -> Client {
@@ -800,13 +752,12 @@ async fn stdio_call_survives(end: StdioEnd, ms: u64) {
         .expect("spawn capsule serve");
     let mut stdin = child.stdin.take().unwrap();
     let mut stdout = BufReader::new(child.stdout.take().unwrap()).lines();
-    let (stderr, grew) = capture(child.stderr.take().unwrap());
+    let stderr = StderrLog::capture(child.stderr.take().unwrap());
     let mut server = HttpServer {
         child,
         url: String::new(),
         base: String::new(),
         stderr,
-        grew,
     };
     for message in [
         initialize_request(1),

@@ -179,9 +179,7 @@ impl ClientHandler for Recorder {
 pub struct Server {
     pub client: RunningService<RoleClient, Recorder>,
     pub recorder: Recorder,
-    stderr: Arc<Mutex<String>>,
-    /// Bumped each time stderr grows, so waiting for a log line is waiting for an event.
-    stderr_grew: tokio::sync::watch::Receiver<usize>,
+    stderr: StderrLog,
     pid: u32,
 }
 
@@ -197,23 +195,7 @@ impl Server {
             .spawn()
             .expect("spawn capsule serve");
         let pid = transport.id().expect("capsule serve has a process id");
-        let log = Arc::new(Mutex::new(String::new()));
-        let (grew, stderr_grew) = tokio::sync::watch::channel(0);
-        if let Some(mut stderr) = stderr {
-            let log = log.clone();
-            tokio::spawn(async move {
-                let mut buf = [0u8; 8192];
-                while let Ok(n) = stderr.read(&mut buf).await {
-                    if n == 0 {
-                        break;
-                    }
-                    log.lock()
-                        .unwrap()
-                        .push_str(&String::from_utf8_lossy(&buf[..n]));
-                    grew.send_modify(|reads| *reads += 1);
-                }
-            });
-        }
+        let stderr = StderrLog::capture(stderr.expect("piped stderr"));
         let recorder = Recorder::default();
         let client = recorder
             .clone()
@@ -223,8 +205,7 @@ impl Server {
         Server {
             client,
             recorder,
-            stderr: log,
-            stderr_grew,
+            stderr,
             pid,
         }
     }
@@ -277,38 +258,17 @@ impl Server {
 
     /// Everything the server wrote to stderr so far.
     pub fn stderr(&self) -> String {
-        self.stderr.lock().unwrap().clone()
+        self.stderr.text()
     }
 
     /// Waits until stderr contains `needle` (logs are written asynchronously).
     pub async fn wait_for_log(&self, needle: &str) -> String {
-        self.wait_for_logs(needle, 1).await
+        self.stderr.wait_for(needle, 1).await
     }
 
-    /// Waits until stderr contains `needle` at least `count` times: woken by each read of
-    /// the server's stderr, given up only after [`HANG`].
+    /// Waits until stderr contains `needle` at least `count` times.
     pub async fn wait_for_logs(&self, needle: &str, count: usize) -> String {
-        let mut grew = self.stderr_grew.clone();
-        let seen = async {
-            loop {
-                grew.borrow_and_update();
-                let log = self.stderr();
-                if log.matches(needle).count() >= count {
-                    return log;
-                }
-                if grew.changed().await.is_err() {
-                    // The server closed stderr: nothing more will come.
-                    return self.stderr();
-                }
-            }
-        };
-        match tokio::time::timeout(HANG, seen).await {
-            Ok(log) if log.matches(needle).count() >= count => log,
-            _ => panic!(
-                "stderr never contained {needle:?} {count} times; it was:\n{}",
-                self.stderr()
-            ),
-        }
+        self.stderr.wait_for(needle, count).await
     }
 
     /// Asserts the good plugin still answers.
@@ -426,3 +386,63 @@ pub const NOT_FOUND: &str = "No such file or directory (os error 44)";
 pub const TCP_DENIED: &str = "Permission denied (os error 2)";
 /// A name lookup, which the host never allows (`permanent-resolver-failure`).
 pub const LOOKUP_DENIED: &str = "failed to lookup address information: Non-recoverable error";
+
+/// A child process's stderr, read into a string as it arrives.
+pub struct StderrLog {
+    text: Arc<Mutex<String>>,
+    /// Bumped each time stderr grows, so waiting for a log line is waiting for an event.
+    grew: tokio::sync::watch::Receiver<usize>,
+}
+
+impl StderrLog {
+    /// Starts reading `stderr` in the background.
+    pub fn capture(mut stderr: tokio::process::ChildStderr) -> Self {
+        let text = Arc::new(Mutex::new(String::new()));
+        let (grew_tx, grew) = tokio::sync::watch::channel(0);
+        let sink = text.clone();
+        tokio::spawn(async move {
+            let mut buf = [0u8; 8192];
+            while let Ok(n) = stderr.read(&mut buf).await {
+                if n == 0 {
+                    break;
+                }
+                sink.lock()
+                    .unwrap()
+                    .push_str(&String::from_utf8_lossy(&buf[..n]));
+                grew_tx.send_modify(|reads| *reads += 1);
+            }
+        });
+        Self { text, grew }
+    }
+
+    /// Everything read so far.
+    pub fn text(&self) -> String {
+        self.text.lock().unwrap().clone()
+    }
+
+    /// Waits until the log contains `needle` at least `count` times: woken by each read,
+    /// given up only after [`HANG`].
+    pub async fn wait_for(&self, needle: &str, count: usize) -> String {
+        let mut grew = self.grew.clone();
+        let seen = async {
+            loop {
+                grew.borrow_and_update();
+                let log = self.text();
+                if log.matches(needle).count() >= count {
+                    return log;
+                }
+                if grew.changed().await.is_err() {
+                    // The process closed stderr: nothing more will come.
+                    return self.text();
+                }
+            }
+        };
+        match tokio::time::timeout(HANG, seen).await {
+            Ok(log) if log.matches(needle).count() >= count => log,
+            _ => panic!(
+                "stderr never contained {needle:?} {count} times; it was:\n{}",
+                self.text()
+            ),
+        }
+    }
+}

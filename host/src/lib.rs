@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod approve;
+pub mod auth;
 pub mod bounds;
 pub mod capability;
 pub mod config;

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::auth::RawAuth;
 use super::runtime::RawRuntime;
 use super::server::RawServer;
 use crate::capability::limits::RawLimits;
@@ -32,6 +33,8 @@ pub struct RawConfig {
     /// How `capsule serve` talks to clients: stdio or streamable HTTP, and the HTTP edge.
     #[serde(default)]
     pub server: RawServer,
+    /// Who may call over HTTP: static tokens, JWTs, the protected resource metadata (stdio ignores it).
+    pub auth: Option<RawAuth>,
     /// Default limits for every plugin.
     #[serde(default)]
     pub limits: RawLimits,

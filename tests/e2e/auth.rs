@@ -4,14 +4,27 @@
 //! statuses, `WWW-Authenticate` challenges and JSON-RPC error bodies. Every server's whole
 //! stderr is checked for token material at the end of its test.
 
+use std::process::Stdio;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
+use ring::hmac;
+use ring::rand::SystemRandom;
+use ring::signature::{
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
+    RsaPublicKeyComponents,
+};
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 
 use crate::http::{Client, HttpServer, call_text, echo, initialize_request, post, refusal};
-use crate::support::{Folder, HANG};
+use crate::support::{Folder, HANG, http_server};
 
 /// A client that initializes with `Authorization: Bearer TOKEN`.
 async fn client_with(url: &str, token: &str) -> Result<Client, String> {
@@ -301,4 +314,441 @@ async fn with_auth_a_non_loopback_address_needs_no_allow_unauthenticated() {
     );
     server.sigterm();
     assert_eq!(server.exit_code().await, 0);
+}
+
+/// The issuer and audience of the JWT tests.
+const ISSUER: &str = "https://issuer.test";
+const AUDIENCE: &str = "https://mcp.test/mcp";
+
+/// An RSA key made by the `openssl` CLI: ring's key pair and the public key as PEM.
+struct RsaKey {
+    pair: RsaKeyPair,
+    public_pem: String,
+}
+
+impl RsaKey {
+    fn generate() -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let der = dir.path().join("key.der");
+        let pem = dir.path().join("public.pem");
+        let openssl = |args: &[&str]| {
+            let status = std::process::Command::new("openssl")
+                .args(args)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .status()
+                .expect("run openssl");
+            assert!(status.success(), "openssl {args:?} failed");
+        };
+        let (der_path, pem_path) = (der.to_str().unwrap(), pem.to_str().unwrap());
+        openssl(&[
+            "genpkey",
+            "-algorithm",
+            "RSA",
+            "-pkeyopt",
+            "rsa_keygen_bits:2048",
+            "-outform",
+            "DER",
+            "-out",
+            der_path,
+        ]);
+        openssl(&[
+            "pkey", "-inform", "DER", "-in", der_path, "-pubout", "-out", pem_path,
+        ]);
+        // `genpkey -outform DER` writes the PKCS #1 `RSAPrivateKey`.
+        let pair = RsaKeyPair::from_der(&std::fs::read(&der).unwrap()).expect("a PKCS #1 RSA key");
+        Self {
+            pair,
+            public_pem: std::fs::read_to_string(pem).unwrap(),
+        }
+    }
+
+    fn jwk(&self, kid: &str) -> Value {
+        let public = RsaPublicKeyComponents::<Vec<u8>>::from(self.pair.public());
+        json!({"kty": "RSA", "kid": kid, "use": "sig", "alg": "RS256",
+               "n": URL_SAFE_NO_PAD.encode(&public.n), "e": URL_SAFE_NO_PAD.encode(&public.e)})
+    }
+
+    fn sign(&self, kid: &str, claims: &Value) -> String {
+        jws(
+            &json!({"alg": "RS256", "typ": "JWT", "kid": kid}),
+            claims,
+            |message| {
+                let mut signature = vec![0; self.pair.public().modulus_len()];
+                self.pair
+                    .sign(
+                        &RSA_PKCS1_SHA256,
+                        &SystemRandom::new(),
+                        message,
+                        &mut signature,
+                    )
+                    .unwrap();
+                signature
+            },
+        )
+    }
+}
+
+/// A P-256 key made by ring.
+struct EcKey(EcdsaKeyPair);
+
+impl EcKey {
+    fn generate() -> Self {
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
+        Self(
+            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+                .unwrap(),
+        )
+    }
+
+    fn jwk(&self, kid: &str) -> Value {
+        let point = self.0.public_key().as_ref();
+        json!({"kty": "EC", "crv": "P-256", "kid": kid,
+               "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..])})
+    }
+
+    fn sign(&self, kid: &str, claims: &Value) -> String {
+        jws(&json!({"alg": "ES256", "kid": kid}), claims, |message| {
+            self.0
+                .sign(&SystemRandom::new(), message)
+                .unwrap()
+                .as_ref()
+                .to_vec()
+        })
+    }
+}
+
+/// `header.claims.signature` in JWS compact form.
+fn jws(header: &Value, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
+    let message = format!(
+        "{}.{}",
+        URL_SAFE_NO_PAD.encode(header.to_string()),
+        URL_SAFE_NO_PAD.encode(claims.to_string())
+    );
+    let signature = sign(message.as_bytes());
+    format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature))
+}
+
+fn now() -> u64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap()
+        .as_secs()
+}
+
+/// Valid claims for the test server, with `changes` merged in (`null` removes a claim).
+fn claims(changes: Value) -> Value {
+    let mut claims = json!({
+        "iss": ISSUER, "aud": AUDIENCE, "sub": "alice",
+        "iat": now(), "exp": now() + 300, "scope": "mcp tools:call",
+    });
+    for (name, value) in changes.as_object().unwrap() {
+        if value.is_null() {
+            claims.as_object_mut().unwrap().remove(name);
+        } else {
+            claims[name] = value.clone();
+        }
+    }
+    claims
+}
+
+/// A JWKS server on 127.0.0.1: serves the current document, counts fetches.
+struct JwksServer {
+    document: Arc<Mutex<String>>,
+    fetches: Arc<AtomicUsize>,
+    url: String,
+}
+
+impl JwksServer {
+    async fn start(keys: &[Value]) -> Self {
+        let document = Arc::new(Mutex::new(json!({"keys": keys}).to_string()));
+        let served = document.clone();
+        let (port, fetches) = http_server(move |_| served.lock().unwrap().clone()).await;
+        Self {
+            document,
+            fetches,
+            url: format!("http://127.0.0.1:{port}/jwks.json"),
+        }
+    }
+
+    fn publish(&self, keys: &[Value]) {
+        *self.document.lock().unwrap() = json!({"keys": keys}).to_string();
+    }
+
+    fn fetches(&self) -> usize {
+        self.fetches.load(Ordering::SeqCst)
+    }
+}
+
+/// An echo server whose `[auth.jwt]` takes keys from `keys` (`jwks-url = …` or `key-file = …`).
+async fn jwt_server(keys: &str) -> (Folder, HttpServer) {
+    let folder = Folder::new(
+        &[("fixtures/echo.wasm", "echo.wasm")],
+        &format!(
+            "[auth.jwt]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\nalgorithms = [\"RS256\", \"ES256\"]\n{keys}\n"
+        ),
+    );
+    let server = HttpServer::start(&folder, &[]).await;
+    (folder, server)
+}
+
+/// The `error_description` a refused JWT gets, after checking the 401 and its challenge.
+async fn invalid_token(server: &HttpServer, token: &str) -> String {
+    let (status, challenge, code, message) =
+        refused(initialize(server, Some(&format!("Bearer {token}")), "").await).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED, "{message}");
+    assert_eq!(code, -32000);
+    assert_eq!(
+        challenge,
+        format!(
+            "Bearer error=\"invalid_token\", error_description=\"{}\", {}",
+            message.replace('"', "'"),
+            metadata_param(server)
+        )
+    );
+    message
+}
+
+#[tokio::test]
+async fn jwts_are_verified_signature_algorithm_expiry_issuer_and_audience() {
+    let rsa = RsaKey::generate();
+    let ec = EcKey::generate();
+    let jwks = JwksServer::start(&[rsa.jwk("rsa-1"), ec.jwk("ec-1")]).await;
+    let (_folder, server) = jwt_server(&format!("jwks-url = \"{}\"", jwks.url)).await;
+    let mut sent = Vec::new();
+
+    let valid = rsa.sign("rsa-1", &claims(json!({})));
+    let client = client_with(&server.url, &valid)
+        .await
+        .expect("a valid RS256 token initializes");
+    assert_eq!(
+        call_text(&client, "echo_echo", json!({"message": "signed"})).await,
+        "signed"
+    );
+    client.cancel().await.expect("close the client");
+    let ec_valid = ec.sign("ec-1", &claims(json!({"sub": "bob"})));
+    assert_eq!(
+        initialize(&server, Some(&format!("Bearer {ec_valid}")), "")
+            .await
+            .status(),
+        StatusCode::OK
+    );
+    sent.extend([valid.clone(), ec_valid]);
+
+    let hs256 = jws(
+        &json!({"alg": "HS256", "kid": "rsa-1"}),
+        &claims(json!({})),
+        |message| {
+            let key = hmac::Key::new(hmac::HMAC_SHA256, rsa.public_pem.as_bytes());
+            hmac::sign(&key, message).as_ref().to_vec()
+        },
+    );
+    let unsigned = jws(
+        &json!({"alg": "none", "kid": "rsa-1"}),
+        &claims(json!({})),
+        |_| Vec::new(),
+    );
+    let (_, payload_of_other, _) = split3(&rsa.sign("rsa-1", &claims(json!({"sub": "mallory"}))));
+    let (header, _, signature) = split3(&valid);
+    let bad_signature = format!("{header}.{payload_of_other}.{signature}");
+    let cases = [
+        (
+            rsa.sign("rsa-1", &claims(json!({"exp": now() - 120}))),
+            "the token has expired (`exp`)",
+        ),
+        (
+            rsa.sign("rsa-1", &claims(json!({"exp": null}))),
+            "the token has no expiry (`exp`), which is required",
+        ),
+        (
+            rsa.sign("rsa-1", &claims(json!({"nbf": now() + 3600}))),
+            "the token is not valid yet (`nbf` is in the future)",
+        ),
+        (
+            rsa.sign("rsa-1", &claims(json!({"iat": now() + 3600}))),
+            "the token was issued in the future (`iat`)",
+        ),
+        (
+            rsa.sign(
+                "rsa-1",
+                &claims(json!({"iss": "https://other-issuer.test"})),
+            ),
+            "the token is from another issuer (`iss`)",
+        ),
+        (
+            rsa.sign("rsa-1", &claims(json!({"aud": "https://other.test/mcp"}))),
+            "the token is for another audience (`aud`): it was not issued for this resource",
+        ),
+        (
+            rsa.sign("rsa-1", &claims(json!({"sub": null}))),
+            "the token has no subject (`sub`), which is required",
+        ),
+        (bad_signature, "the token's signature is not valid"),
+        (
+            unsigned,
+            "the token's algorithm `none` is not accepted (auth.jwt.algorithms: RS256, ES256)",
+        ),
+        (
+            hs256,
+            "the token's algorithm `HS256` is not accepted (auth.jwt.algorithms: RS256, ES256)",
+        ),
+        (
+            ec.sign("rsa-1", &claims(json!({}))),
+            "the token's signing key is unknown: key `rsa-1` is not a key for ES256",
+        ),
+    ];
+    for (token, reason) in cases {
+        assert_eq!(invalid_token(&server, &token).await, reason);
+        server
+            .wait_for_log(&format!("reason={reason} client=127.0.0.1:"))
+            .await;
+        sent.push(token);
+    }
+
+    // Headers that name other keys are never followed: only the configured URL is fetched.
+    let (port, elsewhere) = http_server(move |_| json!({"keys": []}).to_string()).await;
+    let fetches = jwks.fetches();
+    let pointing = jws(
+        &json!({"alg": "RS256", "kid": "rsa-1", "jku": format!("http://127.0.0.1:{port}/evil.json"),
+                "x5u": format!("http://127.0.0.1:{port}/evil.pem"), "jwk": rsa.jwk("rsa-1")}),
+        &claims(json!({})),
+        |message| {
+            let mut signature = vec![0; rsa.pair.public().modulus_len()];
+            rsa.pair
+                .sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    message,
+                    &mut signature,
+                )
+                .unwrap();
+            signature
+        },
+    );
+    assert_eq!(
+        initialize(&server, Some(&format!("Bearer {pointing}")), "")
+            .await
+            .status(),
+        StatusCode::OK,
+        "a token signed by a configured key is valid whatever jku/x5u/jwk say"
+    );
+    assert_eq!(elsewhere.load(Ordering::SeqCst), 0, "jku/x5u were fetched");
+    assert_eq!(
+        jwks.fetches(),
+        fetches,
+        "a known kid fetched the key set again"
+    );
+    sent.push(pointing);
+
+    let sent: Vec<&str> = sent.iter().map(String::as_str).collect();
+    assert_no_token_material(&server, &sent);
+}
+
+/// The three parts of a JWS.
+fn split3(token: &str) -> (String, String, String) {
+    let parts: Vec<&str> = token.split('.').collect();
+    (parts[0].into(), parts[1].into(), parts[2].into())
+}
+
+#[tokio::test]
+async fn a_rotated_key_is_accepted_within_a_second_and_unknown_kids_share_one_fetch() {
+    let old = RsaKey::generate();
+    let new = RsaKey::generate();
+    let jwks = JwksServer::start(&[old.jwk("old")]).await;
+    let (_folder, server) = jwt_server(&format!("jwks-url = \"{}\"", jwks.url)).await;
+    assert_eq!(jwks.fetches(), 1, "the key set is fetched once at start");
+
+    let rotated = new.sign("new", &claims(json!({})));
+    assert_eq!(
+        invalid_token(&server, &rotated).await,
+        "the token's signing key is unknown: no key with kid `new` in the key set"
+    );
+    assert_eq!(
+        jwks.fetches(),
+        2,
+        "an unknown kid fetches the key set again"
+    );
+
+    // Eight requests with another unknown kid at once: one fetch for all.
+    let unknown = new.sign("unknown", &claims(json!({})));
+    let header = format!("Bearer {unknown}");
+    let answers =
+        futures::future::join_all((0..8).map(|_| initialize(&server, Some(&header), ""))).await;
+    for answer in answers {
+        assert_eq!(answer.status(), StatusCode::UNAUTHORIZED);
+    }
+    assert_eq!(jwks.fetches(), 3, "concurrent unknown kids share one fetch");
+
+    jwks.publish(&[old.jwk("old"), new.jwk("new")]);
+    let published = Instant::now();
+    let answer = initialize(&server, Some(&format!("Bearer {rotated}")), "").await;
+    let took = published.elapsed();
+    assert_eq!(
+        answer.status(),
+        StatusCode::OK,
+        "the rotated key is accepted"
+    );
+    eprintln!("the rotated key was accepted {took:?} after its publication");
+    assert!(
+        took <= Duration::from_millis(1100),
+        "the rotated key took {took:?} to be accepted (at most 1 s after the last fetch)"
+    );
+    assert_eq!(jwks.fetches(), 4);
+    server.wait_for_log("fetched the JWT key set url=").await;
+    assert_no_token_material(&server, &[&rotated, &unknown]);
+}
+
+#[tokio::test]
+async fn a_pem_key_file_verifies_and_a_missing_one_stops_the_server() {
+    let rsa = RsaKey::generate();
+    let dir = tempfile::tempdir().unwrap();
+    let pem = dir.path().join("public.pem");
+    std::fs::write(&pem, &rsa.public_pem).unwrap();
+    let (_folder, server) = jwt_server(&format!("key-file = \"{}\"", pem.display())).await;
+    let token = rsa.sign("any", &claims(json!({})));
+    let (_, challenge, _, message) =
+        refused(initialize(&server, Some(&format!("Bearer {token}")), "").await).await;
+    assert_eq!(
+        message, "the token's signing key is unknown: no key with kid `any` in the key set",
+        "{challenge}"
+    );
+    let no_kid = jws(&json!({"alg": "RS256"}), &claims(json!({})), |message| {
+        let mut signature = vec![0; rsa.pair.public().modulus_len()];
+        rsa.pair
+            .sign(
+                &RSA_PKCS1_SHA256,
+                &SystemRandom::new(),
+                message,
+                &mut signature,
+            )
+            .unwrap();
+        signature
+    });
+    assert_eq!(
+        initialize(&server, Some(&format!("Bearer {no_kid}")), "")
+            .await
+            .status(),
+        StatusCode::OK,
+        "the one key of a PEM file verifies a token without kid"
+    );
+    assert_no_token_material(&server, &[&token, &no_kid]);
+
+    let folder = Folder::new(
+        &[("fixtures/echo.wasm", "echo.wasm")],
+        &format!(
+            "[auth.jwt]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\nkey-file = \"missing.pem\"\n"
+        ),
+    );
+    let (code, _, stderr) = folder
+        .run(&["serve", "--transport", "http", "--port", "0"])
+        .await;
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr.lines().last().unwrap(),
+        format!(
+            "error: cannot authenticate clients: cannot read auth.jwt.key-file {}: No such file or directory (os error 2)",
+            folder.dir.path().join("missing.pem").display()
+        )
+    );
 }

@@ -1,7 +1,8 @@
 //! One request's credentials → its [`Principal`], or the reason it is refused. The
-//! providers are tried by the token's shape: `cap_…` static tokens, anything else a JWT.
+//! provider is chosen by the token's shape: `cap_…` static tokens, anything else a JWT.
 
 use super::Principal;
+use super::jwt::JwtVerifier;
 use super::static_tokens::StaticTokens;
 use crate::config::auth::AuthSettings;
 
@@ -37,16 +38,23 @@ pub enum Refusal {
 #[derive(Debug)]
 pub struct Authenticator {
     tokens: StaticTokens,
+    jwt: Option<JwtVerifier>,
     required_scopes: Vec<String>,
 }
 
 impl Authenticator {
-    /// The providers `settings` configure.
-    pub fn new(settings: &AuthSettings) -> Self {
-        Self {
+    /// The providers `settings` configure, with the JWT keys loaded (a key file that
+    /// cannot be read is an error; a JWKS URL that cannot be fetched yet is logged).
+    pub async fn new(settings: &AuthSettings) -> Result<Self, String> {
+        let jwt = match &settings.jwt {
+            Some(jwt) => Some(JwtVerifier::new(jwt).await?),
+            None => None,
+        };
+        Ok(Self {
             tokens: StaticTokens::new(settings.tokens.clone()),
+            jwt,
             required_scopes: settings.required_scopes.clone(),
-        }
+        })
     }
 
     /// The scopes every request needs.
@@ -64,14 +72,17 @@ impl Authenticator {
             return Err(Refusal::InQuery);
         }
         let token = bearer(authorization.ok_or(Refusal::Missing)?)?;
-        let principal = if StaticTokens::claims(token) {
-            self.tokens.verify(token).ok_or_else(|| {
+        let principal = match &self.jwt {
+            _ if StaticTokens::claims(token) => self.tokens.verify(token).ok_or_else(|| {
                 Refusal::Invalid("the token is not one of the configured static tokens".into())
-            })?
-        } else {
-            return Err(Refusal::Invalid(
-                "the token is not a static token (cap_…) and no [auth.jwt] is configured".into(),
-            ));
+            })?,
+            Some(jwt) => jwt.verify(token).await.map_err(Refusal::Invalid)?,
+            None => {
+                return Err(Refusal::Invalid(
+                    "the token is not a static token (cap_…) and no [auth.jwt] is configured"
+                        .into(),
+                ));
+            }
         };
         let missing: Vec<String> = self
             .required_scopes
@@ -113,7 +124,7 @@ mod tests {
     use crate::auth::static_tokens::generate;
     use crate::config::auth::TokenSettings;
 
-    fn authenticator(required: &[&str]) -> (Authenticator, String) {
+    async fn authenticator(required: &[&str]) -> (Authenticator, String) {
         let (token, hash) = generate().unwrap();
         let settings = AuthSettings {
             resource: None,
@@ -126,12 +137,12 @@ mod tests {
             }],
             jwt: None,
         };
-        (Authenticator::new(&settings), token)
+        (Authenticator::new(&settings).await.unwrap(), token)
     }
 
     #[tokio::test]
     async fn bearer_headers_are_read_strictly() {
-        let (auth, token) = authenticator(&[]);
+        let (auth, token) = authenticator(&[]).await;
         let header = format!("bearer {token}");
         assert_eq!(
             auth.authenticate(Some(header.as_bytes()), None)
@@ -157,7 +168,7 @@ mod tests {
 
     #[tokio::test]
     async fn required_scopes_are_checked_after_the_token() {
-        let (auth, token) = authenticator(&["mcp", "admin"]);
+        let (auth, token) = authenticator(&["mcp", "admin"]).await;
         let header = format!("Bearer {token}");
         let refusal = auth
             .authenticate(Some(header.as_bytes()), None)

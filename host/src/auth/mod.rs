@@ -1,6 +1,7 @@
 //! Who calls over HTTP and what they may call (issue #16; `docs/auth.md`).
 //!
-//! Authentication (the `[auth]` providers: [`static_tokens`], and JWTs) turns a request's
+//! Authentication (the `[auth]` providers: [`static_tokens`] and [`jwt`], whose keys
+//! [`jwks`] caches and [`keys`] reads) turns a request's
 //! bearer token into a [`Principal`] ([`Authenticator`]) and puts it into the request's
 //! extensions; rmcp hands the request's `http::request::Parts` to the MCP handler, which
 //! reads it back with [`Principal::of_request`]. [`metadata`] is the RFC 9728 document
@@ -10,6 +11,10 @@
 pub mod add_token;
 pub mod algorithm;
 mod authenticator;
+mod fetch;
+pub mod jwks;
+pub mod jwt;
+pub mod keys;
 pub mod metadata;
 mod principal;
 pub mod static_tokens;

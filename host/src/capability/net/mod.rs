@@ -20,6 +20,7 @@ use serde::Deserialize;
 use wasmtime_wasi::sockets::SocketAddrUse;
 
 pub use send::PolicyHttp;
+pub(crate) use send::tls_connector;
 
 use crate::units::{ByteSize, deserialize_duration, format_duration};
 

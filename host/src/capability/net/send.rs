@@ -262,8 +262,9 @@ fn server_name(host: &str) -> Result<rustls::pki_types::ServerName<'static>, Err
     Ok(rustls::pki_types::ServerName::try_from(host.to_string())?)
 }
 
-/// One TLS client configuration for the process (the webpki root certificates).
-fn tls_connector() -> tokio_rustls::TlsConnector {
+/// One TLS client configuration for the process (the webpki root certificates); also
+/// fetches JWKS for `auth`.
+pub(crate) fn tls_connector() -> tokio_rustls::TlsConnector {
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     let config = CONFIG.get_or_init(|| {
         let roots = rustls::RootCertStore {

@@ -1,7 +1,9 @@
 //! The checks every MCP request passes before rmcp sees it: `Host` (421) and `Origin`
 //! (403), draining (503), the session's requests in flight (429), the body's size (413)
 //! and arrival time (408), and the number of sessions (503 for one `initialize` too many).
-//! Each refusal is a JSON-RPC error body naming the setting that caused it.
+//! Each refusal is a JSON-RPC error body naming the setting that caused it. Two
+//! middlewares: [`screen`] (`Host`, `Origin`, draining) and [`guard`] (the rest), so that
+//! authentication runs between them, before a body is read or a slot taken.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -73,8 +75,9 @@ impl Edge {
     }
 }
 
-/// The axum middleware in front of the MCP endpoint.
-pub async fn guard(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Response {
+/// The first axum middleware in front of the MCP endpoint: `Host`, `Origin`, draining.
+/// Authentication (with `[auth]`) comes next, then [`guard`].
+pub async fn screen(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Response {
     let host = request
         .headers()
         .get(header::HOST)
@@ -122,6 +125,12 @@ pub async fn guard(State(edge): State<Arc<Edge>>, request: Request, next: Next) 
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
         return response;
     }
+    next.run(request).await
+}
+
+/// The last axum middleware in front of the MCP endpoint: the session's requests in
+/// flight, the body, the number of sessions.
+pub async fn guard(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Response {
     if request.method() != axum::http::Method::POST {
         // GET opens a session's event stream (long-lived, not a request in flight);
         // DELETE ends a session.

@@ -51,6 +51,9 @@ pub enum HttpError {
         /// The address asked for.
         addr: SocketAddr,
     },
+    /// `[auth]` could not be set up (e.g. its key file cannot be read).
+    #[error("cannot authenticate clients: {0}")]
+    Auth(String),
     /// The address could not be bound.
     #[error(
         "cannot listen on {addr}: {reason}; choose another server.port / --port (0 picks a free one) or server.host / --host"
@@ -115,15 +118,25 @@ pub async fn serve(
         requests.clone(),
         health.clone(),
     ));
-    let authentication = auth.map(|auth| {
-        let metadata = ResourceMetadata::new(auth, local, &settings.path);
-        tracing::info!(
-            resource = metadata.resource(),
-            "clients authenticate with bearer tokens; protected resource metadata at {}",
-            metadata.url()
-        );
-        Arc::new(Authentication::new(Authenticator::new(auth), metadata))
-    });
+    let authentication = match auth {
+        Some(auth) => {
+            let authenticator = Authenticator::new(auth).await.map_err(HttpError::Auth)?;
+            let metadata = ResourceMetadata::new(auth, local, &settings.path);
+            if auth.resource.is_none() && settings.host.is_unspecified() {
+                tracing::warn!(
+                    "auth.resource is not set, so the resource identifier is {}; set it to the URL clients use (e.g. https://mcp.example.com/mcp)",
+                    metadata.resource()
+                );
+            }
+            tracing::info!(
+                resource = metadata.resource(),
+                "clients authenticate with bearer tokens; protected resource metadata at {}",
+                metadata.url()
+            );
+            Some(Arc::new(Authentication::new(authenticator, metadata)))
+        }
+        None => None,
+    };
     let router = routes(&settings.path, mcp, edge, authentication, health.clone());
 
     tracing::info!(
@@ -167,8 +180,9 @@ pub async fn serve(
     Ok(())
 }
 
-/// `/healthz`, `/readyz`, and the MCP endpoint at `path` and `path/` behind the edge
-/// (and authentication, with the metadata document, when `[auth]` is configured).
+/// `/healthz`, `/readyz`, and the MCP endpoint at `path` and `path/` behind the edge:
+/// `Host`/`Origin` first, then authentication (with `[auth]`, which also serves the
+/// metadata document), then the admission checks that read the body.
 fn routes(
     path: &str,
     mcp: StreamableHttpService<CapsuleServer, LocalSessionManager>,
@@ -180,6 +194,10 @@ fn routes(
     if path != "/" {
         endpoint = endpoint.route_service(&format!("{path}/"), mcp);
     }
+    endpoint = endpoint.layer(axum::middleware::from_fn_with_state(
+        edge.clone(),
+        edge::guard,
+    ));
     let mut metadata = Router::new();
     if let Some(authentication) = authentication {
         endpoint = endpoint.layer(axum::middleware::from_fn_with_state(
@@ -192,7 +210,7 @@ fn routes(
         }
         metadata = document.with_state(authentication);
     }
-    let endpoint = endpoint.layer(axum::middleware::from_fn_with_state(edge, edge::guard));
+    let endpoint = endpoint.layer(axum::middleware::from_fn_with_state(edge, edge::screen));
     Router::new()
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))

@@ -84,6 +84,12 @@ async fn initialize(
 /// Status, `WWW-Authenticate`, JSON-RPC error code and message of a refusal.
 async fn refused(response: reqwest::Response) -> (StatusCode, String, i64, String) {
     let status = response.status();
+    if !status.is_client_error() {
+        panic!(
+            "expected a refusal, got {status}: {}",
+            response.text().await.unwrap_or_default()
+        );
+    }
     let challenge = response
         .headers()
         .get("www-authenticate")
@@ -749,6 +755,27 @@ async fn a_pem_key_file_verifies_and_a_missing_one_stops_the_server() {
         format!(
             "error: cannot authenticate clients: cannot read auth.jwt.key-file {}: No such file or directory (os error 2)",
             folder.dir.path().join("missing.pem").display()
+        )
+    );
+}
+
+#[tokio::test]
+async fn a_shared_secret_algorithm_in_the_config_stops_the_server_naming_file_and_key() {
+    let folder = Folder::new(
+        &[("fixtures/echo.wasm", "echo.wasm")],
+        &format!(
+            "[auth.jwt]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\njwks-url = \"https://issuer.test/jwks.json\"\nalgorithms = [\"RS256\", \"HS256\"]\n"
+        ),
+    );
+    let (code, _, stderr) = folder
+        .run(&["serve", "--transport", "http", "--port", "0"])
+        .await;
+    assert_eq!(code, 2);
+    assert_eq!(
+        stderr.lines().last().unwrap(),
+        format!(
+            "error: invalid configuration in {}: auth.jwt.algorithms: `HS256` is a shared-secret algorithm: Capsule verifies JWTs only with public keys, so a public key can never be misused as an HMAC secret; use an asymmetric algorithm: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA",
+            folder.dir.path().join("capsule.toml").display()
         )
     );
 }

@@ -590,6 +590,10 @@ async fn jwts_are_verified_signature_algorithm_expiry_issuer_and_audience() {
             rsa.sign("rsa-1", &claims(json!({"sub": null}))),
             "the token has no subject (`sub`), which is required",
         ),
+        (
+            rsa.sign("rsa-1", &claims(json!({"sub": "alice\nWARN forged line"}))),
+            "the token's subject (`sub`) has control characters",
+        ),
         (bad_signature, "the token's signature is not valid"),
         (
             unsigned,
@@ -778,4 +782,12 @@ async fn a_shared_secret_algorithm_in_the_config_stops_the_server_naming_file_an
             folder.dir.path().join("capsule.toml").display()
         )
     );
+}
+
+#[tokio::test]
+async fn stdio_ignores_auth() {
+    let folder = echo();
+    add_token(&folder, "ci", "mcp").await;
+    let server = folder.serve().await;
+    server.assert_echo_answers().await;
 }

@@ -161,6 +161,10 @@ impl JwtVerifier {
             Some(Value::String(sub)) if !sub.is_empty() => sub,
             _ => return Err("the token has no subject (`sub`), which is required".into()),
         };
+        if name.chars().any(char::is_control) {
+            // It goes into logs and messages as the principal's name.
+            return Err("the token's subject (`sub`) has control characters".into());
+        }
         let mut scopes = Vec::new();
         for claim in [claims.scope, claims.scp].into_iter().flatten() {
             match claim {

@@ -101,6 +101,11 @@ impl Jwks {
         }
     }
 
+    /// The key set held now.
+    pub fn current(&self) -> Arc<KeySet> {
+        self.keys.load_full()
+    }
+
     /// The key that verifies a token signed with `alg` naming `kid`: from the cache, or
     /// after a refresh when the cache does not have it.
     pub async fn key(

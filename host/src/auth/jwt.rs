@@ -4,18 +4,27 @@
 //! then the claims: `exp` required, `nbf` and `iat` honoured (with the leeway), `iss` and
 //! `aud` exactly as configured (a token for another resource is refused, RFC 8707), `sub`
 //! required: it is the principal. Scopes come from `scope` (space-separated) or `scp`.
+//!
+//! A client sends the same token with every request, and checking a signature (RSA about
+//! 20 µs, ECDSA more) would cost more than the rest of a request; so a verified token is
+//! remembered by its SHA-256 with the key set it was verified against, and a later request
+//! with the same token only has its times checked again, as long as that key set is still
+//! the one held.
 
-use std::sync::Arc;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use base64::Engine;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde::Deserialize;
 use serde_json::Value;
+use sha2::{Digest, Sha256};
 
 use super::Principal;
 use super::algorithm::Algorithm;
 use super::jwks::Jwks;
+use super::keys::KeySet;
 use crate::config::auth::JwtSettings;
 
 /// Verifies JWTs as `[auth.jwt]` says.
@@ -26,6 +35,20 @@ pub struct JwtVerifier {
     algorithms: Vec<Algorithm>,
     leeway: Duration,
     keys: Arc<Jwks>,
+    verified: Mutex<HashMap<[u8; 32], Verified>>,
+}
+
+/// The most verified tokens remembered; when full, the memory starts over.
+const REMEMBERED: usize = 4096;
+
+/// A token verified before.
+#[derive(Debug)]
+struct Verified {
+    principal: Principal,
+    exp: f64,
+    nbf: Option<f64>,
+    /// The key set it was verified against.
+    keys: Arc<KeySet>,
 }
 
 #[derive(Deserialize)]
@@ -56,11 +79,42 @@ impl JwtVerifier {
             algorithms: settings.algorithms.clone(),
             leeway: settings.leeway,
             keys: Jwks::load(&settings.keys).await?,
+            verified: Mutex::new(HashMap::new()),
         })
     }
 
     /// The principal of `token`, or why it is refused (no token material in it).
     pub async fn verify(&self, token: &str) -> Result<Principal, String> {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        if let Some(principal) = self.remembered(&digest) {
+            return Ok(principal);
+        }
+        let keys = self.keys.current();
+        let verified = self.verify_fully(token, keys).await?;
+        let principal = verified.principal.clone();
+        if let Ok(mut remembered) = self.verified.lock() {
+            if remembered.len() >= REMEMBERED {
+                remembered.clear();
+            }
+            remembered.insert(digest, verified);
+        }
+        Ok(principal)
+    }
+
+    /// The principal of a token verified before against the key set still held, if its
+    /// times still hold (otherwise the full check says why not).
+    fn remembered(&self, digest: &[u8; 32]) -> Option<Principal> {
+        let remembered = self.verified.lock().ok()?;
+        let verified = remembered.get(digest)?;
+        let (now, leeway) = (now(), self.leeway.as_secs_f64());
+        let current = Arc::ptr_eq(&verified.keys, &self.keys.current());
+        let in_time =
+            now <= verified.exp + leeway && verified.nbf.is_none_or(|nbf| now + leeway >= nbf);
+        (current && in_time).then(|| verified.principal.clone())
+    }
+
+    /// Every check; `keys` is the key set held before the key was looked up.
+    async fn verify_fully(&self, token: &str, keys: Arc<KeySet>) -> Result<Verified, String> {
         let mut parts = token.split('.');
         let (Some(header), Some(payload), Some(signature), None) =
             (parts.next(), parts.next(), parts.next(), parts.next())
@@ -108,14 +162,11 @@ impl JwtVerifier {
             return Err("the token's signature is not valid".into());
         }
         let claims: Claims = decode(payload, "claims")?;
-        self.check(claims)
+        self.check(claims, keys)
     }
 
-    fn check(&self, claims: Claims) -> Result<Principal, String> {
-        let now = SystemTime::now()
-            .duration_since(UNIX_EPOCH)
-            .unwrap_or_default()
-            .as_secs_f64();
+    fn check(&self, claims: Claims, keys: Arc<KeySet>) -> Result<Verified, String> {
+        let now = now();
         let leeway = self.leeway.as_secs_f64();
         let time = |name: &str, value: &Option<Value>| -> Result<Option<f64>, String> {
             match value {
@@ -131,7 +182,8 @@ impl JwtVerifier {
         if now > exp + leeway {
             return Err("the token has expired (`exp`)".into());
         }
-        if let Some(nbf) = time("nbf", &claims.nbf)?
+        let nbf = time("nbf", &claims.nbf)?;
+        if let Some(nbf) = nbf
             && now + leeway < nbf
         {
             return Err("the token is not valid yet (`nbf` is in the future)".into());
@@ -175,8 +227,21 @@ impl JwtVerifier {
                 _ => {}
             }
         }
-        Ok(Principal { name, scopes })
+        Ok(Verified {
+            principal: Principal { name, scopes },
+            exp,
+            nbf,
+            keys,
+        })
     }
+}
+
+/// Seconds since the Unix epoch.
+fn now() -> f64 {
+    SystemTime::now()
+        .duration_since(UNIX_EPOCH)
+        .unwrap_or_default()
+        .as_secs_f64()
 }
 
 /// The length of `.SIGNATURE` at the end of `token`.
@@ -199,4 +264,64 @@ fn printable(text: &str) -> String {
         .filter(|c| c.is_ascii_graphic() || *c == ' ')
         .take(40)
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::auth::KeySource;
+
+    async fn verifier() -> (JwtVerifier, tempfile::TempDir) {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys.json");
+        let x = URL_SAFE_NO_PAD.encode([1u8; 32]);
+        std::fs::write(
+            &file,
+            serde_json::json!({"keys": [{"kty": "EC", "crv": "P-256", "x": x, "y": x}]})
+                .to_string(),
+        )
+        .unwrap();
+        let settings = JwtSettings {
+            issuer: "i".into(),
+            audience: "a".into(),
+            keys: KeySource::File(file),
+            algorithms: vec![Algorithm::ES256],
+            leeway: Duration::ZERO,
+        };
+        (JwtVerifier::new(&settings).await.unwrap(), dir)
+    }
+
+    fn remember(verifier: &JwtVerifier, token: &str, exp: f64, keys: Arc<KeySet>) {
+        let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
+        let principal = Principal {
+            name: "remembered".into(),
+            scopes: vec![],
+        };
+        verifier.verified.lock().unwrap().insert(
+            digest,
+            Verified {
+                principal,
+                exp,
+                nbf: None,
+                keys,
+            },
+        );
+    }
+
+    #[tokio::test]
+    async fn a_remembered_token_is_served_only_in_time_and_with_the_same_key_set() {
+        let (verifier, _dir) = verifier().await;
+        let token = "e30.e30.AAAA";
+        let refused = "the token's header is not the JSON a JWT has";
+        assert_eq!(verifier.verify(token).await.unwrap_err(), refused);
+
+        remember(&verifier, token, now() + 60.0, verifier.keys.current());
+        assert_eq!(verifier.verify(token).await.unwrap().name, "remembered");
+
+        remember(&verifier, token, now() - 1.0, verifier.keys.current());
+        assert_eq!(verifier.verify(token).await.unwrap_err(), refused);
+
+        remember(&verifier, token, now() + 60.0, Arc::new(KeySet::default()));
+        assert_eq!(verifier.verify(token).await.unwrap_err(), refused);
+    }
 }

@@ -12,7 +12,7 @@ use std::process::Command;
 
 use anyhow::{Context, Result, bail};
 
-use crate::{cmd, npm};
+use crate::npm;
 
 /// The npm packages, at the versions the check is made with.
 const PACKAGES: &[(&str, &str)] = &[

@@ -416,7 +416,9 @@ def _schema(tp: Any, strict: bool) -> dict:
 
 def _schema_of(tp: Any, strict: bool) -> dict:
     if tp is Any or tp is object:
-        return {}
+        # Declared as what it is (any JSON value), not `{}`, which schema checkers such as the
+        # MCP Inspector's --strict report as constraining nothing.
+        return {"anyOf": [{"type": t} for t in _ANY_JSON_TYPES]}
     if tp in _SCALARS:
         return {"type": _SCALARS[tp]}
     if tp is _NONE_TYPE:
@@ -426,10 +428,9 @@ def _schema_of(tp: Any, strict: bool) -> dict:
     if _is_union(tp):
         inner, optional = _split_optional(tp)
         if optional:
-            schema = _schema(inner, strict)
-            if isinstance(schema.get("type"), str) and "enum" not in schema:
-                return {**schema, "type": [schema["type"], "null"]}
-            return {"anyOf": [schema, {"type": "null"}]}
+            # `anyOf` rather than a `type` array such as ["number", "null"], which clients
+            # that map schemas onto a single-`type` dialect (Gemini) reject.
+            return {"anyOf": [_schema(inner, strict), {"type": "null"}]}
         return {"anyOf": [_schema(a, strict) for a in args]}
     if origin is typing.Literal:
         schema: dict[str, Any] = {"enum": list(args)}
@@ -466,6 +467,8 @@ def _schema_of(tp: Any, strict: bool) -> dict:
         "T | None, Literal[...], an Enum, a TypedDict or a dataclass"
     )
 
+
+_ANY_JSON_TYPES = ("object", "array", "string", "number", "boolean", "null")
 
 _JSON_NAMES = {
     str: "string",

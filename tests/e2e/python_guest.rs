@@ -91,8 +91,8 @@ async fn python_tools_are_listed_with_schemas_derived_from_annotations() {
     assert_eq!(output["required"], json!(["rows", "columns"]));
     let column = &output["properties"]["columns"]["items"];
     assert_eq!(
-        column["properties"]["mean"]["type"],
-        json!(["number", "null"])
+        column["properties"]["mean"]["anyOf"],
+        json!([{ "type": "number" }, { "type": "null" }])
     );
     assert_eq!(
         column["properties"]["values"]["description"],

@@ -9,6 +9,7 @@ mod guests;
 mod npm;
 mod plugins;
 mod python;
+mod schemas;
 mod test;
 
 use std::path::{Path, PathBuf};
@@ -31,6 +32,8 @@ cargo xtask <task>
             the official MCP conformance suite against `capsule serve --transport http`
             (target/debug/capsule; run `cargo xtask plugins` and `cargo build -p capsule`
             first)
+  schemas   the MCP Inspector's --strict tool-schema check on target/plugins and
+            target/fixtures (run `cargo xtask plugins` and `cargo build -p capsule` first)
   container the deployment checks alone: deploy/k8s validated, the image built (static
             musl capsule, target/plugins precompiled) and run by a Docker daemon of its own
             (needs root; run `cargo xtask plugins` first)
@@ -59,6 +62,11 @@ fn run() -> Result<()> {
             &root,
             &root.join("target/debug/capsule"),
             &root.join("target/fixtures"),
+        ),
+        "schemas" => schemas::check(
+            &root,
+            &root.join("target/debug/capsule"),
+            &[&root.join("target/plugins"), &root.join("target/fixtures")],
         ),
         "container" => {
             let python = python::venv(&root, &[test::PYTHON_MCP, test::KUBERNETES_VALIDATE])?;

@@ -6,7 +6,7 @@ use std::process::Command;
 use anyhow::Result;
 
 use crate::plugins::{self, WASM_TARGET};
-use crate::{clients, cmd, conformance, container, guests, python};
+use crate::{clients, cmd, conformance, container, guests, python, schemas};
 
 /// The Python MCP SDK the client tests use (2.x speaks `server/discover` first).
 pub const PYTHON_MCP: &str = "mcp>=2.3,<3";
@@ -156,6 +156,12 @@ pub fn all(root: &Path) -> Result<()> {
     )?;
     // The official MCP conformance suite over HTTP, against the same debug binary.
     conformance::run(root, &root.join("target/debug/capsule"), &built.fixtures)?;
+    // Tool schemas that every model provider's dialect accepts, on every example and fixture.
+    schemas::check(
+        root,
+        &root.join("target/debug/capsule"),
+        &[&built.examples, &built.fixtures],
+    )?;
     // Last: the release musl build and the image take the longest and need the plugins.
     container::test(root, &python)?;
     eprintln!("xtask: all checks passed");

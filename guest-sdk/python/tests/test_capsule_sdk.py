@@ -164,12 +164,27 @@ class SchemaTest(unittest.TestCase):
         self.assertEqual(
             props["note"], {"type": "string", "description": "A note for the log.", "default": ""}
         )
-        self.assertEqual(props["anything"], {})
+        self.assertEqual(
+            props["anything"],
+            {
+                "anyOf": [
+                    {"type": "object"},
+                    {"type": "array"},
+                    {"type": "string"},
+                    {"type": "number"},
+                    {"type": "boolean"},
+                    {"type": "null"},
+                ]
+            },
+        )
         self.assertEqual(
             props["nested"],
             {
                 "type": "array",
-                "items": {"type": "array", "items": {"type": ["integer", "null"]}},
+                "items": {
+                    "type": "array",
+                    "items": {"anyOf": [{"type": "integer"}, {"type": "null"}]},
+                },
             },
         )
 
@@ -215,7 +230,10 @@ class SchemaTest(unittest.TestCase):
                 "description": "Counts.",
                 "properties": {
                     "total": {"type": "integer", "description": "Everything."},
-                    "note": {"type": ["string", "null"], "description": "A remark, if any."},
+                    "note": {
+                        "anyOf": [{"type": "string"}, {"type": "null"}],
+                        "description": "A remark, if any.",
+                    },
                 },
                 "required": ["total", "note"],
             },

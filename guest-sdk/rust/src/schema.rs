@@ -7,7 +7,13 @@
 //! - in input schemas, optional fields without `null`: a model should leave such a field out, and
 //!   "string or null, optional" only invites it to send `null`; and enums of documented unit
 //!   variants as a plain `enum` (the variants' docs move into the description), which more
-//!   clients and model APIs accept than a `oneOf` of `const`s.
+//!   clients and model APIs accept than a `oneOf` of `const`s;
+//! - nullable values as `anyOf` branches of one `type` each, never a `type` array such as
+//!   `["number", "null"]` (clients that map schemas onto a single-`type` dialect, like Gemini's
+//!   function declarations, reject or flatten those);
+//! - a value of any JSON type (`serde_json::Value`) declared as such, an `anyOf` of the six
+//!   JSON types, instead of a bare `true` or `{}` that constrains nothing (what the MCP
+//!   Inspector's `--strict` check reports).
 
 use schemars::generate::SchemaSettings;
 use schemars::{JsonSchema, Schema};
@@ -35,6 +41,7 @@ pub fn input_schema<T: JsonSchema>(tool: &str) -> Value {
         make_portable(schema);
         unit_enum_as_enum(schema);
     });
+    walk(&mut value, &mut one_type_per_schema);
     require_object(
         tool,
         "argument type",
@@ -60,6 +67,7 @@ pub fn output_schema<T: JsonSchema>(tool: &str) -> Value {
         .into_root_schema_for::<T>();
     let mut value = tidy_root(schema);
     walk(&mut value, &mut make_portable);
+    walk(&mut value, &mut one_type_per_schema);
     require_object(
         tool,
         "return type",
@@ -106,6 +114,156 @@ fn make_portable(schema: &mut Map<String, Value>) {
     }
     if let Some(Value::String(description)) = schema.get_mut("description") {
         *description = unwrap_soft_breaks(description);
+    }
+}
+
+/// The JSON types, in the order an "any value" schema lists them.
+const JSON_TYPES: &[&str] = &["object", "array", "string", "number", "boolean", "null"];
+
+/// The JSON type whose values `keyword` constrains, for keywords that apply to one type.
+fn type_of_keyword(keyword: &str) -> Option<&'static str> {
+    Some(match keyword {
+        "minLength" | "maxLength" | "pattern" | "format" | "contentEncoding"
+        | "contentMediaType" => "string",
+        "minimum" | "maximum" | "exclusiveMinimum" | "exclusiveMaximum" | "multipleOf" => "number",
+        "items" | "prefixItems" | "minItems" | "maxItems" | "uniqueItems" | "contains"
+        | "minContains" | "maxContains" | "unevaluatedItems" => "array",
+        "properties"
+        | "required"
+        | "additionalProperties"
+        | "patternProperties"
+        | "minProperties"
+        | "maxProperties"
+        | "propertyNames"
+        | "dependentRequired"
+        | "dependentSchemas"
+        | "unevaluatedProperties" => "object",
+        _ => return None,
+    })
+}
+
+/// Keywords that describe a schema without constraining its values.
+const ANNOTATIONS: &[&str] = &[
+    "description",
+    "title",
+    "default",
+    "examples",
+    "deprecated",
+    "readOnly",
+    "writeOnly",
+    "$comment",
+];
+
+/// Rewrites the subschemas of `schema` so that each says which JSON type it accepts:
+/// a `type` array becomes `anyOf` branches (each with the keywords of its type), and a
+/// subschema that accepts anything (`true`, or only annotations) lists the six JSON types.
+fn one_type_per_schema(schema: &mut Map<String, Value>) {
+    split_type_array(schema);
+    for (key, child) in schema.iter_mut() {
+        match key.as_str() {
+            "properties" | "$defs" | "patternProperties" => {
+                if let Value::Object(children) = child {
+                    children.values_mut().for_each(declare_any);
+                }
+            }
+            "items" | "contains" => declare_any(child),
+            "anyOf" | "oneOf" | "allOf" | "prefixItems" => {
+                if let Value::Array(children) = child {
+                    children.iter_mut().for_each(declare_any);
+                }
+            }
+            _ => {}
+        }
+    }
+}
+
+/// `true` or `{"description": …}` → the same annotations on an `anyOf` of every JSON type.
+fn declare_any(schema: &mut Value) {
+    let mut any = match schema {
+        Value::Bool(true) => Map::new(),
+        Value::Object(object) if object.keys().all(|k| ANNOTATIONS.contains(&k.as_str())) => {
+            std::mem::take(object)
+        }
+        _ => return,
+    };
+    any.insert(
+        "anyOf".into(),
+        JSON_TYPES
+            .iter()
+            .map(|ty| serde_json::json!({ "type": ty }))
+            .collect(),
+    );
+    *schema = Value::Object(any);
+}
+
+/// `{"type": ["number", "null"], "minimum": 0}` → `{"anyOf": [{"type": "number", "minimum":
+/// 0}, {"type": "null"}]}`. An `enum` is split by the JSON type of its values.
+fn split_type_array(schema: &mut Map<String, Value>) {
+    let Some(Value::Array(types)) = schema.get("type") else {
+        return;
+    };
+    let types: Vec<String> = types
+        .iter()
+        .filter_map(Value::as_str)
+        .map(str::to_owned)
+        .collect();
+    if let [only] = types.as_slice() {
+        schema.insert("type".into(), Value::String(only.clone()));
+        return;
+    }
+    if types.is_empty() || schema.contains_key("anyOf") {
+        return;
+    }
+    schema.remove("type");
+    let enum_values = match schema.remove("enum") {
+        Some(Value::Array(values)) => Some(values),
+        _ => None,
+    };
+    let mut branches: Vec<Map<String, Value>> = types
+        .iter()
+        .map(|ty| Map::from_iter([("type".to_string(), Value::String(ty.clone()))]))
+        .collect();
+    let keywords: Vec<String> = schema
+        .keys()
+        .filter(|k| type_of_keyword(k).is_some())
+        .cloned()
+        .collect();
+    for keyword in keywords {
+        let (Some(value), Some(owner)) = (schema.remove(&keyword), type_of_keyword(&keyword))
+        else {
+            continue;
+        };
+        for branch in &mut branches {
+            let ty = branch.get("type").and_then(Value::as_str).unwrap_or("");
+            if ty == owner || (owner == "number" && ty == "integer") {
+                branch.insert(keyword.clone(), value.clone());
+            }
+        }
+    }
+    if let Some(values) = enum_values {
+        for branch in &mut branches {
+            let ty = branch.get("type").and_then(Value::as_str).unwrap_or("");
+            if ty != "null" {
+                let mine = values.iter().filter(|v| json_type_matches(v, ty)).cloned();
+                branch.insert("enum".into(), mine.collect());
+            }
+        }
+    }
+    schema.insert(
+        "anyOf".into(),
+        branches.into_iter().map(Value::Object).collect(),
+    );
+}
+
+/// Whether `value` is an instance of the JSON Schema type `ty`.
+fn json_type_matches(value: &Value, ty: &str) -> bool {
+    match value {
+        Value::Null => ty == "null",
+        Value::Bool(_) => ty == "boolean",
+        Value::Number(n) => ty == "number" || (ty == "integer" && (n.is_i64() || n.is_u64())),
+        Value::String(_) => ty == "string",
+        Value::Array(_) => ty == "array",
+        Value::Object(_) => ty == "object",
     }
 }
 
@@ -405,8 +563,63 @@ mod tests {
         assert_eq!(schema["type"], "object");
         assert_eq!(schema["properties"]["words"]["type"], "integer");
         assert_eq!(
-            schema["properties"]["note"]["type"],
-            json!(["string", "null"])
+            schema["properties"]["note"]["anyOf"],
+            json!([{ "type": "string" }, { "type": "null" }])
+        );
+    }
+
+    /// A result with values of any type and nullable numbers.
+    #[derive(Serialize, JsonSchema)]
+    #[allow(dead_code)]
+    struct Loose {
+        /// Whatever the document held.
+        found: Vec<serde_json::Value>,
+        /// The value before.
+        before: serde_json::Value,
+        /// The smallest, if any.
+        min: Option<f64>,
+        /// Sizes, if known.
+        sizes: Option<Vec<u32>>,
+    }
+
+    #[test]
+    fn any_value_is_declared_as_every_json_type_and_nullables_become_any_of() {
+        let any = json!([
+            { "type": "object" }, { "type": "array" }, { "type": "string" },
+            { "type": "number" }, { "type": "boolean" }, { "type": "null" }
+        ]);
+        let schema = output_schema::<Loose>("test");
+        assert_eq!(
+            schema["properties"]["found"]["items"],
+            json!({ "anyOf": any })
+        );
+        assert_eq!(
+            schema["properties"]["before"],
+            json!({ "description": "The value before.", "anyOf": any })
+        );
+        assert_eq!(
+            schema["properties"]["min"],
+            json!({
+                "description": "The smallest, if any.",
+                "anyOf": [{ "type": "number" }, { "type": "null" }]
+            })
+        );
+        assert_eq!(
+            schema["properties"]["sizes"]["anyOf"],
+            json!([
+                { "type": "array", "items": { "type": "integer", "minimum": 0 } },
+                { "type": "null" }
+            ])
+        );
+    }
+
+    #[test]
+    fn a_nullable_enum_keeps_each_value_in_its_branch() {
+        let mut schema = json!({ "type": ["string", "null"], "enum": ["a", "b", null] });
+        walk(&mut schema, &mut one_type_per_schema);
+        assert_eq!(
+            schema,
+            json!({ "anyOf": [{ "type": "string", "enum": ["a", "b"] }, { "type": "null" }] })
         );
     }
 

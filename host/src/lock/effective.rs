@@ -2,7 +2,9 @@
 //! what a plugin may do or how calls run, by its key in `capsule.toml`. Paths of the
 //! plugins and cache folders and the log filter are left out (they differ between a build
 //! machine and production without changing behaviour); secrets appear by name only.
-//! A plugin's own policy is locked in its plugin section.
+//! A plugin's own policy is locked in its plugin section. A unit test fails when a key of
+//! `capsule.toml` is neither recorded here nor excluded with a reason, so a new section
+//! cannot slip past `serve --locked`.
 
 use std::collections::BTreeMap;
 
@@ -123,4 +125,77 @@ fn server(s: &ServerSettings) -> [(&'static str, String); 16] {
             s.allow_unauthenticated.to_string(),
         ),
     ]
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeSet;
+
+    use super::*;
+    use crate::config::keys::keys;
+    use crate::config::schema::json_schema;
+    use crate::config::{Overrides, RawConfig};
+
+    /// Keys whose value differs between a build machine and production without changing
+    /// what plugins may do: not locked.
+    const MACHINE_SPECIFIC: &[&str] = &["cache-dir", "log-level", "plugins-dir"];
+    /// Sections locked per plugin, in the plugin's own part of the lock.
+    const PER_PLUGIN: &[&str] = &["plugins.", "profiles."];
+    /// Keys the lock records under another name.
+    const RECORDED_AS: &[(&str, &str)] = &[
+        ("ceiling.env", "ceiling.grants"),
+        ("ceiling.hosts", "ceiling.grants"),
+        ("ceiling.mount-roots", "ceiling.grants"),
+        ("ceiling.secrets", "ceiling.grants"),
+        ("ceiling.tcp", "ceiling.grants"),
+        ("ceiling.writable-mount-roots", "ceiling.grants"),
+        ("secrets.NAME", "secrets"),
+        ("secrets-file", "secrets"),
+    ];
+
+    /// A config that sets every optional key the lock records only when set.
+    const EVERY_OPTIONAL_KEY: &str = r#"
+        [ceiling]
+        fuel = 4000000000
+        timeout = "1m"
+        memory = "1GiB"
+        table-elements = 1000000
+        instances = 100
+        result = "16MiB"
+        log-output = "1MiB"
+        hosts = ["example.com"]
+
+        [secrets]
+        TOKEN = "value"
+    "#;
+
+    /// A new key in `capsule.toml` must either change the lock or say why not: otherwise
+    /// `serve --locked` would accept a production config that differs in that key.
+    #[test]
+    fn every_key_of_the_config_is_locked_or_excluded_with_a_reason() {
+        let raw: RawConfig = toml::from_str(EVERY_OPTIONAL_KEY).expect("valid config");
+        let cwd = std::env::temp_dir();
+        let settings =
+            Settings::resolve(raw, None, &cwd, Overrides::default()).expect("config resolves");
+        let locked: BTreeSet<String> = entries(&settings).into_keys().collect();
+        let missing: Vec<String> = keys(&json_schema())
+            .iter()
+            .map(|key| key.dotted())
+            .filter(|key| !MACHINE_SPECIFIC.contains(&key.as_str()))
+            .filter(|key| !PER_PLUGIN.iter().any(|p| key.starts_with(p)))
+            .filter(|key| {
+                let recorded = RECORDED_AS
+                    .iter()
+                    .find(|(k, _)| k == key)
+                    .map_or(key.as_str(), |(_, as_)| as_);
+                !locked.contains(recorded)
+            })
+            .collect();
+        assert!(
+            missing.is_empty(),
+            "keys of capsule.toml that capsule.lock does not record: {missing:?}; add each to \
+             `entries` in host/src/lock/effective.rs (and a value to EVERY_OPTIONAL_KEY if it is \
+             recorded only when set), or to MACHINE_SPECIFIC with the reason"
+        );
+    }
 }

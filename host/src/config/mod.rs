@@ -15,6 +15,7 @@ use crate::capability::secrets;
 use crate::policy::{self, PluginPolicy, RawPolicy};
 use crate::trust::{self, GrantCeiling};
 
+pub mod audit;
 mod error;
 pub mod expand;
 mod file;
@@ -29,6 +30,7 @@ pub mod show;
 pub mod table;
 pub mod value;
 
+pub use audit::{AuditSettings, AuditTarget};
 pub use error::ConfigError;
 pub use file::parse_file;
 use file::parse_secrets_file;
@@ -102,6 +104,8 @@ pub struct Settings {
     pub runtime: RuntimeSettings,
     /// How `capsule serve` talks to clients.
     pub server: ServerSettings,
+    /// The audit log of `capsule serve`.
+    pub audit: AuditSettings,
     /// Limits of plugins without their own.
     pub default_limits: Limits,
     /// Per-plugin policies from the file, by plugin name.
@@ -195,6 +199,10 @@ impl Settings {
             .server
             .resolve()
             .map_err(|(key, message)| invalid(&key, message))?;
+        let audit = raw
+            .audit
+            .resolve(&base)
+            .map_err(|(key, message)| invalid(&key, message))?;
 
         let ceiling = raw.ceiling.limits();
         let grant_ceiling = raw
@@ -266,6 +274,7 @@ impl Settings {
                 .unwrap_or_else(|| "info".into()),
             runtime,
             server,
+            audit,
             default_limits,
             plugins,
             warnings,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::audit::RawAudit;
 use super::runtime::RawRuntime;
 use super::server::RawServer;
 use crate::capability::limits::RawLimits;
@@ -32,6 +33,9 @@ pub struct RawConfig {
     /// How `capsule serve` talks to clients: stdio or streamable HTTP, and the HTTP edge.
     #[serde(default)]
     pub server: RawServer,
+    /// The audit log of `capsule serve`: JSON lines to a file or stderr (docs/audit.md).
+    #[serde(default)]
+    pub audit: RawAudit,
     /// Default limits for every plugin.
     #[serde(default)]
     pub limits: RawLimits,

@@ -72,6 +72,12 @@ fn entries(s: &Settings) -> BTreeMap<String, String> {
         entries.insert("ceiling.grants", grants.join(", "));
     }
     entries.extend(server(&s.server));
+    // What the audit log records (its file differs between machines, like the folders).
+    entries.extend([
+        ("audit.enabled", s.audit.enabled.to_string()),
+        ("audit.tool-calls", s.audit.tool_calls.to_string()),
+        ("audit.arguments", s.audit.arguments.to_string()),
+    ]);
     if !s.secrets.is_empty() {
         let names: Vec<&str> = s.secrets.keys().map(String::as_str).collect();
         entries.insert("secrets", names.join(", "));

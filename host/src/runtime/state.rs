@@ -13,6 +13,7 @@ use super::bindings::{Level, capsule::plugin};
 use super::engine::PoolShare;
 use super::events::{EventGate, EventSender};
 use super::output::PluginOutput;
+use crate::auth::Principal;
 use crate::capability::limits::Limits;
 use crate::capability::net::PolicyHttp;
 use crate::policy::PluginPolicy;
@@ -25,6 +26,9 @@ pub struct CallContext {
     /// Where progress and log events go, if the client wants them. Bounded: log events
     /// are dropped when the client is slow, progress is coalesced to its latest value.
     pub events: Option<EventSender>,
+    /// The authenticated caller (HTTP with `[auth]`), told to plugins whose policy grants
+    /// `caller-identity` through `host.caller`. Its token is never part of it.
+    pub caller: Option<Principal>,
 }
 
 /// Enforces a call's memory, table and instance limits and records which one was hit,
@@ -223,5 +227,18 @@ impl plugin::host::Host for CallState {
 
     fn config(&mut self, key: String) -> Option<String> {
         self.policy.config_value(&key)
+    }
+
+    fn caller(&mut self) -> Option<plugin::host::Principal> {
+        if !self.policy.caller_identity {
+            return None;
+        }
+        self.context
+            .caller
+            .as_ref()
+            .map(|principal| plugin::host::Principal {
+                name: principal.name.clone(),
+                scopes: principal.scopes.clone(),
+            })
     }
 }

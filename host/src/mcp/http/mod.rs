@@ -116,6 +116,9 @@ pub async fn serve(
         "listening on http://{local}{}",
         settings.path
     );
+    server
+        .audit()
+        .server_start(crate::config::Transport::Http, Some(local));
     let graceful = GracefulShutdown::new();
     listener::accept(
         listener,
@@ -140,7 +143,7 @@ pub async fn serve(
             format_duration(settings.drain_timeout),
             left.len(),
             left.join(", "),
-            server.calls().describe().join(", ")
+            server.calls().cut_off_now().join(", ")
         );
     }
     // Ends the sessions and their event streams (GET), which would hold connections open.

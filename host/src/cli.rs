@@ -474,8 +474,8 @@ async fn serve(mut app: App) -> Result<ExitCode> {
         "serving MCP on {}",
         settings.transport
     );
-    let server = CapsuleServer::new(app.runtime.clone(), app.registry.clone())
-        .with_audit(app.audit.clone());
+    let server =
+        CapsuleServer::new(app.runtime.clone(), app.registry.clone()).with_audit(app.audit.clone());
     let shutdown = CancellationToken::new();
     let signalled = shutdown.clone();
     tokio::spawn(async move {
@@ -484,9 +484,11 @@ async fn serve(mut app: App) -> Result<ExitCode> {
         signalled.cancel();
     });
     let served: Result<()> = match settings.transport {
-        Transport::Stdio => mcp::stdio::serve(server.clone(), shutdown.clone(), settings.drain_timeout)
-            .await
-            .map_err(Into::into),
+        Transport::Stdio => {
+            mcp::stdio::serve(server.clone(), shutdown.clone(), settings.drain_timeout)
+                .await
+                .map_err(Into::into)
+        }
         Transport::Http => mcp::http::serve(server.clone(), settings, shutdown.clone())
             .await
             .map_err(Into::into),

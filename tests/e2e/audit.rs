@@ -137,7 +137,10 @@ async fn the_audit_log_of_a_stdio_run_has_every_event_in_order() {
         std::fs::write(GOLDEN_STDIO, &golden).unwrap();
     }
     let expected = std::fs::read_to_string(GOLDEN_STDIO).unwrap_or_default();
-    assert_eq!(golden, expected, "the audit log differs from {GOLDEN_STDIO}");
+    assert_eq!(
+        golden, expected,
+        "the audit log differs from {GOLDEN_STDIO}"
+    );
 }
 
 /// The audit log is created readable by its owner only.

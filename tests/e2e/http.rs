@@ -23,10 +23,10 @@ use tokio::process::{Child, Command};
 
 use crate::support::{Folder, HANG, StderrLog};
 
-type Client = RunningService<RoleClient, ()>;
+pub(crate) type Client = RunningService<RoleClient, ()>;
 
 /// A running `capsule serve --transport http --port 0`.
-struct HttpServer {
+pub(crate) struct HttpServer {
     child: Child,
     /// `http://127.0.0.1:PORT/mcp`, as logged.
     url: String,
@@ -38,7 +38,7 @@ struct HttpServer {
 impl HttpServer {
     /// Starts `capsule serve --transport http --port 0 EXTRA…` on `folder` and waits for
     /// its `listening on` line.
-    async fn start(folder: &Folder, extra: &[&str]) -> Self {
+    pub(crate) async fn start(folder: &Folder, extra: &[&str]) -> Self {
         let mut args = vec!["serve", "--transport", "http", "--port", "0"];
         args.extend_from_slice(extra);
         let mut command = folder.command(&args);
@@ -85,7 +85,7 @@ impl HttpServer {
         self.stderr.wait_for(needle, 1).await
     }
 
-    fn sigterm(&self) {
+    pub(crate) fn sigterm(&self) {
         let pid = self.child.id().expect("the server is running");
         let status = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
@@ -95,7 +95,7 @@ impl HttpServer {
     }
 
     /// Waits for the process to exit; its exit code.
-    async fn exit_code(&mut self) -> i32 {
+    pub(crate) async fn exit_code(&mut self) -> i32 {
         let status = tokio::time::timeout(HANG, self.child.wait())
             .await
             .expect("the server exits")
@@ -104,7 +104,7 @@ impl HttpServer {
     }
 
     /// A client that initializes (protocol 2025-11-25: a session when the server is stateful).
-    async fn legacy_client(&self) -> Client {
+    pub(crate) async fn legacy_client(&self) -> Client {
         legacy_client(&self.url).await
     }
 

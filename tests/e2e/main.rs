@@ -8,6 +8,7 @@ mod audit;
 mod bounds;
 mod c_guest;
 mod cache;
+mod caller;
 mod cli;
 mod config;
 mod derived;

@@ -96,10 +96,10 @@ impl Sink {
             .lock()
             .unwrap_or_else(PoisonError::into_inner)
             .take();
-        if let Some(writer) = writer {
-            if self.tx.send(Message::Close).is_ok() {
-                let _ = writer.join();
-            }
+        if let Some(writer) = writer
+            && self.tx.send(Message::Close).is_ok()
+        {
+            let _ = writer.join();
         }
     }
 }
@@ -134,7 +134,12 @@ fn open_file(path: &Path) -> Result<File, AuditError> {
 }
 
 /// The writer thread: one line per record, the dropped count first when there is one.
-fn write_lines(rx: Receiver<Message>, mut out: Box<dyn Write + Send>, name: &str, dropped: &AtomicU64) {
+fn write_lines(
+    rx: Receiver<Message>,
+    mut out: Box<dyn Write + Send>,
+    name: &str,
+    dropped: &AtomicU64,
+) {
     let mut failing = false;
     let mut write = |record: &Record| {
         let mut line = match serde_json::to_string(record) {
@@ -259,7 +264,10 @@ mod tests {
         let mode = std::fs::metadata(&path).unwrap().permissions().mode() & 0o777;
         assert_eq!(mode, 0o600);
         let lines = events(&std::fs::read(&path).unwrap());
-        let reasons: Vec<&str> = lines.iter().map(|l| l["reason"].as_str().unwrap()).collect();
+        let reasons: Vec<&str> = lines
+            .iter()
+            .map(|l| l["reason"].as_str().unwrap())
+            .collect();
         assert_eq!(reasons, ["one", "two"]);
     }
 

@@ -157,7 +157,8 @@ mod tests {
             resolve("max-argument-bytes = 2").unwrap_err(),
             (
                 "audit.max-argument-bytes".into(),
-                "audit.max-argument-bytes = 2 bytes is out of range; allowed: 16 bytes to 1 MiB".into()
+                "audit.max-argument-bytes = 2 bytes is out of range; allowed: 16 bytes to 1 MiB"
+                    .into()
             )
         );
         assert_eq!(resolve("path = \"\"").unwrap_err().0, "audit.path");

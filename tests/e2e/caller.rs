@@ -1,0 +1,78 @@
+//! Caller identity (`host.caller`, `caller-identity` in a plugin's policy): a plugin learns
+//! the authenticated HTTP principal's name and scopes only when the operator granted it,
+//! never over stdio or without `[auth]`, and never the token.
+
+use serde_json::{Value, json};
+
+use crate::http::HttpServer;
+use crate::support::Folder;
+
+const GRANTED: &str = "[plugins.caller]\ncaller-identity = true\n";
+
+fn caller_folder(config: &str) -> Folder {
+    Folder::new(&[("fixtures/caller.wasm", "caller.wasm")], config)
+}
+
+/// What `caller_whoami` reported (its structured content).
+fn whoami(result: &rmcp::model::CallToolResult) -> Value {
+    assert_eq!(result.is_error, Some(false), "{result:?}");
+    result
+        .structured_content
+        .clone()
+        .unwrap_or_else(|| panic!("caller_whoami returned no structured content: {result:?}"))
+}
+
+#[tokio::test]
+async fn over_stdio_a_granted_plugin_is_told_no_caller() {
+    let folder = caller_folder(GRANTED);
+    let server = folder.serve().await;
+    let result = server.call("caller_whoami", json!({})).await;
+    assert_eq!(whoami(&result), json!({"caller": null}));
+}
+
+#[tokio::test]
+async fn over_http_without_auth_a_granted_plugin_is_told_no_caller() {
+    let folder = caller_folder(GRANTED);
+    let mut server = HttpServer::start(&folder, &[]).await;
+    let client = server.legacy_client().await;
+    let result = client
+        .call_tool(rmcp::model::CallToolRequestParams::new("caller_whoami"))
+        .await
+        .expect("tools/call caller_whoami");
+    assert_eq!(whoami(&result), json!({"caller": null}));
+    drop(client);
+    server.sigterm();
+    assert_eq!(server.exit_code().await, 0);
+}
+
+#[tokio::test]
+async fn the_grant_is_shown_and_locked_and_a_sidecar_cannot_take_it() {
+    let folder = caller_folder(GRANTED);
+    let (code, stdout, stderr) = folder.run(&["check", "--lock"]).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    assert!(
+        stdout.contains("         caller identity: the HTTP caller's name and scopes\n"),
+        "{stdout}"
+    );
+    let lock = std::fs::read_to_string(folder.dir.path().join("capsule.lock")).unwrap();
+    assert!(lock.contains("grants = [\"caller-identity\"]"), "{lock}");
+
+    // The plugin's author asks for it in a sidecar: withheld until the operator approves.
+    let folder = caller_folder("");
+    std::fs::write(
+        folder.plugins().join("caller.toml"),
+        "caller-identity = true\n",
+    )
+    .unwrap();
+    let (code, stdout, stderr) = folder.run(&["check"]).await;
+    assert_eq!(code, 0, "{stdout}\n{stderr}");
+    let sidecar = folder.plugins().join("caller.toml");
+    assert!(
+        stdout.contains(&format!(
+            "withheld: caller-identity (asked for by {}; approve with `capsule approve caller`)",
+            sidecar.display()
+        )),
+        "{stdout}"
+    );
+    assert!(!stdout.contains("caller identity: the HTTP"), "{stdout}");
+}

@@ -76,3 +76,59 @@ async fn the_grant_is_shown_and_locked_and_a_sidecar_cannot_take_it() {
     );
     assert!(!stdout.contains("caller identity: the HTTP"), "{stdout}");
 }
+
+/// The client's `Authorization` header never reaches an upstream host: a plugin's outgoing
+/// request carries only what the plugin wrote, and nothing of the inbound request but the
+/// principal is part of a call.
+#[tokio::test]
+async fn the_inbound_authorization_header_is_never_forwarded_upstream() {
+    use rmcp::ServiceExt;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    use std::sync::{Arc, Mutex};
+
+    const TOKEN: &str = "inbound-token-7f3a9c";
+    let heads = Arc::new(Mutex::new(Vec::<String>::new()));
+    let seen = heads.clone();
+    let (port, _) = crate::support::http_server(move |head| {
+        seen.lock().unwrap().push(head.to_string());
+        "upstream answered".into()
+    })
+    .await;
+    let folder = Folder::new(
+        &[("fixtures/echo.wasm", "echo.wasm")],
+        &format!("[plugins.echo]\nnet.allow = [\"http://127.0.0.1:{port}\"]\n"),
+    );
+    let mut server = HttpServer::start(&folder, &[]).await;
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(server.url.clone()).auth_header(TOKEN);
+    let client =
+        ().serve(StreamableHttpClientTransport::from_config(config))
+            .await
+            .expect("initialize over HTTP with a bearer token");
+    let result = client
+        .call_tool(
+            rmcp::model::CallToolRequestParams::new("echo_fetch").with_arguments(
+                json!({"url": format!("http://127.0.0.1:{port}/upstream")})
+                    .as_object()
+                    .unwrap()
+                    .clone(),
+            ),
+        )
+        .await
+        .expect("tools/call echo_fetch");
+    assert_eq!(crate::support::text(&result), "200 upstream answered");
+    let heads = heads.lock().unwrap().clone();
+    assert_eq!(heads.len(), 1, "{heads:?}");
+    assert!(
+        heads[0].starts_with("GET /upstream HTTP/1.1\r\n"),
+        "{heads:?}"
+    );
+    assert!(
+        !heads[0].contains(TOKEN) && !heads[0].to_lowercase().contains("authorization"),
+        "the upstream request carried the caller's credentials: {heads:?}"
+    );
+    drop(client);
+    server.sigterm();
+    assert_eq!(server.exit_code().await, 0);
+}

@@ -29,7 +29,7 @@ pub(crate) type Client = RunningService<RoleClient, ()>;
 pub(crate) struct HttpServer {
     child: Child,
     /// `http://127.0.0.1:PORT/mcp`, as logged.
-    url: String,
+    pub(crate) url: String,
     /// `http://127.0.0.1:PORT`.
     base: String,
     stderr: StderrLog,

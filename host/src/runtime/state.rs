@@ -18,7 +18,9 @@ use crate::capability::limits::Limits;
 use crate::capability::net::PolicyHttp;
 use crate::policy::PluginPolicy;
 
-/// What the caller provides for one call.
+/// What the caller provides for one call. Nothing else of the client's request reaches a
+/// call: no headers, so no inbound token can be forwarded by a plugin's outgoing requests
+/// (`capability::net::send` sends only what the plugin built).
 #[derive(Clone, Default)]
 pub struct CallContext {
     /// Cancelled when the client cancels the request.

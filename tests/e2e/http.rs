@@ -25,13 +25,13 @@ use crate::support::{Folder, HANG, StderrLog};
 
 pub(crate) type Client = RunningService<RoleClient, ()>;
 
-/// A running `capsule serve --transport http --port 0`.
+/// A running `capsule serve --transport http --port 0` (also used by `auth.rs`).
 pub(crate) struct HttpServer {
     child: Child,
     /// `http://127.0.0.1:PORT/mcp`, as logged.
     pub(crate) url: String,
     /// `http://127.0.0.1:PORT`.
-    base: String,
+    pub(crate) base: String,
     stderr: StderrLog,
 }
 
@@ -46,7 +46,7 @@ impl HttpServer {
         Self::spawn(command).await
     }
 
-    async fn spawn(mut command: Command) -> Self {
+    pub(crate) async fn spawn(mut command: Command) -> Self {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -76,12 +76,12 @@ impl HttpServer {
         server
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.stderr.text()
     }
 
     /// Waits until stderr contains `needle`.
-    async fn wait_for_log(&self, needle: &str) -> String {
+    pub(crate) async fn wait_for_log(&self, needle: &str) -> String {
         self.stderr.wait_for(needle, 1).await
     }
 
@@ -114,7 +114,7 @@ impl HttpServer {
     }
 
     /// A raw JSON-RPC POST to the endpoint with the headers a client sends.
-    fn post(&self, body: &Value) -> reqwest::RequestBuilder {
+    pub(crate) fn post(&self, body: &Value) -> reqwest::RequestBuilder {
         post(&self.url, body)
     }
 }
@@ -132,7 +132,9 @@ async fn modern_client(url: &str) -> Client {
     discover(transport).await
 }
 
-async fn discover<C: StreamableHttpClient>(transport: StreamableHttpClientTransport<C>) -> Client {
+pub(crate) async fn discover<C: StreamableHttpClient>(
+    transport: StreamableHttpClientTransport<C>,
+) -> Client {
     let lifecycle = ClientLifecycleMode::Discover {
         preferred_versions: vec![ProtocolVersion::V_2026_07_28],
     };
@@ -142,7 +144,7 @@ async fn discover<C: StreamableHttpClient>(transport: StreamableHttpClientTransp
         .expect("server/discover over HTTP")
 }
 
-fn post(url: &str, body: &Value) -> reqwest::RequestBuilder {
+pub(crate) fn post(url: &str, body: &Value) -> reqwest::RequestBuilder {
     reqwest::Client::new()
         .post(url)
         .header("accept", "application/json, text/event-stream")
@@ -150,7 +152,7 @@ fn post(url: &str, body: &Value) -> reqwest::RequestBuilder {
         .body(body.to_string())
 }
 
-fn initialize_request(id: u64) -> Value {
+pub(crate) fn initialize_request(id: u64) -> Value {
     json!({
         "jsonrpc": "2.0", "id": id, "method": "initialize",
         "params": {
@@ -169,7 +171,7 @@ fn call_request(id: u64, tool: &str, arguments: Value) -> Value {
 }
 
 /// The JSON-RPC error body of an edge refusal: `{"code": …, "message": …}` and the id.
-async fn refusal(response: reqwest::Response) -> (Value, i64, String) {
+pub(crate) async fn refusal(response: reqwest::Response) -> (Value, i64, String) {
     let body: Value = response.json().await.expect("a JSON-RPC error body");
     (
         body["id"].clone(),
@@ -181,7 +183,7 @@ async fn refusal(response: reqwest::Response) -> (Value, i64, String) {
     )
 }
 
-async fn call_text(client: &Client, tool: &str, arguments: Value) -> String {
+pub(crate) async fn call_text(client: &Client, tool: &str, arguments: Value) -> String {
     let Value::Object(arguments) = arguments else {
         panic!("arguments must be an object")
     };
@@ -221,7 +223,7 @@ async fn assert_serves(client: &Client, version: ProtocolVersion) {
     );
 }
 
-fn echo() -> Folder {
+pub(crate) fn echo() -> Folder {
     Folder::new(&[("fixtures/echo.wasm", "echo.wasm")], "")
 }
 
@@ -570,7 +572,7 @@ async fn a_non_loopback_address_needs_allow_unauthenticated() {
     assert_eq!(code, 2);
     assert_eq!(
         stderr.lines().last().unwrap_or_default(),
-        "error: refusing to serve MCP over HTTP on 0.0.0.0:0 without authentication: it is not a loopback address, so anyone who can reach it could call every tool, and Capsule cannot authenticate HTTP clients yet (that comes with issue #16). Listen on a loopback address (--host 127.0.0.1), or, if something in front of Capsule authenticates clients (a reverse proxy, a service mesh, a private network), pass --allow-unauthenticated (server.allow-unauthenticated = true)"
+        "error: refusing to serve MCP over HTTP on 0.0.0.0:0 without authentication: it is not a loopback address, so anyone who can reach it could call every tool. Configure [auth] (static tokens: `capsule auth add-token NAME`, or [auth.jwt]; see docs/auth.md), listen on a loopback address (--host 127.0.0.1), or, if something in front of Capsule authenticates clients (a reverse proxy, a service mesh, a private network), pass --allow-unauthenticated (server.allow-unauthenticated = true)"
     );
     let mut command = folder.command(&[
         "serve",

@@ -5,6 +5,7 @@
 #![allow(deprecated)]
 
 mod audit;
+mod auth;
 mod bounds;
 mod c_guest;
 mod cache;

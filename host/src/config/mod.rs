@@ -16,6 +16,7 @@ use crate::policy::{self, PluginPolicy, RawPolicy};
 use crate::trust::{self, GrantCeiling};
 
 pub mod audit;
+pub mod auth;
 mod error;
 pub mod expand;
 mod file;
@@ -31,6 +32,7 @@ pub mod table;
 pub mod value;
 
 pub use audit::{AuditSettings, AuditTarget};
+pub use auth::AuthSettings;
 pub use error::ConfigError;
 pub use file::parse_file;
 use file::parse_secrets_file;
@@ -106,6 +108,8 @@ pub struct Settings {
     pub server: ServerSettings,
     /// The audit log of `capsule serve`.
     pub audit: AuditSettings,
+    /// `[auth]`: who may call over HTTP; `None` when the section is absent.
+    pub auth: Option<AuthSettings>,
     /// Limits of plugins without their own.
     pub default_limits: Limits,
     /// Per-plugin policies from the file, by plugin name.
@@ -203,6 +207,11 @@ impl Settings {
             .audit
             .resolve(&base)
             .map_err(|(key, message)| invalid(&key, message))?;
+        let auth = raw
+            .auth
+            .map(|auth| auth.resolve(&base))
+            .transpose()
+            .map_err(|(key, message)| invalid(&key, message))?;
 
         let ceiling = raw.ceiling.limits();
         let grant_ceiling = raw
@@ -275,6 +284,7 @@ impl Settings {
             runtime,
             server,
             audit,
+            auth,
             default_limits,
             plugins,
             warnings,

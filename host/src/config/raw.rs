@@ -7,6 +7,7 @@ use std::path::PathBuf;
 use serde::Deserialize;
 
 use super::audit::RawAudit;
+use super::auth::RawAuth;
 use super::runtime::RawRuntime;
 use super::server::RawServer;
 use crate::capability::limits::RawLimits;
@@ -36,6 +37,8 @@ pub struct RawConfig {
     /// The audit log of `capsule serve`: JSON lines to a file or stderr (docs/audit.md).
     #[serde(default)]
     pub audit: RawAudit,
+    /// Who may call over HTTP: static tokens, JWTs, the protected resource metadata (stdio ignores it).
+    pub auth: Option<RawAuth>,
     /// Default limits for every plugin.
     #[serde(default)]
     pub limits: RawLimits,

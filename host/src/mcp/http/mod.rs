@@ -122,7 +122,11 @@ pub async fn serve(
             "clients authenticate with bearer tokens; protected resource metadata at {}",
             metadata.url()
         );
-        Arc::new(Authentication::new(Authenticator::new(auth), metadata))
+        Arc::new(Authentication::new(
+            Authenticator::new(auth),
+            metadata,
+            server.audit().clone(),
+        ))
     });
     let router = routes(&settings.path, mcp, edge, authentication, health.clone());
 

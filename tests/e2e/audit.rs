@@ -7,6 +7,10 @@ use std::path::Path;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
 
+use rmcp::model::CallToolRequestParams;
+
+use crate::caller::{add_token, client_with_token};
+use crate::http::{HttpServer, initialize_request, post};
 use crate::support::{Folder, assert_error};
 
 /// The golden file. Set `CAPSULE_BLESS=1` to rewrite it after an intended change, then
@@ -14,6 +18,12 @@ use crate::support::{Folder, assert_error};
 const GOLDEN_STDIO: &str = concat!(
     env!("CARGO_MANIFEST_DIR"),
     "/../tests/e2e/golden/audit-stdio.jsonl"
+);
+
+/// The golden file of the HTTP run (with `[auth]`).
+const GOLDEN_HTTP: &str = concat!(
+    env!("CARGO_MANIFEST_DIR"),
+    "/../tests/e2e/golden/audit-http.jsonl"
 );
 
 const CONFIG: &str = r#"[audit]
@@ -27,6 +37,15 @@ max-argument-bytes = 64
 fuel = 50_000_000
 timeout = "60s"
 "#;
+
+/// Compares `golden` with the file `path` (rewritten first with `CAPSULE_BLESS=1`).
+fn compare(golden: &str, path: &str) {
+    if std::env::var_os("CAPSULE_BLESS").is_some() {
+        std::fs::write(path, golden).unwrap();
+    }
+    let expected = std::fs::read_to_string(path).unwrap_or_default();
+    assert_eq!(golden, expected, "the audit log differs from {path}");
+}
 
 /// The audit file's lines, each checked (one object, `ts` then `event` first, `ts` in
 /// RFC 3339 UTC) and normalised: `ts` and `duration_ms` replaced, digests named by what
@@ -132,15 +151,96 @@ async fn the_audit_log_of_a_stdio_run_has_every_event_in_order() {
     // Closing the client closes stdin; the process exits once the log is written.
     server.client.cancel().await.expect("close the session");
 
-    let golden = normalised(&folder, &config_digest);
-    if std::env::var_os("CAPSULE_BLESS").is_some() {
-        std::fs::write(GOLDEN_STDIO, &golden).unwrap();
-    }
-    let expected = std::fs::read_to_string(GOLDEN_STDIO).unwrap_or_default();
-    assert_eq!(
-        golden, expected,
-        "the audit log differs from {GOLDEN_STDIO}"
+    compare(&normalised(&folder, &config_digest), GOLDEN_STDIO);
+}
+
+/// A run over HTTP with `[auth]`: refused requests (no token, an unknown token) are
+/// `auth.failure` with the client's address and never the token, calls name the principal,
+/// and SIGTERM stops it.
+#[tokio::test]
+async fn the_audit_log_of_an_http_run_names_principals_and_refusals() {
+    let folder = Folder::new(
+        &[
+            ("fixtures/echo.wasm", "echo.wasm"),
+            ("fixtures/caller.wasm", "caller.wasm"),
+        ],
+        "[audit]\nenabled = true\npath = \"audit.jsonl\"\ntool-calls = true\n\n[plugins.caller]\ncaller-identity = true\n",
     );
+    let token = add_token(&folder, "alice", "tools:call").await;
+    // The lock's digest of what `serve --transport http --port 0` runs with.
+    let (code, stdout, stderr) = folder
+        .run(&[
+            "check",
+            "--lock",
+            "--set",
+            "server.transport=http",
+            "--set",
+            "server.port=0",
+        ])
+        .await;
+    assert_eq!(code, 0, "capsule check --lock failed:\n{stdout}\n{stderr}");
+    let lock: toml::Table =
+        toml::from_str(&std::fs::read_to_string(folder.dir.path().join("capsule.lock")).unwrap())
+            .unwrap();
+    let config_digest = lock["config"]["digest"].as_str().unwrap().to_string();
+
+    let mut server = HttpServer::start(&folder, &[]).await;
+    let missing = post(&server.url, &initialize_request(1))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(missing.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let wrong = post(&server.url, &initialize_request(2))
+        .header("authorization", "Bearer cap_not-a-real-token-4711")
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(wrong.status(), reqwest::StatusCode::UNAUTHORIZED);
+    let client = client_with_token(&server.url, &token).await;
+    let result = client
+        .call_tool(CallToolRequestParams::new("caller_whoami"))
+        .await
+        .expect("tools/call caller_whoami");
+    assert_eq!(result.is_error, Some(false), "{result:?}");
+    drop(client);
+    server.sigterm();
+    assert_eq!(server.exit_code().await, 0);
+
+    let text = std::fs::read_to_string(folder.dir.path().join("audit.jsonl")).unwrap();
+    for secret in [&token[4..], "not-a-real-token-4711"] {
+        assert!(
+            !text.contains(secret),
+            "token material in the audit log:\n{text}"
+        );
+    }
+    let port = server.url["http://127.0.0.1:".len()..]
+        .split('/')
+        .next()
+        .unwrap()
+        .to_string();
+    let golden = normalised(&folder, &config_digest)
+        .replace(&format!("127.0.0.1:{port}"), "127.0.0.1:$PORT");
+    compare(&client_ports(&golden), GOLDEN_HTTP);
+}
+
+/// `golden` with each client address `127.0.0.1:N` written `127.0.0.1:$CLIENT_PORT`.
+fn client_ports(golden: &str) -> String {
+    const CLIENT: &str = "\"client\":\"127.0.0.1:";
+    let mut out = String::new();
+    let mut rest = golden;
+    while let Some(at) = rest.find(CLIENT) {
+        let start = at + CLIENT.len();
+        out.push_str(&rest[..start]);
+        let digits = rest[start..]
+            .chars()
+            .take_while(char::is_ascii_digit)
+            .count();
+        assert!(digits > 0, "no port after a client address: {golden}");
+        out.push_str("$CLIENT_PORT");
+        rest = &rest[start + digits..];
+    }
+    out.push_str(rest);
+    out
 }
 
 /// The audit log is created readable by its owner only.

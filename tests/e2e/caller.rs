@@ -132,3 +132,52 @@ async fn the_inbound_authorization_header_is_never_forwarded_upstream() {
     server.sigterm();
     assert_eq!(server.exit_code().await, 0);
 }
+
+/// `capsule auth add-token NAME --scopes SCOPES` in `folder`: the token it printed once.
+pub(crate) async fn add_token(folder: &Folder, name: &str, scopes: &str) -> String {
+    let (code, stdout, stderr) = folder
+        .run(&["auth", "add-token", name, "--scopes", scopes])
+        .await;
+    assert_eq!(code, 0, "capsule auth add-token failed: {stderr}");
+    stdout.trim_end().to_string()
+}
+
+/// A client that initializes with `Authorization: Bearer TOKEN`.
+pub(crate) async fn client_with_token(url: &str, token: &str) -> crate::http::Client {
+    use rmcp::ServiceExt;
+    use rmcp::transport::StreamableHttpClientTransport;
+    use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
+    let config = StreamableHttpClientTransportConfig::with_uri(url.to_string()).auth_header(token);
+    ().serve(StreamableHttpClientTransport::from_config(config))
+        .await
+        .expect("initialize over HTTP with a bearer token")
+}
+
+/// Over HTTP with `[auth]`, the plugin granted `caller-identity` learns the principal's name
+/// and scopes; the same component without the grant learns nothing.
+#[tokio::test]
+async fn over_http_with_auth_only_the_granted_plugin_learns_the_principal() {
+    let folder = Folder::new(
+        &[
+            ("fixtures/caller.wasm", "granted.wasm"),
+            ("fixtures/caller.wasm", "plain.wasm"),
+        ],
+        "[plugins.granted]\ncaller-identity = true\n",
+    );
+    let token = add_token(&folder, "alice", "tools:call,reports:read").await;
+    let mut server = HttpServer::start(&folder, &[]).await;
+    let client = client_with_token(&server.url, &token).await;
+    let call = |tool: &'static str| client.call_tool(rmcp::model::CallToolRequestParams::new(tool));
+    let granted = call("granted_whoami")
+        .await
+        .expect("tools/call granted_whoami");
+    assert_eq!(
+        whoami(&granted),
+        json!({"caller": {"name": "alice", "scopes": ["tools:call", "reports:read"]}})
+    );
+    let plain = call("plain_whoami").await.expect("tools/call plain_whoami");
+    assert_eq!(whoami(&plain), json!({"caller": null}));
+    drop(client);
+    server.sigterm();
+    assert_eq!(server.exit_code().await, 0);
+}

@@ -51,6 +51,7 @@ except ImportError:  # Plain CPython: unit tests use the stand-ins in `testing`.
 __all__ = [
     "Audio",
     "CallError",
+    "Caller",
     "Image",
     "InvalidArguments",
     "Plugin",
@@ -60,6 +61,7 @@ __all__ = [
     "ToolDefinition",
     "ToolError",
     "ToolOutput",
+    "caller",
     "cancelled",
     "config",
     "default_plugin",
@@ -887,14 +889,31 @@ def _wit_error(error: CallError) -> Exception:
 _LEVELS = ("trace", "debug", "info", "warn", "error")
 
 
+@dataclasses.dataclass(frozen=True)
+class Caller:
+    """Who called the current tool: the principal authentication established for the HTTP
+    request (never its token)."""
+
+    name: str
+    """A static token's name, or a JWT's `sub`."""
+    scopes: tuple[str, ...] = ()
+    """The OAuth scopes its credential grants."""
+
+    def has_scope(self, scope: str) -> bool:
+        """Whether the credential grants `scope` exactly."""
+        return scope in self.scopes
+
+
 class testing:
     """Native stand-ins for the host imports, so tools run under plain CPython:
-    `testing.set_config(key, value)`, `testing.set_cancelled(bool)`, `testing.take_logs()`
+    `testing.set_config(key, value)`, `testing.set_cancelled(bool)`,
+    `testing.set_caller(Caller | None)`, `testing.take_logs()`
     -> [(level, message)], `testing.take_progress()` -> [(done, total, message)],
     `testing.reset()`."""
 
     config: typing.ClassVar[dict[str, str]] = {}
     is_cancelled: typing.ClassVar[bool] = False
+    caller: typing.ClassVar[Caller | None] = None
     logs: typing.ClassVar[list[tuple[str, str]]] = []
     progress: typing.ClassVar[list[tuple[float, float | None, str | None]]] = []
 
@@ -912,6 +931,11 @@ class testing:
         cls.is_cancelled = value
 
     @classmethod
+    def set_caller(cls, value: Caller | None) -> None:
+        """Sets what `caller()` returns."""
+        cls.caller = value
+
+    @classmethod
     def take_logs(cls) -> list[tuple[str, str]]:
         """The log lines written since the last call, oldest first."""
         taken, cls.logs = cls.logs, []
@@ -925,8 +949,9 @@ class testing:
 
     @classmethod
     def reset(cls) -> None:
-        """Forgets config, cancellation, logs and progress."""
+        """Forgets config, cancellation, caller, logs and progress."""
         cls.config, cls.is_cancelled, cls.logs, cls.progress = {}, False, [], []
+        cls.caller = None
 
 
 def log(level: str, message: str) -> None:
@@ -960,3 +985,14 @@ def config(key: str) -> str | None:
     if _wit_host is None:
         return testing.config.get(key)
     return _wit_host.config(key)
+
+
+def caller() -> Caller | None:
+    """The authenticated caller of the current call. None over stdio, on HTTP without
+    `[auth]`, and unless the operator granted the plugin `caller-identity = true`."""
+    if _wit_host is None:
+        return testing.caller
+    principal = _wit_host.caller()
+    if principal is None:
+        return None
+    return Caller(principal.name, tuple(principal.scopes))

@@ -3,6 +3,7 @@
 
 use std::sync::Arc;
 
+use crate::audit::{Audit, AuditError};
 use crate::config::Settings;
 use crate::loader::{self, FolderError, Problem};
 use crate::registry::Registry;
@@ -30,6 +31,8 @@ pub struct App {
     pub registry: Arc<Registry>,
     /// What went wrong while loading the plugins folder.
     pub problems: Vec<Problem>,
+    /// The audit log; off until [`App::open_audit`] (only `capsule serve` opens it).
+    pub audit: Audit,
 }
 
 impl App {
@@ -43,7 +46,19 @@ impl App {
             problems: report.problems,
             runtime,
             settings,
+            audit: Audit::off(),
         })
+    }
+
+    /// Opens the audit log `[audit]` asks for and records what was loaded: the
+    /// configuration (`config.loaded`), then each plugin (`plugin.loaded` /
+    /// `plugin.failed`, by name).
+    pub fn open_audit(&mut self) -> Result<(), AuditError> {
+        self.audit = Audit::open(&self.settings.audit)?;
+        self.audit.config_loaded(&self.settings);
+        self.audit
+            .plugins(self.registry.snapshot().plugins(), &self.problems);
+        Ok(())
     }
 
     /// Whether any plugin or tool failed to load.

@@ -500,13 +500,14 @@ fn install(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(app: App) -> Result<ExitCode> {
+async fn serve(mut app: App) -> Result<ExitCode> {
     for problem in &app.problems {
         match problem.severity {
             Severity::Error => tracing::error!("{}", problem.message),
             Severity::Warning => tracing::warn!("{}", problem.message),
         }
     }
+    app.open_audit()?;
     let settings = &app.settings.server;
     let snapshot = app.registry.snapshot();
     tracing::info!(
@@ -516,7 +517,8 @@ async fn serve(app: App) -> Result<ExitCode> {
         "serving MCP on {}",
         settings.transport
     );
-    let server = CapsuleServer::new(app.runtime.clone(), app.registry.clone());
+    let server =
+        CapsuleServer::new(app.runtime.clone(), app.registry.clone()).with_audit(app.audit.clone());
     let shutdown = CancellationToken::new();
     let signalled = shutdown.clone();
     tokio::spawn(async move {
@@ -524,12 +526,28 @@ async fn serve(app: App) -> Result<ExitCode> {
         tracing::info!("shutting down on signal");
         signalled.cancel();
     });
-    match settings.transport {
-        Transport::Stdio => mcp::stdio::serve(server, shutdown, settings.drain_timeout).await?,
-        Transport::Http => {
-            mcp::http::serve(server, settings, app.settings.auth.as_ref(), shutdown).await?
+    let served: Result<()> = match settings.transport {
+        Transport::Stdio => {
+            mcp::stdio::serve(server.clone(), shutdown.clone(), settings.drain_timeout)
+                .await
+                .map_err(Into::into)
         }
-    }
+        Transport::Http => mcp::http::serve(
+            server.clone(),
+            settings,
+            app.settings.auth.as_ref(),
+            shutdown.clone(),
+        )
+        .await
+        .map_err(Into::into),
+    };
+    let reason = match &served {
+        Err(err) => format!("error: {err}"),
+        Ok(()) if shutdown.is_cancelled() => "signal".into(),
+        Ok(()) => "stdin closed".into(),
+    };
+    app.audit.server_stop(&reason, server.calls().cut_off());
+    served?;
     Ok(ExitCode::SUCCESS)
 }
 
@@ -617,6 +635,7 @@ async fn call(app: &App, name: &str, args: &str, json: bool) -> Result<ExitCode>
     let context = CallContext {
         cancel: cancel.clone(),
         events: None,
+        caller: None,
     };
     let result = tokio::select! {
         result = mcp::server::execute(&app.runtime, tool, arguments, context) => result,

@@ -12,6 +12,7 @@
 
 pub mod app;
 pub mod approve;
+pub mod audit;
 pub mod auth;
 pub mod bounds;
 pub mod capability;

@@ -24,6 +24,9 @@ pub struct Problem {
     pub severity: Severity,
     /// The whole message, naming the file or plugin.
     pub message: String,
+    /// The plugin that did not load because of it (for the audit log's `plugin.failed`);
+    /// `None` for problems of the config, of one tool, or that leave the plugin serving.
+    pub plugin: Option<String>,
 }
 
 /// What loading a folder produced.
@@ -74,6 +77,7 @@ pub async fn load_folder(
         .map(|message| Problem {
             severity: Severity::Warning,
             message: message.clone(),
+            plugin: None,
         })
         .collect();
     let mut named: Vec<(String, PathBuf)> = Vec::new();
@@ -91,6 +95,7 @@ pub async fn load_folder(
                     path.display(),
                     first.display()
                 ),
+                plugin: Some(name),
             });
             continue;
         }
@@ -104,6 +109,7 @@ pub async fn load_folder(
                     "config has [plugins.{configured}] but there is no {configured}.wasm in {}",
                     settings.plugins_dir.display()
                 ),
+                plugin: None,
             });
         }
     }
@@ -112,7 +118,7 @@ pub async fn load_folder(
         let started = std::time::Instant::now();
         let (policy, warnings) = match settings.policy(name, path) {
             Ok(found) => found,
-            Err(message) => return (Err(message), Vec::new()),
+            Err(message) => return (name, Err(message), Vec::new()),
         };
         let result = runtime
             .load(name, path, policy)
@@ -127,19 +133,21 @@ pub async fn load_folder(
                 "loaded plugin"
             );
         }
-        (result, warnings)
+        (name, result, warnings)
     });
     let mut plugins: Vec<Arc<Plugin>> = Vec::new();
-    for (result, warnings) in futures::future::join_all(loads).await {
+    for (name, result, warnings) in futures::future::join_all(loads).await {
         problems.extend(warnings.into_iter().map(|message| Problem {
             severity: Severity::Warning,
             message,
+            plugin: None,
         }));
         match result {
             Ok(plugin) => plugins.push(Arc::new(plugin)),
             Err(message) => problems.push(Problem {
                 severity: Severity::Error,
                 message,
+                plugin: Some(name.clone()),
             }),
         }
     }
@@ -151,6 +159,7 @@ pub async fn load_folder(
             Severity::Warning
         },
         message: format!("plugin `{}`: {}", p.plugin, p.message),
+        plugin: None,
     }));
     Ok(LoadReport { tools, problems })
 }

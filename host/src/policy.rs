@@ -41,6 +41,10 @@ pub struct RawPolicy {
     /// Settings the plugin reads with `host.config(key)`.
     #[serde(default)]
     pub config: BTreeMap<String, String>,
+    /// Whether the plugin may learn who calls it (the HTTP principal's name and scopes,
+    /// never the token) with `host.caller()`.
+    #[schemars(extend("default" = false))]
+    pub caller_identity: Option<bool>,
 }
 
 /// The resolved policy of one plugin.
@@ -58,6 +62,8 @@ pub struct PluginPolicy {
     pub settings: Arc<BTreeMap<String, String>>,
     /// Secrets granted to this plugin, also read with `host.config(name)`.
     pub secrets: Arc<BTreeMap<String, Secret>>,
+    /// Whether `host.caller()` tells it who calls (`caller-identity`).
+    pub caller_identity: bool,
     /// The profiles it was built from.
     pub profiles: Vec<String>,
     /// Grants its sidecar asks for that the operator has not approved, in words, with how
@@ -75,6 +81,7 @@ impl PluginPolicy {
             env: Arc::default(),
             settings: Arc::default(),
             secrets: Arc::default(),
+            caller_identity: false,
             profiles: Vec::new(),
             withheld: None,
         }
@@ -119,10 +126,14 @@ impl PluginPolicy {
             let names: Vec<&str> = self.secrets.keys().map(String::as_str).collect();
             lines.push(format!("secrets: {}", names.join(", ")));
         }
+        if self.caller_identity {
+            lines.push("caller identity: the HTTP caller's name and scopes".into());
+        }
         if self.mounts.is_empty()
             && !self.has_network()
             && self.env.is_empty()
             && self.secrets.is_empty()
+            && !self.caller_identity
         {
             lines.push("grants: none (no files, network, environment or secrets)".into());
         }
@@ -209,6 +220,7 @@ impl RawPolicy {
             merged.env.set.extend(layer.env.set.clone());
             merged.secrets.extend(layer.secrets.iter().cloned());
             merged.config.extend(layer.config.clone());
+            merged.caller_identity = layer.caller_identity.or(merged.caller_identity);
         }
         Ok(merged)
     }
@@ -258,6 +270,7 @@ impl RawPolicy {
                 env: Arc::new(env.vars),
                 settings: Arc::new(self.config.clone()),
                 secrets: Arc::new(secrets),
+                caller_identity: self.caller_identity.unwrap_or(false),
                 profiles: self.profiles.clone(),
                 withheld: None,
             },

@@ -191,6 +191,9 @@ pub struct Request {
     pub env: Vec<String>,
     /// `secrets`.
     pub secrets: Vec<String>,
+    /// `caller-identity = true`: never covered by `[ceiling]`; only the operator's own
+    /// entry (or `trust-sidecars`) grants it.
+    pub caller_identity: bool,
 }
 
 impl Request {
@@ -236,6 +239,7 @@ impl Request {
                 .collect(),
             env,
             secrets,
+            caller_identity: merged.caller_identity == Some(true),
         }
     }
 
@@ -247,6 +251,7 @@ impl Request {
             && self.private.is_empty()
             && self.env.is_empty()
             && self.secrets.is_empty()
+            && !self.caller_identity
     }
 
     /// Each grant, in words: `fs /data -> /srv/data (read-write)`, `net api.example.com`,
@@ -268,6 +273,9 @@ impl Request {
         items.extend(self.private.iter().map(|p| format!("private network {p}")));
         items.extend(self.env.iter().map(|e| format!("env {e}")));
         items.extend(self.secrets.iter().map(|s| format!("secret {s}")));
+        if self.caller_identity {
+            items.push("caller-identity".into());
+        }
         items
     }
 
@@ -280,6 +288,7 @@ impl Request {
             }
             Mode::ReadWrite => inside(&m.host, &ceiling.write_roots),
         }) && self.private.is_empty()
+            && !self.caller_identity
             && self.hosts.iter().all(|pattern| {
                 HostRule::parse(pattern)
                     .is_ok_and(|asked| ceiling.hosts.iter().any(|rule| host_covers(rule, &asked)))

@@ -104,7 +104,7 @@ impl HttpServer {
     }
 
     /// A client that initializes (protocol 2025-11-25: a session when the server is stateful).
-    async fn legacy_client(&self) -> Client {
+    pub(crate) async fn legacy_client(&self) -> Client {
         legacy_client(&self.url).await
     }
 

@@ -4,10 +4,12 @@
 //! MCP logging is deprecated by SEP-2577, but we still serve it, so we still test it.
 #![allow(deprecated)]
 
+mod audit;
 mod auth;
 mod bounds;
 mod c_guest;
 mod cache;
+mod caller;
 mod cli;
 mod config;
 mod derived;

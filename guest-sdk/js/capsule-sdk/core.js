@@ -43,7 +43,10 @@ export class CallError extends Error {
 
 let host = null;
 
-/** Plugs in the implementation of the host imports (`log`, `progress`, `cancelled`, `config`). */
+/**
+ * Plugs in the implementation of the host imports (`log`, `progress`, `cancelled`, `config`,
+ * `caller`).
+ */
 export function setHost(implementation) {
   host = implementation;
 }
@@ -82,6 +85,16 @@ export function cancelled() {
 /** A per-plugin setting or granted secret by key, or `undefined` when it is not set. */
 export function config(key) {
   return theHost().config(String(key)) ?? undefined;
+}
+
+/**
+ * The authenticated caller of the current call, `{ name, scopes }` (never its token), or
+ * `undefined` over stdio, on HTTP without `[auth]`, and unless the operator granted the plugin
+ * `caller-identity = true`.
+ */
+export function caller() {
+  const principal = theHost().caller();
+  return principal == null ? undefined : { name: principal.name, scopes: [...principal.scopes] };
 }
 
 // ---------------------------------------------------------------------------------------------

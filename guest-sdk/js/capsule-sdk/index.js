@@ -17,6 +17,7 @@ export {
   ToolError,
   ToolOutput,
   audio,
+  caller,
   cancelled,
   config,
   image,

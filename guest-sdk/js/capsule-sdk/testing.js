@@ -1,7 +1,7 @@
 // A stand-in for the WIT import `capsule:plugin/host@0.1.0` when tools run under plain node
 // (register.js maps the import here), plus helpers to call tools the way the host does.
 
-const state = { config: new Map(), cancelled: false, logs: [], progress: [] };
+const state = { config: new Map(), cancelled: false, caller: undefined, logs: [], progress: [] };
 
 // --- the host interface (same names and shapes as the WIT bindings) --------------------------
 
@@ -21,6 +21,10 @@ export function config(key) {
   return state.config.get(key);
 }
 
+export function caller() {
+  return state.caller;
+}
+
 // --- controls for tests -----------------------------------------------------------------------
 
 /** Sets (or, with `undefined`, removes) a config value the tools see through `config(key)`. */
@@ -34,6 +38,11 @@ export function setCancelled(value) {
   state.cancelled = Boolean(value);
 }
 
+/** Makes `caller()` return `value` (`{ name, scopes }`, or `undefined` for no caller). */
+export function setCaller(value) {
+  state.caller = value;
+}
+
 /** The log lines written so far (`{ level, message }`), emptying the list. */
 export function takeLogs() {
   return state.logs.splice(0);
@@ -44,10 +53,11 @@ export function takeProgress() {
   return state.progress.splice(0);
 }
 
-/** Forgets config, cancellation, logs and progress. */
+/** Forgets config, cancellation, caller, logs and progress. */
 export function reset() {
   state.config.clear();
   state.cancelled = false;
+  state.caller = undefined;
   state.logs.length = 0;
   state.progress.length = 0;
 }

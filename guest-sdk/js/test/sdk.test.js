@@ -7,6 +7,7 @@ import { beforeEach, describe, it } from "node:test";
 import {
   InvalidArguments,
   ToolError,
+  caller,
   cancelled,
   config,
   image,
@@ -17,7 +18,15 @@ import {
   text,
   tool,
 } from "capsule-sdk";
-import { call, reset, setCancelled, setConfig, takeLogs, takeProgress } from "capsule-sdk/testing";
+import {
+  call,
+  reset,
+  setCaller,
+  setCancelled,
+  setConfig,
+  takeLogs,
+  takeProgress,
+} from "capsule-sdk/testing";
 
 const add = tool(
   {
@@ -246,5 +255,14 @@ describe("host imports", () => {
     ]);
     assert.deepEqual(takeProgress(), [{ done: 1, total: 2, message: "half" }]);
     assert.deepEqual(takeLogs(), []);
+  });
+
+  it("tell the caller when the host does", () => {
+    reset();
+    assert.equal(caller(), undefined);
+    setCaller({ name: "alice", scopes: ["tools:call"] });
+    assert.deepEqual(caller(), { name: "alice", scopes: ["tools:call"] });
+    reset();
+    assert.equal(caller(), undefined);
   });
 });

@@ -485,6 +485,13 @@ class HostTest(unittest.TestCase):
         self.assertEqual(testing.take_progress(), [(1.0, 4, "reading")])
         with self.assertRaisesRegex(ValueError, "unknown log level"):
             capsule_sdk.log("loud", "x")
+        self.assertIsNone(capsule_sdk.caller())
+        testing.set_caller(capsule_sdk.Caller("alice", ("tools:call",)))
+        self.assertEqual(capsule_sdk.caller(), capsule_sdk.Caller("alice", ("tools:call",)))
+        self.assertTrue(capsule_sdk.caller().has_scope("tools:call"))
+        self.assertFalse(capsule_sdk.caller().has_scope("tools"))
+        testing.reset()
+        self.assertIsNone(capsule_sdk.caller())
 
     def test_default_plugin_and_exports(self) -> None:
         @capsule_sdk.tool(name="sdk_test_echo", idempotent=True)

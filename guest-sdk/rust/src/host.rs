@@ -55,6 +55,29 @@ pub fn config(key: &str) -> Option<String> {
     imports::config(key)
 }
 
+/// Who called the current tool: the principal authentication established for the HTTP
+/// request. Never the caller's token.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Caller {
+    /// The principal's name: a static token's name, or a JWT's `sub`.
+    pub name: String,
+    /// The OAuth scopes its credential grants.
+    pub scopes: Vec<String>,
+}
+
+impl Caller {
+    /// Whether the caller's credential grants `scope` exactly.
+    pub fn has_scope(&self, scope: &str) -> bool {
+        self.scopes.iter().any(|s| s == scope)
+    }
+}
+
+/// The authenticated caller of the current call. `None` over stdio, on HTTP without
+/// `[auth]`, and unless the operator granted the plugin `caller-identity = true`.
+pub fn caller() -> Option<Caller> {
+    imports::caller()
+}
+
 #[cfg(target_arch = "wasm32")]
 mod imports {
     use super::Level;
@@ -83,9 +106,16 @@ mod imports {
     pub fn config(key: &str) -> Option<String> {
         host::config(key)
     }
+
+    pub fn caller() -> Option<super::Caller> {
+        host::caller().map(|principal| super::Caller {
+            name: principal.name,
+            scopes: principal.scopes,
+        })
+    }
 }
 
 #[cfg(not(target_arch = "wasm32"))]
 mod imports {
-    pub use crate::testing::stand_ins::{cancelled, config, log, progress};
+    pub use crate::testing::stand_ins::{caller, cancelled, config, log, progress};
 }

@@ -42,7 +42,8 @@
 //! ```
 //!
 //! Build with `cargo build --target wasm32-wasip2 --release`; the `cdylib` is the component.
-//! On native targets the host imports ([`log`], [`progress`], [`cancelled`], [`config`]) are
+//! On native targets the host imports ([`log`], [`progress`], [`cancelled`], [`config`],
+//! [`caller`]) are
 //! served by stand-ins from [`testing`], so `cargo test` runs tools unchanged.
 
 #![deny(unsafe_code)]
@@ -65,7 +66,7 @@ pub mod testing;
 
 pub use capsule_sdk_macros::{export_plugin, tool};
 pub use error::{CallError, ToolError};
-pub use host::{Level, cancelled, config, log, progress};
+pub use host::{Caller, Level, caller, cancelled, config, log, progress};
 pub use output::{Content, IntoToolOutput, ResourceBody, ToolOutput};
 pub use plugin::{Plugin, ToolAnnotations, ToolDefinition, ToolEntry};
 pub use schema::{input_schema, output_schema};

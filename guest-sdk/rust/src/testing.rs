@@ -6,7 +6,7 @@
 use std::cell::RefCell;
 use std::collections::HashMap;
 
-use crate::host::Level;
+use crate::host::{Caller, Level};
 
 /// One `progress` report, as recorded by the stand-in.
 #[derive(Clone, Debug, PartialEq)]
@@ -22,6 +22,7 @@ struct FakeHost {
     cancelled: bool,
     progress: Vec<ProgressReport>,
     logs: Vec<(Level, String)>,
+    caller: Option<Caller>,
 }
 
 thread_local! {
@@ -36,6 +37,11 @@ pub fn set_config(key: &str, value: &str) {
 /// Makes `capsule_sdk::cancelled()` return `cancelled` on this thread.
 pub fn set_cancelled(cancelled: bool) {
     HOST.with_borrow_mut(|host| host.cancelled = cancelled);
+}
+
+/// Makes `capsule_sdk::caller()` return `caller` on this thread.
+pub fn set_caller(caller: Option<Caller>) {
+    HOST.with_borrow_mut(|host| host.caller = caller);
 }
 
 /// The progress reports made on this thread so far, emptying the record.
@@ -73,12 +79,16 @@ pub(crate) mod stand_ins {
     pub fn config(key: &str) -> Option<String> {
         HOST.with_borrow(|host| host.config.get(key).cloned())
     }
+
+    pub fn caller() -> Option<crate::Caller> {
+        HOST.with_borrow(|host| host.caller.clone())
+    }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{cancelled, config, log, progress};
+    use crate::{Caller, caller, cancelled, config, log, progress};
 
     #[test]
     fn stand_ins_record_what_a_tool_did() {
@@ -103,5 +113,14 @@ mod tests {
 
         log::warn("careful");
         assert_eq!(take_logs(), vec![(Level::Warn, "careful".to_owned())]);
+
+        assert_eq!(caller(), None);
+        let alice = Caller {
+            name: "alice".into(),
+            scopes: vec!["tools:call".into()],
+        };
+        set_caller(Some(alice.clone()));
+        assert_eq!(caller(), Some(alice));
+        assert!(caller().is_some_and(|c| c.has_scope("tools:call") && !c.has_scope("tools")));
     }
 }

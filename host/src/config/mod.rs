@@ -15,6 +15,7 @@ use crate::capability::secrets;
 use crate::policy::{self, PluginPolicy, RawPolicy};
 use crate::trust::{self, GrantCeiling};
 
+pub mod audit;
 pub mod auth;
 mod error;
 pub mod expand;
@@ -30,6 +31,7 @@ pub mod show;
 pub mod table;
 pub mod value;
 
+pub use audit::{AuditSettings, AuditTarget};
 pub use auth::AuthSettings;
 pub use error::ConfigError;
 pub use file::parse_file;
@@ -104,6 +106,8 @@ pub struct Settings {
     pub runtime: RuntimeSettings,
     /// How `capsule serve` talks to clients.
     pub server: ServerSettings,
+    /// The audit log of `capsule serve`.
+    pub audit: AuditSettings,
     /// `[auth]`: who may call over HTTP; `None` when the section is absent.
     pub auth: Option<AuthSettings>,
     /// Limits of plugins without their own.
@@ -199,6 +203,10 @@ impl Settings {
             .server
             .resolve()
             .map_err(|(key, message)| invalid(&key, message))?;
+        let audit = raw
+            .audit
+            .resolve(&base)
+            .map_err(|(key, message)| invalid(&key, message))?;
         let auth = raw
             .auth
             .map(|auth| auth.resolve(&base))
@@ -275,6 +283,7 @@ impl Settings {
                 .unwrap_or_else(|| "info".into()),
             runtime,
             server,
+            audit,
             auth,
             default_limits,
             plugins,

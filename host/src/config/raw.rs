@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::audit::RawAudit;
 use super::auth::RawAuth;
 use super::runtime::RawRuntime;
 use super::server::RawServer;
@@ -33,6 +34,9 @@ pub struct RawConfig {
     /// How `capsule serve` talks to clients: stdio or streamable HTTP, and the HTTP edge.
     #[serde(default)]
     pub server: RawServer,
+    /// The audit log of `capsule serve`: JSON lines to a file or stderr (docs/audit.md).
+    #[serde(default)]
+    pub audit: RawAudit,
     /// Who may call over HTTP: static tokens, JWTs, the protected resource metadata (stdio ignores it).
     pub auth: Option<RawAuth>,
     /// Default limits for every plugin.

@@ -8,6 +8,7 @@
 
 use std::collections::BTreeMap;
 
+use crate::config::auth::{AuthSettings, KeySource};
 use crate::config::{ServerSettings, Settings};
 use crate::units::format_duration;
 
@@ -74,6 +75,15 @@ fn entries(s: &Settings) -> BTreeMap<String, String> {
         entries.insert("ceiling.grants", grants.join(", "));
     }
     entries.extend(server(&s.server));
+    // What the audit log records (its file differs between machines, like the folders).
+    entries.extend([
+        ("audit.enabled", s.audit.enabled.to_string()),
+        ("audit.tool-calls", s.audit.tool_calls.to_string()),
+        ("audit.arguments", s.audit.arguments.to_string()),
+    ]);
+    if let Some(auth_settings) = &s.auth {
+        entries.extend(auth(auth_settings));
+    }
     if !s.secrets.is_empty() {
         let names: Vec<&str> = s.secrets.keys().map(String::as_str).collect();
         entries.insert("secrets", names.join(", "));
@@ -82,6 +92,43 @@ fn entries(s: &Settings) -> BTreeMap<String, String> {
         .into_iter()
         .map(|(k, v)| (k.to_string(), v))
         .collect()
+}
+
+/// `[auth]`: who may call. Static tokens by name and scopes (a hash is a credential's
+/// stand-in, not a setting: a rotated token is not a config change).
+fn auth(a: &AuthSettings) -> Vec<(&'static str, String)> {
+    let list = |items: &[String]| items.join(", ");
+    let mut entries = vec![
+        (
+            "auth.resource",
+            a.resource.clone().unwrap_or_else(|| "from the listen address".into()),
+        ),
+        ("auth.authorization-servers", list(&a.authorization_servers)),
+        ("auth.required-scopes", list(&a.required_scopes)),
+        (
+            "auth.tokens",
+            a.tokens
+                .iter()
+                .map(|t| format!("{} ({})", t.name, t.scopes.join(" ")))
+                .collect::<Vec<_>>()
+                .join(", "),
+        ),
+    ];
+    if let Some(jwt) = &a.jwt {
+        let keys = match &jwt.keys {
+            KeySource::Url(url) => ("auth.jwt.jwks-url", url.to_string()),
+            KeySource::File(path) => ("auth.jwt.key-file", path.display().to_string()),
+        };
+        let algorithms: Vec<String> = jwt.algorithms.iter().map(|a| a.to_string()).collect();
+        entries.extend([
+            ("auth.jwt.issuer", jwt.issuer.clone()),
+            ("auth.jwt.audience", jwt.audience.clone()),
+            keys,
+            ("auth.jwt.algorithms", algorithms.join(", ")),
+            ("auth.jwt.leeway", format_duration(jwt.leeway)),
+        ]);
+    }
+    entries
 }
 
 /// `[server]`: how clients reach the tools and what the HTTP edge refuses.
@@ -150,6 +197,10 @@ mod tests {
         ("ceiling.tcp", "ceiling.grants"),
         ("ceiling.writable-mount-roots", "ceiling.grants"),
         ("secrets.NAME", "secrets"),
+        ("auth.tokens.NAME.hash", "auth.tokens"),
+        ("auth.tokens.NAME.scopes", "auth.tokens"),
+        // One of the two sources of keys is set at a time.
+        ("auth.jwt.key-file", "auth.jwt.jwks-url"),
         ("secrets-file", "secrets"),
     ];
 
@@ -167,6 +218,14 @@ mod tests {
 
         [secrets]
         TOKEN = "value"
+
+        [auth]
+        resource = "https://mcp.example.com/mcp"
+
+        [auth.jwt]
+        issuer = "https://idp.example.com"
+        audience = "https://mcp.example.com/mcp"
+        jwks-url = "https://idp.example.com/jwks.json"
     "#;
 
     /// A new key in `capsule.toml` must either change the lock or say why not: otherwise

@@ -20,6 +20,12 @@ use crate::registry::ToolSet;
 
 pub use state::{LockedConfig, LockedPlugin};
 
+/// The digest of the effective configuration of `settings`, as `capsule.lock` records it
+/// (`sha256:…`; the audit log's `config.loaded` carries it too).
+pub fn config_digest(settings: &Settings) -> String {
+    effective::config(settings).digest
+}
+
 /// The lock file's name, beside the config file (or in the working folder without one).
 pub const LOCK_FILE: &str = "capsule.lock";
 

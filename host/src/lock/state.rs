@@ -107,6 +107,9 @@ fn grants(policy: &PluginPolicy) -> Vec<String> {
     );
     items.extend(policy.env.iter().map(|(name, _)| format!("env {name}")));
     items.extend(policy.secrets.keys().map(|name| format!("secret {name}")));
+    if policy.caller_identity {
+        items.push("caller-identity".into());
+    }
     items.sort();
     items.dedup();
     items

@@ -3,7 +3,7 @@
 //! what it cut off.
 
 use std::collections::HashMap;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ pub struct Inflight {
     running: Mutex<HashMap<u64, (String, Instant)>>,
     next: AtomicU64,
     idle: Notify,
+    cut_off: AtomicUsize,
 }
 
 /// Marks one thing in flight until dropped.
@@ -97,8 +98,21 @@ impl Inflight {
         };
         match tokio::time::timeout(timeout, idle).await {
             Ok(()) => Ok(()),
-            Err(_) => Err(self.describe()),
+            Err(_) => Err(self.cut_off_now()),
         }
+    }
+
+    /// What is in flight now, as [`Self::describe`], remembered as cut off by a shutdown
+    /// (see [`Self::cut_off`]).
+    pub fn cut_off_now(&self) -> Vec<String> {
+        let left = self.describe();
+        self.cut_off.store(left.len(), Ordering::Relaxed);
+        left
+    }
+
+    /// How many were still in flight when a shutdown stopped waiting for them.
+    pub fn cut_off(&self) -> usize {
+        self.cut_off.load(Ordering::Relaxed)
     }
 
     fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, (String, Instant)>> {
@@ -122,6 +136,7 @@ mod tests {
             .await
             .unwrap_err();
         assert_eq!(left.len(), 1);
+        assert_eq!(inflight.cut_off(), 1);
         assert!(
             left[0].starts_with("tools/call slow_spin (running for "),
             "{left:?}"

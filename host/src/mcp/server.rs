@@ -22,6 +22,8 @@ use serde_json::Value;
 
 use super::convert::{error_result, tool_result};
 use super::inflight::Inflight;
+use crate::audit::{Audit, Outcome};
+use crate::auth::Principal;
 use crate::registry::{RegisteredTool, Registry};
 use crate::runtime::bindings::Level;
 use crate::runtime::events::{self, EventReceiver};
@@ -37,6 +39,7 @@ pub struct CapsuleServer {
     registry: Arc<Registry>,
     client_level: Arc<AtomicU8>,
     calls: Arc<Inflight>,
+    audit: Audit,
 }
 
 impl CapsuleServer {
@@ -47,7 +50,18 @@ impl CapsuleServer {
             registry,
             client_level: Arc::new(AtomicU8::new(NO_LOGS)),
             calls: Inflight::new(),
+            audit: Audit::off(),
         }
+    }
+
+    /// This handler, recording to `audit` (and every one made from it).
+    pub fn with_audit(self, audit: Audit) -> Self {
+        Self { audit, ..self }
+    }
+
+    /// The audit log (off unless [`Self::with_audit`] set one), for the transports.
+    pub fn audit(&self) -> &Audit {
+        &self.audit
     }
 
     /// A handler for another client (an HTTP session or stateless request): the same
@@ -123,8 +137,17 @@ impl ServerHandler for CapsuleServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let set = self.registry.snapshot();
+        let principal = Principal::of_request(&context).cloned();
+        let record = self.audit.call(
+            principal.as_ref().map(|p| p.name.as_str()),
+            &request.name,
+            request.arguments.as_ref(),
+        );
         let Some(tool) = set.get(&request.name) else {
             tracing::debug!(tool = %request.name, "tools/call of an unknown tool");
+            if let Some(record) = record {
+                record.finish(Outcome::UnknownTool);
+            }
             return Err(ErrorData::invalid_params(
                 format!(
                     "unknown tool `{}`; call tools/list to see the available tools",
@@ -138,26 +161,30 @@ impl ServerHandler for CapsuleServer {
         // 2026-07-28 clients opt in per request (`_meta` logLevel); older ones via setLevel.
         let level = context.meta.log_level().or_else(|| self.client_level());
         let arguments = request.arguments.unwrap_or_default();
-        if progress.is_none() && level.is_none() {
-            let call = CallContext {
-                cancel: context.ct.clone(),
-                events: None,
-            };
-            return Ok(execute(&self.runtime, tool, arguments, call).await.into());
-        }
-        // The events are forwarded on this task, beside the call: the sender lives in the
-        // call's store, so forwarding ends when the call does, and progress and logs reach
-        // the client before the result. Progress is paced and coalesced (see `events`).
-        let (tx, rx) = events::channel(tool.plugin.name.clone());
-        let call = CallContext {
+        let mut call = CallContext {
             cancel: context.ct.clone(),
-            events: Some(tx),
+            events: None,
+            caller: principal,
         };
-        let logger = tool.exposed_name.clone();
-        let (result, ()) = tokio::join!(
-            execute(&self.runtime, tool, arguments, call),
-            forward_events(rx, context.peer.clone(), progress, level, logger),
-        );
+        let (result, outcome) = if progress.is_none() && level.is_none() {
+            execute_with_outcome(&self.runtime, tool, arguments, call).await
+        } else {
+            // The events are forwarded on this task, beside the call: the sender lives in
+            // the call's store, so forwarding ends when the call does, and progress and logs
+            // reach the client before the result. Progress is paced and coalesced (see
+            // `events`).
+            let (tx, rx) = events::channel(tool.plugin.name.clone());
+            call.events = Some(tx);
+            let logger = tool.exposed_name.clone();
+            let (executed, ()) = tokio::join!(
+                execute_with_outcome(&self.runtime, tool, arguments, call),
+                forward_events(rx, context.peer.clone(), progress, level, logger),
+            );
+            executed
+        };
+        if let Some(record) = record {
+            record.finish(outcome);
+        }
         Ok(result.into())
     }
 }
@@ -172,9 +199,19 @@ pub async fn execute(
     arguments: JsonObject,
     call: CallContext,
 ) -> CallToolResult {
+    execute_with_outcome(runtime, tool, arguments, call).await.0
+}
+
+/// [`execute`], and how the call ended, for the audit log.
+async fn execute_with_outcome(
+    runtime: &Runtime,
+    tool: &RegisteredTool,
+    arguments: JsonObject,
+    call: CallContext,
+) -> (CallToolResult, Outcome) {
     let arguments = Value::Object(arguments);
     if let Err(message) = tool.check_arguments(&arguments) {
-        return error_result(message);
+        return (error_result(message), Outcome::Rejected);
     }
     let arguments = arguments.to_string();
     let started = Instant::now();
@@ -185,11 +222,20 @@ pub async fn execute(
     match outcome {
         Ok(result) => {
             tracing::debug!(tool = %tool.exposed_name, ?elapsed, "call finished");
-            tool_result(tool, result)
+            let result = tool_result(tool, result);
+            let outcome = if result.is_error == Some(true) {
+                Outcome::ToolError
+            } else {
+                Outcome::Ok
+            };
+            (result, outcome)
         }
         Err(CallFailure::Tool(err)) => {
             tracing::debug!(tool = %tool.exposed_name, ?elapsed, "tool error: {err}");
-            error_result(CallFailure::Tool(err).to_string())
+            (
+                error_result(CallFailure::Tool(err).to_string()),
+                Outcome::ToolError,
+            )
         }
         Err(CallFailure::Fault(fault)) => {
             tracing::warn!(
@@ -199,14 +245,15 @@ pub async fn execute(
                 ?elapsed,
                 "sandbox fault: {fault}"
             );
-            error_result(format!(
+            let result = error_result(format!(
                 "sandbox fault: plugin `{}` {fault}",
                 tool.plugin.name
-            ))
+            ));
+            (result, Outcome::Fault(fault.kind()))
         }
         Err(busy @ CallFailure::Busy { .. }) => {
             tracing::warn!(tool = %tool.exposed_name, "rejected: {busy}");
-            error_result(busy.to_string())
+            (error_result(busy.to_string()), Outcome::Busy)
         }
     }
 }

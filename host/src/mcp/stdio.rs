@@ -23,6 +23,9 @@ pub async fn serve(
     shutdown: CancellationToken,
     drain_timeout: Duration,
 ) -> Result<(), StdioError> {
+    server
+        .audit()
+        .server_start(crate::config::Transport::Stdio, None);
     let (stdin, stdout) = rmcp::transport::stdio_pipes();
     let calls = Arc::clone(server.calls());
     let stdin = DrainingReader::new(stdin, shutdown, calls, drain_timeout);

@@ -13,11 +13,14 @@ use super::bindings::{Level, capsule::plugin};
 use super::engine::PoolShare;
 use super::events::{EventGate, EventSender};
 use super::output::PluginOutput;
+use crate::auth::Principal;
 use crate::capability::limits::Limits;
 use crate::capability::net::PolicyHttp;
 use crate::policy::PluginPolicy;
 
-/// What the caller provides for one call.
+/// What the caller provides for one call. Nothing else of the client's request reaches a
+/// call: no headers, so no inbound token can be forwarded by a plugin's outgoing requests
+/// (`capability::net::send` sends only what the plugin built).
 #[derive(Clone, Default)]
 pub struct CallContext {
     /// Cancelled when the client cancels the request.
@@ -25,6 +28,9 @@ pub struct CallContext {
     /// Where progress and log events go, if the client wants them. Bounded: log events
     /// are dropped when the client is slow, progress is coalesced to its latest value.
     pub events: Option<EventSender>,
+    /// The authenticated caller (HTTP with `[auth]`), told to plugins whose policy grants
+    /// `caller-identity` through `host.caller`. Its token is never part of it.
+    pub caller: Option<Principal>,
 }
 
 /// Enforces a call's memory, table and instance limits and records which one was hit,
@@ -223,5 +229,18 @@ impl plugin::host::Host for CallState {
 
     fn config(&mut self, key: String) -> Option<String> {
         self.policy.config_value(&key)
+    }
+
+    fn caller(&mut self) -> Option<plugin::host::Principal> {
+        if !self.policy.caller_identity {
+            return None;
+        }
+        self.context
+            .caller
+            .as_ref()
+            .map(|principal| plugin::host::Principal {
+                name: principal.name.clone(),
+                scopes: principal.scopes.clone(),
+            })
     }
 }

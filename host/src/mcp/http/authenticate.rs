@@ -18,6 +18,7 @@ use axum::response::{IntoResponse, Response};
 
 use super::edge::{REFUSED, refuse};
 use super::listener::Peer;
+use crate::audit::Audit;
 use crate::auth::metadata::ResourceMetadata;
 use crate::auth::{Authenticator, Principal, Refusal};
 
@@ -27,16 +28,19 @@ pub struct Authentication {
     metadata: ResourceMetadata,
     /// `resource_metadata="URL"`, as every challenge ends.
     metadata_param: String,
+    /// Where refusals are recorded (`auth.failure`).
+    audit: Audit,
 }
 
 impl Authentication {
     /// Authentication with `authenticator`, pointing clients at `metadata`.
-    pub fn new(authenticator: Authenticator, metadata: ResourceMetadata) -> Self {
+    pub fn new(authenticator: Authenticator, metadata: ResourceMetadata, audit: Audit) -> Self {
         let metadata_param = format!("resource_metadata=\"{}\"", metadata.url());
         Self {
             authenticator,
             metadata,
             metadata_param,
+            audit,
         }
     }
 
@@ -89,6 +93,7 @@ pub async fn authenticate(
         }
         Err(refusal) => {
             refused(&refusal, client);
+            auth.audit.auth_failure(&refusal.to_string(), client);
             let status = match refusal {
                 Refusal::InQuery | Refusal::NotBearer => StatusCode::BAD_REQUEST,
                 Refusal::InsufficientScope { .. } => StatusCode::FORBIDDEN,

@@ -133,7 +133,11 @@ pub async fn serve(
                 "clients authenticate with bearer tokens; protected resource metadata at {}",
                 metadata.url()
             );
-            Some(Arc::new(Authentication::new(authenticator, metadata)))
+            Some(Arc::new(Authentication::new(
+                authenticator,
+                metadata,
+                server.audit().clone(),
+            )))
         }
         None => None,
     };
@@ -144,6 +148,9 @@ pub async fn serve(
         "listening on http://{local}{}",
         settings.path
     );
+    server
+        .audit()
+        .server_start(crate::config::Transport::Http, Some(local));
     let graceful = GracefulShutdown::new();
     listener::accept(
         listener,
@@ -168,7 +175,7 @@ pub async fn serve(
             format_duration(settings.drain_timeout),
             left.len(),
             left.join(", "),
-            server.calls().describe().join(", ")
+            server.calls().cut_off_now().join(", ")
         );
     }
     // Ends the sessions and their event streams (GET), which would hold connections open.

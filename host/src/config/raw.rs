@@ -6,6 +6,8 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::authorization::RawAuthorization;
+use super::rate_limits::RawRateLimits;
 use super::runtime::RawRuntime;
 use super::server::RawServer;
 use crate::capability::limits::RawLimits;
@@ -32,6 +34,12 @@ pub struct RawConfig {
     /// How `capsule serve` talks to clients: stdio or streamable HTTP, and the HTTP edge.
     #[serde(default)]
     pub server: RawServer,
+    /// What HTTP callers need to call tools (per plugin and tool: `scopes` in their policy).
+    #[serde(default)]
+    pub authorization: RawAuthorization,
+    /// Request rates of HTTP callers (per tool: `rate-limit` in its policy).
+    #[serde(default)]
+    pub rate_limits: RawRateLimits,
     /// Default limits for every plugin.
     #[serde(default)]
     pub limits: RawLimits,

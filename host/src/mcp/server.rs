@@ -22,6 +22,8 @@ use serde_json::Value;
 
 use super::convert::{error_result, tool_result};
 use super::inflight::Inflight;
+use crate::auth::Principal;
+use crate::auth::limiter::{RateLimiter, ToolLimitChecked};
 use crate::registry::{RegisteredTool, Registry};
 use crate::runtime::bindings::Level;
 use crate::runtime::events::{self, EventReceiver};
@@ -37,17 +39,33 @@ pub struct CapsuleServer {
     registry: Arc<Registry>,
     client_level: Arc<AtomicU8>,
     calls: Arc<Inflight>,
+    limiter: Arc<RateLimiter>,
 }
 
 impl CapsuleServer {
-    /// A handler for one connection.
+    /// A handler for one connection, without per-principal rate limits (see
+    /// [`Self::with_limiter`]).
     pub fn new(runtime: Arc<Runtime>, registry: Arc<Registry>) -> Self {
         Self {
             runtime,
             registry,
             client_level: Arc::new(AtomicU8::new(NO_LOGS)),
             calls: Inflight::new(),
+            limiter: Arc::new(RateLimiter::new(None)),
         }
+    }
+
+    /// This handler with `limiter`'s buckets (shared by every client made from it).
+    pub fn with_limiter(self, limiter: RateLimiter) -> Self {
+        Self {
+            limiter: Arc::new(limiter),
+            ..self
+        }
+    }
+
+    /// The rate limits' buckets, shared with the HTTP edge.
+    pub fn limiter(&self) -> &Arc<RateLimiter> {
+        &self.limiter
     }
 
     /// A handler for another client (an HTTP session or stateless request): the same
@@ -99,11 +117,16 @@ impl ServerHandler for CapsuleServer {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let set = self.registry.snapshot();
+        let principal = Principal::of_request(&context);
         Ok(ListToolsResult::with_all_items(
-            set.tools().iter().map(|t| t.descriptor.clone()).collect(),
+            set.tools()
+                .iter()
+                .filter(|t| t.access.permits(principal, &t.exposed_name))
+                .map(|t| t.descriptor.clone())
+                .collect(),
         ))
     }
 
@@ -123,8 +146,14 @@ impl ServerHandler for CapsuleServer {
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
         let set = self.registry.snapshot();
-        let Some(tool) = set.get(&request.name) else {
-            tracing::debug!(tool = %request.name, "tools/call of an unknown tool");
+        let principal = Principal::of_request(&context);
+        // A tool the caller may not call is answered exactly like one that does not
+        // exist, so names cannot be probed.
+        let Some(tool) = set
+            .get(&request.name)
+            .filter(|t| t.access.permits(principal, &t.exposed_name))
+        else {
+            tracing::debug!(tool = %request.name, principal = principal.map(|p| p.name.as_str()), "tools/call of an unknown or forbidden tool");
             return Err(ErrorData::invalid_params(
                 format!(
                     "unknown tool `{}`; call tools/list to see the available tools",
@@ -133,6 +162,15 @@ impl ServerHandler for CapsuleServer {
                 None,
             ));
         };
+        if let Some(rate) = &tool.access.rate_limit
+            && !checked_at_edge(&context)
+            && let Err(exceeded) = self
+                .limiter
+                .check_tool(&tool.exposed_name, rate, Instant::now())
+        {
+            tracing::debug!(tool = %tool.exposed_name, "rate limited: {exceeded}");
+            return Err(exceeded.to_error_data());
+        }
         let _running = self.calls.enter(format!("tools/call {}", request.name));
         let progress = context.meta.get_progress_token();
         // 2026-07-28 clients opt in per request (`_meta` logLevel); older ones via setLevel.
@@ -160,6 +198,14 @@ impl ServerHandler for CapsuleServer {
         );
         Ok(result.into())
     }
+}
+
+/// Whether the HTTP edge already took this call's token of its tool's rate limit.
+fn checked_at_edge(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .is_some_and(|parts| parts.extensions.get::<ToolLimitChecked>().is_some())
 }
 
 /// Runs one call of `tool` the way every transport and the CLI do: arguments checked

@@ -10,6 +10,7 @@
 mod allow;
 mod edge;
 mod health;
+mod limit;
 mod listener;
 mod session_slots;
 mod tracked_body;
@@ -97,6 +98,11 @@ pub async fn serve(
         )
         // The edge checks `Host` and `Origin` (with our settings and messages).
         .disable_allowed_hosts();
+    let limits = Arc::new(limit::Limits::new(
+        server.limiter().clone(),
+        server.registry().clone(),
+        usize::try_from(settings.max_body_size.bytes()).unwrap_or(usize::MAX),
+    ));
     let prototype = server.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(prototype.for_new_client()),
@@ -109,7 +115,7 @@ pub async fn serve(
         requests.clone(),
         health.clone(),
     ));
-    let router = routes(&settings.path, mcp, edge, health.clone());
+    let router = routes(&settings.path, mcp, edge, limits, health.clone());
 
     tracing::info!(
         stateless = settings.stateless,
@@ -152,18 +158,22 @@ pub async fn serve(
     Ok(())
 }
 
-/// `/healthz`, `/readyz`, and the MCP endpoint at `path` and `path/` behind the edge.
+/// `/healthz`, `/readyz`, and the MCP endpoint at `path` and `path/` behind the edge,
+/// the rate limits innermost (after authentication, whatever order the others run in).
 fn routes(
     path: &str,
     mcp: StreamableHttpService<CapsuleServer, LocalSessionManager>,
     edge: Arc<Edge>,
+    limits: Arc<limit::Limits>,
     health: Arc<Health>,
 ) -> Router {
     let mut endpoint = Router::new().route_service(path, mcp.clone());
     if path != "/" {
         endpoint = endpoint.route_service(&format!("{path}/"), mcp);
     }
-    let endpoint = endpoint.layer(axum::middleware::from_fn_with_state(edge, edge::guard));
+    let endpoint = endpoint
+        .layer(axum::middleware::from_fn_with_state(limits, limit::guard))
+        .layer(axum::middleware::from_fn_with_state(edge, edge::guard));
     Router::new()
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))

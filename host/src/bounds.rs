@@ -38,6 +38,8 @@ pub const NET_TIMEOUT: (Duration, Duration) =
     (Duration::from_millis(1), Duration::from_secs(3_600));
 /// `net.max-response`.
 pub const NET_RESPONSE: (ByteSize, ByteSize) = (ByteSize(0), ByteSize::mib(1024));
+/// `auth.jwt.leeway`: the clock skew allowed on `exp`, `nbf`, `iat`.
+pub const JWT_LEEWAY: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(60));
 
 /// `Err("KEY = VALUE is out of range; allowed: MIN to MAX")` unless `min <= value <= max`.
 pub fn check<T: PartialOrd + Display>(

@@ -132,6 +132,11 @@ enum Command {
         #[arg(long)]
         force: bool,
     },
+    /// HTTP authentication: static bearer tokens (see docs/auth.md).
+    Auth {
+        #[command(subcommand)]
+        action: AuthCommand,
+    },
     /// The configuration: its JSON Schema, or the effective values and their sources.
     Config {
         #[command(subcommand)]
@@ -147,6 +152,22 @@ enum Command {
         /// Where to create the project folder.
         #[arg(long, default_value = ".", value_name = "DIR")]
         dir: PathBuf,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+enum AuthCommand {
+    /// Create a static bearer token: prints it once on stdout and writes only its salted
+    /// hash into the config file as [auth.tokens.NAME].
+    AddToken {
+        /// The token's name: the principal in logs and the audit log.
+        name: String,
+        /// The scopes it grants, comma-separated, e.g. `mcp,tools:call`.
+        #[arg(long, value_delimiter = ',', value_name = "SCOPES")]
+        scopes: Vec<String>,
+        /// Replace an existing token of that name (the old one stops working).
+        #[arg(long)]
+        force: bool,
     },
 }
 
@@ -184,8 +205,8 @@ struct ServeArgs {
     /// HTTP: no sessions; every request stands alone (replicas behind a load balancer).
     #[arg(long)]
     stateless: bool,
-    /// HTTP: serve on a non-loopback address without authentication (Capsule cannot
-    /// authenticate clients yet; something in front of it must).
+    /// HTTP: serve on a non-loopback address without [auth] (something in front of
+    /// Capsule must authenticate clients).
     #[arg(long)]
     allow_unauthenticated: bool,
 }
@@ -273,6 +294,9 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     if let Command::Config { action } = command {
         return config(action, overrides);
     }
+    if let Command::Auth { action } = command {
+        return auth(action, overrides.config_file);
+    }
     let settings = Settings::load(overrides)?;
     // One-shot commands keep stderr quiet unless asked; the server logs at `info`.
     let filter = if serving || explicit_log_level {
@@ -332,6 +356,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         Command::Inspect { plugin } => inspect(&app, &plugin),
         Command::New { .. }
         | Command::Approve { .. }
+        | Command::Auth { .. }
         | Command::Install { .. }
         | Command::Config { .. } => {
             unreachable!("handled before loading plugins")
@@ -398,6 +423,24 @@ fn config(action: ConfigCommand, overrides: Overrides) -> Result<ExitCode> {
                 .with_context(|| format!("cannot write {}", path.display()))?;
         }
     }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `capsule auth add-token`: the token on stdout (once), where its hash went on stderr.
+fn auth(action: AuthCommand, config_file: Option<PathBuf>) -> Result<ExitCode> {
+    let AuthCommand::AddToken {
+        name,
+        scopes,
+        force,
+    } = action;
+    let file = config_file.unwrap_or_else(|| PathBuf::from(capsule::config::DEFAULT_CONFIG_FILE));
+    let token = capsule::auth::add_token::add_token(&file, &name, &scopes, force)?;
+    out!("{token}");
+    eprintln!(
+        "added token `{name}` (scopes: {}) to {}; it is shown only this once: store it now (the file keeps only its salted hash)",
+        list_or_none(&scopes),
+        file.display()
+    );
     Ok(ExitCode::SUCCESS)
 }
 
@@ -485,7 +528,9 @@ async fn serve(app: App) -> Result<ExitCode> {
     });
     match settings.transport {
         Transport::Stdio => mcp::stdio::serve(server, shutdown, settings.drain_timeout).await?,
-        Transport::Http => mcp::http::serve(server, settings, shutdown).await?,
+        Transport::Http => {
+            mcp::http::serve(server, settings, app.settings.auth.as_ref(), shutdown).await?
+        }
     }
     Ok(ExitCode::SUCCESS)
 }

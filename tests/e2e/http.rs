@@ -23,22 +23,22 @@ use tokio::process::{Child, Command};
 
 use crate::support::{Folder, HANG, StderrLog};
 
-type Client = RunningService<RoleClient, ()>;
+pub(crate) type Client = RunningService<RoleClient, ()>;
 
-/// A running `capsule serve --transport http --port 0`.
-struct HttpServer {
+/// A running `capsule serve --transport http --port 0` (also used by `auth.rs`).
+pub(crate) struct HttpServer {
     child: Child,
     /// `http://127.0.0.1:PORT/mcp`, as logged.
-    url: String,
+    pub(crate) url: String,
     /// `http://127.0.0.1:PORT`.
-    base: String,
+    pub(crate) base: String,
     stderr: StderrLog,
 }
 
 impl HttpServer {
     /// Starts `capsule serve --transport http --port 0 EXTRA…` on `folder` and waits for
     /// its `listening on` line.
-    async fn start(folder: &Folder, extra: &[&str]) -> Self {
+    pub(crate) async fn start(folder: &Folder, extra: &[&str]) -> Self {
         let mut args = vec!["serve", "--transport", "http", "--port", "0"];
         args.extend_from_slice(extra);
         let mut command = folder.command(&args);
@@ -46,7 +46,7 @@ impl HttpServer {
         Self::spawn(command).await
     }
 
-    async fn spawn(mut command: Command) -> Self {
+    pub(crate) async fn spawn(mut command: Command) -> Self {
         let mut child = command
             .stdin(Stdio::null())
             .stdout(Stdio::null())
@@ -76,16 +76,16 @@ impl HttpServer {
         server
     }
 
-    fn stderr(&self) -> String {
+    pub(crate) fn stderr(&self) -> String {
         self.stderr.text()
     }
 
     /// Waits until stderr contains `needle`.
-    async fn wait_for_log(&self, needle: &str) -> String {
+    pub(crate) async fn wait_for_log(&self, needle: &str) -> String {
         self.stderr.wait_for(needle, 1).await
     }
 
-    fn sigterm(&self) {
+    pub(crate) fn sigterm(&self) {
         let pid = self.child.id().expect("the server is running");
         let status = std::process::Command::new("kill")
             .args(["-TERM", &pid.to_string()])
@@ -95,7 +95,7 @@ impl HttpServer {
     }
 
     /// Waits for the process to exit; its exit code.
-    async fn exit_code(&mut self) -> i32 {
+    pub(crate) async fn exit_code(&mut self) -> i32 {
         let status = tokio::time::timeout(HANG, self.child.wait())
             .await
             .expect("the server exits")
@@ -114,7 +114,7 @@ impl HttpServer {
     }
 
     /// A raw JSON-RPC POST to the endpoint with the headers a client sends.
-    fn post(&self, body: &Value) -> reqwest::RequestBuilder {
+    pub(crate) fn post(&self, body: &Value) -> reqwest::RequestBuilder {
         post(&self.url, body)
     }
 }
@@ -132,7 +132,9 @@ async fn modern_client(url: &str) -> Client {
     discover(transport).await
 }
 
-async fn discover<C: StreamableHttpClient>(transport: StreamableHttpClientTransport<C>) -> Client {
+pub(crate) async fn discover<C: StreamableHttpClient>(
+    transport: StreamableHttpClientTransport<C>,
+) -> Client {
     let lifecycle = ClientLifecycleMode::Discover {
         preferred_versions: vec![ProtocolVersion::V_2026_07_28],
     };
@@ -142,7 +144,7 @@ async fn discover<C: StreamableHttpClient>(transport: StreamableHttpClientTransp
         .expect("server/discover over HTTP")
 }
 
-fn post(url: &str, body: &Value) -> reqwest::RequestBuilder {
+pub(crate) fn post(url: &str, body: &Value) -> reqwest::RequestBuilder {
     reqwest::Client::new()
         .post(url)
         .header("accept", "application/json, text/event-stream")
@@ -150,7 +152,7 @@ fn post(url: &str, body: &Value) -> reqwest::RequestBuilder {
         .body(body.to_string())
 }
 
-fn initialize_request(id: u64) -> Value {
+pub(crate) fn initialize_request(id: u64) -> Value {
     json!({
         "jsonrpc": "2.0", "id": id, "method": "initialize",
         "params": {
@@ -169,7 +171,7 @@ fn call_request(id: u64, tool: &str, arguments: Value) -> Value {
 }
 
 /// The JSON-RPC error body of an edge refusal: `{"code": …, "message": …}` and the id.
-async fn refusal(response: reqwest::Response) -> (Value, i64, String) {
+pub(crate) async fn refusal(response: reqwest::Response) -> (Value, i64, String) {
     let body: Value = response.json().await.expect("a JSON-RPC error body");
     (
         body["id"].clone(),
@@ -181,7 +183,7 @@ async fn refusal(response: reqwest::Response) -> (Value, i64, String) {
     )
 }
 
-async fn call_text(client: &Client, tool: &str, arguments: Value) -> String {
+pub(crate) async fn call_text(client: &Client, tool: &str, arguments: Value) -> String {
     let Value::Object(arguments) = arguments else {
         panic!("arguments must be an object")
     };
@@ -221,7 +223,7 @@ async fn assert_serves(client: &Client, version: ProtocolVersion) {
     );
 }
 
-fn echo() -> Folder {
+pub(crate) fn echo() -> Folder {
     Folder::new(&[("fixtures/echo.wasm", "echo.wasm")], "")
 }
 
@@ -570,7 +572,7 @@ async fn a_non_loopback_address_needs_allow_unauthenticated() {
     assert_eq!(code, 2);
     assert_eq!(
         stderr.lines().last().unwrap_or_default(),
-        "error: refusing to serve MCP over HTTP on 0.0.0.0:0 without authentication: it is not a loopback address, so anyone who can reach it could call every tool, and Capsule cannot authenticate HTTP clients yet (that comes with issue #16). Listen on a loopback address (--host 127.0.0.1), or, if something in front of Capsule authenticates clients (a reverse proxy, a service mesh, a private network), pass --allow-unauthenticated (server.allow-unauthenticated = true)"
+        "error: refusing to serve MCP over HTTP on 0.0.0.0:0 without authentication: it is not a loopback address, so anyone who can reach it could call every tool. Configure [auth] (static tokens: `capsule auth add-token NAME`, or [auth.jwt]; see docs/auth.md), listen on a loopback address (--host 127.0.0.1), or, if something in front of Capsule authenticates clients (a reverse proxy, a service mesh, a private network), pass --allow-unauthenticated (server.allow-unauthenticated = true)"
     );
     let mut command = folder.command(&[
         "serve",

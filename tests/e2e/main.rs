@@ -4,6 +4,7 @@
 //! MCP logging is deprecated by SEP-2577, but we still serve it, so we still test it.
 #![allow(deprecated)]
 
+mod auth;
 mod authz;
 mod bounds;
 mod c_guest;

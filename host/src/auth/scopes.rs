@@ -51,17 +51,18 @@ pub fn check(scope: &str) -> Result<(), String> {
     if scope.is_empty() {
         return Err("a scope cannot be empty".into());
     }
-    match scope
+    if super::is_scope(scope) {
+        return Ok(());
+    }
+    let bad = scope
         .chars()
         .find(|&c| !(c.is_ascii_graphic() && c != '"' && c != '\\'))
-    {
-        Some(c) => Err(format!(
-            "scope `{}` contains `{}`; a scope is printable ASCII without spaces, `\"` or `\\` (RFC 6749)",
-            scope.escape_debug(),
-            c.escape_debug()
-        )),
-        None => Ok(()),
-    }
+        .unwrap_or(' ');
+    Err(format!(
+        "scope `{}` contains `{}`; a scope is printable ASCII without spaces, `\"` or `\\` (RFC 6749)",
+        scope.escape_debug(),
+        bad.escape_debug()
+    ))
 }
 
 #[cfg(test)]

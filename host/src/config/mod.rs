@@ -16,6 +16,7 @@ use crate::capability::secrets;
 use crate::policy::{self, PluginPolicy, RawPolicy};
 use crate::trust::{self, GrantCeiling};
 
+pub mod auth;
 pub mod authorization;
 mod error;
 pub mod expand;
@@ -32,6 +33,7 @@ pub mod show;
 pub mod table;
 pub mod value;
 
+pub use auth::AuthSettings;
 pub use error::ConfigError;
 pub use file::parse_file;
 use file::parse_secrets_file;
@@ -105,6 +107,8 @@ pub struct Settings {
     pub runtime: RuntimeSettings,
     /// How `capsule serve` talks to clients.
     pub server: ServerSettings,
+    /// `[auth]`: who may call over HTTP; `None` when the section is absent.
+    pub auth: Option<AuthSettings>,
     /// Limits of plugins without their own.
     pub default_limits: Limits,
     /// Per-plugin policies from the file, by plugin name.
@@ -202,6 +206,11 @@ impl Settings {
             .server
             .resolve()
             .map_err(|(key, message)| invalid(&key, message))?;
+        let auth = raw
+            .auth
+            .map(|auth| auth.resolve(&base))
+            .transpose()
+            .map_err(|(key, message)| invalid(&key, message))?;
 
         let default_tool_scopes = raw
             .authorization
@@ -279,6 +288,7 @@ impl Settings {
                 .unwrap_or_else(|| "info".into()),
             runtime,
             server,
+            auth,
             default_limits,
             plugins,
             warnings,

@@ -6,6 +6,7 @@ use std::path::PathBuf;
 
 use serde::Deserialize;
 
+use super::auth::RawAuth;
 use super::authorization::RawAuthorization;
 use super::rate_limits::RawRateLimits;
 use super::runtime::RawRuntime;
@@ -34,6 +35,8 @@ pub struct RawConfig {
     /// How `capsule serve` talks to clients: stdio or streamable HTTP, and the HTTP edge.
     #[serde(default)]
     pub server: RawServer,
+    /// Who may call over HTTP: static tokens, JWTs, the protected resource metadata (stdio ignores it).
+    pub auth: Option<RawAuth>,
     /// What HTTP callers need to call tools (per plugin and tool: `scopes` in their policy).
     #[serde(default)]
     pub authorization: RawAuthorization,

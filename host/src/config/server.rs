@@ -49,7 +49,7 @@ pub struct RawServer {
     /// `stdio` (one local client that started the process) or `http` (streamable HTTP on host:port + path).
     #[schemars(extend("default" = "stdio", "x-flag" = "--transport"))]
     pub transport: Option<Transport>,
-    /// HTTP: the IP address to listen on; a non-loopback address needs `allow-unauthenticated` until Capsule authenticates clients itself.
+    /// HTTP: the IP address to listen on; a non-loopback address needs `[auth]` or `allow-unauthenticated`.
     #[schemars(extend("default" = "127.0.0.1", "x-flag" = "--host"))]
     pub host: Option<String>,
     /// HTTP: the TCP port; 0 picks a free one, logged at startup.
@@ -93,7 +93,7 @@ pub struct RawServer {
     #[serde(default, deserialize_with = "deserialize_duration")]
     #[schemars(with = "Option<crate::units::DurationText>", extend("default" = "30s"))]
     pub drain_timeout: Option<Duration>,
-    /// HTTP: serve on a non-loopback address without authentication (something in front of Capsule must authenticate clients).
+    /// HTTP: serve on a non-loopback address without `[auth]` (something in front of Capsule must authenticate clients).
     #[schemars(extend("default" = false, "x-flag" = "--allow-unauthenticated"))]
     pub allow_unauthenticated: Option<bool>,
 }
@@ -104,7 +104,7 @@ pub struct ServerSettings {
     /// stdio (default) or http.
     pub transport: Transport,
     /// The address to listen on (default `127.0.0.1`). A non-loopback address needs
-    /// `allow-unauthenticated` until Capsule authenticates clients itself.
+    /// `[auth]` or `allow-unauthenticated`.
     pub host: IpAddr,
     /// The TCP port (default 8080; 0 picks a free one, logged at startup).
     pub port: u16,

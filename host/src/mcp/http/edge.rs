@@ -29,7 +29,7 @@ use crate::units::{ByteSize, format_duration};
 const SESSION_HEADER: &str = "mcp-session-id";
 
 /// JSON-RPC error codes of the edge's refusals (implementation-defined server errors).
-const REFUSED: i64 = -32000;
+pub(super) const REFUSED: i64 = -32000;
 const BUSY: i64 = -32001;
 
 /// What the checks need: settings, the live sessions, the in-flight marks.
@@ -246,7 +246,7 @@ fn initialize_id(body: &[u8]) -> Option<Value> {
 }
 
 /// A refusal with a JSON-RPC error body (`id: null`: the request was not read).
-fn refuse(status: StatusCode, code: i64, message: String) -> Response {
+pub(super) fn refuse(status: StatusCode, code: i64, message: String) -> Response {
     refuse_with_id(status, Value::Null, code, message)
 }
 

@@ -1,7 +1,9 @@
 //! The accept loop: each connection gets `TCP_NODELAY` (without it, Nagle's algorithm and
-//! delayed ACKs hold a small response back ~40 ms), a header-read timeout, and a place in
-//! the graceful shutdown.
+//! delayed ACKs hold a small response back ~40 ms), a header-read timeout, a place in
+//! the graceful shutdown, and its peer address in every request's extensions
+//! ([`Peer`], for the logs of authentication).
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use axum::Router;
@@ -11,6 +13,10 @@ use hyper_util::server::graceful::GracefulShutdown;
 use hyper_util::service::TowerToHyperService;
 use tokio::net::TcpListener;
 use tokio_util::sync::CancellationToken;
+
+/// The client's address, in every request's extensions.
+#[derive(Debug, Clone, Copy)]
+pub struct Peer(pub SocketAddr);
 
 /// How long the loop pauses after a failed `accept` (e.g. out of file descriptors), so it
 /// does not spin while the condition lasts.
@@ -45,7 +51,7 @@ pub async fn accept(
         if let Err(err) = stream.set_nodelay(true) {
             tracing::debug!(%peer, "cannot set TCP_NODELAY: {err}");
         }
-        let service = TowerToHyperService::new(router.clone());
+        let service = TowerToHyperService::new(router.clone().layer(axum::Extension(Peer(peer))));
         let connection = graceful.watch(http.serve_connection(TokioIo::new(stream), service));
         tokio::spawn(async move {
             if let Err(err) = connection.await {

@@ -8,6 +8,7 @@
 //! requests in flight finish (within `server.drain-timeout`), then sessions end.
 
 mod allow;
+mod authenticate;
 mod edge;
 mod health;
 mod limit;
@@ -29,8 +30,11 @@ use tokio_util::sync::CancellationToken;
 
 use super::CapsuleServer;
 use super::inflight::Inflight;
-use crate::config::ServerSettings;
+use crate::auth::Authenticator;
+use crate::auth::metadata::ResourceMetadata;
+use crate::config::{AuthSettings, ServerSettings};
 use crate::units::format_duration;
+use authenticate::Authentication;
 use edge::Edge;
 use health::Health;
 
@@ -40,9 +44,9 @@ const CLOSE_GRACE: Duration = Duration::from_secs(2);
 /// Why the HTTP server could not start.
 #[derive(Debug, thiserror::Error)]
 pub enum HttpError {
-    /// A non-loopback address without `allow-unauthenticated`.
+    /// A non-loopback address without `[auth]` or `allow-unauthenticated`.
     #[error(
-        "refusing to serve MCP over HTTP on {addr} without authentication: it is not a loopback address, so anyone who can reach it could call every tool, and Capsule cannot authenticate HTTP clients yet (that comes with issue #16). Listen on a loopback address (--host 127.0.0.1), or, if something in front of Capsule authenticates clients (a reverse proxy, a service mesh, a private network), pass --allow-unauthenticated (server.allow-unauthenticated = true)"
+        "refusing to serve MCP over HTTP on {addr} without authentication: it is not a loopback address, so anyone who can reach it could call every tool. Configure [auth] (static tokens: `capsule auth add-token NAME`, or [auth.jwt]; see docs/auth.md), listen on a loopback address (--host 127.0.0.1), or, if something in front of Capsule authenticates clients (a reverse proxy, a service mesh, a private network), pass --allow-unauthenticated (server.allow-unauthenticated = true)"
     )]
     Unauthenticated {
         /// The address asked for.
@@ -60,15 +64,17 @@ pub enum HttpError {
     },
 }
 
-/// Serves `server` over HTTP as `settings` say until `shutdown` is cancelled, then drains.
-/// Logs `listening on http://ADDRESS/PATH` once the port is bound (port 0 picks one).
+/// Serves `server` over HTTP as `settings` say, authenticating clients as `auth` says,
+/// until `shutdown` is cancelled, then drains. Logs `listening on http://ADDRESS/PATH`
+/// once the port is bound (port 0 picks one).
 pub async fn serve(
     server: CapsuleServer,
     settings: &ServerSettings,
+    auth: Option<&AuthSettings>,
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
     let addr = SocketAddr::new(settings.host, settings.port);
-    if !settings.host.is_loopback() && !settings.allow_unauthenticated {
+    if !settings.host.is_loopback() && !settings.allow_unauthenticated && auth.is_none() {
         return Err(HttpError::Unauthenticated { addr });
     }
     let listener = TcpListener::bind(addr)
@@ -77,7 +83,7 @@ pub async fn serve(
     let local = listener
         .local_addr()
         .map_err(|reason| HttpError::Bind { addr, reason })?;
-    if !settings.host.is_loopback() {
+    if !settings.host.is_loopback() && auth.is_none() {
         tracing::warn!(
             "serving without authentication on {local} (server.allow-unauthenticated): anyone who can reach it can call every tool"
         );
@@ -115,7 +121,23 @@ pub async fn serve(
         requests.clone(),
         health.clone(),
     ));
-    let router = routes(&settings.path, mcp, edge, limits, health.clone());
+    let authentication = auth.map(|auth| {
+        let metadata = ResourceMetadata::new(auth, local, &settings.path);
+        tracing::info!(
+            resource = metadata.resource(),
+            "clients authenticate with bearer tokens; protected resource metadata at {}",
+            metadata.url()
+        );
+        Arc::new(Authentication::new(Authenticator::new(auth), metadata))
+    });
+    let router = routes(
+        &settings.path,
+        mcp,
+        edge,
+        authentication,
+        limits,
+        health.clone(),
+    );
 
     tracing::info!(
         stateless = settings.stateless,
@@ -158,12 +180,14 @@ pub async fn serve(
     Ok(())
 }
 
-/// `/healthz`, `/readyz`, and the MCP endpoint at `path` and `path/` behind the edge,
-/// the rate limits innermost (after authentication, whatever order the others run in).
+/// `/healthz`, `/readyz`, and the MCP endpoint at `path` and `path/` behind the edge
+/// (and authentication, with the metadata document, when `[auth]` is configured), the
+/// rate limits innermost (they need the principal).
 fn routes(
     path: &str,
     mcp: StreamableHttpService<CapsuleServer, LocalSessionManager>,
     edge: Arc<Edge>,
+    authentication: Option<Arc<Authentication>>,
     limits: Arc<limit::Limits>,
     health: Arc<Health>,
 ) -> Router {
@@ -171,12 +195,24 @@ fn routes(
     if path != "/" {
         endpoint = endpoint.route_service(&format!("{path}/"), mcp);
     }
-    let endpoint = endpoint
-        .layer(axum::middleware::from_fn_with_state(limits, limit::guard))
-        .layer(axum::middleware::from_fn_with_state(edge, edge::guard));
+    let mut endpoint = endpoint.layer(axum::middleware::from_fn_with_state(limits, limit::guard));
+    let mut metadata = Router::new();
+    if let Some(authentication) = authentication {
+        endpoint = endpoint.layer(axum::middleware::from_fn_with_state(
+            authentication.clone(),
+            authenticate::authenticate,
+        ));
+        let mut document = Router::new();
+        for route in authentication.metadata().paths(path) {
+            document = document.route(&route, get(authenticate::metadata));
+        }
+        metadata = document.with_state(authentication);
+    }
+    let endpoint = endpoint.layer(axum::middleware::from_fn_with_state(edge, edge::guard));
     Router::new()
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))
         .with_state(health)
+        .merge(metadata)
         .merge(endpoint)
 }

@@ -4,15 +4,18 @@
 //! scopes, a forbidden tool answered byte for byte like an unknown one, `tools:<glob>`
 //! scopes, and the per-principal limit.
 
-use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
+use rmcp::ServiceExt;
+use rmcp::model::CallToolRequestParams;
 use rmcp::service::ServiceError;
+use rmcp::transport::StreamableHttpClientTransport;
+use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
-use tokio::process::Child;
 
-use crate::support::{Folder, HANG, StderrLog, text};
+use crate::http::{Client, HttpServer, call_request};
+use crate::support::{Folder, HANG, text};
 
 /// The JSON-RPC error code of a request over a rate limit.
 const RATE_LIMITED: i64 = -32029;
@@ -146,60 +149,18 @@ async fn a_tool_bucket_refills_after_its_interval() {
     );
 }
 
-/// `capsule serve --transport http --port 0 --stateless` on `folder`, with its address.
-struct HttpServe {
-    _child: Child,
-    url: String,
-    stderr: StderrLog,
-}
-
-impl HttpServe {
-    async fn start(folder: &Folder) -> Self {
-        let mut child = folder
-            .command(&["serve", "--transport", "http", "--port", "0", "--stateless"])
-            .stdin(Stdio::null())
-            .stdout(Stdio::null())
-            .stderr(Stdio::piped())
-            .spawn()
-            .expect("spawn capsule serve");
-        let stderr = StderrLog::capture(child.stderr.take().expect("piped stderr"));
-        let log = stderr.wait_for("listening on http://", 1).await;
-        let url = log
-            .split("listening on ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .unwrap_or_else(|| panic!("no address logged:\n{log}"))
-            .to_string();
-        Self {
-            _child: child,
-            url,
-            stderr,
-        }
+/// A stateless JSON-RPC POST to `server`, with `token` as bearer if given.
+async fn post(server: &HttpServer, body: &Value, token: Option<&str>) -> reqwest::Response {
+    let mut request = server
+        .post(body)
+        .header("mcp-protocol-version", "2025-11-25");
+    if let Some(token) = token {
+        request = request.bearer_auth(token);
     }
-
-    /// A JSON-RPC POST with the headers a stateless client sends, and `token` if given.
-    async fn post(&self, body: &Value, token: Option<&str>) -> reqwest::Response {
-        let mut request = reqwest::Client::new()
-            .post(&self.url)
-            .header("accept", "application/json, text/event-stream")
-            .header("content-type", "application/json")
-            .header("mcp-protocol-version", "2025-11-25")
-            .body(body.to_string());
-        if let Some(token) = token {
-            request = request.bearer_auth(token);
-        }
-        tokio::time::timeout(HANG, request.send())
-            .await
-            .expect("an answer in time")
-            .unwrap_or_else(|err| panic!("POST failed: {err}; log:\n{}", self.stderr.text()))
-    }
-}
-
-fn call_request(id: u64, tool: &str, arguments: Value) -> Value {
-    json!({
-        "jsonrpc": "2.0", "id": id, "method": "tools/call",
-        "params": {"name": tool, "arguments": arguments},
-    })
+    tokio::time::timeout(HANG, request.send())
+        .await
+        .expect("an answer in time")
+        .unwrap_or_else(|err| panic!("POST failed: {err}; log:\n{}", server.stderr()))
 }
 
 /// A 429's `Retry-After` and JSON-RPC body.
@@ -219,30 +180,21 @@ async fn too_many(response: reqwest::Response) -> (String, Value) {
 async fn a_tool_rate_limit_over_http_answers_429_with_retry_after() {
     let folder = Folder::new(
         &[("fixtures/echo.wasm", "echo.wasm")],
-        "[plugins.echo.tools.echo]\nrate-limit = \"1/h\"\n",
+        "[plugins.echo.tools.echo]\nrate-limit = \"2/h\"\n",
     );
-    let server = HttpServe::start(&folder).await;
-    let first = server
-        .post(
-            &call_request(1, "echo_echo", json!({"message": "one"})),
-            None,
-        )
-        .await;
-    assert_eq!(first.status(), StatusCode::OK);
-    let (retry_after, body) = too_many(
-        server
-            .post(
-                &call_request(2, "echo_echo", json!({"message": "two"})),
-                None,
-            )
-            .await,
-    )
-    .await;
+    let server = HttpServer::start(&folder, &["--stateless"]).await;
+    // Two calls pass: the edge takes the tool's token, the handler does not take another.
+    for id in 1..=2 {
+        let call = call_request(id, "echo_echo", json!({"message": "hi"}));
+        assert_eq!(post(&server, &call, None).await.status(), StatusCode::OK);
+    }
+    let call = call_request(3, "echo_echo", json!({"message": "three"}));
+    let (retry_after, body) = too_many(post(&server, &call, None).await).await;
     let retry_ms = body["error"]["data"]["retryAfterMs"]
         .as_u64()
         .expect("retryAfterMs");
     assert!(
-        (3_590_000..=3_600_000).contains(&retry_ms),
+        (1_790_000..=1_800_000).contains(&retry_ms),
         "retry in {retry_ms} ms"
     );
     assert_eq!(retry_after, retry_ms.div_ceil(1000).to_string());
@@ -250,19 +202,214 @@ async fn a_tool_rate_limit_over_http_answers_429_with_retry_after() {
         body,
         json!({
             "jsonrpc": "2.0",
-            "id": 2,
+            "id": 3,
             "error": {
                 "code": RATE_LIMITED,
                 "message": tool_limit_message(
                     "echo_echo",
-                    "1 call per hour",
+                    "2 calls per hour",
                     "plugins.echo.tools.echo.rate-limit",
-                    "1/h",
+                    "2/h",
                     retry_ms
                 ),
                 "data": {"retryAfterMs": retry_ms, "limit": "plugins.echo.tools.echo.rate-limit"},
             },
         })
+    );
+}
+
+/// `capsule auth add-token NAME --scopes SCOPES` in `folder`: the token it printed.
+async fn add_token(folder: &Folder, name: &str, scopes: &str) -> String {
+    let (code, stdout, stderr) = folder
+        .run(&["auth", "add-token", name, "--scopes", scopes])
+        .await;
+    assert_eq!(code, 0, "{stderr}");
+    stdout.trim_end().to_string()
+}
+
+/// A client that initializes over HTTP with `Authorization: Bearer TOKEN`.
+async fn client_with(server: &HttpServer, token: &str) -> Client {
+    let config =
+        StreamableHttpClientTransportConfig::with_uri(server.url.clone()).auth_header(token);
+    let transport = StreamableHttpClientTransport::from_config(config);
+    tokio::time::timeout(HANG, ().serve(transport))
+        .await
+        .expect("initialize in time")
+        .expect("initialize with a token")
+}
+
+/// The names `tools/list` shows `client`, sorted.
+async fn listed(client: &Client) -> Vec<String> {
+    let tools = tokio::time::timeout(HANG, client.list_all_tools())
+        .await
+        .expect("tools/list in time")
+        .expect("tools/list");
+    let mut names: Vec<String> = tools.into_iter().map(|t| t.name.to_string()).collect();
+    names.sort();
+    names
+}
+
+/// echo (scopes `echo:use`, but `write_file` needs `files:write` and is rate limited)
+/// and text (the default scopes), with a token `reader` (`echo:use`), `writer`
+/// (`files:write` and the glob `tools:text_*`) and `caller` (`tools:call`).
+async fn scoped_folder(extra: &str) -> (Folder, [String; 3]) {
+    let folder = Folder::new(
+        &[
+            ("fixtures/echo.wasm", "echo.wasm"),
+            ("plugins/text.wasm", "text.wasm"),
+        ],
+        &format!(
+            "[plugins.echo]\nscopes = [\"echo:use\"]\n\
+             [plugins.echo.tools.write_file]\nscopes = [\"files:write\"]\nrate-limit = \"1/h\"\n{extra}"
+        ),
+    );
+    let reader = add_token(&folder, "reader", "echo:use").await;
+    let writer = add_token(&folder, "writer", "files:write,tools:text_*").await;
+    let caller = add_token(&folder, "caller", "tools:call").await;
+    (folder, [reader, writer, caller])
+}
+
+const ECHO_TOOLS: [&str; 16] = [
+    "echo_add",
+    "echo_config",
+    "echo_counter",
+    "echo_dns_lookup",
+    "echo_echo",
+    "echo_env",
+    "echo_error_result",
+    "echo_fail",
+    "echo_fetch",
+    "echo_image",
+    "echo_log",
+    "echo_progress",
+    "echo_read_file",
+    "echo_tcp_connect",
+    "echo_wait",
+    "echo_write_file",
+];
+
+const TEXT_TOOLS: [&str; 5] = [
+    "text_change_case",
+    "text_regex_extract",
+    "text_slugify",
+    "text_truncate",
+    "text_word_count",
+];
+
+#[tokio::test]
+async fn tools_list_shows_each_token_only_the_tools_it_may_call() {
+    let (folder, [reader, writer, caller]) = scoped_folder("").await;
+    let server = HttpServer::start(&folder, &[]).await;
+
+    let reader = client_with(&server, &reader).await;
+    let expected: Vec<&str> = ECHO_TOOLS
+        .iter()
+        .copied()
+        .filter(|t| *t != "echo_write_file")
+        .collect();
+    assert_eq!(listed(&reader).await, expected);
+
+    // `files:write` grants the one echo tool that needs it; `tools:text_*` every text tool.
+    let writer = client_with(&server, &writer).await;
+    let mut expected = vec!["echo_write_file"];
+    expected.extend(TEXT_TOOLS);
+    assert_eq!(listed(&writer).await, expected);
+    let slug = writer
+        .call_tool(
+            CallToolRequestParams::new("text_slugify")
+                .with_arguments(json!({"text": "Hello World"}).as_object().unwrap().clone()),
+        )
+        .await
+        .expect("a tool granted by a tools: glob can be called");
+    assert_ne!(slug.is_error, Some(true), "{slug:?}");
+
+    // The default scope `tools:call` opens only the plugins that name no scopes.
+    let caller = client_with(&server, &caller).await;
+    assert_eq!(listed(&caller).await, TEXT_TOOLS);
+}
+
+#[tokio::test]
+async fn a_forbidden_tool_is_answered_exactly_like_an_unknown_one() {
+    let (folder, [reader, _, _]) = scoped_folder("").await;
+    let server = HttpServer::start(&folder, &["--stateless"]).await;
+    let answer = |tool: &'static str| {
+        let call = call_request(7, tool, json!({"path": "x", "content": "y"}));
+        let server = &server;
+        let reader = reader.clone();
+        async move {
+            let response = post(server, &call, Some(&reader)).await;
+            let status = response.status();
+            let headers: Vec<(String, String)> = response
+                .headers()
+                .iter()
+                .filter(|(name, _)| *name != "date")
+                .map(|(name, value)| (name.to_string(), value.to_str().unwrap().to_string()))
+                .collect();
+            let body = response.text().await.expect("a body");
+            (status, headers, body.replace(tool, "NAME"))
+        }
+    };
+    // Twice each: `write_file`'s rate limit (1/h) never shows for a caller who may not call it.
+    let forbidden = answer("echo_write_file").await;
+    assert_eq!(answer("echo_write_file").await, forbidden);
+    // A name of the same length, so even `content-length` is the same.
+    let unknown = answer("echo_wrote_file").await;
+    assert_eq!(forbidden, unknown);
+    assert_eq!(forbidden.0, StatusCode::OK);
+    assert_eq!(
+        serde_json::from_str::<Value>(&forbidden.2).expect("a JSON-RPC body"),
+        json!({
+            "jsonrpc": "2.0",
+            "id": 7,
+            "error": {
+                "code": -32602,
+                "message": "unknown tool `NAME`; call tools/list to see the available tools",
+            },
+        })
+    );
+}
+
+#[tokio::test]
+async fn a_principal_over_its_limit_gets_429_and_others_are_served() {
+    let (folder, [reader, _, caller]) =
+        scoped_folder("[rate-limits]\nper-principal = \"2/m\"\n").await;
+    let server = HttpServer::start(&folder, &["--stateless"]).await;
+    let call = |id| call_request(id, "echo_echo", json!({"message": "hi"}));
+    for id in 1..=2 {
+        let response = post(&server, &call(id), Some(&reader)).await;
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    let (retry_after, body) = too_many(post(&server, &call(3), Some(&reader)).await).await;
+    let retry_ms = body["error"]["data"]["retryAfterMs"]
+        .as_u64()
+        .expect("retryAfterMs");
+    assert!(
+        (29_000..=30_000).contains(&retry_ms),
+        "retry in {retry_ms} ms"
+    );
+    assert_eq!(retry_after, retry_ms.div_ceil(1000).to_string());
+    assert_eq!(
+        body,
+        json!({
+            "jsonrpc": "2.0",
+            "id": 3,
+            "error": {
+                "code": RATE_LIMITED,
+                "message": format!(
+                    "rate limit exceeded: principal `reader` may send 2 MCP requests per minute (rate-limits.per-principal = \"2/m\"); retry in {}",
+                    shown_wait(retry_ms)
+                ),
+                "data": {"retryAfterMs": retry_ms, "limit": "rate-limits.per-principal"},
+            },
+        })
+    );
+    // Another principal has a bucket of its own.
+    let response = post(&server, &call(4), Some(&caller)).await;
+    assert_eq!(response.status(), StatusCode::OK);
+    let log = server.stderr();
+    assert!(
+        log.contains("rate limited: rate limit exceeded: principal `reader` may send 2 MCP requests per minute"),
+        "{log}"
     );
 }
 

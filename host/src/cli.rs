@@ -10,6 +10,7 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use capsule::app::App;
+use capsule::auth::limiter::RateLimiter;
 use capsule::config::{FlagValue, Overrides, Settings, Transport};
 use capsule::loader::{Problem, Severity};
 use capsule::mcp::{self, CapsuleServer};
@@ -517,8 +518,9 @@ async fn serve(mut app: App) -> Result<ExitCode> {
         "serving MCP on {}",
         settings.transport
     );
-    let server =
-        CapsuleServer::new(app.runtime.clone(), app.registry.clone()).with_audit(app.audit.clone());
+    let server = CapsuleServer::new(app.runtime.clone(), app.registry.clone())
+        .with_audit(app.audit.clone())
+        .with_limiter(RateLimiter::new(app.settings.per_principal_rate_limit));
     let shutdown = CancellationToken::new();
     let signalled = shutdown.clone();
     tokio::spawn(async move {
@@ -611,6 +613,7 @@ fn inspect(app: &App, name: &str) -> Result<ExitCode> {
         .filter(|t| Arc::ptr_eq(&t.plugin, plugin))
     {
         out!("\ntool {}", serde_json::to_string_pretty(&tool.descriptor)?);
+        out!("access   {}", tool.access.describe());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -8,6 +8,8 @@ use std::sync::Arc;
 
 use serde::Deserialize;
 
+use crate::auth::access::{Access, RawToolPolicy};
+use crate::auth::rate::RateLimit;
 use crate::bounds;
 use crate::capability::env::RawEnv;
 use crate::capability::fs::{Mode, Mounts, RawFs};
@@ -45,6 +47,13 @@ pub struct RawPolicy {
     /// never the token) with `host.caller()`.
     #[schemars(extend("default" = false))]
     pub caller_identity: Option<bool>,
+    /// Scopes any one of which lets an HTTP caller call this plugin's tools (default: `[authorization] default-tool-scopes`); ignored in a sidecar.
+    pub scopes: Option<Vec<String>>,
+    /// Calls of each of this plugin's tools over all callers and transports, e.g. "5/s" or "5/s burst 10" (each tool its own bucket).
+    pub rate_limit: Option<RateLimit>,
+    /// Settings of single tools, by the plugin's own tool name: `scopes`, `rate-limit`.
+    #[serde(default)]
+    pub tools: BTreeMap<String, RawToolPolicy>,
 }
 
 /// The resolved policy of one plugin.
@@ -69,11 +78,14 @@ pub struct PluginPolicy {
     /// Grants its sidecar asks for that the operator has not approved, in words, with how
     /// to approve them (see [`crate::trust`]).
     pub withheld: Option<String>,
+    /// The scopes and rate limits of its tools.
+    pub access: Arc<Access>,
 }
 
 impl PluginPolicy {
-    /// The policy of a plugin nobody configured: default limits, no grants.
-    pub fn deny_all(limits: Limits) -> Self {
+    /// The policy of a plugin nobody configured: default limits, no grants, the default
+    /// scopes.
+    pub fn deny_all(limits: Limits, default_scopes: &[String]) -> Self {
         Self {
             limits,
             mounts: Arc::default(),
@@ -84,6 +96,7 @@ impl PluginPolicy {
             caller_identity: false,
             profiles: Vec::new(),
             withheld: None,
+            access: Arc::new(Access::default_for(default_scopes)),
         }
     }
 
@@ -140,6 +153,7 @@ impl PluginPolicy {
         if let Some(withheld) = &self.withheld {
             lines.push(format!("withheld: {withheld}"));
         }
+        lines.extend(self.access.describe());
         lines
     }
 }
@@ -160,6 +174,8 @@ pub struct Context<'a> {
     pub secrets: &'a secrets::Defined,
     /// Reads the host's environment.
     pub host_env: &'a dyn Fn(&str) -> Option<String>,
+    /// The scopes of tools whose policy names none (`[authorization] default-tool-scopes`).
+    pub default_scopes: &'a [String],
 }
 
 /// A resolved policy plus what deserves a warning.
@@ -179,8 +195,9 @@ impl RawPolicy {
     }
 
     /// This policy with the profiles it names merged in, in order, its own settings last:
-    /// limits and settings override, mounts, hosts, variables and secrets add up. The
-    /// result keeps the profile names (for display) but needs no profile to resolve.
+    /// limits, settings, scopes and rate limits override (per tool for `tools`), mounts,
+    /// hosts, variables and secrets add up. The result keeps the profile names (for
+    /// display) but needs no profile to resolve.
     pub fn merged(
         &self,
         prefix: &str,
@@ -221,6 +238,12 @@ impl RawPolicy {
             merged.secrets.extend(layer.secrets.iter().cloned());
             merged.config.extend(layer.config.clone());
             merged.caller_identity = layer.caller_identity.or(merged.caller_identity);
+            merged.scopes = layer.scopes.clone().or(merged.scopes);
+            merged.rate_limit = layer.rate_limit.or(merged.rate_limit);
+            for (tool, settings) in &layer.tools {
+                let entry = merged.tools.entry(tool.clone()).or_default();
+                *entry = entry.under(settings);
+            }
         }
         Ok(merged)
     }
@@ -252,6 +275,13 @@ impl RawPolicy {
         secret_names.sort();
         secret_names.dedup();
         let secrets = secrets::grant(&secret_names, cx.secrets).map_err(|m| (key("secrets"), m))?;
+        let access = Access::resolve(
+            self.scopes.as_deref(),
+            self.rate_limit,
+            &self.tools,
+            cx.default_scopes,
+            prefix,
+        )?;
         let warnings = env
             .missing
             .into_iter()
@@ -273,6 +303,7 @@ impl RawPolicy {
                 caller_identity: self.caller_identity.unwrap_or(false),
                 profiles: self.profiles.clone(),
                 withheld: None,
+                access: Arc::new(access),
             },
             warnings,
         })

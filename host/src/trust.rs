@@ -319,13 +319,33 @@ fn host_covers(rule: &HostRule, asked: &HostRule) -> bool {
     }
 }
 
-/// `merged` without any grant: its limits and plain `config` settings only.
+/// `merged` without any grant: its limits, rate limits and plain `config` settings only.
 pub fn without_grants(merged: &RawPolicy) -> RawPolicy {
     RawPolicy {
         limits: merged.limits.clone(),
         config: merged.config.clone(),
+        rate_limit: merged.rate_limit,
+        tools: merged.tools.clone(),
         ..RawPolicy::default()
     }
+}
+
+/// Drops the `scopes` of a sidecar's `merged` policy (its own, its profiles' and its
+/// tools'), and returns one warning if there were any. Who may call a tool is the
+/// operator's to say: a sidecar could otherwise open its tools to callers the default
+/// scopes keep out. Its rate limits stay: they only ever refuse more.
+pub fn without_scopes(merged: &mut RawPolicy, sidecar: &Path, name: &str) -> Vec<String> {
+    let mut had = merged.scopes.take().is_some();
+    for tool in merged.tools.values_mut() {
+        had |= tool.scopes.take().is_some();
+    }
+    if !had {
+        return Vec::new();
+    }
+    vec![format!(
+        "{}: scopes are ignored in a sidecar policy (who may call a tool is the operator's choice); to require scopes, set them under [plugins.{name}] in capsule.toml",
+        sidecar.display()
+    )]
 }
 
 /// Drops every limit in a sidecar's `merged` policy that is above the operator's (`defaults`,

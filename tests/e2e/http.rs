@@ -163,7 +163,7 @@ pub(crate) fn initialize_request(id: u64) -> Value {
     })
 }
 
-fn call_request(id: u64, tool: &str, arguments: Value) -> Value {
+pub(crate) fn call_request(id: u64, tool: &str, arguments: Value) -> Value {
     json!({
         "jsonrpc": "2.0", "id": id, "method": "tools/call",
         "params": {"name": tool, "arguments": arguments},

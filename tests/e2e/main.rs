@@ -6,6 +6,7 @@
 
 mod audit;
 mod auth;
+mod authz;
 mod bounds;
 mod c_guest;
 mod cache;

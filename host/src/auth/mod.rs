@@ -7,7 +7,13 @@
 //! reads it back with [`Principal::of_request`]. [`metadata`] is the RFC 9728 document
 //! naming the authorization servers. [`add_token`] is `capsule auth add-token`. stdio has
 //! no principal: the local user owns the process.
+//!
+//! Authorization: [`access`] (the scopes and rate limit each tool needs, from policy),
+//! [`scopes`] (whether a principal's scopes permit a tool), [`rate`] (a rate limit as
+//! written), [`rate_limit`] (token buckets by key) and [`limiter`] (a server's per-principal
+//! and per-tool buckets and the answer over a limit).
 
+pub mod access;
 pub mod add_token;
 pub mod algorithm;
 mod authenticator;
@@ -15,8 +21,12 @@ mod fetch;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;
+pub mod limiter;
 pub mod metadata;
 mod principal;
+pub mod rate;
+pub mod rate_limit;
+pub mod scopes;
 pub mod static_tokens;
 
 pub use authenticator::{Authenticator, Refusal};

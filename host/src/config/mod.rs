@@ -10,6 +10,7 @@
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
+use crate::auth::rate::RateLimit;
 use crate::capability::limits::{Limits, RawLimits};
 use crate::capability::secrets;
 use crate::policy::{self, PluginPolicy, RawPolicy};
@@ -17,12 +18,14 @@ use crate::trust::{self, GrantCeiling};
 
 pub mod audit;
 pub mod auth;
+pub mod authorization;
 mod error;
 pub mod expand;
 mod file;
 pub mod keys;
 pub mod layer;
 mod overrides;
+pub mod rate_limits;
 mod raw;
 mod runtime;
 pub mod schema;
@@ -128,6 +131,10 @@ pub struct Settings {
     pub profiles: BTreeMap<String, RawPolicy>,
     /// `[secrets]`, expanded; values never printed.
     pub secrets: secrets::Defined,
+    /// `[authorization] default-tool-scopes`: what tools without `scopes` need.
+    pub default_tool_scopes: Vec<String>,
+    /// `[rate-limits] per-principal`.
+    pub per_principal_rate_limit: Option<RateLimit>,
 }
 
 impl Settings {
@@ -213,6 +220,11 @@ impl Settings {
             .transpose()
             .map_err(|(key, message)| invalid(&key, message))?;
 
+        let default_tool_scopes = raw
+            .authorization
+            .default_tool_scopes()
+            .map_err(|(key, message)| invalid(&key, message))?;
+
         let ceiling = raw.ceiling.limits();
         let grant_ceiling = raw
             .ceiling
@@ -259,6 +271,7 @@ impl Settings {
             profiles: &raw.profiles,
             secrets: &secrets,
             host_env: &host_env,
+            default_scopes: &default_tool_scopes,
         };
         let mut plugins = BTreeMap::new();
         let mut warnings = Vec::new();
@@ -293,6 +306,8 @@ impl Settings {
             grant_ceiling,
             trust_sidecars: raw.trust_sidecars,
             secrets,
+            default_tool_scopes,
+            per_principal_rate_limit: raw.rate_limits.per_principal,
         })
     }
 
@@ -316,7 +331,7 @@ impl Settings {
         }
         if !sidecar.is_file() {
             return Ok((
-                PluginPolicy::deny_all(self.default_limits.clone()),
+                PluginPolicy::deny_all(self.default_limits.clone(), &self.default_tool_scopes),
                 Vec::new(),
             ));
         }
@@ -344,6 +359,7 @@ impl Settings {
         let base = sidecar.parent().unwrap_or(Path::new("."));
         let mut merged = raw.merged("", &self.profiles).map_err(invalid)?;
         let mut warnings = trust::only_lower(&mut merged, &self.default_limits, sidecar, name);
+        warnings.extend(trust::without_scopes(&mut merged, sidecar, name));
         let request = trust::Request::of(&merged, base);
         let approved = trusted || request.is_empty() || request.covered_by(&self.grant_ceiling);
         if !approved {
@@ -359,6 +375,7 @@ impl Settings {
             profiles: &self.profiles,
             secrets: &self.secrets,
             host_env: &host_env,
+            default_scopes: &self.default_tool_scopes,
         };
         let mut resolved = merged.resolve_merged("", &context).map_err(invalid)?;
         if !approved {

@@ -8,6 +8,8 @@ use serde::Deserialize;
 
 use super::audit::RawAudit;
 use super::auth::RawAuth;
+use super::authorization::RawAuthorization;
+use super::rate_limits::RawRateLimits;
 use super::runtime::RawRuntime;
 use super::server::RawServer;
 use crate::capability::limits::RawLimits;
@@ -39,6 +41,12 @@ pub struct RawConfig {
     pub audit: RawAudit,
     /// Who may call over HTTP: static tokens, JWTs, the protected resource metadata (stdio ignores it).
     pub auth: Option<RawAuth>,
+    /// What HTTP callers need to call tools (per plugin and tool: `scopes` in their policy).
+    #[serde(default)]
+    pub authorization: RawAuthorization,
+    /// Request rates of HTTP callers (per tool: `rate-limit` in its policy).
+    #[serde(default)]
+    pub rate_limits: RawRateLimits,
     /// Default limits for every plugin.
     #[serde(default)]
     pub limits: RawLimits,

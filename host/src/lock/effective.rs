@@ -80,7 +80,18 @@ fn entries(s: &Settings) -> BTreeMap<String, String> {
         ("audit.enabled", s.audit.enabled.to_string()),
         ("audit.tool-calls", s.audit.tool_calls.to_string()),
         ("audit.arguments", s.audit.arguments.to_string()),
+        (
+            "audit.max-argument-bytes",
+            s.audit.max_argument_bytes.to_string(),
+        ),
+        (
+            "authorization.default-tool-scopes",
+            s.default_tool_scopes.join(", "),
+        ),
     ]);
+    if let Some(limit) = &s.per_principal_rate_limit {
+        entries.insert("rate-limits.per-principal", limit.to_string());
+    }
     if let Some(auth_settings) = &s.auth {
         entries.extend(auth(auth_settings));
     }
@@ -101,7 +112,9 @@ fn auth(a: &AuthSettings) -> Vec<(&'static str, String)> {
     let mut entries = vec![
         (
             "auth.resource",
-            a.resource.clone().unwrap_or_else(|| "from the listen address".into()),
+            a.resource
+                .clone()
+                .unwrap_or_else(|| "from the listen address".into()),
         ),
         ("auth.authorization-servers", list(&a.authorization_servers)),
         ("auth.required-scopes", list(&a.required_scopes)),
@@ -185,7 +198,7 @@ mod tests {
 
     /// Keys whose value differs between a build machine and production without changing
     /// what plugins may do: not locked.
-    const MACHINE_SPECIFIC: &[&str] = &["cache-dir", "log-level", "plugins-dir"];
+    const MACHINE_SPECIFIC: &[&str] = &["audit.path", "cache-dir", "log-level", "plugins-dir"];
     /// Sections locked per plugin, in the plugin's own part of the lock.
     const PER_PLUGIN: &[&str] = &["plugins.", "profiles."];
     /// Keys the lock records under another name.
@@ -218,6 +231,9 @@ mod tests {
 
         [secrets]
         TOKEN = "value"
+
+        [rate-limits]
+        per-principal = "20/s"
 
         [auth]
         resource = "https://mcp.example.com/mcp"

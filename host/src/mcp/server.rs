@@ -24,6 +24,7 @@ use super::convert::{error_result, tool_result};
 use super::inflight::Inflight;
 use crate::audit::{Audit, Outcome};
 use crate::auth::Principal;
+use crate::auth::limiter::{RateLimiter, ToolLimitChecked};
 use crate::registry::{RegisteredTool, Registry};
 use crate::runtime::bindings::Level;
 use crate::runtime::events::{self, EventReceiver};
@@ -40,10 +41,12 @@ pub struct CapsuleServer {
     client_level: Arc<AtomicU8>,
     calls: Arc<Inflight>,
     audit: Audit,
+    limiter: Arc<RateLimiter>,
 }
 
 impl CapsuleServer {
-    /// A handler for one connection.
+    /// A handler for one connection, without per-principal rate limits (see
+    /// [`Self::with_limiter`]).
     pub fn new(runtime: Arc<Runtime>, registry: Arc<Registry>) -> Self {
         Self {
             runtime,
@@ -51,6 +54,7 @@ impl CapsuleServer {
             client_level: Arc::new(AtomicU8::new(NO_LOGS)),
             calls: Inflight::new(),
             audit: Audit::off(),
+            limiter: Arc::new(RateLimiter::new(None)),
         }
     }
 
@@ -62,6 +66,19 @@ impl CapsuleServer {
     /// The audit log (off unless [`Self::with_audit`] set one), for the transports.
     pub fn audit(&self) -> &Audit {
         &self.audit
+    }
+
+    /// This handler with `limiter`'s buckets (shared by every client made from it).
+    pub fn with_limiter(self, limiter: RateLimiter) -> Self {
+        Self {
+            limiter: Arc::new(limiter),
+            ..self
+        }
+    }
+
+    /// The rate limits' buckets, shared with the HTTP edge.
+    pub fn limiter(&self) -> &Arc<RateLimiter> {
+        &self.limiter
     }
 
     /// A handler for another client (an HTTP session or stateless request): the same
@@ -113,11 +130,16 @@ impl ServerHandler for CapsuleServer {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        _context: RequestContext<RoleServer>,
+        context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
         let set = self.registry.snapshot();
+        let principal = Principal::of_request(&context);
         Ok(ListToolsResult::with_all_items(
-            set.tools().iter().map(|t| t.descriptor.clone()).collect(),
+            set.tools()
+                .iter()
+                .filter(|t| t.access.permits(principal, &t.exposed_name))
+                .map(|t| t.descriptor.clone())
+                .collect(),
         ))
     }
 
@@ -143,8 +165,13 @@ impl ServerHandler for CapsuleServer {
             &request.name,
             request.arguments.as_ref(),
         );
-        let Some(tool) = set.get(&request.name) else {
-            tracing::debug!(tool = %request.name, "tools/call of an unknown tool");
+        // A tool the caller may not call is answered exactly like one that does not
+        // exist, so names cannot be probed.
+        let Some(tool) = set
+            .get(&request.name)
+            .filter(|t| t.access.permits(principal.as_ref(), &t.exposed_name))
+        else {
+            tracing::debug!(tool = %request.name, principal = principal.as_ref().map(|p| p.name.as_str()), "tools/call of an unknown or forbidden tool");
             if let Some(record) = record {
                 record.finish(Outcome::UnknownTool);
             }
@@ -156,6 +183,18 @@ impl ServerHandler for CapsuleServer {
                 None,
             ));
         };
+        if let Some(rate) = &tool.access.rate_limit
+            && !checked_at_edge(&context)
+            && let Err(exceeded) = self
+                .limiter
+                .check_tool(&tool.exposed_name, rate, Instant::now())
+        {
+            tracing::debug!(tool = %tool.exposed_name, "rate limited: {exceeded}");
+            if let Some(record) = record {
+                record.finish(Outcome::Rejected);
+            }
+            return Err(exceeded.to_error_data());
+        }
         let _running = self.calls.enter(format!("tools/call {}", request.name));
         let progress = context.meta.get_progress_token();
         // 2026-07-28 clients opt in per request (`_meta` logLevel); older ones via setLevel.
@@ -187,6 +226,14 @@ impl ServerHandler for CapsuleServer {
         }
         Ok(result.into())
     }
+}
+
+/// Whether the HTTP edge already took this call's token of its tool's rate limit.
+fn checked_at_edge(context: &RequestContext<RoleServer>) -> bool {
+    context
+        .extensions
+        .get::<http::request::Parts>()
+        .is_some_and(|parts| parts.extensions.get::<ToolLimitChecked>().is_some())
 }
 
 /// Runs one call of `tool` the way every transport and the CLI do: arguments checked

@@ -31,6 +31,7 @@ pub struct ToolSet {
     plugins: Vec<Arc<Plugin>>,
     tools: Vec<Arc<RegisteredTool>>,
     index: HashMap<String, usize>,
+    rate_limited: bool,
 }
 
 impl ToolSet {
@@ -97,8 +98,22 @@ impl ToolSet {
                         .map(|w| problem(format!("tool {shown}: {w}"), false)),
                 );
             }
+            for configured in plugin.policy.access.configured_tools() {
+                if !own.contains(configured) {
+                    let mut names: Vec<&str> = own.iter().copied().collect();
+                    names.sort_unstable();
+                    problems.push(problem(
+                        format!(
+                            "the policy sets `tools.{configured}`, but the plugin has no tool `{configured}` (its tools: {}); the setting has no effect",
+                            crate::units::list_or_none(&names)
+                        ),
+                        false,
+                    ));
+                }
+            }
         }
         set.plugins = plugins;
+        set.rate_limited = set.tools.iter().any(|t| t.access.rate_limit.is_some());
         (set, problems)
     }
 
@@ -110,6 +125,11 @@ impl ToolSet {
     /// Every tool, in listing order.
     pub fn tools(&self) -> &[Arc<RegisteredTool>] {
         &self.tools
+    }
+
+    /// Whether any tool has a rate limit.
+    pub fn has_rate_limits(&self) -> bool {
+        self.rate_limited
     }
 
     /// Every plugin, by name.

@@ -6,6 +6,7 @@ use std::sync::Arc;
 use rmcp::model::{JsonObject, ToolAnnotations};
 use serde_json::Value;
 
+use crate::auth::access::ToolAccess;
 use crate::policy::PluginPolicy;
 use crate::runtime::Plugin;
 use crate::runtime::bindings;
@@ -20,6 +21,8 @@ pub struct RegisteredTool {
     pub plugin: Arc<Plugin>,
     /// What `tools/list` shows.
     pub descriptor: rmcp::model::Tool,
+    /// The scopes a caller needs (any one) and the rate limit over all callers.
+    pub access: ToolAccess,
     input: jsonschema::Validator,
     output: Option<jsonschema::Validator>,
 }
@@ -68,6 +71,7 @@ impl RegisteredTool {
         Ok(Self {
             exposed_name,
             tool_name: tool.name.clone(),
+            access: plugin.policy.access.for_tool(&tool.name),
             plugin,
             descriptor,
             input,

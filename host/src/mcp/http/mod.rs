@@ -11,6 +11,7 @@ mod allow;
 mod authenticate;
 mod edge;
 mod health;
+mod limit;
 mod listener;
 mod session_slots;
 mod tracked_body;
@@ -106,6 +107,11 @@ pub async fn serve(
         )
         // The edge checks `Host` and `Origin` (with our settings and messages).
         .disable_allowed_hosts();
+    let limits = Arc::new(limit::Limits::new(
+        server.limiter().clone(),
+        server.registry().clone(),
+        usize::try_from(settings.max_body_size.bytes()).unwrap_or(usize::MAX),
+    ));
     let prototype = server.clone();
     let mcp = StreamableHttpService::new(
         move || Ok(prototype.for_new_client()),
@@ -141,7 +147,14 @@ pub async fn serve(
         }
         None => None,
     };
-    let router = routes(&settings.path, mcp, edge, authentication, health.clone());
+    let router = routes(
+        &settings.path,
+        mcp,
+        edge,
+        authentication,
+        limits,
+        health.clone(),
+    );
 
     tracing::info!(
         stateless = settings.stateless,
@@ -189,18 +202,23 @@ pub async fn serve(
 
 /// `/healthz`, `/readyz`, and the MCP endpoint at `path` and `path/` behind the edge:
 /// `Host`/`Origin` first, then authentication (with `[auth]`, which also serves the
-/// metadata document), then the admission checks that read the body.
+/// metadata document), then the admission checks that read the body; the rate limits
+/// innermost (they need the principal).
 fn routes(
     path: &str,
     mcp: StreamableHttpService<CapsuleServer, LocalSessionManager>,
     edge: Arc<Edge>,
     authentication: Option<Arc<Authentication>>,
+    limits: Arc<limit::Limits>,
     health: Arc<Health>,
 ) -> Router {
     let mut endpoint = Router::new().route_service(path, mcp.clone());
     if path != "/" {
         endpoint = endpoint.route_service(&format!("{path}/"), mcp);
     }
+    // Innermost: the rate limits, which need the principal and read a body the guard has
+    // already bounded in size and time.
+    endpoint = endpoint.layer(axum::middleware::from_fn_with_state(limits, limit::guard));
     endpoint = endpoint.layer(axum::middleware::from_fn_with_state(
         edge.clone(),
         edge::guard,

@@ -60,9 +60,8 @@ impl Runtime {
     /// Runs tool `name` of `plugin` with `arguments` (a JSON object as text). The call's
     /// time limit starts now: time spent waiting for a slot counts toward it.
     ///
-    /// The instance starts on the caller's thread and, if it is still running at its first
-    /// yield, moves to the call threads ([`super::executor`]); if the caller stops waiting,
-    /// the call is cancelled.
+    /// The instance runs on the call threads ([`super::executor`]), never on the caller's;
+    /// if the caller stops waiting, the call is cancelled.
     pub async fn call(
         &self,
         plugin: &Arc<Plugin>,
@@ -84,7 +83,7 @@ impl Runtime {
         };
         let returned = self
             .executor
-            .run(async move {
+            .spawn(async move {
                 // The slots are the instance's: held until it is gone.
                 let _slots = slots;
                 invoke(&engine, stack, &running, invocation, context, deadline).await

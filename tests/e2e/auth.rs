@@ -299,17 +299,7 @@ async fn a_valid_token_without_a_required_scope_gets_403_insufficient_scope() {
 async fn with_auth_a_non_loopback_address_needs_no_allow_unauthenticated() {
     let folder = echo();
     add_token(&folder, "ci", "mcp").await;
-    let mut command = folder.command(&[
-        "serve",
-        "--transport",
-        "http",
-        "--host",
-        "0.0.0.0",
-        "--port",
-        "0",
-    ]);
-    command.env("CAPSULE_LOG", "info");
-    let mut server = HttpServer::spawn(command).await;
+    let mut server = HttpServer::start(&folder, &["--host", "0.0.0.0"]).await;
     server
         .wait_for_log("clients authenticate with bearer tokens; protected resource metadata at http://0.0.0.0:")
         .await;
@@ -750,17 +740,22 @@ async fn a_pem_key_file_verifies_and_a_missing_one_stops_the_server() {
             "[auth.jwt]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\nkey-file = \"missing.pem\"\n"
         ),
     );
-    let (code, _, stderr) = folder
-        .run(&["serve", "--transport", "http", "--port", "0"])
-        .await;
-    assert_eq!(code, 2);
     assert_eq!(
-        stderr.lines().last().unwrap(),
+        http_start_error(&folder).await,
         format!(
             "error: cannot authenticate clients: cannot read auth.jwt.key-file {}: No such file or directory (os error 2)",
             folder.dir.path().join("missing.pem").display()
         )
     );
+}
+
+/// `capsule serve --transport http` on `folder` must exit 2; its last stderr line.
+async fn http_start_error(folder: &Folder) -> String {
+    let (code, _, stderr) = folder
+        .run(&["serve", "--transport", "http", "--port", "0"])
+        .await;
+    assert_eq!(code, 2, "{stderr}");
+    stderr.lines().last().unwrap_or_default().to_string()
 }
 
 #[tokio::test]
@@ -771,12 +766,8 @@ async fn a_shared_secret_algorithm_in_the_config_stops_the_server_naming_file_an
             "[auth.jwt]\nissuer = \"{ISSUER}\"\naudience = \"{AUDIENCE}\"\njwks-url = \"https://issuer.test/jwks.json\"\nalgorithms = [\"RS256\", \"HS256\"]\n"
         ),
     );
-    let (code, _, stderr) = folder
-        .run(&["serve", "--transport", "http", "--port", "0"])
-        .await;
-    assert_eq!(code, 2);
     assert_eq!(
-        stderr.lines().last().unwrap(),
+        http_start_error(&folder).await,
         format!(
             "error: invalid configuration in {}: auth.jwt.algorithms: `HS256` is a shared-secret algorithm: Capsule verifies JWTs only with public keys, so a public key can never be misused as an HMAC secret; use an asymmetric algorithm: RS256, RS384, RS512, PS256, PS384, PS512, ES256, ES384, EdDSA",
             folder.dir.path().join("capsule.toml").display()

@@ -4,6 +4,7 @@
 //! scopes, a forbidden tool answered byte for byte like an unknown one, `tools:<glob>`
 //! scopes, and the per-principal limit.
 
+use std::ops::RangeInclusive;
 use std::time::{Duration, Instant};
 
 use reqwest::StatusCode;
@@ -164,7 +165,9 @@ async fn post(server: &HttpServer, body: &Value, token: Option<&str>) -> reqwest
 }
 
 /// A 429's `Retry-After` and JSON-RPC body.
-async fn too_many(response: reqwest::Response) -> (String, Value) {
+/// A 429's wait (`data.retryAfterMs`, checked to lie in `expected` and to round up to the
+/// `Retry-After` header) and its JSON-RPC body.
+async fn too_many(response: reqwest::Response, expected: RangeInclusive<u64>) -> (u64, Value) {
     assert_eq!(response.status(), StatusCode::TOO_MANY_REQUESTS);
     let retry_after = response
         .headers()
@@ -173,7 +176,13 @@ async fn too_many(response: reqwest::Response) -> (String, Value) {
         .to_str()
         .expect("an ASCII Retry-After")
         .to_string();
-    (retry_after, response.json().await.expect("a JSON-RPC body"))
+    let body: Value = response.json().await.expect("a JSON-RPC body");
+    let retry_ms = body["error"]["data"]["retryAfterMs"]
+        .as_u64()
+        .expect("retryAfterMs");
+    assert!(expected.contains(&retry_ms), "retry in {retry_ms} ms");
+    assert_eq!(retry_after, retry_ms.div_ceil(1000).to_string());
+    (retry_ms, body)
 }
 
 #[tokio::test]
@@ -189,15 +198,7 @@ async fn a_tool_rate_limit_over_http_answers_429_with_retry_after() {
         assert_eq!(post(&server, &call, None).await.status(), StatusCode::OK);
     }
     let call = call_request(3, "echo_echo", json!({"message": "three"}));
-    let (retry_after, body) = too_many(post(&server, &call, None).await).await;
-    let retry_ms = body["error"]["data"]["retryAfterMs"]
-        .as_u64()
-        .expect("retryAfterMs");
-    assert!(
-        (1_790_000..=1_800_000).contains(&retry_ms),
-        "retry in {retry_ms} ms"
-    );
-    assert_eq!(retry_after, retry_ms.div_ceil(1000).to_string());
+    let (retry_ms, body) = too_many(post(&server, &call, None).await, 1_790_000..=1_800_000).await;
     assert_eq!(
         body,
         json!({
@@ -379,15 +380,11 @@ async fn a_principal_over_its_limit_gets_429_and_others_are_served() {
         let response = post(&server, &call(id), Some(&reader)).await;
         assert_eq!(response.status(), StatusCode::OK);
     }
-    let (retry_after, body) = too_many(post(&server, &call(3), Some(&reader)).await).await;
-    let retry_ms = body["error"]["data"]["retryAfterMs"]
-        .as_u64()
-        .expect("retryAfterMs");
-    assert!(
-        (29_000..=30_000).contains(&retry_ms),
-        "retry in {retry_ms} ms"
-    );
-    assert_eq!(retry_after, retry_ms.div_ceil(1000).to_string());
+    let (retry_ms, body) = too_many(
+        post(&server, &call(3), Some(&reader)).await,
+        29_000..=30_000,
+    )
+    .await;
     assert_eq!(
         body,
         json!({

@@ -574,18 +574,8 @@ async fn a_non_loopback_address_needs_allow_unauthenticated() {
         stderr.lines().last().unwrap_or_default(),
         "error: refusing to serve MCP over HTTP on 0.0.0.0:0 without authentication: it is not a loopback address, so anyone who can reach it could call every tool. Configure [auth] (static tokens: `capsule auth add-token NAME`, or [auth.jwt]; see docs/auth.md), listen on a loopback address (--host 127.0.0.1), or, if something in front of Capsule authenticates clients (a reverse proxy, a service mesh, a private network), pass --allow-unauthenticated (server.allow-unauthenticated = true)"
     );
-    let mut command = folder.command(&[
-        "serve",
-        "--transport",
-        "http",
-        "--host",
-        "0.0.0.0",
-        "--port",
-        "0",
-        "--allow-unauthenticated",
-    ]);
-    command.env("CAPSULE_LOG", "info");
-    let mut server = HttpServer::spawn(command).await;
+    let mut server =
+        HttpServer::start(&folder, &["--host", "0.0.0.0", "--allow-unauthenticated"]).await;
     server
         .wait_for_log("serving without authentication on 0.0.0.0:")
         .await;

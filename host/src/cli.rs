@@ -14,6 +14,7 @@ use capsule::auth::limiter::RateLimiter;
 use capsule::config::{FlagValue, Overrides, Settings, Transport};
 use capsule::loader::{Problem, Severity};
 use capsule::mcp::{self, CapsuleServer};
+use capsule::metrics::{Metrics, PluginEvent};
 use capsule::runtime::CallContext;
 use capsule::units::list_or_none;
 use clap::{Parser, Subcommand};
@@ -142,6 +143,18 @@ enum Command {
         #[command(subcommand)]
         action: ConfigCommand,
     },
+    /// A running server's calls per plugin, read from its `/metrics`: calls, calls/s,
+    /// p50/p99 run time, errors and sandbox faults by kind; refreshed until Ctrl-C.
+    Top {
+        /// The server's metrics URL, e.g. `http://127.0.0.1:8080/metrics` (no path: `/metrics`).
+        url: String,
+        /// Print one table (totals since the server started) and exit.
+        #[arg(long)]
+        once: bool,
+        /// Time between refreshes, e.g. `2s`.
+        #[arg(long, default_value = "2s", value_name = "DURATION")]
+        interval: String,
+    },
     /// Create a new plugin project from a template: `capsule new my-tool --lang python`.
     New {
         /// The plugin's name: its folder, its `.wasm` file and the prefix of its tools.
@@ -209,6 +222,10 @@ struct ServeArgs {
     /// Capsule must authenticate clients).
     #[arg(long)]
     allow_unauthenticated: bool,
+    /// Serve Prometheus `/metrics` on a listener of its own: `HOST:PORT`, or a port
+    /// alone for 127.0.0.1 ([metrics] addr; needed for metrics in stdio mode).
+    #[arg(long, value_name = "ADDRESS")]
+    metrics_addr: Option<String>,
 }
 
 impl ServeArgs {
@@ -235,6 +252,13 @@ impl ServeArgs {
         if self.allow_unauthenticated {
             flags.push(flag("allow-unauthenticated", "true".into()));
         }
+        if let Some(addr) = &self.metrics_addr {
+            flags.push(FlagValue {
+                key: "metrics.addr".into(),
+                flag: "--metrics-addr".into(),
+                value: addr.clone(),
+            });
+        }
         flags
     }
 }
@@ -246,6 +270,14 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         .unwrap_or_else(|| Command::Serve(ServeArgs::default()));
     if let Command::New { name, lang, dir } = &command {
         return new_project(name, lang, dir);
+    }
+    if let Command::Top {
+        url,
+        once,
+        interval,
+    } = &command
+    {
+        return top(url, *once, interval).await;
     }
     let serving = matches!(command, Command::Serve(_));
     let explicit_cache_dir = args.cache_dir.is_some();
@@ -355,6 +387,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         Command::Check { lock } => check(&app, lock.then_some(lock_path.as_path())),
         Command::Inspect { plugin } => inspect(&app, &plugin),
         Command::New { .. }
+        | Command::Top { .. }
         | Command::Approve { .. }
         | Command::Auth { .. }
         | Command::Install { .. }
@@ -389,6 +422,34 @@ next:
         out!("\ntest it:\n  {test}");
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// `capsule top`: scrapes `url` every `interval` and prints the table (once with `once`).
+async fn top(url: &str, once: bool, interval: &str) -> Result<ExitCode> {
+    use capsule::metrics::top::{Snapshot, render};
+    let interval = capsule::units::parse_duration(interval)
+        .map_err(|err| anyhow::anyhow!("--interval {interval}: {err}"))?;
+    let mut previous: Option<(Snapshot, std::time::Instant)> = None;
+    loop {
+        let now = Snapshot::scrape(url).await.map_err(anyhow::Error::msg)?;
+        let taken = std::time::Instant::now();
+        let table = render(&now, previous.as_ref().map(|(p, at)| (p, taken - *at)));
+        if once {
+            out!("{}", table.trim_end());
+            return Ok(ExitCode::SUCCESS);
+        }
+        // Clear the screen and home the cursor, then the table.
+        out!(
+            "\x1b[2J\x1b[H{url}  every {}\n{}",
+            capsule::units::format_duration(interval),
+            table.trim_end()
+        );
+        previous = Some((now, taken));
+        tokio::select! {
+            _ = tokio::time::sleep(interval) => {}
+            _ = shutdown_signal() => return Ok(ExitCode::SUCCESS),
+        }
+    }
 }
 
 /// `capsule config`: the schema, the effective configuration or the docs' key table.
@@ -518,10 +579,16 @@ async fn serve(mut app: App) -> Result<ExitCode> {
         "serving MCP on {}",
         settings.transport
     );
+    let metrics = metrics_for(&app);
     let server = CapsuleServer::new(app.runtime.clone(), app.registry.clone())
         .with_audit(app.audit.clone())
+        .with_metrics(metrics.clone())
         .with_limiter(RateLimiter::new(app.settings.per_principal_rate_limit));
     let shutdown = CancellationToken::new();
+    let metrics_addr = app.settings.metrics.addr.filter(|_| metrics.is_on());
+    if let Some(addr) = metrics_addr {
+        mcp::http::metrics::serve(metrics, addr, &settings.allowed_hosts, shutdown.clone()).await?;
+    }
     let signalled = shutdown.clone();
     tokio::spawn(async move {
         shutdown_signal().await;
@@ -538,6 +605,7 @@ async fn serve(mut app: App) -> Result<ExitCode> {
             server.clone(),
             settings,
             app.settings.auth.as_ref(),
+            metrics_addr.is_some(),
             shutdown.clone(),
         )
         .await
@@ -551,6 +619,29 @@ async fn serve(mut app: App) -> Result<ExitCode> {
     app.audit.server_stop(&reason, server.calls().cut_off());
     served?;
     Ok(ExitCode::SUCCESS)
+}
+
+/// The metrics `[metrics]` asks for: on when enabled and served somewhere (the HTTP
+/// listener, or `metrics.addr`); the plugins loaded and failed so far counted.
+fn metrics_for(app: &App) -> Metrics {
+    let wanted = &app.settings.metrics;
+    if !wanted.enabled
+        || (app.settings.server.transport == Transport::Stdio && wanted.addr.is_none())
+    {
+        return Metrics::off();
+    }
+    let metrics = Metrics::new(app.runtime.clone(), app.registry.clone());
+    let failed = app
+        .problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error && p.plugin.is_some())
+        .count();
+    metrics.plugin_event(
+        PluginEvent::Loaded,
+        app.registry.snapshot().plugins().len() as u64,
+    );
+    metrics.plugin_event(PluginEvent::Failed, failed as u64);
+    metrics
 }
 
 fn list(app: &App, json: bool) -> Result<ExitCode> {

@@ -22,6 +22,7 @@ pub mod loader;
 pub mod lock;
 pub mod logging;
 pub mod mcp;
+pub mod metrics;
 pub mod policy;
 pub mod registry;
 pub mod runtime;

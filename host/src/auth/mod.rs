@@ -17,7 +17,7 @@ pub mod access;
 pub mod add_token;
 pub mod algorithm;
 mod authenticator;
-mod fetch;
+pub(crate) mod fetch;
 pub mod jwks;
 pub mod jwt;
 pub mod keys;

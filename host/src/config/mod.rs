@@ -24,6 +24,7 @@ pub mod expand;
 mod file;
 pub mod keys;
 pub mod layer;
+pub mod metrics;
 mod overrides;
 pub mod rate_limits;
 mod raw;
@@ -41,6 +42,7 @@ pub use file::parse_file;
 use file::parse_secrets_file;
 pub(crate) use file::parse_toml;
 pub use layer::{Entry, FlagValue, Source};
+pub use metrics::MetricsSettings;
 pub use raw::RawConfig;
 pub use runtime::{RawRuntime, RuntimeSettings};
 pub use server::{ServerSettings, Transport};
@@ -111,6 +113,8 @@ pub struct Settings {
     pub server: ServerSettings,
     /// The audit log of `capsule serve`.
     pub audit: AuditSettings,
+    /// `[metrics]`: the Prometheus exposition.
+    pub metrics: MetricsSettings,
     /// `[auth]`: who may call over HTTP; `None` when the section is absent.
     pub auth: Option<AuthSettings>,
     /// Limits of plugins without their own.
@@ -214,6 +218,10 @@ impl Settings {
             .audit
             .resolve(&base)
             .map_err(|(key, message)| invalid(&key, message))?;
+        let metrics = raw
+            .metrics
+            .resolve()
+            .map_err(|(key, message)| invalid(&key, message))?;
         let auth = raw
             .auth
             .map(|auth| auth.resolve(&base))
@@ -297,6 +305,7 @@ impl Settings {
             runtime,
             server,
             audit,
+            metrics,
             auth,
             default_limits,
             plugins,

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::audit::RawAudit;
 use super::auth::RawAuth;
 use super::authorization::RawAuthorization;
+use super::metrics::RawMetrics;
 use super::rate_limits::RawRateLimits;
 use super::runtime::RawRuntime;
 use super::server::RawServer;
@@ -39,6 +40,9 @@ pub struct RawConfig {
     /// The audit log of `capsule serve`: JSON lines to a file or stderr (docs/audit.md).
     #[serde(default)]
     pub audit: RawAudit,
+    /// Prometheus metrics at `/metrics` (docs/observability.md).
+    #[serde(default)]
+    pub metrics: RawMetrics,
     /// Who may call over HTTP: static tokens, JWTs, the protected resource metadata (stdio ignores it).
     pub auth: Option<RawAuth>,
     /// What HTTP callers need to call tools (per plugin and tool: `scopes` in their policy).

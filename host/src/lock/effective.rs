@@ -78,6 +78,8 @@ fn entries(s: &Settings) -> BTreeMap<String, String> {
     // What the audit log records (its file differs between machines, like the folders).
     entries.extend([
         ("audit.enabled", s.audit.enabled.to_string()),
+        // Whether /metrics is served (its own listener's address is machine-specific).
+        ("metrics.enabled", s.metrics.enabled.to_string()),
         ("audit.tool-calls", s.audit.tool_calls.to_string()),
         ("audit.arguments", s.audit.arguments.to_string()),
         (
@@ -198,7 +200,13 @@ mod tests {
 
     /// Keys whose value differs between a build machine and production without changing
     /// what plugins may do: not locked.
-    const MACHINE_SPECIFIC: &[&str] = &["audit.path", "cache-dir", "log-level", "plugins-dir"];
+    const MACHINE_SPECIFIC: &[&str] = &[
+        "audit.path",
+        "cache-dir",
+        "log-level",
+        "metrics.addr",
+        "plugins-dir",
+    ];
     /// Sections locked per plugin, in the plugin's own part of the lock.
     const PER_PLUGIN: &[&str] = &["plugins.", "profiles."];
     /// Keys the lock records under another name.

@@ -25,10 +25,11 @@ use super::inflight::Inflight;
 use crate::audit::{Audit, Outcome};
 use crate::auth::Principal;
 use crate::auth::limiter::{RateLimiter, ToolLimitChecked};
+use crate::metrics::Metrics;
 use crate::registry::{RegisteredTool, Registry};
 use crate::runtime::bindings::Level;
 use crate::runtime::events::{self, EventReceiver};
-use crate::runtime::{CallContext, CallEvent, CallFailure, Runtime};
+use crate::runtime::{CallContext, CallEvent, CallFailure, Runtime, Usage};
 
 /// Stored in [`CapsuleServer::client_level`] while the client has not asked for logs.
 const NO_LOGS: u8 = u8::MAX;
@@ -41,6 +42,7 @@ pub struct CapsuleServer {
     client_level: Arc<AtomicU8>,
     calls: Arc<Inflight>,
     audit: Audit,
+    metrics: Metrics,
     limiter: Arc<RateLimiter>,
 }
 
@@ -54,6 +56,7 @@ impl CapsuleServer {
             client_level: Arc::new(AtomicU8::new(NO_LOGS)),
             calls: Inflight::new(),
             audit: Audit::off(),
+            metrics: Metrics::off(),
             limiter: Arc::new(RateLimiter::new(None)),
         }
     }
@@ -66,6 +69,16 @@ impl CapsuleServer {
     /// The audit log (off unless [`Self::with_audit`] set one), for the transports.
     pub fn audit(&self) -> &Audit {
         &self.audit
+    }
+
+    /// This handler, counting calls in `metrics` (and every one made from it).
+    pub fn with_metrics(self, metrics: Metrics) -> Self {
+        Self { metrics, ..self }
+    }
+
+    /// The metrics (off unless [`Self::with_metrics`] set them), for the transports.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
     }
 
     /// This handler with `limiter`'s buckets (shared by every client made from it).
@@ -175,6 +188,7 @@ impl ServerHandler for CapsuleServer {
             if let Some(record) = record {
                 record.finish(Outcome::UnknownTool);
             }
+            self.metrics.unknown_tool();
             return Err(ErrorData::invalid_params(
                 format!(
                     "unknown tool `{}`; call tools/list to see the available tools",
@@ -193,6 +207,8 @@ impl ServerHandler for CapsuleServer {
             if let Some(record) = record {
                 record.finish(Outcome::Rejected);
             }
+            self.metrics
+                .call(tool, Outcome::Rejected, &Usage::default());
             return Err(exceeded.to_error_data());
         }
         let _running = self.calls.enter(format!("tools/call {}", request.name));
@@ -205,7 +221,7 @@ impl ServerHandler for CapsuleServer {
             events: None,
             caller: principal,
         };
-        let (result, outcome) = if progress.is_none() && level.is_none() {
+        let (result, outcome, usage) = if progress.is_none() && level.is_none() {
             execute_with_outcome(&self.runtime, tool, arguments, call).await
         } else {
             // The events are forwarded on this task, beside the call: the sender lives in
@@ -224,6 +240,7 @@ impl ServerHandler for CapsuleServer {
         if let Some(record) = record {
             record.finish(outcome);
         }
+        self.metrics.call(tool, outcome, &usage);
         Ok(result.into())
     }
 }
@@ -249,12 +266,25 @@ pub async fn execute(
     execute_with_outcome(runtime, tool, arguments, call).await.0
 }
 
-/// [`execute`], and how the call ended, for the audit log.
+/// [`execute`], how the call ended (for the audit log) and what it used (for metrics).
 async fn execute_with_outcome(
     runtime: &Runtime,
     tool: &RegisteredTool,
     arguments: JsonObject,
     call: CallContext,
+) -> (CallToolResult, Outcome, Usage) {
+    let mut usage = Usage::default();
+    let (result, outcome) = run_checked(runtime, tool, arguments, call, &mut usage).await;
+    (result, outcome, usage)
+}
+
+/// Checks the arguments, runs the call and checks its result; `usage` gets what it used.
+async fn run_checked(
+    runtime: &Runtime,
+    tool: &RegisteredTool,
+    arguments: JsonObject,
+    call: CallContext,
+    usage: &mut Usage,
 ) -> (CallToolResult, Outcome) {
     let arguments = Value::Object(arguments);
     if let Err(message) = tool.check_arguments(&arguments) {
@@ -263,7 +293,7 @@ async fn execute_with_outcome(
     let arguments = arguments.to_string();
     let started = Instant::now();
     let outcome = runtime
-        .call(&tool.plugin, &tool.tool_name, &arguments, call)
+        .call_measured(&tool.plugin, &tool.tool_name, &arguments, call, usage)
         .await;
     let elapsed = started.elapsed();
     match outcome {

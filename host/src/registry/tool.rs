@@ -23,6 +23,8 @@ pub struct RegisteredTool {
     pub descriptor: rmcp::model::Tool,
     /// The scopes a caller needs (any one) and the rate limit over all callers.
     pub access: ToolAccess,
+    /// Its metric handles, resolved once ([`crate::metrics`]).
+    pub metrics: crate::metrics::ToolSlot,
     input: jsonschema::Validator,
     output: Option<jsonschema::Validator>,
 }
@@ -74,6 +76,7 @@ impl RegisteredTool {
             access: plugin.policy.access.for_tool(&tool.name),
             plugin,
             descriptor,
+            metrics: Default::default(),
             input,
             output,
         })

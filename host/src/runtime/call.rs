@@ -3,7 +3,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use tokio::sync::OwnedSemaphorePermit;
 use wasmtime::{Engine, Store, Trap, UpdateDeadline};
@@ -67,10 +67,27 @@ impl Runtime {
         plugin: &Arc<Plugin>,
         name: &str,
         arguments: &str,
+        context: CallContext,
+    ) -> Result<CallResult, CallFailure> {
+        let mut usage = Usage::default();
+        self.call_measured(plugin, name, arguments, context, &mut usage)
+            .await
+    }
+
+    /// [`Self::call`], recording into `usage` what the call used (for metrics and traces).
+    pub async fn call_measured(
+        &self,
+        plugin: &Arc<Plugin>,
+        name: &str,
+        arguments: &str,
         mut context: CallContext,
+        usage: &mut Usage,
     ) -> Result<CallResult, CallFailure> {
         let deadline = deadline_after(plugin.policy.limits.timeout);
-        let slots = self.admit(plugin, &context, deadline).await?;
+        let arrived = Instant::now();
+        let admitted = self.admit(plugin, &context, deadline).await;
+        usage.queue_wait = arrived.elapsed();
+        let slots = admitted?;
         tracing::debug!(plugin = %plugin.name, tool = name, "call admitted");
         context.cancel = context.cancel.child_token();
         let _cancel_when_abandoned = context.cancel.clone().drop_guard();
@@ -81,20 +98,25 @@ impl Runtime {
             name: name.to_owned(),
             arguments: arguments.to_owned(),
         };
-        let returned = self
+        let started = Instant::now();
+        let spawned = self
             .executor
             .spawn(async move {
                 // The slots are the instance's: held until it is gone.
                 let _slots = slots;
                 invoke(&engine, stack, &running, invocation, context, deadline).await
             })
-            .await
-            .map_err(|err| {
-                CallFailure::Fault(Fault::Crashed {
-                    detail: format!("the call's task ended abnormally: {err}"),
-                })
-            })?
-            .map_err(CallFailure::Fault)?;
+            .await;
+        usage.run_time = Some(started.elapsed());
+        let (returned, used) = spawned.map_err(|err| {
+            CallFailure::Fault(Fault::Crashed {
+                detail: format!("the call's task ended abnormally: {err}"),
+            })
+        })?;
+        usage.fuel = Some(used.fuel);
+        usage.memory_peak = Some(used.memory_peak);
+        usage.instantiated = used.instantiated;
+        let returned = returned.map_err(CallFailure::Fault)?;
         let Returned::Called(result) = returned else {
             unreachable!("call-tool returns a call result")
         };
@@ -114,7 +136,8 @@ impl Runtime {
             CallContext::default(),
             deadline,
         )
-        .await?
+        .await
+        .0?
         {
             Returned::Tools(tools) => Ok(tools),
             Returned::Called(_) => unreachable!("list-tools returns tools"),
@@ -197,6 +220,29 @@ impl Runtime {
     }
 }
 
+/// What a call used, for metrics and traces ([`Runtime::call_measured`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Usage {
+    /// Time spent waiting for a call slot (zero when one was free).
+    pub queue_wait: Duration,
+    /// Time from handing the call to the call threads until it ended (instantiation
+    /// included); `None` when it never got a slot.
+    pub run_time: Option<Duration>,
+    /// Fuel consumed; `None` when it never ran.
+    pub fuel: Option<u64>,
+    /// The most linear memory the call held, over all its memories, in bytes.
+    pub memory_peak: Option<u64>,
+    /// Whether an instance was created for it.
+    pub instantiated: bool,
+}
+
+/// What [`invoke`] measured.
+struct Used {
+    fuel: u64,
+    memory_peak: u64,
+    instantiated: bool,
+}
+
 /// Runs `invocation` in a fresh instance of `plugin`, under its limits, until `deadline`.
 async fn invoke(
     engine: &Engine,
@@ -205,15 +251,24 @@ async fn invoke(
     invocation: Invocation,
     context: CallContext,
     deadline: Instant,
-) -> Result<Returned, Fault> {
+) -> (Result<Returned, Fault>, Used) {
+    let mut instantiated = false;
     let limits = &plugin.policy.limits;
     let cancel = context.cancel.clone();
     let state = CallState::new(plugin.name.clone(), &plugin.policy, context);
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
-    store.set_fuel(limits.fuel).map_err(|err| Fault::Crashed {
-        detail: format!("cannot set fuel: {err}"),
-    })?;
+    if let Err(err) = store.set_fuel(limits.fuel) {
+        let fault = Fault::Crashed {
+            detail: format!("cannot set fuel: {err}"),
+        };
+        let used = Used {
+            fuel: 0,
+            memory_peak: 0,
+            instantiated,
+        };
+        return (Err(fault), used);
+    }
     // Bounds what the host copies out of guest memory in one transfer (the result, or
     // an argument of a host call) before any check of ours could run.
     store.set_hostcall_fuel(transfer_budget(limits.result));
@@ -234,6 +289,7 @@ async fn invoke(
         match &plugin.entry {
             Entry::Tools(pre) => {
                 let instance = pre.instantiate_async(&mut store).await?;
+                instantiated = true;
                 let tools = instance.capsule_plugin_tools();
                 match invocation {
                     Invocation::ListTools => {
@@ -253,6 +309,7 @@ async fn invoke(
                         return Ok(Returned::Called(Err(unknown)));
                     };
                     let instance = pre.instantiate_async(&mut store).await?;
+                    instantiated = true;
                     function
                         .call(&mut store, &instance, &arguments)
                         .await
@@ -275,12 +332,18 @@ async fn invoke(
             Err(_elapsed) => Err(None),
         },
     };
+    let used = Used {
+        fuel: limits.fuel.saturating_sub(store.get_fuel().unwrap_or(0)),
+        memory_peak: store.data().limiter.memory_used() as u64,
+        instantiated,
+    };
     let state = store.data();
     state.finish_output();
-    outcome.map_err(|err| match err {
+    let outcome = outcome.map_err(|err| match err {
         None => Fault::Deadline { limit: timeout },
         Some(err) => classify(err, state, limits, max_wasm_stack),
-    })
+    });
+    (outcome, used)
 }
 
 /// The slots a running call holds: one of its plugin's and one of the host's.

@@ -132,6 +132,20 @@ pub enum Fault {
 }
 
 impl Fault {
+    /// Every value [`Fault::kind`] returns, for metrics labels known in advance.
+    pub const KINDS: &'static [&'static str] = &[
+        "fuel",
+        "deadline",
+        "memory",
+        "table",
+        "stack",
+        "result-size",
+        "instances",
+        "pool-share",
+        "crash",
+        "cancelled",
+    ];
+
     /// A short stable name for logs and metrics (`fuel`, `deadline`, `memory`, …).
     pub fn kind(&self) -> &'static str {
         match self {
@@ -202,6 +216,17 @@ mod tests {
             },
             Fault::Cancelled,
         ]
+    }
+
+    #[test]
+    fn every_kind_is_listed_in_kinds() {
+        for fault in every_fault() {
+            assert!(
+                Fault::KINDS.contains(&fault.kind()),
+                "add `{}` to Fault::KINDS",
+                fault.kind()
+            );
+        }
     }
 
     /// The exact text of every fault message is reviewed in `tests/e2e/golden/faults.txt`.

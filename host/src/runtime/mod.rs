@@ -20,7 +20,7 @@ use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::{HasSelf, Linker};
 
-pub use call::CallFailure;
+pub use call::{CallFailure, Usage};
 pub use events::{CallEvent, Progress};
 pub use plugin::{LoadError, Plugin};
 pub use state::CallContext;
@@ -92,6 +92,16 @@ impl Runtime {
             executor,
             _ticker,
         })
+    }
+
+    /// Calls waiting for a slot now (`runtime.max-queued-calls` bounds it).
+    pub fn queued_calls(&self) -> usize {
+        self.queued.load(std::sync::atomic::Ordering::Relaxed)
+    }
+
+    /// Calls holding a slot of the host now (`runtime.max-concurrent-calls` bounds it).
+    pub fn running_calls(&self) -> usize {
+        (self.settings.max_concurrent_calls as usize).saturating_sub(self.slots.available_permits())
     }
 
     /// The engine, e.g. for inspecting components.

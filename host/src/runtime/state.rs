@@ -69,6 +69,12 @@ impl SandboxLimiter {
         }
     }
 
+    /// The linear memory the call holds now, in bytes, over all its memories (memories
+    /// never shrink, so at the end of a call this is its peak).
+    pub fn memory_used(&self) -> usize {
+        self.memory_used
+    }
+
     /// The memory limit in bytes (over all of the call's memories).
     pub fn memory_limit(&self) -> usize {
         self.memory

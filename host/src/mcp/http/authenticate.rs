@@ -21,6 +21,7 @@ use super::listener::Peer;
 use crate::audit::Audit;
 use crate::auth::metadata::ResourceMetadata;
 use crate::auth::{Authenticator, Principal, Refusal};
+use crate::metrics::Metrics;
 
 /// What the middleware needs: the verifier and the metadata document's URL.
 pub struct Authentication {
@@ -30,17 +31,25 @@ pub struct Authentication {
     metadata_param: String,
     /// Where refusals are recorded (`auth.failure`).
     audit: Audit,
+    /// Where refusals are counted (`capsule_auth_failures_total`).
+    metrics: Metrics,
 }
 
 impl Authentication {
     /// Authentication with `authenticator`, pointing clients at `metadata`.
-    pub fn new(authenticator: Authenticator, metadata: ResourceMetadata, audit: Audit) -> Self {
+    pub fn new(
+        authenticator: Authenticator,
+        metadata: ResourceMetadata,
+        audit: Audit,
+        metrics: Metrics,
+    ) -> Self {
         let metadata_param = format!("resource_metadata=\"{}\"", metadata.url());
         Self {
             authenticator,
             metadata,
             metadata_param,
             audit,
+            metrics,
         }
     }
 
@@ -94,6 +103,7 @@ pub async fn authenticate(
         Err(refusal) => {
             refused(&refusal, client);
             auth.audit.auth_failure(&refusal.to_string(), client);
+            auth.metrics.auth_failure(&refusal);
             let status = match refusal {
                 Refusal::InQuery | Refusal::NotBearer => StatusCode::BAD_REQUEST,
                 Refusal::InsufficientScope { .. } => StatusCode::FORBIDDEN,

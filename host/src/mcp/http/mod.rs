@@ -13,6 +13,7 @@ mod edge;
 mod health;
 mod limit;
 mod listener;
+pub mod metrics;
 mod session_slots;
 mod tracked_body;
 
@@ -69,11 +70,13 @@ pub enum HttpError {
 
 /// Serves `server` over HTTP as `settings` say, authenticating clients as `auth` says,
 /// until `shutdown` is cancelled, then drains. Logs `listening on http://ADDRESS/PATH`
-/// once the port is bound (port 0 picks one).
+/// once the port is bound (port 0 picks one). `/metrics` is served here when the
+/// server's metrics are on, unless `metrics_elsewhere` (a listener of its own serves it).
 pub async fn serve(
     server: CapsuleServer,
     settings: &ServerSettings,
     auth: Option<&AuthSettings>,
+    metrics_elsewhere: bool,
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
     let addr = SocketAddr::new(settings.host, settings.port);
@@ -97,6 +100,7 @@ pub async fn serve(
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(settings.session_idle_timeout);
     let sessions = Arc::new(sessions);
+    server.metrics().watch_sessions(sessions.clone());
     let end_sessions = CancellationToken::new();
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(!settings.stateless)
@@ -143,10 +147,14 @@ pub async fn serve(
                 authenticator,
                 metadata,
                 server.audit().clone(),
+                server.metrics().clone(),
             )))
         }
         None => None,
     };
+    let metrics = server.metrics().clone();
+    // `/metrics` here unless `metrics.addr` gives it a listener of its own.
+    let metrics = (metrics.is_on() && !metrics_elsewhere).then_some(metrics);
     let router = routes(
         &settings.path,
         mcp,
@@ -154,6 +162,7 @@ pub async fn serve(
         authentication,
         limits,
         health.clone(),
+        metrics,
     );
 
     tracing::info!(
@@ -203,7 +212,8 @@ pub async fn serve(
 /// `/healthz`, `/readyz`, and the MCP endpoint at `path` and `path/` behind the edge:
 /// `Host`/`Origin` first, then authentication (with `[auth]`, which also serves the
 /// metadata document), then the admission checks that read the body; the rate limits
-/// innermost (they need the principal).
+/// innermost (they need the principal). `/metrics` (with `metrics`) behind the
+/// `Host`/`Origin` screen only.
 fn routes(
     path: &str,
     mcp: StreamableHttpService<CapsuleServer, LocalSessionManager>,
@@ -211,6 +221,7 @@ fn routes(
     authentication: Option<Arc<Authentication>>,
     limits: Arc<limit::Limits>,
     health: Arc<Health>,
+    metrics: Option<crate::metrics::Metrics>,
 ) -> Router {
     let mut endpoint = Router::new().route_service(path, mcp.clone());
     if path != "/" {
@@ -234,6 +245,9 @@ fn routes(
             document = document.route(&route, get(authenticate::metadata));
         }
         metadata = document.with_state(authentication);
+    }
+    if let Some(metrics) = metrics {
+        endpoint = endpoint.merge(metrics::route(metrics));
     }
     let endpoint = endpoint.layer(axum::middleware::from_fn_with_state(edge, edge::screen));
     Router::new()

@@ -1,0 +1,128 @@
+//! One tool's metric handles, resolved once (at load, or at its first call) so a call
+//! records by index and pointer, without hashing label strings.
+
+use std::sync::OnceLock;
+
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::histogram::Histogram;
+
+use super::families::{CallLabels, Families, PluginLabels, ToolLabels};
+use crate::audit::Outcome;
+use crate::runtime::Usage;
+use crate::runtime::fault::Fault;
+
+/// The outcomes counted per tool before any call, in index order: `ok`, `tool-error`,
+/// `rejected`, `busy`, then every [`Fault::KINDS`].
+const FIXED: [&str; 4] = ["ok", "tool-error", "rejected", "busy"];
+
+/// A tool's slot for its handles, kept in the registered tool.
+#[derive(Default)]
+pub struct ToolSlot(OnceLock<ToolMetrics>);
+
+impl ToolSlot {
+    /// The handles, resolved by `resolve` the first time.
+    pub(super) fn get_or_init(&self, resolve: impl FnOnce() -> ToolMetrics) -> &ToolMetrics {
+        self.0.get_or_init(resolve)
+    }
+}
+
+/// The handles of one tool.
+pub struct ToolMetrics {
+    labels: ToolLabels,
+    outcomes: Vec<Counter>,
+    run: Histogram,
+    fuel: Histogram,
+    queue_wait: Histogram,
+    memory_peak: Histogram,
+    instances: Counter,
+}
+
+impl ToolMetrics {
+    /// The handles of tool `tool` of plugin `plugin`; every fixed outcome's series
+    /// exists (at 0) from now on.
+    pub(super) fn resolve(families: &Families, plugin: &str, tool: &str) -> Self {
+        let labels = ToolLabels {
+            plugin: plugin.to_owned(),
+            tool: tool.to_owned(),
+        };
+        let plugin_labels = PluginLabels {
+            plugin: plugin.to_owned(),
+        };
+        let outcomes = FIXED
+            .iter()
+            .chain(Fault::KINDS)
+            .map(|outcome| {
+                families
+                    .calls
+                    .get_or_create(&call_labels(&labels, outcome))
+                    .clone()
+            })
+            .collect();
+        Self {
+            outcomes,
+            run: families.run_seconds.get_or_create(&labels).clone(),
+            fuel: families.fuel.get_or_create(&labels).clone(),
+            queue_wait: families
+                .queue_wait_seconds
+                .get_or_create(&plugin_labels)
+                .clone(),
+            memory_peak: families.memory_peak.get_or_create(&plugin_labels).clone(),
+            instances: families.instances.get_or_create(&plugin_labels).clone(),
+            labels,
+        }
+    }
+
+    /// Counts one call that ended with `outcome` and records what it used.
+    pub(super) fn record(&self, families: &Families, outcome: Outcome, usage: &Usage) {
+        match self.index(outcome) {
+            Some(index) => {
+                self.outcomes[index].inc();
+            }
+            // An outcome added later than this list: counted all the same, by label.
+            None => {
+                families
+                    .calls
+                    .get_or_create(&call_labels(&self.labels, outcome.as_str()))
+                    .inc();
+            }
+        }
+        if matches!(outcome, Outcome::Rejected) {
+            return;
+        }
+        self.queue_wait.observe(usage.queue_wait.as_secs_f64());
+        if let Some(run) = usage.run_time {
+            self.run.observe(run.as_secs_f64());
+        }
+        if let Some(fuel) = usage.fuel {
+            self.fuel.observe(fuel as f64);
+        }
+        if let Some(peak) = usage.memory_peak {
+            self.memory_peak.observe(peak as f64);
+        }
+        if usage.instantiated {
+            self.instances.inc();
+        }
+    }
+
+    fn index(&self, outcome: Outcome) -> Option<usize> {
+        match outcome {
+            Outcome::Ok => Some(0),
+            Outcome::ToolError => Some(1),
+            Outcome::Rejected => Some(2),
+            Outcome::Busy => Some(3),
+            Outcome::Fault(kind) => Fault::KINDS
+                .iter()
+                .position(|k| *k == kind)
+                .map(|i| FIXED.len() + i),
+            Outcome::UnknownTool => None,
+        }
+    }
+}
+
+fn call_labels(labels: &ToolLabels, outcome: &str) -> CallLabels {
+    CallLabels {
+        plugin: labels.plugin.clone(),
+        tool: labels.tool.clone(),
+        outcome: outcome.to_owned(),
+    }
+}

@@ -29,6 +29,7 @@ mod limits;
 mod loading;
 mod lock;
 mod memory;
+mod metrics;
 mod protocol;
 mod python_guest;
 mod scaffold;

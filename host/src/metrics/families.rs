@@ -2,7 +2,7 @@
 //! Every label value comes from a loaded plugin (its name, its tools' exposed names) or
 //! from a fixed list (outcomes, reasons); nothing a client sends becomes a label.
 
-use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue};
+use prometheus_client::encoding::EncodeLabelSet;
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -46,7 +46,7 @@ pub struct BreakerLabels {
 }
 
 /// Why authentication refused a request.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum AuthReason {
     /// No `Authorization` header.
     MissingToken,
@@ -60,15 +60,29 @@ pub enum AuthReason {
     InsufficientScope,
 }
 
+impl AuthReason {
+    /// The label value: `missing-token`, `token-in-query`, `not-bearer`, `invalid-token`,
+    /// `insufficient-scope`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::MissingToken => "missing-token",
+            Self::TokenInQuery => "token-in-query",
+            Self::NotBearer => "not-bearer",
+            Self::InvalidToken => "invalid-token",
+            Self::InsufficientScope => "insufficient-scope",
+        }
+    }
+}
+
 /// `reason`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct AuthLabels {
-    /// Why.
-    pub reason: AuthReason,
+    /// Why ([`AuthReason::as_str`]).
+    pub reason: &'static str,
 }
 
 /// What happened to a plugin.
-#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq, EncodeLabelValue)]
+#[derive(Clone, Copy, Debug, Hash, PartialEq, Eq)]
 pub enum PluginEvent {
     /// Loaded (at start, or a new file while serving).
     Loaded,
@@ -80,11 +94,23 @@ pub enum PluginEvent {
     Removed,
 }
 
+impl PluginEvent {
+    /// The label value: `loaded`, `failed`, `replaced`, `removed`.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Loaded => "loaded",
+            Self::Failed => "failed",
+            Self::Replaced => "replaced",
+            Self::Removed => "removed",
+        }
+    }
+}
+
 /// `event`.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct PluginEventLabels {
-    /// What happened.
-    pub event: PluginEvent,
+    /// What happened ([`PluginEvent::as_str`]).
+    pub event: &'static str,
 }
 
 /// `version`.

@@ -114,7 +114,9 @@ impl Metrics {
             inner
                 .families
                 .auth_failures
-                .get_or_create(&AuthLabels { reason })
+                .get_or_create(&AuthLabels {
+                    reason: reason.as_str(),
+                })
                 .inc();
         }
     }
@@ -125,7 +127,9 @@ impl Metrics {
             inner
                 .families
                 .plugin_events
-                .get_or_create(&PluginEventLabels { event })
+                .get_or_create(&PluginEventLabels {
+                    event: event.as_str(),
+                })
                 .inc_by(count);
         }
     }

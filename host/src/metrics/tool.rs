@@ -11,8 +11,9 @@ use crate::audit::Outcome;
 use crate::runtime::Usage;
 use crate::runtime::fault::Fault;
 
-/// The outcomes counted per tool before any call, in index order: `ok`, `tool-error`,
-/// `rejected`, `busy`, then every [`Fault::KINDS`].
+/// The outcomes of a tool's handles, in index order: `ok`, `tool-error`, `rejected`,
+/// `busy`, then every [`Fault::KINDS`]. Only `ok`'s series exists before the first call
+/// (so every tool shows); each other one from the first call that ends so.
 const FIXED: [&str; 4] = ["ok", "tool-error", "rejected", "busy"];
 
 /// A tool's slot for its handles, kept in the registered tool.
@@ -29,7 +30,7 @@ impl ToolSlot {
 /// The handles of one tool.
 pub struct ToolMetrics {
     labels: ToolLabels,
-    outcomes: Vec<Counter>,
+    outcomes: Vec<OnceLock<Counter>>,
     run: Histogram,
     fuel: Histogram,
     queue_wait: Histogram,
@@ -38,8 +39,8 @@ pub struct ToolMetrics {
 }
 
 impl ToolMetrics {
-    /// The handles of tool `tool` of plugin `plugin`; every fixed outcome's series
-    /// exists (at 0) from now on.
+    /// The handles of tool `tool` of plugin `plugin`; its `ok` series exists (at 0)
+    /// from now on.
     pub(super) fn resolve(families: &Families, plugin: &str, tool: &str) -> Self {
         let labels = ToolLabels {
             plugin: plugin.to_owned(),
@@ -48,16 +49,15 @@ impl ToolMetrics {
         let plugin_labels = PluginLabels {
             plugin: plugin.to_owned(),
         };
-        let outcomes = FIXED
+        let outcomes: Vec<OnceLock<Counter>> = FIXED
             .iter()
             .chain(Fault::KINDS)
-            .map(|outcome| {
-                families
-                    .calls
-                    .get_or_create(&call_labels(&labels, outcome))
-                    .clone()
-            })
+            .map(|_| OnceLock::new())
             .collect();
+        let ok = families
+            .calls
+            .get_or_create(&call_labels(&labels, FIXED[0]));
+        let _ = outcomes[0].set(ok.clone());
         Self {
             outcomes,
             run: families.run_seconds.get_or_create(&labels).clone(),
@@ -76,7 +76,14 @@ impl ToolMetrics {
     pub(super) fn record(&self, families: &Families, outcome: Outcome, usage: &Usage) {
         match self.index(outcome) {
             Some(index) => {
-                self.outcomes[index].inc();
+                self.outcomes[index]
+                    .get_or_init(|| {
+                        families
+                            .calls
+                            .get_or_create(&call_labels(&self.labels, outcome.as_str()))
+                            .clone()
+                    })
+                    .inc();
             }
             // An outcome added later than this list: counted all the same, by label.
             None => {

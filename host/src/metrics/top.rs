@@ -34,7 +34,7 @@ pub struct PluginStats {
 impl PluginStats {
     /// Every call counted.
     pub fn calls(&self) -> f64 {
-        self.outcomes.values().sum()
+        self.outcomes.values().fold(0.0, |sum, n| sum + n)
     }
 
     /// Calls that ended with `outcome`.
@@ -193,7 +193,7 @@ pub fn render(now: &Snapshot, previous: Option<(&Snapshot, Duration)>) -> String
             _ => ("-".into(), stats.run_buckets.clone()),
         };
         let faults = stats.faults();
-        let fault_total: f64 = faults.iter().map(|(_, n)| n).sum();
+        let fault_total = faults.iter().fold(0.0, |sum, (_, n)| sum + n);
         let kinds: Vec<String> = faults.iter().map(|(k, n)| format!("{k}={n}")).collect();
         let _ = writeln!(
             out,

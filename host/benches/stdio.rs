@@ -4,7 +4,7 @@
 //!    blocking client (write a line, read a line) so the driver adds only microseconds:
 //!    `ping` (protocol floor) and `tools/call` of a trivial tool, sequential latency
 //!    p50/p90/p99 and throughput, then pipelined throughput with a window of requests
-//!    in flight.
+//!    in flight; the same binary with metrics on (`--metrics-addr`) beside it.
 //! 2. Fresh-instance cost in process: `Runtime::call` (new store + instance per call),
 //!    sequential and with one task per core.
 //! 3. Fairness: `echo_echo` latency while another plugin holds every slot it may take
@@ -89,12 +89,24 @@ fn main() {
         .unwrap_or_default();
     let mut results: Vec<(String, Vec<Round>)> = Vec::new();
     for _ in 0..ROUNDS {
-        let mut targets = vec![Target {
-            name: "capsule (fresh instance per call)".into(),
-            command: capsule(Path::new(env!("CARGO_BIN_EXE_capsule")), folder.path()),
-            tool: "echo_echo",
-            calls: 20_000,
-        }];
+        // Metrics are off in stdio mode unless a listener serves them: the same binary
+        // with `--metrics-addr` measures what recording them costs (docs/observability.md).
+        let mut with_metrics = capsule(Path::new(env!("CARGO_BIN_EXE_capsule")), folder.path());
+        with_metrics.args(["--metrics-addr", "127.0.0.1:0"]);
+        let mut targets = vec![
+            Target {
+                name: "capsule (fresh instance per call)".into(),
+                command: capsule(Path::new(env!("CARGO_BIN_EXE_capsule")), folder.path()),
+                tool: "echo_echo",
+                calls: 20_000,
+            },
+            Target {
+                name: "capsule with metrics on".into(),
+                command: with_metrics,
+                tool: "echo_echo",
+                calls: 20_000,
+            },
+        ];
         for baseline in &baselines {
             targets.push(Target {
                 name: format!("capsule baseline {}", baseline.display()),
@@ -125,6 +137,7 @@ fn main() {
     }
     println!("\ntools/call over stdio, {ROUNDS} interleaved rounds (median round shown):");
     let mut p50s = Vec::new();
+    let mut throughputs = Vec::new();
     for (name, rounds) in &results {
         let mut by_p50: Vec<&Round> = rounds.iter().collect();
         by_p50.sort_by_key(|r| percentile(&r.call, 0.5));
@@ -137,6 +150,15 @@ fn main() {
             pipelined[pipelined.len() / 2]
         );
         p50s.push((name, percentile(&median.call, 0.5)));
+        throughputs.push((name, pipelined[pipelined.len() / 2]));
+    }
+    if let [(_, capsule), others @ ..] = throughputs.as_slice() {
+        for (peer, other) in others {
+            println!(
+                "pipelined throughput ratio {peer} / capsule: {:.3}",
+                other / capsule
+            );
+        }
     }
     if let [(_, capsule), others @ ..] = p50s.as_slice() {
         for (peer, other) in others {

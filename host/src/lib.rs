@@ -29,5 +29,6 @@ pub mod runtime;
 pub mod scaffold;
 #[cfg(test)]
 mod testing;
+pub mod trace;
 pub mod trust;
 pub mod units;

@@ -308,3 +308,45 @@ async fn metrics_can_be_turned_off() {
         .unwrap();
     assert_eq!(response.status(), StatusCode::NOT_FOUND);
 }
+
+/// The caller's trace context, as W3C Trace Context's example writes it.
+const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-01";
+
+#[tokio::test]
+async fn a_call_span_carries_the_callers_traceparent_and_what_the_call_used() {
+    let folder = echo_and_hostile(HOSTILE_LIMITS);
+    let mut command = folder.command(&["serve"]);
+    command.env("CAPSULE_LOG", "info,capsule::call=debug");
+    let server = Server::start(command).await;
+    let mut meta = rmcp::model::RequestMetaObject::new();
+    meta.set_traceparent(TRACEPARENT);
+    let mut params = CallToolRequestParams::new("hostile_spin");
+    params.meta = Some(meta);
+    let result = server.client.call_tool(params).await.expect("tools/call");
+    assert_error(&result, &["ran out of fuel"]);
+    let log = server.wait_for_log("call finished").await;
+    let line = log
+        .lines()
+        .find(|l| l.contains("call finished"))
+        .expect("the call's line");
+    for field in [
+        "tools/call{",
+        "plugin=\"hostile\"",
+        "tool=\"hostile_spin\"",
+        "trace_id=\"0af7651916cd43dd8448eb211c80319c\"",
+        "parent_span_id=\"b7ad6b7169203331\"",
+        "outcome=\"fuel\"",
+        "queue_wait_us=",
+        "run_us=",
+        "memory=",
+    ] {
+        assert!(line.contains(field), "no {field} in {line}");
+    }
+    let fuel: u64 = line
+        .split("fuel=")
+        .nth(1)
+        .and_then(|rest| rest.split(|c: char| !c.is_ascii_digit()).next())
+        .and_then(|n| n.parse().ok())
+        .unwrap_or_else(|| panic!("no fuel= in {line}"));
+    assert!((20_000_000..20_100_000).contains(&fuel), "{line}");
+}

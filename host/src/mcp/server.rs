@@ -19,6 +19,7 @@ use rmcp::model::{
 };
 use rmcp::service::{Peer, RequestContext, RoleServer};
 use serde_json::Value;
+use tracing::Instrument;
 
 use super::convert::{error_result, tool_result};
 use super::inflight::Inflight;
@@ -30,6 +31,7 @@ use crate::registry::{RegisteredTool, Registry};
 use crate::runtime::bindings::Level;
 use crate::runtime::events::{self, EventReceiver};
 use crate::runtime::{CallContext, CallEvent, CallFailure, Runtime, Usage};
+use crate::trace;
 
 /// Stored in [`CapsuleServer::client_level`] while the client has not asked for logs.
 const NO_LOGS: u8 = u8::MAX;
@@ -221,8 +223,13 @@ impl ServerHandler for CapsuleServer {
             events: None,
             caller: principal,
         };
+        let span = trace::call_span(&tool.plugin.name, &tool.exposed_name, || {
+            traceparent(&context)
+        });
         let (result, outcome, usage) = if progress.is_none() && level.is_none() {
-            execute_with_outcome(&self.runtime, tool, arguments, call).await
+            execute_with_outcome(&self.runtime, tool, arguments, call)
+                .instrument(span.clone())
+                .await
         } else {
             // The events are forwarded on this task, beside the call: the sender lives in
             // the call's store, so forwarding ends when the call does, and progress and logs
@@ -232,7 +239,7 @@ impl ServerHandler for CapsuleServer {
             call.events = Some(tx);
             let logger = tool.exposed_name.clone();
             let (executed, ()) = tokio::join!(
-                execute_with_outcome(&self.runtime, tool, arguments, call),
+                execute_with_outcome(&self.runtime, tool, arguments, call).instrument(span.clone()),
                 forward_events(rx, context.peer.clone(), progress, level, logger),
             );
             executed
@@ -241,8 +248,20 @@ impl ServerHandler for CapsuleServer {
             record.finish(outcome);
         }
         self.metrics.call(tool, outcome, &usage);
+        trace::finish(&span, outcome, &usage);
         Ok(result.into())
     }
+}
+
+/// The caller's W3C `traceparent`: from the request's `_meta`, else the HTTP header.
+fn traceparent(context: &RequestContext<RoleServer>) -> Option<&str> {
+    context.meta.get_traceparent().or_else(|| {
+        context
+            .extensions
+            .get::<http::request::Parts>()
+            .and_then(|parts| parts.headers.get("traceparent"))
+            .and_then(|value| value.to_str().ok())
+    })
 }
 
 /// Whether the HTTP edge already took this call's token of its tool's rate limit.

@@ -262,6 +262,25 @@ fn in_process(plugins: &Path) {
             &times,
         );
 
+        // What recording one call's metrics costs (counter, four histograms, instances).
+        let metrics = capsule::metrics::Metrics::new(app.runtime.clone(), app.registry.clone());
+        let usage = capsule::runtime::Usage {
+            queue_wait: Duration::from_micros(3),
+            run_time: Some(Duration::from_micros(80)),
+            fuel: Some(12_345),
+            memory_peak: Some(1 << 20),
+            instantiated: true,
+        };
+        const RECORDS: u32 = 1_000_000;
+        let started = Instant::now();
+        for _ in 0..RECORDS {
+            metrics.call(&tool, capsule::audit::Outcome::Ok, &usage);
+        }
+        println!(
+            "recording one call's metrics: {:.0} ns",
+            started.elapsed().as_nanos() as f64 / f64::from(RECORDS)
+        );
+
         let workers = std::thread::available_parallelism().map_or(2, |n| n.get());
         let started = Instant::now();
         let tasks: Vec<_> = (0..workers)

@@ -350,3 +350,31 @@ async fn a_call_span_carries_the_callers_traceparent_and_what_the_call_used() {
         .unwrap_or_else(|| panic!("no fuel= in {line}"));
     assert!((20_000_000..20_100_000).contains(&fuel), "{line}");
 }
+
+#[tokio::test]
+async fn over_http_the_traceparent_header_is_taken_when_meta_has_none() {
+    let folder = Folder::new(&[("fixtures/echo.wasm", "echo.wasm")], "");
+    let mut command =
+        folder.command(&["serve", "--transport", "http", "--port", "0", "--stateless"]);
+    command.env("CAPSULE_LOG", "info,capsule::call=debug");
+    let server = HttpServer::spawn(command).await;
+    let call = crate::http::call_request(1, "echo_echo", json!({"message": "hi"}));
+    let response = post(&server.url, &call)
+        .header("mcp-protocol-version", "2025-11-25")
+        .header("traceparent", TRACEPARENT)
+        .send()
+        .await
+        .expect("POST tools/call");
+    assert_eq!(response.status(), StatusCode::OK);
+    let log = server.wait_for_log("call finished").await;
+    let line = log
+        .lines()
+        .find(|l| l.contains("call finished"))
+        .expect("the call's line");
+    assert!(
+        line.contains("trace_id=\"0af7651916cd43dd8448eb211c80319c\"")
+            && line.contains("parent_span_id=\"b7ad6b7169203331\"")
+            && line.contains("outcome=\"ok\""),
+        "{line}"
+    );
+}

@@ -17,6 +17,7 @@ pub mod auth;
 pub mod bounds;
 pub mod capability;
 pub mod config;
+pub mod distribution;
 pub mod install;
 pub mod loader;
 pub mod lock;

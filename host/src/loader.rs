@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::distribution::store::Store;
+use crate::distribution::{Fetcher, Origin, Source, fetch};
+use crate::policy::PluginPolicy;
 use crate::registry::{ToolProblem, ToolSet, naming};
 use crate::runtime::{Plugin, Runtime};
 
@@ -80,7 +83,7 @@ pub async fn load_folder(
             plugin: None,
         })
         .collect();
-    let mut named: Vec<(String, PathBuf)> = Vec::new();
+    let mut named: Vec<(String, Kind)> = Vec::new();
     for path in files {
         let stem = path
             .file_stem()
@@ -93,16 +96,51 @@ pub async fn load_folder(
                 message: format!(
                     "{}: plugin name `{name}` is already used by {}; rename one of the files",
                     path.display(),
-                    first.display()
+                    first.describe()
                 ),
                 plugin: Some(name),
             });
             continue;
         }
-        named.push((name, path));
+        named.push((name, Kind::File(path)));
+    }
+    for (name, origin) in &settings.origins {
+        let (source, origin) = match origin {
+            Err(message) => {
+                named.retain(|(n, _)| n != name);
+                problems.push(Problem {
+                    severity: Severity::Error,
+                    message: message.clone(),
+                    plugin: Some(name.clone()),
+                });
+                continue;
+            }
+            Ok(
+                origin @ Origin {
+                    source: Some(source),
+                    ..
+                },
+            ) => (source, origin),
+            Ok(_) => continue,
+        };
+        if let Some((_, Kind::File(path))) = named.iter().find(|(n, _)| n == name) {
+            problems.push(Problem {
+                severity: Severity::Error,
+                message: format!(
+                    "plugin `{name}` is both {} and source = \"{}\" in [plugins.{name}]; remove the file or the source",
+                    path.display(),
+                    source.text()
+                ),
+                plugin: Some(name.clone()),
+            });
+            named.retain(|(n, _)| n != name);
+            continue;
+        }
+        named.push((name.clone(), Kind::Remote(source.clone(), origin.clone())));
     }
     for configured in settings.plugins.keys() {
-        if !named.iter().any(|(n, _)| n == configured) {
+        if !named.iter().any(|(n, _)| n == configured) && !settings.origins.contains_key(configured)
+        {
             problems.push(Problem {
                 severity: Severity::Warning,
                 message: format!(
@@ -114,16 +152,15 @@ pub async fn load_folder(
         }
     }
 
-    let loads = named.iter().map(|(name, path)| async move {
+    let fetcher = Fetcher {
+        store: settings.cache_dir.as_deref().map(Store::new),
+        insecure: settings.distribution.insecure_registries.clone(),
+        key: settings.distribution.public_key.clone(),
+    };
+    let fetcher = &fetcher;
+    let loads = named.iter().map(|(name, kind)| async move {
         let started = std::time::Instant::now();
-        let (policy, warnings) = match settings.policy(name, path) {
-            Ok(found) => found,
-            Err(message) => return (name, Err(message), Vec::new()),
-        };
-        let result = runtime
-            .load(name, path, policy)
-            .await
-            .map_err(|err| err.to_string());
+        let (result, warnings) = load_one(runtime, settings, fetcher, name, kind).await;
         if let Ok(plugin) = &result {
             tracing::info!(
                 plugin = %plugin.name,
@@ -162,4 +199,66 @@ pub async fn load_folder(
         plugin: None,
     }));
     Ok(LoadReport { tools, problems })
+}
+
+/// Where a plugin to load is.
+enum Kind {
+    /// `NAME.wasm` in the plugins folder.
+    File(PathBuf),
+    /// `source` in `[plugins.NAME]`, and what it must be.
+    Remote(Source, Origin),
+}
+
+impl Kind {
+    fn describe(&self) -> String {
+        match self {
+            Kind::File(path) => path.display().to_string(),
+            Kind::Remote(source, _) => source.text(),
+        }
+    }
+}
+
+/// Fetches, checks and loads one plugin: its result, and warnings about its policy.
+async fn load_one(
+    runtime: &Runtime,
+    settings: &Settings,
+    fetcher: &Fetcher,
+    name: &str,
+    kind: &Kind,
+) -> (Result<Plugin, String>, Vec<String>) {
+    let (fetched, policy) = match kind {
+        Kind::File(path) => {
+            let origin = settings.origins.get(name).and_then(|o| o.as_ref().ok());
+            let policy = settings.policy(name, path);
+            (fetch::file(name, path, origin).await, policy)
+        }
+        Kind::Remote(source, origin) => {
+            // Only the operator's entry grants anything to a remote plugin: no sidecar.
+            let policy: Result<(PluginPolicy, Vec<String>), String> = settings
+                .plugins
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| Err(format!("plugin `{name}` has a source but no [plugins.{name}] entry")))
+                .map(|policy| (policy, Vec::new()));
+            (fetcher.remote(name, source, origin).await, policy)
+        }
+    };
+    let (policy, warnings) = match policy {
+        Ok(found) => found,
+        Err(message) => return (Err(message), Vec::new()),
+    };
+    let fetched = match fetched {
+        Ok(fetched) => fetched,
+        Err(err) => return (Err(err.to_string()), warnings),
+    };
+    let digest = fetched.digest.hex().to_string();
+    let result = runtime
+        .load_bytes(name, &fetched.path, fetched.bytes, digest, policy)
+        .await
+        .map(|mut plugin| {
+            plugin.source = fetched.source;
+            plugin
+        })
+        .map_err(|err| err.to_string());
+    (result, warnings)
 }

@@ -24,6 +24,8 @@ pub struct Plugin {
     pub path: PathBuf,
     /// Hex sha256 of the `.wasm`.
     pub digest: String,
+    /// The remote source it was fetched from (`oci://…`, `https://…`); `None` for a file.
+    pub source: Option<String>,
     /// What the plugin's `list-tools` returned, in its order.
     pub tools: Vec<Tool>,
     /// Limits and settings.
@@ -150,8 +152,21 @@ impl Runtime {
                 path: path.to_path_buf(),
                 reason,
             })?;
-        check_header(&bytes, path)?;
         let digest = cache::digest(&bytes);
+        self.load_bytes(name, path, bytes, digest, policy).await
+    }
+
+    /// Loads the plugin `name` from `bytes` (whose hex sha256 is `digest`), read from
+    /// `path` (named in messages; a sidecar `.wit` beside it documents derived tools).
+    pub async fn load_bytes(
+        &self,
+        name: &str,
+        path: &Path,
+        bytes: Vec<u8>,
+        digest: String,
+        policy: PluginPolicy,
+    ) -> Result<Plugin, LoadError> {
+        check_header(&bytes, path)?;
         let engine = self.engine.clone();
         let artifacts = self.cache.clone();
         let key = digest.clone();
@@ -176,6 +191,7 @@ impl Runtime {
             name: Arc::from(name),
             path: path.to_path_buf(),
             digest,
+            source: None,
             tools: Vec::new(),
             policy,
             cache,

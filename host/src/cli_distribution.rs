@@ -51,7 +51,9 @@ pub async fn pull(settings: &Settings, text: &str) -> Result<ExitCode> {
         reference: reference.clone(),
     });
     let Some(cache_dir) = &settings.cache_dir else {
-        bail!("`capsule pull` stores plugins in the cache folder, which --no-cache turns off; drop --no-cache");
+        bail!(
+            "`capsule pull` stores plugins in the cache folder, which --no-cache turns off; drop --no-cache"
+        );
     };
     let fetcher = Fetcher {
         store: Some(Store::new(cache_dir)),
@@ -77,12 +79,20 @@ pub async fn pull(settings: &Settings, text: &str) -> Result<ExitCode> {
     if let Some(key) = &fetched.signed_by {
         out!("signed   verified with public key {key}");
     }
-    out!("\n[plugins.NAME]\nsource = \"{pinned}\"\nsha256 = \"{}\"", fetched.digest);
+    out!(
+        "\n[plugins.NAME]\nsource = \"{pinned}\"\nsha256 = \"{}\"",
+        fetched.digest
+    );
     Ok(ExitCode::SUCCESS)
 }
 
 /// `capsule push FILE REF [--key KEY]`: publishes a component, optionally signed.
-pub async fn push(settings: &Settings, file: &Path, text: &str, key: Option<&Path>) -> Result<ExitCode> {
+pub async fn push(
+    settings: &Settings,
+    file: &Path,
+    text: &str,
+    key: Option<&Path>,
+) -> Result<ExitCode> {
     let reference = reference(text)?;
     let signer = key.map(read_signing_key).transpose()?;
     let wasm = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
@@ -127,7 +137,9 @@ async fn sign_manifest(
     insecure: &[String],
 ) -> Result<()> {
     let identity = format!("{}/{}", reference.registry(), reference.repository());
-    let signature = signer.sign(&identity, manifest).map_err(anyhow::Error::msg)?;
+    let signature = signer
+        .sign(&identity, manifest)
+        .map_err(anyhow::Error::msg)?;
     oci::push_signature(reference, manifest, &signature, insecure).await?;
     out!(
         "signed   {manifest} (signature at tag {})",
@@ -137,7 +149,8 @@ async fn sign_manifest(
 }
 
 fn read_signing_key(path: &Path) -> Result<SigningKey> {
-    let text = std::fs::read_to_string(path).with_context(|| format!("cannot read key {}", path.display()))?;
+    let text = std::fs::read_to_string(path)
+        .with_context(|| format!("cannot read key {}", path.display()))?;
     SigningKey::from_pem(&text).map_err(|m| anyhow::anyhow!("{}: {m}", path.display()))
 }
 
@@ -146,11 +159,18 @@ pub fn cache(settings: &Settings, action: CacheCommand) -> Result<ExitCode> {
     let Some(dir) = &settings.cache_dir else {
         bail!("there is no cache folder (--no-cache); nothing to list or collect");
     };
-    let entries = gc::list(dir, settings).with_context(|| format!("cannot read cache folder {}", dir.display()))?;
+    let entries = gc::list(dir, settings)
+        .with_context(|| format!("cannot read cache folder {}", dir.display()))?;
     let now = SystemTime::now();
     match action {
         CacheCommand::Ls => {
-            out!("{:<9} {:<20} {:>10}  {:<12} REFERENCED BY", "KIND", "DIGEST", "SIZE", "LAST USED");
+            out!(
+                "{:<9} {:<20} {:>10}  {:<12} REFERENCED BY",
+                "KIND",
+                "DIGEST",
+                "SIZE",
+                "LAST USED"
+            );
             for entry in &entries {
                 out!(
                     "{:<9} {:<20} {:>10}  {:<12} {}",
@@ -173,7 +193,12 @@ pub fn cache(settings: &Settings, action: CacheCommand) -> Result<ExitCode> {
                 .with_context(|| format!("cannot clean cache folder {}", dir.display()))?;
             let bytes: u64 = removed.iter().map(|e| e.size).sum();
             for entry in &removed {
-                out!("removed {:<9} {} ({} bytes)", entry.kind, short(entry.digest.as_ref()), entry.size);
+                out!(
+                    "removed {:<9} {} ({} bytes)",
+                    entry.kind,
+                    short(entry.digest.as_ref()),
+                    entry.size
+                );
             }
             out!(
                 "removed {} entries ({bytes} bytes) unreferenced and unused for {}",
@@ -212,7 +237,9 @@ fn parse_grace(text: &str) -> Result<Duration> {
             number
                 .parse::<u64>()
                 .map(|n| Duration::from_secs(n.saturating_mul(unit)))
-                .with_context(|| format!("--grace {text}: write a whole number with a unit, e.g. 7d")),
+                .with_context(|| {
+                    format!("--grace {text}: write a whole number with a unit, e.g. 7d")
+                }),
         )
     };
     if let Some(days) = scaled("d", 86400) {

@@ -136,7 +136,10 @@ pub async fn load_folder(
             named.retain(|(n, _)| n != name);
             continue;
         }
-        named.push((name.clone(), Kind::Remote(source.clone(), origin.clone())));
+        named.push((
+            name.clone(),
+            Kind::Remote(Box::new((source.clone(), origin.clone()))),
+        ));
     }
     for configured in settings.plugins.keys() {
         if !named.iter().any(|(n, _)| n == configured) && !settings.origins.contains_key(configured)
@@ -206,14 +209,14 @@ enum Kind {
     /// `NAME.wasm` in the plugins folder.
     File(PathBuf),
     /// `source` in `[plugins.NAME]`, and what it must be.
-    Remote(Source, Origin),
+    Remote(Box<(Source, Origin)>),
 }
 
 impl Kind {
     fn describe(&self) -> String {
         match self {
             Kind::File(path) => path.display().to_string(),
-            Kind::Remote(source, _) => source.text(),
+            Kind::Remote(remote) => remote.0.text(),
         }
     }
 }
@@ -232,13 +235,18 @@ async fn load_one(
             let policy = settings.policy(name, path);
             (fetch::file(name, path, origin).await, policy)
         }
-        Kind::Remote(source, origin) => {
+        Kind::Remote(remote) => {
+            let (source, origin) = &**remote;
             // Only the operator's entry grants anything to a remote plugin: no sidecar.
             let policy: Result<(PluginPolicy, Vec<String>), String> = settings
                 .plugins
                 .get(name)
                 .cloned()
-                .unwrap_or_else(|| Err(format!("plugin `{name}` has a source but no [plugins.{name}] entry")))
+                .unwrap_or_else(|| {
+                    Err(format!(
+                        "plugin `{name}` has a source but no [plugins.{name}] entry"
+                    ))
+                })
                 .map(|policy| (policy, Vec::new()));
             (fetcher.remote(name, source, origin).await, policy)
         }

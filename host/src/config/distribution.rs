@@ -44,7 +44,12 @@ impl RawDistribution {
             .as_ref()
             .map(|file| {
                 let path = base.join(file);
-                let fail = |m: String| ("distribution.public-key".to_string(), format!("{}: {m}", path.display()));
+                let fail = |m: String| {
+                    (
+                        "distribution.public-key".to_string(),
+                        format!("{}: {m}", path.display()),
+                    )
+                };
                 let text = std::fs::read_to_string(&path)
                     .map_err(|err| fail(format!("cannot read: {err}")))?;
                 PublicKey::from_pem(&text).map_err(fail)
@@ -90,11 +95,70 @@ pub fn origin(
             "signatures are verified for oci:// sources only; pin a file or an https source with `sha256`".into(),
         )));
     }
-    let require_signature =
-        is_oci && policy.require_signature.unwrap_or(distribution.require_signature);
+    let require_signature = is_oci
+        && policy
+            .require_signature
+            .unwrap_or(distribution.require_signature);
     Some(Ok(Origin {
         source,
         sha256,
         require_signature,
     }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn entry(toml: &str) -> RawPolicy {
+        toml::from_str(toml).expect("valid entry")
+    }
+
+    #[test]
+    fn an_entry_without_distribution_keys_has_no_origin() {
+        let none = origin(
+            "a",
+            &entry("secrets = []"),
+            &DistributionSettings::default(),
+        );
+        assert_eq!(none, None);
+    }
+
+    #[test]
+    fn an_https_source_needs_a_pin_and_only_oci_sources_take_require_signature() {
+        let settings = DistributionSettings::default();
+        assert_eq!(
+            origin("web", &entry("source = \"https://example.com/a.wasm\""), &settings),
+            Some(Err((
+                "plugins.web.sha256".into(),
+                "an https source needs the sha256 of the .wasm it downloads (`sha256 = \"sha256:…\"`; `sha256sum FILE` prints it)".into()
+            )))
+        );
+        assert_eq!(
+            origin("notes", &entry("require-signature = true"), &settings),
+            Some(Err((
+                "plugins.notes.require-signature".into(),
+                "signatures are verified for oci:// sources only; pin a file or an https source with `sha256`".into()
+            )))
+        );
+    }
+
+    #[test]
+    fn the_global_require_signature_applies_to_oci_sources_unless_the_plugin_says_otherwise() {
+        let strict = DistributionSettings {
+            require_signature: true,
+            ..DistributionSettings::default()
+        };
+        let required = |toml: &str| {
+            origin("p", &entry(toml), &strict)
+                .expect("has an origin")
+                .expect("valid")
+                .require_signature
+        };
+        assert!(required("source = \"oci://127.0.0.1:5000/p:1\""));
+        assert!(!required(
+            "source = \"oci://127.0.0.1:5000/p:1\"\nrequire-signature = false"
+        ));
+        assert!(!required(&format!("sha256 = \"{}\"", "a".repeat(64))));
+    }
 }

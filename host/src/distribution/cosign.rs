@@ -25,8 +25,8 @@ pub const SIGNATURE_ANNOTATION: &str = "dev.cosignproject.cosign/signature";
 const PAYLOAD_TYPE: &str = "cosign container image signature";
 /// The DER prefix of a P-256 SubjectPublicKeyInfo, before the 65-byte uncompressed point.
 const P256_SPKI_PREFIX: [u8; 26] = [
-    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08,
-    0x2a, 0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
+    0x30, 0x59, 0x30, 0x13, 0x06, 0x07, 0x2a, 0x86, 0x48, 0xce, 0x3d, 0x02, 0x01, 0x06, 0x08, 0x2a,
+    0x86, 0x48, 0xce, 0x3d, 0x03, 0x01, 0x07, 0x03, 0x42, 0x00,
 ];
 
 /// The tag cosign stores the signatures of `manifest` under.
@@ -291,7 +291,9 @@ mod tests {
             )
         );
         assert_eq!(
-            verify(&[], &manifest, &public).expect_err("unsigned").to_string(),
+            verify(&[], &manifest, &public)
+                .expect_err("unsigned")
+                .to_string(),
             format!(
                 "not signed: the registry has no cosign signature for manifest {manifest} (tag sha256-{}.sig); sign it with `capsule sign` or `cosign sign --key`, or set require-signature = false",
                 manifest.hex()

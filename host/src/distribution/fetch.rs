@@ -28,7 +28,9 @@ pub enum FetchError {
         reason: std::io::Error,
     },
     /// The bytes are not the pinned ones.
-    #[error("{at}: {mismatch}; refusing to load it (update `sha256` only if you trust the new version)")]
+    #[error(
+        "{at}: {mismatch}; refusing to load it (update `sha256` only if you trust the new version)"
+    )]
     Pin {
         /// The file or source.
         at: String,
@@ -58,7 +60,9 @@ pub enum FetchError {
         source_text: String,
     },
     /// The recorded pull is inconsistent.
-    #[error("{source_text}: the cached pull is inconsistent ({message}); remove it with `capsule cache gc --grace 0` and pull again")]
+    #[error(
+        "{source_text}: the cached pull is inconsistent ({message}); remove it with `capsule cache gc --grace 0` and pull again"
+    )]
     Cache {
         /// The source.
         source_text: String,
@@ -85,17 +89,22 @@ fn pin_origin(name: &str) -> String {
 
 /// Reads the plugin file `path` and checks it against the pin of `origin`.
 pub async fn file(name: &str, path: &Path, origin: Option<&Origin>) -> Result<Fetched, FetchError> {
-    let bytes = tokio::fs::read(path).await.map_err(|reason| FetchError::Read {
-        path: path.to_path_buf(),
-        reason,
-    })?;
+    let bytes = tokio::fs::read(path)
+        .await
+        .map_err(|reason| FetchError::Read {
+            path: path.to_path_buf(),
+            reason,
+        })?;
     let digest = Digest::of(&bytes);
-    digest::check(origin.and_then(|o| o.sha256.as_ref()), &pin_origin(name), &digest).map_err(
-        |mismatch| FetchError::Pin {
-            at: path.display().to_string(),
-            mismatch,
-        },
-    )?;
+    digest::check(
+        origin.and_then(|o| o.sha256.as_ref()),
+        &pin_origin(name),
+        &digest,
+    )
+    .map_err(|mismatch| FetchError::Pin {
+        at: path.display().to_string(),
+        mismatch,
+    })?;
     Ok(Fetched {
         bytes,
         digest,
@@ -151,13 +160,17 @@ impl Fetcher {
             return Ok((bytes, pin.clone()));
         }
         let (bytes, digest) = https::download(url, pin, &pin_origin(name)).await?;
-        self.keep(&bytes, &digest, Record {
-            source: url.to_string(),
-            digest: digest.to_string(),
-            manifest_digest: None,
-            manifest: None,
-            signatures: Vec::new(),
-        });
+        self.keep(
+            &bytes,
+            &digest,
+            Record {
+                source: url.to_string(),
+                digest: digest.to_string(),
+                manifest_digest: None,
+                manifest: None,
+                signatures: Vec::new(),
+            },
+        );
         Ok((bytes, digest))
     }
 
@@ -179,17 +192,20 @@ impl Fetcher {
         };
         let fixed = source.reference.digest().is_some() || origin.sha256.is_some();
         let recorded = self.store.as_ref().and_then(|s| s.record(text));
-        if fixed && let Some(found) = self.from_cache(text, recorded.as_ref(), key)? {
+        if fixed && let Some(found) = self.cached(text, recorded.as_ref(), key)? {
             pin(&found.1)?;
             return Ok(found);
         }
         let pulled = match oci::pull(&source.reference, &self.insecure, key.is_some()).await {
             Ok(pulled) => pulled,
             Err(err @ OciError::Registry { .. }) if !fixed && recorded.is_some() => {
-                let Some(found) = self.from_cache(text, recorded.as_ref(), key)? else {
+                let Some(found) = self.cached(text, recorded.as_ref(), key)? else {
                     return Err(err.into());
                 };
-                tracing::warn!(plugin = name, "{err}; serving the last pull of {text} from the cache");
+                tracing::warn!(
+                    plugin = name,
+                    "{err}; serving the last pull of {text} from the cache"
+                );
                 pin(&found.1)?;
                 return Ok(found);
             }
@@ -204,19 +220,23 @@ impl Fetcher {
                 }
             })?;
         }
-        self.keep(&pulled.bytes, &pulled.digest, Record {
-            source: text.to_string(),
-            digest: pulled.digest.to_string(),
-            manifest_digest: Some(pulled.manifest_digest.to_string()),
-            manifest: Some(pulled.manifest),
-            signatures: pulled.signatures,
-        });
+        self.keep(
+            &pulled.bytes,
+            &pulled.digest,
+            Record {
+                source: text.to_string(),
+                digest: pulled.digest.to_string(),
+                manifest_digest: Some(pulled.manifest_digest.to_string()),
+                manifest: Some(pulled.manifest),
+                signatures: pulled.signatures,
+            },
+        );
         Ok((pulled.bytes, pulled.digest))
     }
 
     /// The recorded pull of `text`, checked again (manifest, layer, signature), if its
     /// file is in the cache.
-    fn from_cache(
+    fn cached(
         &self,
         text: &str,
         record: Option<&Record>,
@@ -231,7 +251,8 @@ impl Fetcher {
         };
         let digest = Digest::parse(&record.digest).map_err(inconsistent)?;
         if let Some(key) = key {
-            let (Some(manifest), Some(manifest_digest)) = (&record.manifest, &record.manifest_digest)
+            let (Some(manifest), Some(manifest_digest)) =
+                (&record.manifest, &record.manifest_digest)
             else {
                 return Ok(None);
             };

@@ -71,17 +71,26 @@ impl References {
                         .file_stem()
                         .map(|s| s.to_string_lossy().into_owned())
                         .unwrap_or_default();
-                    refs.digests.entry(Digest::of(&bytes)).or_default().push(name);
+                    refs.digests
+                        .entry(Digest::of(&bytes))
+                        .or_default()
+                        .push(name);
                 }
             }
         }
         for (name, origin) in &settings.origins {
             let Ok(origin) = origin else { continue };
             if let Some(pin) = &origin.sha256 {
-                refs.digests.entry(pin.clone()).or_default().push(name.clone());
+                refs.digests
+                    .entry(pin.clone())
+                    .or_default()
+                    .push(name.clone());
             }
             if let Some(source) = &origin.source {
-                refs.sources.entry(source.text()).or_default().push(name.clone());
+                refs.sources
+                    .entry(source.text())
+                    .or_default()
+                    .push(name.clone());
             }
         }
         refs
@@ -103,11 +112,18 @@ pub fn list(dir: &Path, settings: &Settings) -> std::io::Result<Vec<Entry>> {
             .and_then(|bytes| serde_json::from_slice(&bytes).ok());
         let (digest, referenced_by) = match &record {
             Some(record) => {
-                let by = refs.sources.get(&record.source).cloned().unwrap_or_default();
+                let by = refs
+                    .sources
+                    .get(&record.source)
+                    .cloned()
+                    .unwrap_or_default();
                 let digest = Digest::parse(&record.digest).ok();
                 if let Some(digest) = &digest {
                     for name in &by {
-                        refs.digests.entry(digest.clone()).or_default().push(name.clone());
+                        refs.digests
+                            .entry(digest.clone())
+                            .or_default()
+                            .push(name.clone());
                     }
                 }
                 (digest, by)
@@ -126,11 +142,16 @@ pub fn list(dir: &Path, settings: &Settings) -> std::io::Result<Vec<Entry>> {
         entries.push(entry(EntryKind::Pulled, digest, vec![path], by));
     }
     for path in files_in(dir)? {
-        let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+        let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+            continue;
+        };
         if !name.ends_with(".cwasm") {
             continue;
         }
-        let digest = name.split('-').next().and_then(|hex| Digest::parse(hex).ok());
+        let digest = name
+            .split('-')
+            .next()
+            .and_then(|hex| Digest::parse(hex).ok());
         let by = digest.as_ref().map(|d| refs.digest(d)).unwrap_or_default();
         let mut files = vec![path.clone()];
         let record = PathBuf::from(format!("{}.sha256", path.display()));
@@ -146,7 +167,12 @@ pub fn list(dir: &Path, settings: &Settings) -> std::io::Result<Vec<Entry>> {
     Ok(entries)
 }
 
-fn entry(kind: EntryKind, digest: Option<Digest>, files: Vec<PathBuf>, referenced_by: Vec<String>) -> Entry {
+fn entry(
+    kind: EntryKind,
+    digest: Option<Digest>,
+    files: Vec<PathBuf>,
+    referenced_by: Vec<String>,
+) -> Entry {
     let metas: Vec<fs::Metadata> = files.iter().filter_map(|f| fs::metadata(f).ok()).collect();
     Entry {
         kind,
@@ -180,7 +206,11 @@ fn files_in(dir: &Path) -> std::io::Result<Vec<PathBuf>> {
 
 /// Removes the entries of `entries` that nothing references and that were not used
 /// within `grace` of `now`; returns them.
-pub fn collect(entries: Vec<Entry>, grace: Duration, now: SystemTime) -> std::io::Result<Vec<Entry>> {
+pub fn collect(
+    entries: Vec<Entry>,
+    grace: Duration,
+    now: SystemTime,
+) -> std::io::Result<Vec<Entry>> {
     let mut removed = Vec::new();
     for entry in entries {
         let idle = now.duration_since(entry.last_used).unwrap_or_default();

@@ -31,7 +31,11 @@ pub enum DownloadError {
 }
 
 /// Downloads `url` and checks it against `sha256` (named in `from`).
-pub async fn download(url: &str, sha256: &Digest, from: &str) -> Result<(Vec<u8>, Digest), DownloadError> {
+pub async fn download(
+    url: &str,
+    sha256: &Digest,
+    from: &str,
+) -> Result<(Vec<u8>, Digest), DownloadError> {
     super::tls::install_provider();
     let failed = |message: String| DownloadError::Failed {
         url: url.to_string(),

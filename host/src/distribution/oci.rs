@@ -73,7 +73,7 @@ pub fn client(reference: &Reference, insecure: &[String]) -> Client {
     let host = registry
         .rsplit_once(':')
         .map_or(registry.as_str(), |(host, _)| host);
-    let plain = is_loopback(host) || insecure.iter().any(|r| *r == registry);
+    let plain = is_loopback(host) || insecure.contains(&registry);
     let protocol = if plain {
         ClientProtocol::HttpsExcept(vec![registry])
     } else {
@@ -103,7 +103,10 @@ pub struct Pulled {
     pub signatures: Vec<Signature>,
 }
 
-fn registry_error(reference: &Reference, action: &'static str) -> impl Fn(OciDistributionError) -> OciError {
+fn registry_error(
+    reference: &Reference,
+    action: &'static str,
+) -> impl Fn(OciDistributionError) -> OciError {
     let reference = reference.whole();
     move |err| OciError::Registry {
         reference: reference.clone(),
@@ -230,10 +233,11 @@ async fn pull_signatures(
         }
         Err(err) => return Err(registry_error(&sig_ref, "pulling the signatures")(err)),
     };
-    let manifest: OciImageManifest = serde_json::from_slice(&text).map_err(|err| OciError::NotWasm {
-        reference: sig_ref.whole(),
-        message: format!("its signature manifest is not an OCI image manifest: {err}"),
-    })?;
+    let manifest: OciImageManifest =
+        serde_json::from_slice(&text).map_err(|err| OciError::NotWasm {
+            reference: sig_ref.whole(),
+            message: format!("its signature manifest is not an OCI image manifest: {err}"),
+        })?;
     let mut signatures = Vec::new();
     for layer in &manifest.layers {
         let Some(signature) = layer
@@ -364,7 +368,10 @@ pub async fn push_signature(
 }
 
 /// The digest of the manifest `reference` names now (its tag resolved).
-pub async fn manifest_digest(reference: &Reference, insecure: &[String]) -> Result<Digest, OciError> {
+pub async fn manifest_digest(
+    reference: &Reference,
+    insecure: &[String],
+) -> Result<Digest, OciError> {
     let client = client(reference, insecure);
     let (manifest, _) = client
         .pull_manifest_raw(reference, &RegistryAuth::Anonymous, &[OCI_IMAGE_MEDIA_TYPE])

@@ -31,7 +31,8 @@ impl Source {
     /// Reads `oci://…` or `https://…` (`http://` only for a loopback host).
     pub fn parse(text: &str) -> Result<Self, String> {
         if let Some(reference) = text.strip_prefix("oci://") {
-            return parse_reference(reference).map(|reference| Source::Oci(OciSource { reference }));
+            return parse_reference(reference)
+                .map(|reference| Source::Oci(OciSource { reference }));
         }
         let url = text.parse::<http::Uri>().ok();
         let scheme = url.as_ref().and_then(|u| u.scheme_str());

@@ -93,7 +93,10 @@ fn entries(s: &Settings) -> BTreeMap<String, String> {
     // between machines), and which registries are reached without TLS.
     let d = &s.distribution;
     entries.extend([
-        ("distribution.require-signature", d.require_signature.to_string()),
+        (
+            "distribution.require-signature",
+            d.require_signature.to_string(),
+        ),
         (
             "distribution.public-key",
             d.public_key

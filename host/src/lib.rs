@@ -19,6 +19,7 @@ pub mod capability;
 pub mod config;
 pub mod install;
 pub mod loader;
+pub mod loading;
 pub mod lock;
 pub mod logging;
 pub mod mcp;

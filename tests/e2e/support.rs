@@ -266,9 +266,12 @@ impl Server {
 
     /// Calls `tool` with `arguments`, failing the test on a protocol error.
     pub async fn call(&self, tool: &str, arguments: Value) -> CallToolResult {
-        self.try_call(tool, arguments)
-            .await
-            .unwrap_or_else(|err| panic!("tools/call {tool} failed at the protocol level: {err}"))
+        self.try_call(tool, arguments).await.unwrap_or_else(|err| {
+            panic!(
+                "tools/call {tool} failed at the protocol level: {err}\nserver log:\n{}",
+                self.stderr()
+            )
+        })
     }
 
     pub async fn try_call(

@@ -24,7 +24,8 @@ impl Peers {
     pub fn tools_changed(&self) {
         let mut peers = self.peers.lock().unwrap_or_else(|e| e.into_inner());
         peers.retain(|p| !p.is_transport_closed());
-        for peer in peers.iter().cloned() {
+        for peer in peers.iter() {
+            let peer = peer.clone();
             tokio::spawn(async move {
                 if let Err(err) = peer.notify_tool_list_changed().await {
                     tracing::debug!("could not send tools/list_changed: {err}");

@@ -208,8 +208,11 @@ impl ServerHandler for CapsuleServer {
                 .filter(|t| t.access.permits(principal.as_ref(), &t.exposed_name))
                 .cloned()
         };
+        // Read before the registry: loading swaps the registry before it counts a plugin
+        // as done, so a finished loading seen here means the snapshot below is complete.
+        let loaded = self.loading.is_finished();
         let mut tool = permitted(&self.registry.snapshot());
-        if tool.is_none() && !self.loading.is_finished() {
+        if tool.is_none() && !loaded {
             // A client may call a tool it knows from before while its plugin still loads.
             self.loading.finished_within(CALL_WAITS_FOR_LOADING).await;
             tool = permitted(&self.registry.snapshot());

@@ -91,6 +91,10 @@ impl Folder {
             .arg("--plugins")
             .arg(self.plugins())
             .env("CAPSULE_CACHE_DIR", target_dir().join("e2e-cache"))
+            // Tests expect their plugins listed by the first `tools/list`, also while the
+            // shared cache is still cold: compile in the foreground (`loading.rs` tests the
+            // background and removes this).
+            .env("CAPSULE_SERVER_BACKGROUND_COMPILE_ABOVE", "1GiB")
             .env_remove("CAPSULE_LOG")
             .kill_on_drop(true);
         command

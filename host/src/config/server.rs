@@ -96,8 +96,8 @@ pub struct RawServer {
     /// HTTP: serve on a non-loopback address without `[auth]` (something in front of Capsule must authenticate clients).
     #[schemars(extend("default" = false, "x-flag" = "--allow-unauthenticated"))]
     pub allow_unauthenticated: Option<bool>,
-    /// A plugin larger than this that is not precompiled (`capsule check`) is compiled in the background while the server already answers; its tools are announced with `notifications/tools/list_changed` when ready. Smaller ones are listed at once.
-    #[schemars(extend("default" = "4MiB"))]
+    /// A plugin larger than this that is not precompiled (`capsule check`) is compiled in the background while the server already answers; its tools are announced with `notifications/tools/list_changed` when ready. The default 0 compiles every such plugin in the background, so the first `tools/list` never waits for a compiler; a larger value makes it wait (at most `server.list-wait`) for the smaller ones.
+    #[schemars(extend("default" = "0"))]
     pub background_compile_above: Option<ByteSize>,
     /// How long a `tools/list` that arrives while plugins are still loading in the foreground waits for them before answering with what is ready.
     #[serde(default, deserialize_with = "deserialize_duration")]
@@ -148,7 +148,7 @@ pub struct ServerSettings {
     pub drain_timeout: Duration,
     /// Serve on a non-loopback address without authentication.
     pub allow_unauthenticated: bool,
-    /// Plugins larger than this that need compiling load in the background (default 4 MiB).
+    /// Plugins larger than this that need compiling load in the background (default 0: all).
     pub background_compile_above: ByteSize,
     /// How long `tools/list` waits for plugins loading in the foreground (default 5s).
     pub list_wait: Duration,
@@ -173,7 +173,7 @@ impl Default for ServerSettings {
             allowed_origins: None,
             drain_timeout: Duration::from_secs(30),
             allow_unauthenticated: false,
-            background_compile_above: ByteSize::mib(4),
+            background_compile_above: ByteSize(0),
             list_wait: Duration::from_secs(5),
         }
     }

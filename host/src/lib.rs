@@ -20,6 +20,7 @@ pub mod config;
 pub mod distribution;
 pub mod install;
 pub mod loader;
+pub mod loading;
 pub mod lock;
 pub mod logging;
 pub mod mcp;

@@ -36,14 +36,16 @@ pub(crate) struct HttpServer {
 }
 
 impl HttpServer {
-    /// Starts `capsule serve --transport http --port 0 EXTRA…` on `folder` and waits for
-    /// its `listening on` line.
+    /// Starts `capsule serve --transport http --port 0 EXTRA…` on `folder` and waits until
+    /// it listens and every plugin has loaded (it listens while they load).
     pub(crate) async fn start(folder: &Folder, extra: &[&str]) -> Self {
         let mut args = vec!["serve", "--transport", "http", "--port", "0"];
         args.extend_from_slice(extra);
         let mut command = folder.command(&args);
         command.env("CAPSULE_LOG", "info,capsule::runtime=debug");
-        Self::spawn(command).await
+        let server = Self::spawn(command).await;
+        server.wait_for_log("every plugin loaded").await;
+        server
     }
 
     pub(crate) async fn spawn(mut command: Command) -> Self {

@@ -164,7 +164,7 @@ fn auth(a: &AuthSettings) -> Vec<(&'static str, String)> {
 }
 
 /// `[server]`: how clients reach the tools and what the HTTP edge refuses.
-fn server(s: &ServerSettings) -> [(&'static str, String); 16] {
+fn server(s: &ServerSettings) -> [(&'static str, String); 18] {
     let list = |items: &[String]| items.join(", ");
     [
         ("server.transport", s.transport.to_string()),
@@ -203,6 +203,11 @@ fn server(s: &ServerSettings) -> [(&'static str, String); 16] {
             "server.allow-unauthenticated",
             s.allow_unauthenticated.to_string(),
         ),
+        (
+            "server.background-compile-above",
+            s.background_compile_above.to_string(),
+        ),
+        ("server.list-wait", format_duration(s.list_wait)),
     ]
 }
 

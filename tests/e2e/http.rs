@@ -536,6 +536,10 @@ async fn a_call_longer_than_the_drain_timeout_is_cut_off_and_named() {
     server.wait_for_log("call admitted").await;
     server.sigterm();
     assert_eq!(server.exit_code().await, 0, "{}", server.stderr());
+    // The process has exited; its last lines may still be in the pipe.
+    server
+        .wait_for_log("calls still running: tools/call echo_wait")
+        .await;
     let log = server.stderr();
     assert!(
         log.contains(

@@ -144,7 +144,7 @@ async fn a_python_plugin_compiles_in_the_background_and_is_announced() {
         "{}",
         server.stderr()
     );
-    let after = listed_after_changes(&server.client, &server.recorder, "tables_").await;
+    let after = listed_after_changes(&server.client, &server.recorder, &["tables_", "echo_"]).await;
     assert!(after.iter().any(|n| n == "echo_echo"), "{after:?}");
     eprintln!("initialize after {handshake:?}, first tools/list after {listed:?}");
 }
@@ -194,7 +194,7 @@ async fn over_http_readyz_waits_for_the_background_and_sessions_are_told() {
         !first.iter().any(|t| t.name.starts_with("dates_")),
         "dates was listed before it compiled"
     );
-    let after = listed_after_changes(&client, &recorder, "dates_").await;
+    let after = listed_after_changes(&client, &recorder, &["dates_", "echo_"]).await;
     // The registry is swapped just before the plugin is counted as loaded: poll briefly.
     let deadline = std::time::Instant::now() + HANG;
     while readyz().await.0 != StatusCode::OK && std::time::Instant::now() < deadline {
@@ -209,12 +209,12 @@ async fn over_http_readyz_waits_for_the_background_and_sessions_are_told() {
     );
 }
 
-/// The tool names listed after each `tools/list_changed`, until one starting with `prefix`
-/// is among them (each plugin that loads in the background is announced on its own).
+/// The tool names listed after each `tools/list_changed`, until each of `prefixes` starts
+/// one of them (each plugin that loads in the background is announced on its own).
 async fn listed_after_changes(
     client: &rmcp::service::Peer<rmcp::RoleClient>,
     recorder: &Recorder,
-    prefix: &str,
+    prefixes: &[&str],
 ) -> Vec<String> {
     for changes in 1.. {
         recorder.wait_for_tools_changed(changes).await;
@@ -225,7 +225,10 @@ async fn listed_after_changes(
             .into_iter()
             .map(|t| t.name.to_string())
             .collect();
-        if names.iter().any(|n| n.starts_with(prefix)) {
+        if prefixes
+            .iter()
+            .all(|prefix| names.iter().any(|n| n.starts_with(prefix)))
+        {
             return names;
         }
     }

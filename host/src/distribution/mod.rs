@@ -11,7 +11,7 @@ pub mod https;
 pub mod oci;
 pub mod source;
 pub mod store;
-mod tls;
+pub(crate) mod tls;
 
 pub use digest::Digest;
 pub use fetch::{FetchError, Fetcher};

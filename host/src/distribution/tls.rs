@@ -1,4 +1,5 @@
-//! The TLS crypto provider of the registry and download clients: `ring`, which the host
+//! The TLS crypto provider of every TLS client of the host (plugins' outbound HTTPS, JWKS,
+//! registries, downloads): `ring`, which the host
 //! already builds for rustls (reqwest is built without a provider of its own).
 
 /// Installs `ring` as the process's default rustls provider, unless one is installed.

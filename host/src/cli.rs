@@ -17,6 +17,8 @@ use capsule::mcp::{self, CapsuleServer};
 use capsule::metrics::{Metrics, PluginEvent};
 use capsule::runtime::CallContext;
 use capsule::units::list_or_none;
+
+use crate::cli_distribution;
 use clap::{Parser, Subcommand};
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use tokio_util::sync::CancellationToken;
@@ -154,6 +156,35 @@ enum Command {
         /// Time between refreshes, e.g. `2s`.
         #[arg(long, default_value = "2s", value_name = "DURATION")]
         interval: String,
+    },
+    /// Fetch a plugin from an OCI registry into the cache (checked, and verified with
+    /// `require-signature`) and print the config entry that pins it.
+    Pull {
+        /// `[oci://]REGISTRY/REPOSITORY:TAG[@sha256:…]`.
+        reference: String,
+    },
+    /// Publish a component to an OCI registry as a Wasm artifact, optionally signed.
+    Push {
+        /// The `.wasm` component.
+        file: PathBuf,
+        /// `[oci://]REGISTRY/REPOSITORY:TAG`.
+        reference: String,
+        /// Also sign it with this PEM PKCS #8 ECDSA P-256 private key (as `capsule sign`).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Sign the artifact a reference names, cosign-compatibly (signature at tag `sha256-DIGEST.sig`).
+    Sign {
+        /// `[oci://]REGISTRY/REPOSITORY:TAG[@sha256:…]`.
+        reference: String,
+        /// PEM PKCS #8 ECDSA P-256 private key.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+    },
+    /// The cache folder: precompiled artifacts and pulled plugins.
+    Cache {
+        #[command(subcommand)]
+        action: crate::cli_distribution::CacheCommand,
     },
     /// Create a new plugin project from a template: `capsule new my-tool --lang python`.
     New {
@@ -368,9 +399,26 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         }
         return install(*client, *scope, name, &serve, *print, *force);
     }
+    match command {
+        Command::Pull { reference } => return cli_distribution::pull(&settings, &reference).await,
+        Command::Push {
+            file,
+            reference,
+            key,
+        } => return cli_distribution::push(&settings, &file, &reference, key.as_deref()).await,
+        Command::Sign { reference, key } => {
+            return cli_distribution::sign(&settings, &reference, &key).await;
+        }
+        Command::Cache { action } => return cli_distribution::cache(&settings, action),
+        _ => {}
+    }
 
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let lock_path = capsule::lock::path(&settings, &cwd);
+    if serving && !args.locked {
+        // The handshake must not wait for compilers: plugins load while serving.
+        return serve(App::start_empty(settings)?, true).await;
+    }
     let app = App::start(settings).await?;
     if args.locked {
         capsule::lock::verify(
@@ -381,7 +429,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         )?;
     }
     match command {
-        Command::Serve(_) => serve(app).await,
+        Command::Serve(_) => serve(app, false).await,
         Command::List { json } => list(&app, json),
         Command::Call { tool, args, json } => call(&app, &tool, &args, json).await,
         Command::Check { lock } => check(&app, lock.then_some(lock_path.as_path())),
@@ -391,6 +439,10 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         | Command::Approve { .. }
         | Command::Auth { .. }
         | Command::Install { .. }
+        | Command::Pull { .. }
+        | Command::Push { .. }
+        | Command::Sign { .. }
+        | Command::Cache { .. }
         | Command::Config { .. } => {
             unreachable!("handled before loading plugins")
         }
@@ -562,7 +614,9 @@ fn install(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(mut app: App) -> Result<ExitCode> {
+/// Serves MCP; with `load`, loads the plugins folder meanwhile ([`capsule::loading`]),
+/// else serves what `app` loaded.
+async fn serve(mut app: App, load: bool) -> Result<ExitCode> {
     for problem in &app.problems {
         match problem.severity {
             Severity::Error => tracing::error!("{}", problem.message),
@@ -571,19 +625,37 @@ async fn serve(mut app: App) -> Result<ExitCode> {
     }
     app.open_audit()?;
     let settings = &app.settings.server;
-    let snapshot = app.registry.snapshot();
-    tracing::info!(
-        plugins = snapshot.plugins().len(),
-        tools = snapshot.tools().len(),
-        folder = %app.settings.plugins_dir.display(),
-        "serving MCP on {}",
-        settings.transport
-    );
     let metrics = metrics_for(&app);
-    let server = CapsuleServer::new(app.runtime.clone(), app.registry.clone())
+    let mut server = CapsuleServer::new(app.runtime.clone(), app.registry.clone())
         .with_audit(app.audit.clone())
         .with_metrics(metrics.clone())
         .with_limiter(RateLimiter::new(app.settings.per_principal_rate_limit));
+    if load {
+        let peers = server.peers().clone();
+        let loading = capsule::loading::spawn(
+            app.runtime.clone(),
+            Arc::new(app.settings.clone()),
+            app.registry.clone(),
+            app.audit.clone(),
+            Arc::new(move || peers.tools_changed()),
+        )?;
+        tracing::info!(
+            plugins = loading.progress().remaining,
+            folder = %app.settings.plugins_dir.display(),
+            "serving MCP on {} while the plugins load",
+            settings.transport
+        );
+        server = server.with_loading(loading, settings.list_wait);
+    } else {
+        let snapshot = app.registry.snapshot();
+        tracing::info!(
+            plugins = snapshot.plugins().len(),
+            tools = snapshot.tools().len(),
+            folder = %app.settings.plugins_dir.display(),
+            "serving MCP on {}",
+            settings.transport
+        );
+    }
     let shutdown = CancellationToken::new();
     let metrics_addr = app.settings.metrics.addr.filter(|_| metrics.is_on());
     if let Some(addr) = metrics_addr {

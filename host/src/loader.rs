@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::distribution::store::Store;
+use crate::distribution::{Fetcher, Origin, Source, fetch};
+use crate::policy::PluginPolicy;
 use crate::registry::{ToolProblem, ToolSet, naming};
 use crate::runtime::{Plugin, Runtime};
 
@@ -65,11 +68,16 @@ pub fn plugin_files(dir: &Path) -> Result<Vec<PathBuf>, FolderError> {
     Ok(files)
 }
 
-/// Loads every plugin in `settings.plugins_dir` and merges their tools.
-pub async fn load_folder(
-    runtime: &Runtime,
-    settings: &Settings,
-) -> Result<LoadReport, FolderError> {
+/// The plugins of a folder to load, by name, and the problems found before loading any.
+pub struct Plan {
+    /// Each plugin's name and where it is: files in file order, then configured sources.
+    pub plugins: Vec<(String, Kind)>,
+    /// Config warnings, duplicate names, configured plugins without a file.
+    pub problems: Vec<Problem>,
+}
+
+/// Lists the plugins in `settings.plugins_dir` and what is wrong before loading them.
+pub fn plan(settings: &Settings) -> Result<Plan, FolderError> {
     let files = plugin_files(&settings.plugins_dir)?;
     let mut problems: Vec<Problem> = settings
         .warnings
@@ -80,7 +88,7 @@ pub async fn load_folder(
             plugin: None,
         })
         .collect();
-    let mut named: Vec<(String, PathBuf)> = Vec::new();
+    let mut named: Vec<(String, Kind)> = Vec::new();
     for path in files {
         let stem = path
             .file_stem()
@@ -93,16 +101,54 @@ pub async fn load_folder(
                 message: format!(
                     "{}: plugin name `{name}` is already used by {}; rename one of the files",
                     path.display(),
-                    first.display()
+                    first.describe()
                 ),
                 plugin: Some(name),
             });
             continue;
         }
-        named.push((name, path));
+        named.push((name, Kind::File(path)));
+    }
+    for (name, origin) in &settings.origins {
+        let (source, origin) = match origin {
+            Err(message) => {
+                named.retain(|(n, _)| n != name);
+                problems.push(Problem {
+                    severity: Severity::Error,
+                    message: message.clone(),
+                    plugin: Some(name.clone()),
+                });
+                continue;
+            }
+            Ok(
+                origin @ Origin {
+                    source: Some(source),
+                    ..
+                },
+            ) => (source, origin),
+            Ok(_) => continue,
+        };
+        if let Some((_, Kind::File(path))) = named.iter().find(|(n, _)| n == name) {
+            problems.push(Problem {
+                severity: Severity::Error,
+                message: format!(
+                    "plugin `{name}` is both {} and source = \"{}\" in [plugins.{name}]; remove the file or the source",
+                    path.display(),
+                    source.text()
+                ),
+                plugin: Some(name.clone()),
+            });
+            named.retain(|(n, _)| n != name);
+            continue;
+        }
+        named.push((
+            name.clone(),
+            Kind::Remote(Box::new((source.clone(), origin.clone()))),
+        ));
     }
     for configured in settings.plugins.keys() {
-        if !named.iter().any(|(n, _)| n == configured) {
+        if !named.iter().any(|(n, _)| n == configured) && !settings.origins.contains_key(configured)
+        {
             problems.push(Problem {
                 severity: Severity::Warning,
                 message: format!(
@@ -113,35 +159,133 @@ pub async fn load_folder(
             });
         }
     }
+    Ok(Plan {
+        plugins: named,
+        problems,
+    })
+}
 
-    let loads = named.iter().map(|(name, path)| async move {
-        let started = std::time::Instant::now();
-        let (policy, warnings) = match settings.policy(name, path) {
-            Ok(found) => found,
-            Err(message) => return (name, Err(message), Vec::new()),
-        };
-        let result = runtime
-            .load(name, path, policy)
-            .await
-            .map_err(|err| err.to_string());
-        if let Ok(plugin) = &result {
-            tracing::info!(
-                plugin = %plugin.name,
-                tools = plugin.tools.len(),
-                cache = %plugin.cache,
-                elapsed = ?started.elapsed(),
-                "loaded plugin"
-            );
+/// The fetcher every plugin of `settings` is fetched with (remote sources through the cache).
+pub fn fetcher(settings: &Settings) -> Fetcher {
+    Fetcher {
+        store: settings.cache_dir.as_deref().map(Store::new),
+        insecure: settings.distribution.insecure_registries.clone(),
+        key: settings.distribution.public_key.clone(),
+    }
+}
+
+/// What loading one plugin produced: the plugin or the whole error message, and warnings
+/// about its policy.
+pub type Loaded = (Result<Plugin, String>, Vec<Problem>);
+
+/// Fetches, checks and loads the plugin `name` from `kind` with its policy from
+/// `settings`; `compiling` is called with its size when it must be compiled (see
+/// [`Runtime::load_bytes`]).
+pub async fn load_one(
+    runtime: &Runtime,
+    settings: &Settings,
+    fetcher: &Fetcher,
+    name: &str,
+    kind: &Kind,
+    compiling: impl FnOnce(u64) + Send + 'static,
+) -> Loaded {
+    let started = std::time::Instant::now();
+    let (fetched, policy) = match kind {
+        Kind::File(path) => {
+            let origin = settings.origins.get(name).and_then(|o| o.as_ref().ok());
+            let policy = settings.policy(name, path);
+            (fetch::file(name, path, origin).await, policy)
         }
-        (name, result, warnings)
-    });
-    let mut plugins: Vec<Arc<Plugin>> = Vec::new();
-    for (name, result, warnings) in futures::future::join_all(loads).await {
-        problems.extend(warnings.into_iter().map(|message| Problem {
+        Kind::Remote(remote) => {
+            let (source, origin) = &**remote;
+            // Only the operator's entry grants anything to a remote plugin: no sidecar.
+            let policy: Result<(PluginPolicy, Vec<String>), String> = settings
+                .plugins
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| {
+                    Err(format!(
+                        "plugin `{name}` has a source but no [plugins.{name}] entry"
+                    ))
+                })
+                .map(|policy| (policy, Vec::new()));
+            (fetcher.remote(name, source, origin).await, policy)
+        }
+    };
+    let (policy, warnings) = match policy {
+        Ok(found) => found,
+        Err(message) => return (Err(message), Vec::new()),
+    };
+    let warnings = warnings
+        .into_iter()
+        .map(|message| Problem {
             severity: Severity::Warning,
             message,
             plugin: None,
-        }));
+        })
+        .collect();
+    let fetched = match fetched {
+        Ok(fetched) => fetched,
+        Err(err) => return (Err(err.to_string()), warnings),
+    };
+    let digest = fetched.digest.hex().to_string();
+    let result = runtime
+        .load_bytes(
+            name,
+            &fetched.path,
+            fetched.bytes,
+            digest,
+            policy,
+            compiling,
+        )
+        .await
+        .map(|mut plugin| {
+            plugin.source = fetched.source;
+            plugin
+        })
+        .map_err(|err| err.to_string());
+    if let Ok(plugin) = &result {
+        tracing::info!(
+            plugin = %plugin.name,
+            tools = plugin.tools.len(),
+            cache = %plugin.cache,
+            elapsed = ?started.elapsed(),
+            "loaded plugin"
+        );
+    }
+    (result, warnings)
+}
+
+/// The problems [`ToolSet::build`] reported, as folder problems.
+pub fn tool_problems(problems: Vec<ToolProblem>) -> impl Iterator<Item = Problem> {
+    problems.into_iter().map(|p| Problem {
+        severity: if p.skipped {
+            Severity::Error
+        } else {
+            Severity::Warning
+        },
+        message: format!("plugin `{}`: {}", p.plugin, p.message),
+        plugin: None,
+    })
+}
+
+/// Loads every plugin of `settings` (folder and sources) and merges their tools.
+pub async fn load_folder(
+    runtime: &Runtime,
+    settings: &Settings,
+) -> Result<LoadReport, FolderError> {
+    let Plan {
+        plugins: named,
+        mut problems,
+    } = plan(settings)?;
+    let fetcher = fetcher(settings);
+    let loads = named
+        .iter()
+        .map(|(name, kind)| load_one(runtime, settings, &fetcher, name, kind, |_| {}));
+    let mut plugins: Vec<Arc<Plugin>> = Vec::new();
+    let loaded = futures::future::join_all(loads).await;
+    for ((name, _), (result, warnings)) in named.iter().zip(loaded) {
+        problems.extend(warnings);
         match result {
             Ok(plugin) => plugins.push(Arc::new(plugin)),
             Err(message) => problems.push(Problem {
@@ -152,14 +296,24 @@ pub async fn load_folder(
         }
     }
     let (tools, tool_problems) = ToolSet::build(plugins);
-    problems.extend(tool_problems.into_iter().map(|p: ToolProblem| Problem {
-        severity: if p.skipped {
-            Severity::Error
-        } else {
-            Severity::Warning
-        },
-        message: format!("plugin `{}`: {}", p.plugin, p.message),
-        plugin: None,
-    }));
+    problems.extend(self::tool_problems(tool_problems));
     Ok(LoadReport { tools, problems })
+}
+
+/// Where a plugin to load is.
+pub enum Kind {
+    /// `NAME.wasm` in the plugins folder.
+    File(PathBuf),
+    /// `source` in `[plugins.NAME]`, and what it must be.
+    Remote(Box<(Source, Origin)>),
+}
+
+impl Kind {
+    /// The file or source, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Kind::File(path) => path.display().to_string(),
+            Kind::Remote(remote) => remote.0.text(),
+        }
+    }
 }

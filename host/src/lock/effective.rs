@@ -91,6 +91,25 @@ fn entries(s: &Settings) -> BTreeMap<String, String> {
             s.default_tool_scopes.join(", "),
         ),
     ]);
+    // Who may sign plugins from registries (the key by fingerprint: its path differs
+    // between machines), and which registries are reached without TLS.
+    let d = &s.distribution;
+    entries.extend([
+        (
+            "distribution.require-signature",
+            d.require_signature.to_string(),
+        ),
+        (
+            "distribution.public-key",
+            d.public_key
+                .as_ref()
+                .map_or("none".into(), |k| k.fingerprint.to_string()),
+        ),
+        (
+            "distribution.insecure-registries",
+            d.insecure_registries.join(", "),
+        ),
+    ]);
     if let Some(limit) = &s.per_principal_rate_limit {
         entries.insert("rate-limits.per-principal", limit.to_string());
     }
@@ -147,7 +166,7 @@ fn auth(a: &AuthSettings) -> Vec<(&'static str, String)> {
 }
 
 /// `[server]`: how clients reach the tools and what the HTTP edge refuses.
-fn server(s: &ServerSettings) -> [(&'static str, String); 16] {
+fn server(s: &ServerSettings) -> [(&'static str, String); 18] {
     let list = |items: &[String]| items.join(", ");
     [
         ("server.transport", s.transport.to_string()),
@@ -186,6 +205,11 @@ fn server(s: &ServerSettings) -> [(&'static str, String); 16] {
             "server.allow-unauthenticated",
             s.allow_unauthenticated.to_string(),
         ),
+        (
+            "server.background-compile-above",
+            s.background_compile_above.to_string(),
+        ),
+        ("server.list-wait", format_duration(s.list_wait)),
     ]
 }
 

@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rmcp::ServerHandler;
 use rmcp::model::{
@@ -17,15 +17,17 @@ use rmcp::model::{
     ProgressNotificationParam, ProgressToken, ServerCapabilities, ServerConfig,
     SetLevelRequestParams,
 };
-use rmcp::service::{Peer, RequestContext, RoleServer};
+use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer};
 use serde_json::Value;
 use tracing::Instrument;
 
 use super::convert::{error_result, tool_result};
 use super::inflight::Inflight;
+use super::peers::Peers;
 use crate::audit::{Audit, Outcome};
 use crate::auth::Principal;
 use crate::auth::limiter::{RateLimiter, ToolLimitChecked};
+use crate::loading::Loading;
 use crate::metrics::Metrics;
 use crate::registry::{RegisteredTool, Registry};
 use crate::runtime::bindings::Level;
@@ -46,7 +48,13 @@ pub struct CapsuleServer {
     audit: Audit,
     metrics: Metrics,
     limiter: Arc<RateLimiter>,
+    loading: Arc<Loading>,
+    list_wait: Duration,
+    peers: Arc<Peers>,
 }
+
+/// How long a `tools/call` of a name not (yet) served waits for plugins still loading.
+const CALL_WAITS_FOR_LOADING: Duration = Duration::from_secs(60);
 
 impl CapsuleServer {
     /// A handler for one connection, without per-principal rate limits (see
@@ -60,6 +68,9 @@ impl CapsuleServer {
             audit: Audit::off(),
             metrics: Metrics::off(),
             limiter: Arc::new(RateLimiter::new(None)),
+            loading: Loading::finished(),
+            list_wait: Duration::ZERO,
+            peers: Arc::default(),
         }
     }
 
@@ -94,6 +105,24 @@ impl CapsuleServer {
     /// The rate limits' buckets, shared with the HTTP edge.
     pub fn limiter(&self) -> &Arc<RateLimiter> {
         &self.limiter
+    }
+
+    /// Serves tools while `loading` still adds plugins to the registry: `tools/list` waits
+    /// (at most `list_wait`) for the plugins loading in the foreground.
+    pub fn with_loading(mut self, loading: Arc<Loading>, list_wait: Duration) -> Self {
+        self.loading = loading;
+        self.list_wait = list_wait;
+        self
+    }
+
+    /// The clients to notify when the tool set changes.
+    pub fn peers(&self) -> &Arc<Peers> {
+        &self.peers
+    }
+
+    /// How far loading the plugins is.
+    pub fn loading(&self) -> &Arc<Loading> {
+        &self.loading
     }
 
     /// A handler for another client (an HTTP session or stateless request): the same
@@ -147,6 +176,9 @@ impl ServerHandler for CapsuleServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        if !self.loading.is_finished() {
+            self.loading.foreground_loaded(self.list_wait).await;
+        }
         let set = self.registry.snapshot();
         let principal = Principal::of_request(&context);
         Ok(ListToolsResult::with_all_items(
@@ -156,6 +188,11 @@ impl ServerHandler for CapsuleServer {
                 .map(|t| t.descriptor.clone())
                 .collect(),
         ))
+    }
+
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        tracing::debug!("client initialized");
+        self.peers.add(context.peer);
     }
 
     async fn set_level(
@@ -173,7 +210,6 @@ impl ServerHandler for CapsuleServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let set = self.registry.snapshot();
         let principal = Principal::of_request(&context).cloned();
         let record = self.audit.call(
             principal.as_ref().map(|p| p.name.as_str()),
@@ -181,11 +217,22 @@ impl ServerHandler for CapsuleServer {
             request.arguments.as_ref(),
         );
         // A tool the caller may not call is answered exactly like one that does not
-        // exist, so names cannot be probed.
-        let Some(tool) = set
-            .get(&request.name)
-            .filter(|t| t.access.permits(principal.as_ref(), &t.exposed_name))
-        else {
+        // exist (after the same wait while plugins load), so names cannot be probed.
+        let permitted = |set: &crate::registry::ToolSet| {
+            set.get(&request.name)
+                .filter(|t| t.access.permits(principal.as_ref(), &t.exposed_name))
+                .cloned()
+        };
+        // Read before the registry: loading swaps the registry before it counts a plugin
+        // as done, so a finished loading seen here means the snapshot below is complete.
+        let loaded = self.loading.is_finished();
+        let mut tool = permitted(&self.registry.snapshot());
+        if tool.is_none() && !loaded {
+            // A client may call a tool it knows from before while its plugin still loads.
+            self.loading.finished_within(CALL_WAITS_FOR_LOADING).await;
+            tool = permitted(&self.registry.snapshot());
+        }
+        let Some(tool) = tool else {
             tracing::debug!(tool = %request.name, principal = principal.as_ref().map(|p| p.name.as_str()), "tools/call of an unknown or forbidden tool");
             if let Some(record) = record {
                 record.finish(Outcome::UnknownTool);
@@ -210,7 +257,7 @@ impl ServerHandler for CapsuleServer {
                 record.finish(Outcome::Rejected);
             }
             self.metrics
-                .call(tool, Outcome::Rejected, &Usage::default());
+                .call(&tool, Outcome::Rejected, &Usage::default());
             return Err(exceeded.to_error_data());
         }
         let _running = self.calls.enter(format!("tools/call {}", request.name));
@@ -227,7 +274,7 @@ impl ServerHandler for CapsuleServer {
             traceparent(&context)
         });
         let (result, outcome, usage) = if progress.is_none() && level.is_none() {
-            execute_with_outcome(&self.runtime, tool, arguments, call)
+            execute_with_outcome(&self.runtime, &tool, arguments, call)
                 .instrument(span.clone())
                 .await
         } else {
@@ -239,7 +286,8 @@ impl ServerHandler for CapsuleServer {
             call.events = Some(tx);
             let logger = tool.exposed_name.clone();
             let (executed, ()) = tokio::join!(
-                execute_with_outcome(&self.runtime, tool, arguments, call).instrument(span.clone()),
+                execute_with_outcome(&self.runtime, &tool, arguments, call)
+                    .instrument(span.clone()),
                 forward_events(rx, context.peer.clone(), progress, level, logger),
             );
             executed
@@ -247,7 +295,7 @@ impl ServerHandler for CapsuleServer {
         if let Some(record) = record {
             record.finish(outcome);
         }
-        self.metrics.call(tool, outcome, &usage);
+        self.metrics.call(&tool, outcome, &usage);
         trace::finish(&span, outcome, &usage);
         Ok(result.into())
     }

@@ -10,8 +10,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use capsule::app::App;
+use capsule::audit::Audit;
 use capsule::auth::limiter::RateLimiter;
 use capsule::config::{FlagValue, Overrides, Settings, Transport};
+use capsule::degraded::Degraded;
 use capsule::loader::{Problem, Severity};
 use capsule::mcp::{self, CapsuleServer};
 use capsule::runtime::CallContext;
@@ -520,7 +522,12 @@ async fn serve(mut app: App) -> Result<ExitCode> {
     );
     let server = CapsuleServer::new(app.runtime.clone(), app.registry.clone())
         .with_audit(app.audit.clone())
-        .with_limiter(RateLimiter::new(app.settings.per_principal_rate_limit));
+        .with_limiter(RateLimiter::new(app.settings.per_principal_rate_limit))
+        .with_resilience(app.settings.runtime.breaker, Degraded::default());
+    if settings.degraded {
+        server.degraded().set(true, "config", &app.audit);
+    }
+    toggle_degraded_on_sigusr1(server.degraded().clone(), app.audit.clone());
     let shutdown = CancellationToken::new();
     let signalled = shutdown.clone();
     tokio::spawn(async move {
@@ -767,6 +774,30 @@ fn report_problems(problems: &[Problem]) {
             Severity::Warning => "warning",
         };
         eprintln!("{tag}: {}", problem.message);
+    }
+}
+
+/// Flips degraded mode on each SIGUSR1 (nothing where there are no such signals).
+fn toggle_degraded_on_sigusr1(degraded: Degraded, audit: Audit) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::user_defined1()) {
+            Ok(mut usr1) => {
+                tokio::spawn(async move {
+                    while usr1.recv().await.is_some() {
+                        degraded.toggle("SIGUSR1", &audit);
+                    }
+                });
+            }
+            Err(err) => tracing::warn!(
+                "cannot listen for SIGUSR1, degraded mode can only be set in the config: {err}"
+            ),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (degraded, audit);
     }
 }
 

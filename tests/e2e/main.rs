@@ -31,6 +31,7 @@ mod lock;
 mod memory;
 mod protocol;
 mod python_guest;
+mod resilience;
 mod scaffold;
 mod support;
 mod tools;

@@ -96,6 +96,9 @@ pub struct RawServer {
     /// HTTP: serve on a non-loopback address without `[auth]` (something in front of Capsule must authenticate clients).
     #[schemars(extend("default" = false, "x-flag" = "--allow-unauthenticated"))]
     pub allow_unauthenticated: Option<bool>,
+    /// Start in degraded mode: serve only tools annotated read-only (`readOnlyHint`); SIGUSR1 turns it on and off while running.
+    #[schemars(extend("default" = false))]
+    pub degraded: Option<bool>,
 }
 
 /// How `capsule serve` serves, resolved.
@@ -141,6 +144,8 @@ pub struct ServerSettings {
     pub drain_timeout: Duration,
     /// Serve on a non-loopback address without authentication.
     pub allow_unauthenticated: bool,
+    /// Start in degraded mode: only read-only tools are served (SIGUSR1 toggles it).
+    pub degraded: bool,
 }
 
 impl Default for ServerSettings {
@@ -162,6 +167,7 @@ impl Default for ServerSettings {
             allowed_origins: None,
             drain_timeout: Duration::from_secs(30),
             allow_unauthenticated: false,
+            degraded: false,
         }
     }
 }
@@ -215,6 +221,7 @@ impl RawServer {
             allow_unauthenticated: self
                 .allow_unauthenticated
                 .unwrap_or(defaults.allow_unauthenticated),
+            degraded: self.degraded.unwrap_or(defaults.degraded),
         };
         let checked = |name: &str, result: Result<(), String>| result.map_err(|m| (key(name), m));
         checked(

@@ -11,7 +11,7 @@ pub(crate) mod window;
 
 use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
-use std::time::{Instant, SystemTime};
+use std::time::{Duration, Instant, SystemTime};
 
 pub use state::Verdict;
 use state::{Admit, Breaker, Change, State};
@@ -19,7 +19,6 @@ use state::{Admit, Breaker, Change, State};
 use crate::audit::{Audit, Event, rfc3339};
 use crate::config::breaker::{BreakerSettings, OpenTools};
 use crate::runtime::Plugin;
-use crate::units::format_duration;
 
 /// The breakers of every plugin a server serves, by plugin name. Shared by all clients
 /// and transports.
@@ -183,6 +182,14 @@ fn report(audit: &Audit, plugin: &str, change: Change) {
     });
 }
 
+/// `d` in whole seconds, rounded up (`30s`), or in milliseconds below a second.
+fn whole_seconds(d: Duration) -> String {
+    if d < Duration::from_secs(1) {
+        return format!("{}ms", d.as_millis());
+    }
+    format!("{}s", d.as_secs() + u64::from(d.subsec_nanos() > 0))
+}
+
 /// The message of a call refused in `state`.
 fn refusal(plugin: &str, state: &State, now: Instant) -> String {
     match state {
@@ -190,8 +197,8 @@ fn refusal(plugin: &str, state: &State, now: Instant) -> String {
             let left = until.saturating_duration_since(now);
             format!(
                 "plugin `{plugin}` is unavailable: its circuit breaker opened {} ago after {trip}, so this call was refused without running; one probe call will be let through in {} (at {}), and calls fail at once until then; other plugins are not affected",
-                format_duration(now.saturating_duration_since(*since)),
-                format_duration(left),
+                whole_seconds(now.saturating_duration_since(*since)),
+                whole_seconds(left),
                 rfc3339(SystemTime::now() + left),
             )
         }

@@ -324,3 +324,46 @@ async fn retries_zero_sends_each_request_once() {
     }
     assert_eq!(hits.load(Ordering::SeqCst), 3);
 }
+
+/// `tools/call` over HTTP: the result, failing the test on a protocol error.
+async fn http_call(client: &crate::http::Client, tool: &str) -> rmcp::model::CallToolResult {
+    tokio::time::timeout(
+        HANG,
+        client.call_tool(rmcp::model::CallToolRequestParams::new(tool.to_string())),
+    )
+    .await
+    .expect("tools/call answered in time")
+    .unwrap_or_else(|err| panic!("tools/call {tool} failed: {err}"))
+}
+
+#[tokio::test]
+async fn over_http_one_clients_faults_open_the_breaker_for_every_client_and_hide_its_tools() {
+    let folder = Folder::new(
+        &[
+            ("fixtures/echo.wasm", "echo.wasm"),
+            ("fixtures/hostile.wasm", "hostile.wasm"),
+        ],
+        "[runtime.breaker]\nconsecutive-faults = 2\ncool-down = \"60s\"\nopen-tools = \"hide\"\n",
+    );
+    let server = crate::http::HttpServer::start(&folder, &[]).await;
+    let faulting = server.legacy_client().await;
+    let other = server.legacy_client().await;
+    for _ in 0..2 {
+        assert_error(&http_call(&faulting, "hostile_trap").await, &[TRAPPED]);
+    }
+    let refused = http_call(&other, "hostile_ok").await;
+    assert_error(
+        &refused,
+        &[
+            "plugin `hostile` is unavailable: its circuit breaker opened ",
+            " ago after 2 sandbox faults in a row (the last: crash), so this call was refused without running; one probe call will be let through in 60s (at ",
+        ],
+    );
+    let tools = other.list_all_tools().await.expect("tools/list over HTTP");
+    let names: Vec<&str> = tools.iter().map(|t| &*t.name).collect();
+    assert!(names.contains(&"echo_echo"), "{names:?}");
+    assert!(
+        !names.iter().any(|n| n.starts_with("hostile_")),
+        "an open plugin's tools are hidden: {names:?}"
+    );
+}

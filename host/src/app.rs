@@ -6,7 +6,7 @@ use std::sync::Arc;
 use crate::audit::{Audit, AuditError};
 use crate::config::Settings;
 use crate::loader::{self, FolderError, Problem};
-use crate::registry::Registry;
+use crate::registry::{Registry, ToolSet};
 use crate::runtime::{Runtime, RuntimeError};
 
 /// Why the host could not start at all (as opposed to one plugin failing to load,
@@ -59,6 +59,20 @@ impl App {
         self.audit
             .plugins(self.registry.snapshot().plugins(), &self.problems);
         Ok(())
+    }
+
+    /// Creates the runtime and an empty registry; `capsule serve` then loads the plugins
+    /// while it already answers ([`crate::loading`]).
+    pub fn start_empty(settings: Settings) -> Result<Self, StartError> {
+        let cache_dir = settings.cache_dir.clone();
+        let runtime = Arc::new(Runtime::new(&settings.runtime, cache_dir)?);
+        Ok(Self {
+            registry: Arc::new(Registry::new(ToolSet::default())),
+            problems: Vec::new(),
+            runtime,
+            settings,
+            audit: Audit::off(),
+        })
     }
 
     /// Whether any plugin or tool failed to load.

@@ -341,6 +341,10 @@ pub async fn run(args: Args) -> Result<ExitCode> {
 
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let lock_path = capsule::lock::path(&settings, &cwd);
+    if serving && !args.locked {
+        // The handshake must not wait for compilers: plugins load while serving.
+        return serve(App::start_empty(settings)?, true).await;
+    }
     let app = App::start(settings).await?;
     if args.locked {
         capsule::lock::verify(
@@ -351,7 +355,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         )?;
     }
     match command {
-        Command::Serve(_) => serve(app).await,
+        Command::Serve(_) => serve(app, false).await,
         Command::List { json } => list(&app, json),
         Command::Call { tool, args, json } => call(&app, &tool, &args, json).await,
         Command::Check { lock } => check(&app, lock.then_some(lock_path.as_path())),
@@ -503,7 +507,9 @@ fn install(
     Ok(ExitCode::SUCCESS)
 }
 
-async fn serve(mut app: App) -> Result<ExitCode> {
+/// Serves MCP; with `load`, loads the plugins folder meanwhile ([`capsule::loading`]),
+/// else serves what `app` loaded.
+async fn serve(mut app: App, load: bool) -> Result<ExitCode> {
     for problem in &app.problems {
         match problem.severity {
             Severity::Error => tracing::error!("{}", problem.message),
@@ -512,15 +518,7 @@ async fn serve(mut app: App) -> Result<ExitCode> {
     }
     app.open_audit()?;
     let settings = &app.settings.server;
-    let snapshot = app.registry.snapshot();
-    tracing::info!(
-        plugins = snapshot.plugins().len(),
-        tools = snapshot.tools().len(),
-        folder = %app.settings.plugins_dir.display(),
-        "serving MCP on {}",
-        settings.transport
-    );
-    let server = CapsuleServer::new(app.runtime.clone(), app.registry.clone())
+    let mut server = CapsuleServer::new(app.runtime.clone(), app.registry.clone())
         .with_audit(app.audit.clone())
         .with_limiter(RateLimiter::new(app.settings.per_principal_rate_limit))
         .with_resilience(app.settings.runtime.breaker, Degraded::default());
@@ -528,6 +526,32 @@ async fn serve(mut app: App) -> Result<ExitCode> {
         server.degraded().set(true, "config", &app.audit);
     }
     toggle_degraded_on_sigusr1(server.degraded().clone(), app.audit.clone());
+    if load {
+        let peers = server.peers().clone();
+        let loading = capsule::loading::spawn(
+            app.runtime.clone(),
+            Arc::new(app.settings.clone()),
+            app.registry.clone(),
+            app.audit.clone(),
+            Arc::new(move || peers.tools_changed()),
+        )?;
+        tracing::info!(
+            plugins = loading.progress().remaining,
+            folder = %app.settings.plugins_dir.display(),
+            "serving MCP on {} while the plugins load",
+            settings.transport
+        );
+        server = server.with_loading(loading, settings.list_wait);
+    } else {
+        let snapshot = app.registry.snapshot();
+        tracing::info!(
+            plugins = snapshot.plugins().len(),
+            tools = snapshot.tools().len(),
+            folder = %app.settings.plugins_dir.display(),
+            "serving MCP on {}",
+            settings.transport
+        );
+    }
     let shutdown = CancellationToken::new();
     let signalled = shutdown.clone();
     tokio::spawn(async move {

@@ -21,6 +21,7 @@ pub mod config;
 pub mod degraded;
 pub mod install;
 pub mod loader;
+pub mod loading;
 pub mod lock;
 pub mod logging;
 pub mod mcp;

@@ -65,11 +65,16 @@ pub fn plugin_files(dir: &Path) -> Result<Vec<PathBuf>, FolderError> {
     Ok(files)
 }
 
-/// Loads every plugin in `settings.plugins_dir` and merges their tools.
-pub async fn load_folder(
-    runtime: &Runtime,
-    settings: &Settings,
-) -> Result<LoadReport, FolderError> {
+/// The plugins of a folder to load, by name, and the problems found before loading any.
+pub struct Plan {
+    /// Each plugin's name and file, in file order.
+    pub plugins: Vec<(String, PathBuf)>,
+    /// Config warnings, duplicate names, configured plugins without a file.
+    pub problems: Vec<Problem>,
+}
+
+/// Lists the plugins in `settings.plugins_dir` and what is wrong before loading them.
+pub fn plan(settings: &Settings) -> Result<Plan, FolderError> {
     let files = plugin_files(&settings.plugins_dir)?;
     let mut problems: Vec<Problem> = settings
         .warnings
@@ -113,35 +118,83 @@ pub async fn load_folder(
             });
         }
     }
+    Ok(Plan {
+        plugins: named,
+        problems,
+    })
+}
 
-    let loads = named.iter().map(|(name, path)| async move {
-        let started = std::time::Instant::now();
-        let (policy, warnings) = match settings.policy(name, path) {
-            Ok(found) => found,
-            Err(message) => return (name, Err(message), Vec::new()),
-        };
-        let result = runtime
-            .load(name, path, policy)
-            .await
-            .map_err(|err| err.to_string());
-        if let Ok(plugin) = &result {
-            tracing::info!(
-                plugin = %plugin.name,
-                tools = plugin.tools.len(),
-                cache = %plugin.cache,
-                elapsed = ?started.elapsed(),
-                "loaded plugin"
-            );
-        }
-        (name, result, warnings)
-    });
-    let mut plugins: Vec<Arc<Plugin>> = Vec::new();
-    for (name, result, warnings) in futures::future::join_all(loads).await {
-        problems.extend(warnings.into_iter().map(|message| Problem {
+/// What loading one plugin produced: the plugin or the whole error message, and warnings
+/// about its policy.
+pub type Loaded = (Result<Plugin, String>, Vec<Problem>);
+
+/// Loads the plugin `name` from `path` with its policy from `settings`; `compiling` is
+/// called with the file's size when it must be compiled (see [`Runtime::load_observed`]).
+pub async fn load_one(
+    runtime: &Runtime,
+    settings: &Settings,
+    name: &str,
+    path: &Path,
+    compiling: impl FnOnce(u64) + Send + 'static,
+) -> Loaded {
+    let started = std::time::Instant::now();
+    let (policy, warnings) = match settings.policy(name, path) {
+        Ok(found) => found,
+        Err(message) => return (Err(message), Vec::new()),
+    };
+    let warnings = warnings
+        .into_iter()
+        .map(|message| Problem {
             severity: Severity::Warning,
             message,
             plugin: None,
-        }));
+        })
+        .collect();
+    let result = runtime
+        .load_observed(name, path, policy, compiling)
+        .await
+        .map_err(|err| err.to_string());
+    if let Ok(plugin) = &result {
+        tracing::info!(
+            plugin = %plugin.name,
+            tools = plugin.tools.len(),
+            cache = %plugin.cache,
+            elapsed = ?started.elapsed(),
+            "loaded plugin"
+        );
+    }
+    (result, warnings)
+}
+
+/// The problems [`ToolSet::build`] reported, as folder problems.
+pub fn tool_problems(problems: Vec<ToolProblem>) -> impl Iterator<Item = Problem> {
+    problems.into_iter().map(|p| Problem {
+        severity: if p.skipped {
+            Severity::Error
+        } else {
+            Severity::Warning
+        },
+        message: format!("plugin `{}`: {}", p.plugin, p.message),
+        plugin: None,
+    })
+}
+
+/// Loads every plugin in `settings.plugins_dir` and merges their tools.
+pub async fn load_folder(
+    runtime: &Runtime,
+    settings: &Settings,
+) -> Result<LoadReport, FolderError> {
+    let Plan {
+        plugins: named,
+        mut problems,
+    } = plan(settings)?;
+    let loads = named
+        .iter()
+        .map(|(name, path)| load_one(runtime, settings, name, path, |_| {}));
+    let mut plugins: Vec<Arc<Plugin>> = Vec::new();
+    let loaded = futures::future::join_all(loads).await;
+    for ((name, _), (result, warnings)) in named.iter().zip(loaded) {
+        problems.extend(warnings);
         match result {
             Ok(plugin) => plugins.push(Arc::new(plugin)),
             Err(message) => problems.push(Problem {
@@ -152,14 +205,6 @@ pub async fn load_folder(
         }
     }
     let (tools, tool_problems) = ToolSet::build(plugins);
-    problems.extend(tool_problems.into_iter().map(|p: ToolProblem| Problem {
-        severity: if p.skipped {
-            Severity::Error
-        } else {
-            Severity::Warning
-        },
-        message: format!("plugin `{}`: {}", p.plugin, p.message),
-        plugin: None,
-    }));
+    problems.extend(self::tool_problems(tool_problems));
     Ok(LoadReport { tools, problems })
 }

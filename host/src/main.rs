@@ -20,7 +20,11 @@ fn main() -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    match runtime.block_on(cli::run(args)) {
+    let result = runtime.block_on(cli::run(args));
+    // Plugins still compiling in the background (`capsule serve` that stops early) must not
+    // hold the exit; an interrupted compile leaves at most a temporary file in the cache.
+    runtime.shutdown_background();
+    match result {
         Ok(code) => code,
         // The reader of our output went away (`capsule list | head`): not an error.
         Err(err)

@@ -49,12 +49,15 @@ fn compare(golden: &str, path: &str) {
 
 /// The audit file's lines, each checked (one object, `ts` then `event` first, `ts` in
 /// RFC 3339 UTC) and normalised: `ts` and `duration_ms` replaced, digests named by what
-/// they are the digest of, the folder written `$DIR`.
+/// they are the digest of, the folder written `$DIR`. Plugins load while the server starts
+/// (docs/audit.md), so `server.start` and the `plugin.*` events come in no fixed order:
+/// they are moved right after `config.loaded`, `server.start` first, then by plugin.
 fn normalised(folder: &Folder, config_digest: &str) -> String {
     let text = std::fs::read_to_string(folder.dir.path().join("audit.jsonl"))
         .expect("the audit log was written");
     let dir = folder.dir.path().display().to_string();
-    let mut out = String::new();
+    let mut startup: Vec<(bool, String, String)> = Vec::new();
+    let mut rest: Vec<String> = Vec::new();
     for line in text.lines() {
         assert!(
             line.starts_with(r#"{"ts":""#) && line[32..].starts_with(r#","event":""#),
@@ -88,11 +91,28 @@ fn normalised(folder: &Folder, config_digest: &str) -> String {
             assert_eq!(event["sha256"], sha256_hex(&file), "sha256 of {name}.wasm");
             event["sha256"] = json!(format!("<sha256 of {name}.wasm>"));
         }
+        let kind = event["event"].as_str().unwrap_or_default().to_string();
+        let plugin = event["plugin"].as_str().unwrap_or_default().to_string();
         let line = serde_json::to_string(&event).unwrap().replace(&dir, "$DIR");
-        out.push_str(&line);
-        out.push('\n');
+        if kind == "server.start" || kind.starts_with("plugin.") {
+            startup.push((kind != "server.start", plugin, line));
+        } else {
+            rest.push(line);
+        }
     }
-    out
+    startup.sort();
+    let after_config = usize::from(
+        rest.first()
+            .is_some_and(|l| l.contains(r#""event":"config.loaded""#)),
+    );
+    let startup = startup.into_iter().map(|(_, _, line)| line);
+    let lines: Vec<String> = rest[..after_config]
+        .iter()
+        .cloned()
+        .chain(startup)
+        .chain(rest[after_config..].iter().cloned())
+        .collect();
+    lines.iter().map(|l| format!("{l}\n")).collect()
 }
 
 fn is_rfc3339_utc_millis(ts: &str) -> bool {

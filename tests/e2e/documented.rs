@@ -27,7 +27,8 @@ fn structured() -> Folder {
 
 #[tokio::test]
 async fn structured_content_that_is_not_json_is_an_error() {
-    let server = structured().serve().await;
+    let folder = structured();
+    let server = folder.serve().await;
     let result = server.call("structured_bad_json", json!({})).await;
     assert_error_text(
         &result,
@@ -38,7 +39,8 @@ async fn structured_content_that_is_not_json_is_an_error() {
 
 #[tokio::test]
 async fn structured_content_off_its_output_schema_is_an_error() {
-    let server = structured().serve().await;
+    let folder = structured();
+    let server = folder.serve().await;
     let result = server.call("structured_off_schema", json!({})).await;
     assert_error_text(
         &result,
@@ -49,7 +51,8 @@ async fn structured_content_off_its_output_schema_is_an_error() {
 
 #[tokio::test]
 async fn a_tool_with_an_output_schema_must_return_structured_content() {
-    let server = structured().serve().await;
+    let folder = structured();
+    let server = folder.serve().await;
     let result = server.call("structured_missing", json!({})).await;
     assert_error_text(
         &result,
@@ -59,7 +62,8 @@ async fn a_tool_with_an_output_schema_must_return_structured_content() {
 
 #[tokio::test]
 async fn structured_content_within_its_schema_and_error_results_pass() {
-    let server = structured().serve().await;
+    let folder = structured();
+    let server = folder.serve().await;
     let fine = server.call("structured_fine", json!({})).await;
     assert_eq!(fine.is_error, Some(false), "{fine:?}");
     assert_eq!(fine.structured_content, Some(json!({"count": 3})));

@@ -36,14 +36,16 @@ pub(crate) struct HttpServer {
 }
 
 impl HttpServer {
-    /// Starts `capsule serve --transport http --port 0 EXTRA…` on `folder` and waits for
-    /// its `listening on` line.
+    /// Starts `capsule serve --transport http --port 0 EXTRA…` on `folder` and waits until
+    /// it listens and every plugin has loaded (it listens while they load).
     pub(crate) async fn start(folder: &Folder, extra: &[&str]) -> Self {
         let mut args = vec!["serve", "--transport", "http", "--port", "0"];
         args.extend_from_slice(extra);
         let mut command = folder.command(&args);
         command.env("CAPSULE_LOG", "info,capsule::runtime=debug");
-        Self::spawn(command).await
+        let server = Self::spawn(command).await;
+        server.wait_for_log("every plugin loaded").await;
+        server
     }
 
     pub(crate) async fn spawn(mut command: Command) -> Self {
@@ -534,6 +536,10 @@ async fn a_call_longer_than_the_drain_timeout_is_cut_off_and_named() {
     server.wait_for_log("call admitted").await;
     server.sigterm();
     assert_eq!(server.exit_code().await, 0, "{}", server.stderr());
+    // The process has exited; its last lines may still be in the pipe.
+    server
+        .wait_for_log("calls still running: tools/call echo_wait")
+        .await;
     let log = server.stderr();
     assert!(
         log.contains(

@@ -274,6 +274,17 @@ fn invalid_json_is_refused_with_its_line_and_nothing_is_written() {
 fn real_clients_connect_to_the_installed_entry() {
     let bin = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/clients/node_modules/.bin");
     let setup = Setup::new();
+    // First contact (issue #19): every example plugin, Python and JavaScript included, and
+    // an empty cache under the fresh HOME. Gemini CLI showed "Disconnected" while the host
+    // compiled the big guests (7-10 s) before answering `initialize`.
+    let examples = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/plugins");
+    for name in ["tables.wasm", "dates.wasm", "text.wasm", "checksum.wasm"] {
+        std::fs::copy(
+            examples.join(name),
+            setup.project.path().join("plugins").join(name),
+        )
+        .unwrap_or_else(|e| panic!("copy {name} (run `cargo xtask plugins`): {e}"));
+    }
     assert_eq!(setup.install(&["claude-code"]).0, 0);
     assert_eq!(setup.install(&["gemini"]).0, 0);
     // Gemini CLI asks before trusting a folder; a test has no one to answer.
@@ -286,6 +297,8 @@ fn real_clients_connect_to_the_installed_entry() {
             .args(["mcp", "list"])
             .current_dir(setup.home())
             .env("HOME", setup.home())
+            .env_remove("XDG_CACHE_HOME")
+            .env_remove("CAPSULE_CACHE_DIR")
             .output()
             .unwrap_or_else(|e| panic!("{client} not found in {}: {e}", bin.display()));
         // Gemini CLI prints the list on stderr.

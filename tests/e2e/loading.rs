@@ -1,7 +1,14 @@
-//! A plugins folder with broken files: each gets a clear error, the rest still serve,
-//! and `capsule check` fails.
+//! Loading a plugins folder: broken files each get a clear error while the rest serve and
+//! `capsule check` fails; compiled plugins are cached; large uncompiled ones load in the
+//! background while the server already answers.
 
-use crate::support::{Folder, component};
+use reqwest::StatusCode;
+use rmcp::ServiceExt;
+use rmcp::transport::StreamableHttpClientTransport;
+use serde_json::{Value, json};
+
+use crate::http::HttpServer;
+use crate::support::{Folder, HANG, Recorder, Server, component};
 
 /// The echo fixture plus one broken file of each kind.
 fn folder_with_broken_files() -> Folder {
@@ -95,4 +102,135 @@ async fn compiled_plugins_are_cached_across_restarts() {
         second.contains("from cache"),
         "second start loads the cache: {second}"
     );
+}
+
+/// With an empty cache, a large plugin compiles in the background (issue #19): the
+/// handshake is answered at once, `tools/list` lists the small plugin without waiting for
+/// the compiler, and `notifications/tools/list_changed` announces the large one's tools.
+/// The large one is the 19 MB componentize-py example with the default settings: the old
+/// host compiled it for 7-10 s before answering `initialize`, and Gemini CLI gave up.
+#[tokio::test]
+async fn a_python_plugin_compiles_in_the_background_and_is_announced() {
+    let folder = Folder::new(
+        &[
+            ("fixtures/echo.wasm", "echo.wasm"),
+            ("plugins/tables.wasm", "tables.wasm"),
+        ],
+        "",
+    );
+    let cache = tempfile::tempdir().expect("temp dir");
+    let mut command = folder.command(&["serve"]);
+    command
+        .env("CAPSULE_CACHE_DIR", cache.path())
+        .env_remove("CAPSULE_SERVER_BACKGROUND_COMPILE_ABOVE");
+    let started = std::time::Instant::now();
+    let server = Server::start(command).await;
+    let handshake = started.elapsed();
+    assert!(
+        handshake < std::time::Duration::from_secs(1),
+        "the handshake took {handshake:?}: it waited for the compiler"
+    );
+
+    let first = server.client.list_all_tools().await.expect("tools/list");
+    let listed = started.elapsed();
+    assert!(
+        !first.iter().any(|t| t.name.starts_with("tables_")),
+        "tables was listed before it compiled"
+    );
+    assert!(
+        server
+            .stderr()
+            .contains("compiling in the background (precompile with `capsule check`)"),
+        "{}",
+        server.stderr()
+    );
+    let after = listed_after_changes(&server.client, &server.recorder, &["tables_", "echo_"]).await;
+    assert!(after.iter().any(|n| n == "echo_echo"), "{after:?}");
+    eprintln!("initialize after {handshake:?}, first tools/list after {listed:?}");
+}
+
+/// Over HTTP the same: `/readyz` answers 503 `loading` while the 12 MB componentize-js
+/// example compiles in the background, a session hears `tools/list_changed`, then
+/// `/readyz` is 200 with both plugins.
+#[tokio::test]
+async fn over_http_readyz_waits_for_the_background_and_sessions_are_told() {
+    let folder = Folder::new(
+        &[
+            ("fixtures/echo.wasm", "echo.wasm"),
+            ("plugins/dates.wasm", "dates.wasm"),
+        ],
+        "",
+    );
+    let cache = tempfile::tempdir().expect("temp dir");
+    let mut command = folder.command(&["serve", "--transport", "http", "--port", "0"]);
+    command
+        .env("CAPSULE_CACHE_DIR", cache.path())
+        .env_remove("CAPSULE_SERVER_BACKGROUND_COMPILE_ABOVE");
+    let server = HttpServer::spawn(command).await;
+    let readyz = || async {
+        let response = reqwest::get(format!("{}/readyz", server.base))
+            .await
+            .expect("GET /readyz");
+        let status = response.status();
+        (status, response.json::<Value>().await.expect("JSON body"))
+    };
+    // echo may or may not have loaded yet; dates has not.
+    let (status, body) = readyz().await;
+    assert_eq!(status, StatusCode::SERVICE_UNAVAILABLE, "{body}");
+    assert_eq!(body["status"], "loading", "{body}");
+    assert!(
+        matches!(body["plugins_loading"].as_u64(), Some(1 | 2)),
+        "{body}"
+    );
+
+    let recorder = Recorder::default();
+    let transport = StreamableHttpClientTransport::from_uri(server.url.clone());
+    let client = tokio::time::timeout(HANG, recorder.clone().serve(transport))
+        .await
+        .expect("initialize in time")
+        .expect("initialize over HTTP");
+    let first = client.list_all_tools().await.expect("tools/list");
+    assert!(
+        !first.iter().any(|t| t.name.starts_with("dates_")),
+        "dates was listed before it compiled"
+    );
+    let after = listed_after_changes(&client, &recorder, &["dates_", "echo_"]).await;
+    // The registry is swapped just before the plugin is counted as loaded: poll briefly.
+    let deadline = std::time::Instant::now() + HANG;
+    while readyz().await.0 != StatusCode::OK && std::time::Instant::now() < deadline {
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    assert_eq!(
+        readyz().await,
+        (
+            StatusCode::OK,
+            json!({"status": "ready", "plugins": 2, "tools": after.len()})
+        )
+    );
+}
+
+/// The tool names listed after each `tools/list_changed`, until each of `prefixes` starts
+/// one of them (each plugin that loads in the background is announced on its own).
+async fn listed_after_changes(
+    client: &rmcp::service::Peer<rmcp::RoleClient>,
+    recorder: &Recorder,
+    prefixes: &[&str],
+) -> Vec<String> {
+    for changes in 1.. {
+        recorder.wait_for_tools_changed(changes).await;
+        let names: Vec<String> = client
+            .list_all_tools()
+            .await
+            .expect("tools/list")
+            .into_iter()
+            .map(|t| t.name.to_string())
+            .collect();
+        if prefixes
+            .iter()
+            .all(|prefix| names.iter().any(|n| n.starts_with(prefix)))
+        {
+            return names;
+        }
+    }
+    unreachable!("the loop only ends by returning")
 }

@@ -91,6 +91,10 @@ impl Folder {
             .arg("--plugins")
             .arg(self.plugins())
             .env("CAPSULE_CACHE_DIR", target_dir().join("e2e-cache"))
+            // Tests expect their plugins listed by the first `tools/list`, also while the
+            // shared cache is still cold: compile in the foreground (`loading.rs` tests the
+            // background and removes this).
+            .env("CAPSULE_SERVER_BACKGROUND_COMPILE_ABOVE", "1GiB")
             .env_remove("CAPSULE_LOG")
             .kill_on_drop(true);
         command
@@ -125,6 +129,8 @@ impl Folder {
 pub struct Recorder {
     pub progress: Arc<Mutex<Vec<ProgressNotificationParam>>>,
     pub logs: Arc<Mutex<Vec<LoggingMessageNotificationParam>>>,
+    /// `notifications/tools/list_changed` received.
+    pub tools_changed: Arc<Mutex<usize>>,
     /// Woken on every notification, so a test can wait for one instead of polling.
     arrived: Arc<tokio::sync::Notify>,
 }
@@ -137,20 +143,47 @@ impl Recorder {
         what: &str,
         mut done: impl FnMut(&[LoggingMessageNotificationParam]) -> Option<T>,
     ) -> T {
-        let seen = async {
+        let logs = self.logs.clone();
+        self.wait_for(
+            what,
+            || done(&logs.lock().unwrap()),
+            || format!("{:?}", self.logs.lock().unwrap()),
+        )
+        .await
+    }
+
+    /// Waits until `count` `tools/list_changed` notifications arrived, failing after
+    /// [`HANG`].
+    pub async fn wait_for_tools_changed(&self, count: usize) {
+        let changed = self.tools_changed.clone();
+        self.wait_for(
+            "notifications/tools/list_changed",
+            || (*changed.lock().unwrap() >= count).then_some(()),
+            || format!("{} received", changed.lock().unwrap()),
+        )
+        .await
+    }
+
+    async fn wait_for<T>(
+        &self,
+        what: &str,
+        mut done: impl FnMut() -> Option<T>,
+        seen: impl Fn() -> String,
+    ) -> T {
+        let found = async {
             loop {
                 let arrival = self.arrived.notified();
                 tokio::pin!(arrival);
                 arrival.as_mut().enable();
-                if let Some(found) = done(&self.logs.lock().unwrap()) {
+                if let Some(found) = done() {
                     return found;
                 }
                 arrival.await;
             }
         };
-        match tokio::time::timeout(HANG, seen).await {
+        match tokio::time::timeout(HANG, found).await {
             Ok(found) => found,
-            Err(_) => panic!("{what} never arrived: {:?}", self.logs.lock().unwrap()),
+            Err(_) => panic!("{what} never arrived: {}", seen()),
         }
     }
 }
@@ -162,6 +195,11 @@ impl ClientHandler for Recorder {
         _: NotificationContext<RoleClient>,
     ) {
         self.progress.lock().unwrap().push(params);
+        self.arrived.notify_waiters();
+    }
+
+    async fn on_tool_list_changed(&self, _: NotificationContext<RoleClient>) {
+        *self.tools_changed.lock().unwrap() += 1;
         self.arrived.notify_waiters();
     }
 
@@ -241,9 +279,12 @@ impl Server {
 
     /// Calls `tool` with `arguments`, failing the test on a protocol error.
     pub async fn call(&self, tool: &str, arguments: Value) -> CallToolResult {
-        self.try_call(tool, arguments)
-            .await
-            .unwrap_or_else(|err| panic!("tools/call {tool} failed at the protocol level: {err}"))
+        self.try_call(tool, arguments).await.unwrap_or_else(|err| {
+            panic!(
+                "tools/call {tool} failed at the protocol level: {err}\nserver log:\n{}",
+                self.stderr()
+            )
+        })
     }
 
     pub async fn try_call(

@@ -43,7 +43,8 @@ def make_folder() -> Path:
 
 
 def start(root: Path, extra: list[str]) -> tuple[subprocess.Popen, str]:
-    """Starts the server and returns it with the URL from its `listening on` line."""
+    """Starts the server and returns it with the URL from its `listening on` line, once
+    every plugin has loaded (it listens while they compile)."""
     server = subprocess.Popen(
         [BIN, "serve", "--transport", "http", "--port", "0", *extra,
          "--config", str(root / "capsule.toml"), "--plugins", str(root / "plugins"),
@@ -52,12 +53,15 @@ def start(root: Path, extra: list[str]) -> tuple[subprocess.Popen, str]:
         env={"CAPSULE_LOG": "info", "PATH": os.environ.get("PATH", "")}, text=True,
     )
     assert server.stderr is not None
+    url = None
     for line in server.stderr:
         found = re.search(r"listening on (http://\S+)", line)
         if found:
+            url = found.group(1)
+        if url and "every plugin loaded" in line:
             # Keep reading, so the server never blocks on a full stderr pipe.
             threading.Thread(target=server.stderr.read, daemon=True).start()
-            return server, found.group(1)
+            return server, url
     raise AssertionError(f"capsule exited with {server.wait()} before listening")
 
 

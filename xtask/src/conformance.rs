@@ -53,6 +53,17 @@ pub fn run(root: &Path, capsule: &Path, fixtures: &Path) -> Result<()> {
         })?;
     }
 
+    // Precompile, so the first `tools/list` lists the fixture (a plugin that must be
+    // compiled loads in the background and is announced later).
+    Command::new(capsule)
+        .args(["check", "--plugins"])
+        .arg(&plugins)
+        .arg("--cache-dir")
+        .arg(work.join("cache"))
+        .env_remove("CAPSULE_CONFIG")
+        .current_dir(&work)
+        .output()
+        .with_context(|| format!("cannot run {}", capsule.display()))?;
     let mut server = Command::new(capsule)
         .args([
             "serve",

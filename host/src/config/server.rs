@@ -99,6 +99,13 @@ pub struct RawServer {
     /// Start in degraded mode: serve only tools annotated read-only (`readOnlyHint`); SIGUSR1 turns it on and off while running.
     #[schemars(extend("default" = false))]
     pub degraded: Option<bool>,
+    /// A plugin larger than this that is not precompiled (`capsule check`) is compiled in the background while the server already answers; its tools are announced with `notifications/tools/list_changed` when ready. The default 0 compiles every such plugin in the background, so the first `tools/list` never waits for a compiler; a larger value makes it wait (at most `server.list-wait`) for the smaller ones.
+    #[schemars(extend("default" = "0"))]
+    pub background_compile_above: Option<ByteSize>,
+    /// How long a `tools/list` that arrives while plugins are still loading in the foreground waits for them before answering with what is ready.
+    #[serde(default, deserialize_with = "deserialize_duration")]
+    #[schemars(with = "Option<crate::units::DurationText>", extend("default" = "5s"))]
+    pub list_wait: Option<Duration>,
 }
 
 /// How `capsule serve` serves, resolved.
@@ -146,6 +153,10 @@ pub struct ServerSettings {
     pub allow_unauthenticated: bool,
     /// Start in degraded mode: only read-only tools are served (SIGUSR1 toggles it).
     pub degraded: bool,
+    /// Plugins larger than this that need compiling load in the background (default 0: all).
+    pub background_compile_above: ByteSize,
+    /// How long `tools/list` waits for plugins loading in the foreground (default 5s).
+    pub list_wait: Duration,
 }
 
 impl Default for ServerSettings {
@@ -168,6 +179,8 @@ impl Default for ServerSettings {
             drain_timeout: Duration::from_secs(30),
             allow_unauthenticated: false,
             degraded: false,
+            background_compile_above: ByteSize(0),
+            list_wait: Duration::from_secs(5),
         }
     }
 }
@@ -222,6 +235,10 @@ impl RawServer {
                 .allow_unauthenticated
                 .unwrap_or(defaults.allow_unauthenticated),
             degraded: self.degraded.unwrap_or(defaults.degraded),
+            background_compile_above: self
+                .background_compile_above
+                .unwrap_or(defaults.background_compile_above),
+            list_wait: self.list_wait.unwrap_or(defaults.list_wait),
         };
         let checked = |name: &str, result: Result<(), String>| result.map_err(|m| (key(name), m));
         checked(
@@ -245,6 +262,7 @@ impl RawServer {
             ("header-read-timeout", settings.header_read_timeout),
             ("body-read-timeout", settings.body_read_timeout),
             ("drain-timeout", settings.drain_timeout),
+            ("list-wait", settings.list_wait),
         ] {
             checked(
                 name,

@@ -190,7 +190,7 @@ fn auth(a: &AuthSettings) -> Vec<(&'static str, String)> {
 }
 
 /// `[server]`: how clients reach the tools and what the HTTP edge refuses.
-fn server(s: &ServerSettings) -> [(&'static str, String); 17] {
+fn server(s: &ServerSettings) -> [(&'static str, String); 19] {
     let list = |items: &[String]| items.join(", ");
     [
         ("server.transport", s.transport.to_string()),
@@ -230,6 +230,11 @@ fn server(s: &ServerSettings) -> [(&'static str, String); 17] {
             s.allow_unauthenticated.to_string(),
         ),
         ("server.degraded", s.degraded.to_string()),
+        (
+            "server.background-compile-above",
+            s.background_compile_above.to_string(),
+        ),
+        ("server.list-wait", format_duration(s.list_wait)),
     ]
 }
 

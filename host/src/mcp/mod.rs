@@ -4,6 +4,7 @@ pub mod convert;
 mod drain;
 pub mod http;
 pub mod inflight;
+pub mod peers;
 pub mod server;
 pub mod stdio;
 

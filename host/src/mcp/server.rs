@@ -8,7 +8,7 @@
 
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU8, Ordering};
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use rmcp::ServerHandler;
 use rmcp::model::{
@@ -17,17 +17,19 @@ use rmcp::model::{
     ProgressNotificationParam, ProgressToken, ServerCapabilities, ServerConfig,
     SetLevelRequestParams,
 };
-use rmcp::service::{Peer, RequestContext, RoleServer};
+use rmcp::service::{NotificationContext, Peer, RequestContext, RoleServer};
 use serde_json::Value;
 
 use super::convert::{error_result, tool_result};
 use super::inflight::Inflight;
+use super::peers::Peers;
 use crate::audit::{Audit, Outcome};
 use crate::auth::Principal;
 use crate::auth::limiter::{RateLimiter, ToolLimitChecked};
 use crate::breaker::{Breakers, Verdict};
 use crate::config::breaker::{BreakerSettings, OpenTools};
 use crate::degraded::Degraded;
+use crate::loading::Loading;
 use crate::registry::{RegisteredTool, Registry};
 use crate::runtime::bindings::Level;
 use crate::runtime::events::{self, EventReceiver};
@@ -48,7 +50,13 @@ pub struct CapsuleServer {
     limiter: Arc<RateLimiter>,
     breakers: Arc<Breakers>,
     degraded: Degraded,
+    loading: Arc<Loading>,
+    list_wait: Duration,
+    peers: Arc<Peers>,
 }
+
+/// How long a `tools/call` of a name not (yet) served waits for plugins still loading.
+const CALL_WAITS_FOR_LOADING: Duration = Duration::from_secs(60);
 
 impl CapsuleServer {
     /// A handler for one connection, without per-principal rate limits (see
@@ -63,6 +71,9 @@ impl CapsuleServer {
             limiter: Arc::new(RateLimiter::new(None)),
             breakers: Arc::new(Breakers::new(BreakerSettings::default())),
             degraded: Degraded::default(),
+            loading: Loading::finished(),
+            list_wait: Duration::ZERO,
+            peers: Arc::default(),
         }
     }
 
@@ -103,6 +114,24 @@ impl CapsuleServer {
     /// The rate limits' buckets, shared with the HTTP edge.
     pub fn limiter(&self) -> &Arc<RateLimiter> {
         &self.limiter
+    }
+
+    /// Serves tools while `loading` still adds plugins to the registry: `tools/list` waits
+    /// (at most `list_wait`) for the plugins loading in the foreground.
+    pub fn with_loading(mut self, loading: Arc<Loading>, list_wait: Duration) -> Self {
+        self.loading = loading;
+        self.list_wait = list_wait;
+        self
+    }
+
+    /// The clients to notify when the tool set changes.
+    pub fn peers(&self) -> &Arc<Peers> {
+        &self.peers
+    }
+
+    /// How far loading the plugins is.
+    pub fn loading(&self) -> &Arc<Loading> {
+        &self.loading
     }
 
     /// A handler for another client (an HTTP session or stateless request): the same
@@ -156,6 +185,9 @@ impl ServerHandler for CapsuleServer {
         _request: Option<PaginatedRequestParams>,
         context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, ErrorData> {
+        if !self.loading.is_finished() {
+            self.loading.foreground_loaded(self.list_wait).await;
+        }
         let set = self.registry.snapshot();
         let principal = Principal::of_request(&context);
         Ok(ListToolsResult::with_all_items(
@@ -177,6 +209,11 @@ impl ServerHandler for CapsuleServer {
         ))
     }
 
+    async fn on_initialized(&self, context: NotificationContext<RoleServer>) {
+        tracing::debug!("client initialized");
+        self.peers.add(context.peer);
+    }
+
     async fn set_level(
         &self,
         request: SetLevelRequestParams,
@@ -192,7 +229,6 @@ impl ServerHandler for CapsuleServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
-        let set = self.registry.snapshot();
         let principal = Principal::of_request(&context).cloned();
         let record = self.audit.call(
             principal.as_ref().map(|p| p.name.as_str()),
@@ -200,11 +236,22 @@ impl ServerHandler for CapsuleServer {
             request.arguments.as_ref(),
         );
         // A tool the caller may not call is answered exactly like one that does not
-        // exist, so names cannot be probed.
-        let Some(tool) = set
-            .get(&request.name)
-            .filter(|t| t.access.permits(principal.as_ref(), &t.exposed_name))
-        else {
+        // exist (after the same wait while plugins load), so names cannot be probed.
+        let permitted = |set: &crate::registry::ToolSet| {
+            set.get(&request.name)
+                .filter(|t| t.access.permits(principal.as_ref(), &t.exposed_name))
+                .cloned()
+        };
+        // Read before the registry: loading swaps the registry before it counts a plugin
+        // as done, so a finished loading seen here means the snapshot below is complete.
+        let loaded = self.loading.is_finished();
+        let mut tool = permitted(&self.registry.snapshot());
+        if tool.is_none() && !loaded {
+            // A client may call a tool it knows from before while its plugin still loads.
+            self.loading.finished_within(CALL_WAITS_FOR_LOADING).await;
+            tool = permitted(&self.registry.snapshot());
+        }
+        let Some(tool) = tool else {
             tracing::debug!(tool = %request.name, principal = principal.as_ref().map(|p| p.name.as_str()), "tools/call of an unknown or forbidden tool");
             if let Some(record) = record {
                 record.finish(Outcome::UnknownTool);
@@ -217,7 +264,7 @@ impl ServerHandler for CapsuleServer {
                 None,
             ));
         };
-        if !self.degraded.serves(tool) {
+        if !self.degraded.serves(&tool) {
             tracing::debug!(tool = %tool.exposed_name, "refused in degraded mode");
             if let Some(record) = record {
                 record.finish(Outcome::Degraded);
@@ -263,7 +310,7 @@ impl ServerHandler for CapsuleServer {
             caller: principal,
         };
         let (result, outcome, verdict) = if progress.is_none() && level.is_none() {
-            execute_with_outcome(&self.runtime, tool, arguments, call).await
+            execute_with_outcome(&self.runtime, &tool, arguments, call).await
         } else {
             // The events are forwarded on this task, beside the call: the sender lives in
             // the call's store, so forwarding ends when the call does, and progress and logs
@@ -273,7 +320,7 @@ impl ServerHandler for CapsuleServer {
             call.events = Some(tx);
             let logger = tool.exposed_name.clone();
             let (executed, ()) = tokio::join!(
-                execute_with_outcome(&self.runtime, tool, arguments, call),
+                execute_with_outcome(&self.runtime, &tool, arguments, call),
                 forward_events(rx, context.peer.clone(), progress, level, logger),
             );
             executed

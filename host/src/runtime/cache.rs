@@ -124,11 +124,13 @@ impl ArtifactCache {
     /// Returns the component for `wasm` (whose sha256 is `digest`), from the cache if
     /// possible, compiling and storing it otherwise. An artifact whose header does not
     /// match (corrupt, tampered with, or not ours) is discarded and replaced, never run.
+    /// `compiling` is called once compilation is known to be needed, before it starts.
     pub fn load_or_compile(
         &self,
         engine: &Engine,
         wasm: &[u8],
         digest: &str,
+        compiling: impl FnOnce(),
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
         let path = self.artifact_path(digest);
         let verifying = Instant::now();
@@ -154,6 +156,7 @@ impl ArtifactCache {
                 }
             }
         }
+        compiling();
         let started = Instant::now();
         let artifact = engine.precompile_component(wasm)?;
         tracing::debug!(elapsed = ?started.elapsed(), bytes = wasm.len(), "compiled component");

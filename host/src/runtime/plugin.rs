@@ -144,6 +144,19 @@ impl Runtime {
         path: &Path,
         policy: PluginPolicy,
     ) -> Result<Plugin, LoadError> {
+        self.load_observed(name, path, policy, |_| {}).await
+    }
+
+    /// [`Runtime::load`], calling `compiling` with the size of the `.wasm` in bytes when it
+    /// has no usable precompiled artifact and compilation starts (background loading
+    /// decides from it whether to wait).
+    pub async fn load_observed(
+        &self,
+        name: &str,
+        path: &Path,
+        policy: PluginPolicy,
+        compiling: impl FnOnce(u64) + Send + 'static,
+    ) -> Result<Plugin, LoadError> {
         let bytes = tokio::fs::read(path)
             .await
             .map_err(|reason| LoadError::Read {
@@ -155,13 +168,15 @@ impl Runtime {
         let engine = self.engine.clone();
         let artifacts = self.cache.clone();
         let key = digest.clone();
-        let compiled =
-            tokio::task::spawn_blocking(move || artifacts.load_or_compile(&engine, &bytes, &key))
-                .await
-                .map_err(|err| LoadError::Compile {
-                    path: path.to_path_buf(),
-                    message: format!("compiler task failed: {err}"),
-                })?;
+        let compiled = tokio::task::spawn_blocking(move || {
+            let size = bytes.len() as u64;
+            artifacts.load_or_compile(&engine, &bytes, &key, || compiling(size))
+        })
+        .await
+        .map_err(|err| LoadError::Compile {
+            path: path.to_path_buf(),
+            message: format!("compiler task failed: {err}"),
+        })?;
         let (component, cache) = compiled.map_err(|err| LoadError::Compile {
             path: path.to_path_buf(),
             message: format!("{err:#}"),

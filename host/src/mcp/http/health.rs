@@ -10,19 +10,22 @@ use axum::http::{StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use crate::loading::Loading;
 use crate::registry::Registry;
 
 /// What the probes report.
 pub struct Health {
     registry: Arc<Registry>,
+    loading: Arc<Loading>,
     draining: AtomicBool,
 }
 
 impl Health {
-    /// Ready once created: the plugins are loaded before the listener opens.
-    pub fn new(registry: Arc<Registry>) -> Self {
+    /// Ready once every plugin has loaded or failed (the listener opens while they load).
+    pub fn new(registry: Arc<Registry>, loading: Arc<Loading>) -> Self {
         Self {
             registry,
+            loading,
             draining: AtomicBool::new(false),
         }
     }
@@ -43,12 +46,20 @@ pub async fn alive() -> Response {
     json_response(StatusCode::OK, json!({"status": "alive"}))
 }
 
-/// `GET /readyz`: 200 with the plugin and tool counts, or 503 while draining.
+/// `GET /readyz`: 200 with the plugin and tool counts, or 503 while plugins load or the
+/// server drains.
 pub async fn ready(State(health): State<Arc<Health>>) -> Response {
     if health.is_draining() {
         return json_response(
             StatusCode::SERVICE_UNAVAILABLE,
             json!({"status": "draining"}),
+        );
+    }
+    let progress = health.loading.progress();
+    if progress.remaining > 0 {
+        return json_response(
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({"status": "loading", "plugins_loading": progress.remaining}),
         );
     }
     let snapshot = health.registry.snapshot();

@@ -92,7 +92,10 @@ pub async fn serve(
         );
     }
 
-    let health = Arc::new(Health::new(server.registry().clone()));
+    let health = Arc::new(Health::new(
+        server.registry().clone(),
+        server.loading().clone(),
+    ));
     let requests = Inflight::new();
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(settings.session_idle_timeout);

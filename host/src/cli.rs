@@ -18,6 +18,8 @@ use capsule::loader::{Problem, Severity};
 use capsule::mcp::{self, CapsuleServer};
 use capsule::runtime::CallContext;
 use capsule::units::list_or_none;
+
+use crate::cli_distribution;
 use clap::{Parser, Subcommand};
 use rmcp::model::{CallToolResult, ContentBlock, JsonObject};
 use tokio_util::sync::CancellationToken;
@@ -143,6 +145,35 @@ enum Command {
     Config {
         #[command(subcommand)]
         action: ConfigCommand,
+    },
+    /// Fetch a plugin from an OCI registry into the cache (checked, and verified with
+    /// `require-signature`) and print the config entry that pins it.
+    Pull {
+        /// `[oci://]REGISTRY/REPOSITORY:TAG[@sha256:…]`.
+        reference: String,
+    },
+    /// Publish a component to an OCI registry as a Wasm artifact, optionally signed.
+    Push {
+        /// The `.wasm` component.
+        file: PathBuf,
+        /// `[oci://]REGISTRY/REPOSITORY:TAG`.
+        reference: String,
+        /// Also sign it with this PEM PKCS #8 ECDSA P-256 private key (as `capsule sign`).
+        #[arg(long, value_name = "FILE")]
+        key: Option<PathBuf>,
+    },
+    /// Sign the artifact a reference names, cosign-compatibly (signature at tag `sha256-DIGEST.sig`).
+    Sign {
+        /// `[oci://]REGISTRY/REPOSITORY:TAG[@sha256:…]`.
+        reference: String,
+        /// PEM PKCS #8 ECDSA P-256 private key.
+        #[arg(long, value_name = "FILE")]
+        key: PathBuf,
+    },
+    /// The cache folder: precompiled artifacts and pulled plugins.
+    Cache {
+        #[command(subcommand)]
+        action: crate::cli_distribution::CacheCommand,
     },
     /// Create a new plugin project from a template: `capsule new my-tool --lang python`.
     New {
@@ -338,6 +369,19 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         }
         return install(*client, *scope, name, &serve, *print, *force);
     }
+    match command {
+        Command::Pull { reference } => return cli_distribution::pull(&settings, &reference).await,
+        Command::Push {
+            file,
+            reference,
+            key,
+        } => return cli_distribution::push(&settings, &file, &reference, key.as_deref()).await,
+        Command::Sign { reference, key } => {
+            return cli_distribution::sign(&settings, &reference, &key).await;
+        }
+        Command::Cache { action } => return cli_distribution::cache(&settings, action),
+        _ => {}
+    }
 
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let lock_path = capsule::lock::path(&settings, &cwd);
@@ -364,6 +408,10 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         | Command::Approve { .. }
         | Command::Auth { .. }
         | Command::Install { .. }
+        | Command::Pull { .. }
+        | Command::Push { .. }
+        | Command::Sign { .. }
+        | Command::Cache { .. }
         | Command::Config { .. } => {
             unreachable!("handled before loading plugins")
         }

@@ -19,6 +19,7 @@ pub mod breaker;
 pub mod capability;
 pub mod config;
 pub mod degraded;
+pub mod distribution;
 pub mod install;
 pub mod loader;
 pub mod loading;

@@ -5,6 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::distribution::store::Store;
+use crate::distribution::{Fetcher, Origin, Source, fetch};
+use crate::policy::PluginPolicy;
 use crate::registry::{ToolProblem, ToolSet, naming};
 use crate::runtime::{Plugin, Runtime};
 
@@ -67,8 +70,8 @@ pub fn plugin_files(dir: &Path) -> Result<Vec<PathBuf>, FolderError> {
 
 /// The plugins of a folder to load, by name, and the problems found before loading any.
 pub struct Plan {
-    /// Each plugin's name and file, in file order.
-    pub plugins: Vec<(String, PathBuf)>,
+    /// Each plugin's name and where it is: files in file order, then configured sources.
+    pub plugins: Vec<(String, Kind)>,
     /// Config warnings, duplicate names, configured plugins without a file.
     pub problems: Vec<Problem>,
 }
@@ -85,7 +88,7 @@ pub fn plan(settings: &Settings) -> Result<Plan, FolderError> {
             plugin: None,
         })
         .collect();
-    let mut named: Vec<(String, PathBuf)> = Vec::new();
+    let mut named: Vec<(String, Kind)> = Vec::new();
     for path in files {
         let stem = path
             .file_stem()
@@ -98,16 +101,54 @@ pub fn plan(settings: &Settings) -> Result<Plan, FolderError> {
                 message: format!(
                     "{}: plugin name `{name}` is already used by {}; rename one of the files",
                     path.display(),
-                    first.display()
+                    first.describe()
                 ),
                 plugin: Some(name),
             });
             continue;
         }
-        named.push((name, path));
+        named.push((name, Kind::File(path)));
+    }
+    for (name, origin) in &settings.origins {
+        let (source, origin) = match origin {
+            Err(message) => {
+                named.retain(|(n, _)| n != name);
+                problems.push(Problem {
+                    severity: Severity::Error,
+                    message: message.clone(),
+                    plugin: Some(name.clone()),
+                });
+                continue;
+            }
+            Ok(
+                origin @ Origin {
+                    source: Some(source),
+                    ..
+                },
+            ) => (source, origin),
+            Ok(_) => continue,
+        };
+        if let Some((_, Kind::File(path))) = named.iter().find(|(n, _)| n == name) {
+            problems.push(Problem {
+                severity: Severity::Error,
+                message: format!(
+                    "plugin `{name}` is both {} and source = \"{}\" in [plugins.{name}]; remove the file or the source",
+                    path.display(),
+                    source.text()
+                ),
+                plugin: Some(name.clone()),
+            });
+            named.retain(|(n, _)| n != name);
+            continue;
+        }
+        named.push((
+            name.clone(),
+            Kind::Remote(Box::new((source.clone(), origin.clone()))),
+        ));
     }
     for configured in settings.plugins.keys() {
-        if !named.iter().any(|(n, _)| n == configured) {
+        if !named.iter().any(|(n, _)| n == configured) && !settings.origins.contains_key(configured)
+        {
             problems.push(Problem {
                 severity: Severity::Warning,
                 message: format!(
@@ -124,21 +165,54 @@ pub fn plan(settings: &Settings) -> Result<Plan, FolderError> {
     })
 }
 
+/// The fetcher every plugin of `settings` is fetched with (remote sources through the cache).
+pub fn fetcher(settings: &Settings) -> Fetcher {
+    Fetcher {
+        store: settings.cache_dir.as_deref().map(Store::new),
+        insecure: settings.distribution.insecure_registries.clone(),
+        key: settings.distribution.public_key.clone(),
+    }
+}
+
 /// What loading one plugin produced: the plugin or the whole error message, and warnings
 /// about its policy.
 pub type Loaded = (Result<Plugin, String>, Vec<Problem>);
 
-/// Loads the plugin `name` from `path` with its policy from `settings`; `compiling` is
-/// called with the file's size when it must be compiled (see [`Runtime::load_observed`]).
+/// Fetches, checks and loads the plugin `name` from `kind` with its policy from
+/// `settings`; `compiling` is called with its size when it must be compiled (see
+/// [`Runtime::load_bytes`]).
 pub async fn load_one(
     runtime: &Runtime,
     settings: &Settings,
+    fetcher: &Fetcher,
     name: &str,
-    path: &Path,
+    kind: &Kind,
     compiling: impl FnOnce(u64) + Send + 'static,
 ) -> Loaded {
     let started = std::time::Instant::now();
-    let (policy, warnings) = match settings.policy(name, path) {
+    let (fetched, policy) = match kind {
+        Kind::File(path) => {
+            let origin = settings.origins.get(name).and_then(|o| o.as_ref().ok());
+            let policy = settings.policy(name, path);
+            (fetch::file(name, path, origin).await, policy)
+        }
+        Kind::Remote(remote) => {
+            let (source, origin) = &**remote;
+            // Only the operator's entry grants anything to a remote plugin: no sidecar.
+            let policy: Result<(PluginPolicy, Vec<String>), String> = settings
+                .plugins
+                .get(name)
+                .cloned()
+                .unwrap_or_else(|| {
+                    Err(format!(
+                        "plugin `{name}` has a source but no [plugins.{name}] entry"
+                    ))
+                })
+                .map(|policy| (policy, Vec::new()));
+            (fetcher.remote(name, source, origin).await, policy)
+        }
+    };
+    let (policy, warnings) = match policy {
         Ok(found) => found,
         Err(message) => return (Err(message), Vec::new()),
     };
@@ -150,9 +224,25 @@ pub async fn load_one(
             plugin: None,
         })
         .collect();
+    let fetched = match fetched {
+        Ok(fetched) => fetched,
+        Err(err) => return (Err(err.to_string()), warnings),
+    };
+    let digest = fetched.digest.hex().to_string();
     let result = runtime
-        .load_observed(name, path, policy, compiling)
+        .load_bytes(
+            name,
+            &fetched.path,
+            fetched.bytes,
+            digest,
+            policy,
+            compiling,
+        )
         .await
+        .map(|mut plugin| {
+            plugin.source = fetched.source;
+            plugin
+        })
         .map_err(|err| err.to_string());
     if let Ok(plugin) = &result {
         tracing::info!(
@@ -179,7 +269,7 @@ pub fn tool_problems(problems: Vec<ToolProblem>) -> impl Iterator<Item = Problem
     })
 }
 
-/// Loads every plugin in `settings.plugins_dir` and merges their tools.
+/// Loads every plugin of `settings` (folder and sources) and merges their tools.
 pub async fn load_folder(
     runtime: &Runtime,
     settings: &Settings,
@@ -188,9 +278,10 @@ pub async fn load_folder(
         plugins: named,
         mut problems,
     } = plan(settings)?;
+    let fetcher = fetcher(settings);
     let loads = named
         .iter()
-        .map(|(name, path)| load_one(runtime, settings, name, path, |_| {}));
+        .map(|(name, kind)| load_one(runtime, settings, &fetcher, name, kind, |_| {}));
     let mut plugins: Vec<Arc<Plugin>> = Vec::new();
     let loaded = futures::future::join_all(loads).await;
     for ((name, _), (result, warnings)) in named.iter().zip(loaded) {
@@ -207,4 +298,22 @@ pub async fn load_folder(
     let (tools, tool_problems) = ToolSet::build(plugins);
     problems.extend(self::tool_problems(tool_problems));
     Ok(LoadReport { tools, problems })
+}
+
+/// Where a plugin to load is.
+pub enum Kind {
+    /// `NAME.wasm` in the plugins folder.
+    File(PathBuf),
+    /// `source` in `[plugins.NAME]`, and what it must be.
+    Remote(Box<(Source, Origin)>),
+}
+
+impl Kind {
+    /// The file or source, for messages.
+    pub fn describe(&self) -> String {
+        match self {
+            Kind::File(path) => path.display().to_string(),
+            Kind::Remote(remote) => remote.0.text(),
+        }
+    }
 }

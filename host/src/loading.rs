@@ -116,20 +116,22 @@ pub fn spawn(
     tokio::spawn(async move {
         let threshold = settings.server.background_compile_above.bytes();
         let background = Arc::new(Semaphore::new(1));
+        let fetcher = Arc::new(loader::fetcher(&settings));
         let mut loads: FuturesUnordered<_> = plugins
             .into_iter()
-            .map(|(name, path)| {
+            .map(|(name, kind)| {
                 let moved = Arc::new(AtomicBool::new(false));
-                let (runtime, settings, state, flag, background) = (
+                let (runtime, settings, state, flag, background, fetcher) = (
                     runtime.clone(),
                     settings.clone(),
                     state.clone(),
                     moved.clone(),
                     background.clone(),
+                    fetcher.clone(),
                 );
                 let held: Arc<Mutex<Option<OwnedSemaphorePermit>>> = Arc::default();
                 let release = held.clone();
-                let file = name_of(&path);
+                let file = kind.describe();
                 async move {
                     let compiling = move |size: u64| {
                         if size > threshold {
@@ -150,7 +152,8 @@ pub fn spawn(
                         }
                     };
                     let loaded =
-                        loader::load_one(&runtime, &settings, &name, &path, compiling).await;
+                        loader::load_one(&runtime, &settings, &fetcher, &name, &kind, compiling)
+                            .await;
                     // The next background plugin may compile now.
                     drop(release.lock().unwrap_or_else(|e| e.into_inner()).take());
                     (name, loaded, moved.load(Ordering::SeqCst))
@@ -198,12 +201,6 @@ pub fn spawn(
         );
     });
     Ok(loading)
-}
-
-fn name_of(path: &std::path::Path) -> String {
-    path.file_name()
-        .map(|n| n.to_string_lossy().into_owned())
-        .unwrap_or_default()
 }
 
 fn log(problem: &Problem) {

@@ -58,6 +58,27 @@ pub struct RawPolicy {
     /// This plugin's circuit breaker, over `[runtime.breaker]`; ignored in a sidecar.
     #[serde(default)]
     pub breaker: RawBreaker,
+    /// Where the plugin comes from instead of `NAME.wasm` in the plugins folder: `oci://REGISTRY/REPO:TAG[@sha256:…]` or `https://…` (with `sha256`). Only in `[plugins.NAME]`.
+    pub source: Option<String>,
+    /// The sha256 the plugin's `.wasm` must have (`sha256:…`); any other is refused. Only in `[plugins.NAME]`.
+    pub sha256: Option<String>,
+    /// Refuse this `oci://` plugin unless a cosign signature by `[distribution] public-key` signs it (default: `[distribution] require-signature`). Only in `[plugins.NAME]`.
+    pub require_signature: Option<bool>,
+}
+
+impl RawPolicy {
+    /// The distribution keys set here (`source`, `sha256`, `require-signature`), which only
+    /// a `[plugins.NAME]` entry of `capsule.toml` may set.
+    pub fn distribution_keys(&self) -> Vec<&'static str> {
+        [
+            ("source", self.source.is_some()),
+            ("sha256", self.sha256.is_some()),
+            ("require-signature", self.require_signature.is_some()),
+        ]
+        .into_iter()
+        .filter_map(|(key, set)| set.then_some(key))
+        .collect()
+    }
 }
 
 /// The resolved policy of one plugin.

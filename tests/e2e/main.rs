@@ -14,6 +14,7 @@ mod caller;
 mod cli;
 mod config;
 mod derived;
+mod distribution;
 mod docs;
 mod documented;
 mod escape_tools;

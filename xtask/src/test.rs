@@ -3,7 +3,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use anyhow::Result;
+use anyhow::{Context, Result};
 
 use crate::plugins::{self, WASM_TARGET};
 use crate::{clients, cmd, conformance, container, guests, python, schemas};
@@ -101,6 +101,7 @@ pub fn all(root: &Path) -> Result<()> {
         ],
     )?;
 
+    oci_registry(root)?;
     cmd::cargo(root, &["test", "--workspace"])?;
     // The soak benchmark's short form: the same checks (no good call lost beside every
     // hostile fixture, memory flat) for 20 s instead of 10 minutes.
@@ -166,4 +167,29 @@ pub fn all(root: &Path) -> Result<()> {
     container::test(root, &python)?;
     eprintln!("xtask: all checks passed");
     Ok(())
+}
+
+/// Installs the local OCI registry that `tests/e2e/distribution.rs` pushes to and pulls
+/// from (Debian's `docker-registry`, distribution 2.8) when it is missing; with `CI=true`
+/// those tests fail rather than skip without it.
+fn oci_registry(root: &Path) -> Result<()> {
+    if cmd::output(root, "which", &["docker-registry"]).is_ok() {
+        return Ok(());
+    }
+    cmd::run(root, "apt-get", &["update", "-qq"])?;
+    cmd::run_command(
+        Command::new("apt-get")
+            .args([
+                "install",
+                "-y",
+                "-qq",
+                "--no-install-recommends",
+                "docker-registry",
+            ])
+            .env("DEBIAN_FRONTEND", "noninteractive")
+            .current_dir(root),
+    )
+    .context(
+        "cannot install docker-registry (the OCI registry of the distribution tests) with apt-get",
+    )
 }

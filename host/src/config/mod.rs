@@ -13,6 +13,7 @@ use std::path::{Path, PathBuf};
 use crate::auth::rate::RateLimit;
 use crate::capability::limits::{Limits, RawLimits};
 use crate::capability::secrets;
+use crate::distribution::Origin;
 use crate::policy::{self, PluginPolicy, RawPolicy};
 use crate::trust::{self, GrantCeiling};
 
@@ -20,6 +21,7 @@ pub mod audit;
 pub mod auth;
 pub mod authorization;
 pub mod breaker;
+pub mod distribution;
 mod error;
 pub mod expand;
 mod file;
@@ -38,6 +40,7 @@ pub mod value;
 
 pub use audit::{AuditSettings, AuditTarget};
 pub use auth::AuthSettings;
+pub use distribution::DistributionSettings;
 pub use error::ConfigError;
 pub use file::parse_file;
 use file::parse_secrets_file;
@@ -137,6 +140,12 @@ pub struct Settings {
     pub default_tool_scopes: Vec<String>,
     /// `[rate-limits] per-principal`.
     pub per_principal_rate_limit: Option<RateLimit>,
+    /// `[distribution]`: signature key, insecure registries.
+    pub distribution: DistributionSettings,
+    /// Where plugins come from and what they must be (`source`, `sha256`,
+    /// `require-signature`), for the plugins whose entry says; an error keeps only that
+    /// plugin from loading.
+    pub origins: BTreeMap<String, Result<Origin, String>>,
 }
 
 impl Settings {
@@ -257,7 +266,17 @@ impl Settings {
             }
         }
         let secrets = secrets::resolve(&secret_definitions, host_env);
+        let distribution = raw
+            .distribution
+            .resolve(&base)
+            .map_err(|(key, message)| invalid(&key, message))?;
         for (name, profile) in &raw.profiles {
+            if let Some(key) = profile.distribution_keys().first() {
+                return Err(invalid(
+                    &format!("profiles.{name}.{key}"),
+                    format!("`{key}` belongs to one plugin; set it in its [plugins.NAME] entry"),
+                ));
+            }
             if !profile.profiles.is_empty() {
                 return Err(invalid(
                     &format!("profiles.{name}.profiles"),
@@ -287,6 +306,17 @@ impl Settings {
             };
             plugins.insert(name.clone(), policy);
         }
+        let origins = raw
+            .plugins
+            .iter()
+            .filter_map(|(name, raw_policy)| {
+                let origin = distribution::origin(name, raw_policy, &distribution)?;
+                Some((
+                    name.clone(),
+                    origin.map_err(|(key, message)| invalid(&key, message).to_string()),
+                ))
+            })
+            .collect();
 
         Ok(Self {
             config_file: file,
@@ -310,6 +340,8 @@ impl Settings {
             secrets,
             default_tool_scopes,
             per_principal_rate_limit: raw.rate_limits.per_principal,
+            distribution,
+            origins,
         })
     }
 
@@ -358,9 +390,17 @@ impl Settings {
             .to_string()
         };
         let raw: RawPolicy = parse_toml(sidecar).map_err(|err| err.to_string())?;
+        let ignored = raw.distribution_keys();
         let base = sidecar.parent().unwrap_or(Path::new("."));
         let mut merged = raw.merged("", &self.profiles).map_err(invalid)?;
         let mut warnings = trust::only_lower(&mut merged, &self.default_limits, sidecar, name);
+        if !ignored.is_empty() {
+            warnings.push(format!(
+                "{}: {} ignored: only [plugins.{name}] in the config file says where a plugin comes from and what it must be",
+                sidecar.display(),
+                ignored.join(", ")
+            ));
+        }
         warnings.extend(trust::without_scopes(&mut merged, sidecar, name));
         let request = trust::Request::of(&merged, base);
         let approved = trusted || request.is_empty() || request.covered_by(&self.grant_ceiling);

@@ -9,6 +9,7 @@ use serde::Deserialize;
 use super::audit::RawAudit;
 use super::auth::RawAuth;
 use super::authorization::RawAuthorization;
+use super::distribution::RawDistribution;
 use super::rate_limits::RawRateLimits;
 use super::runtime::RawRuntime;
 use super::server::RawServer;
@@ -47,6 +48,9 @@ pub struct RawConfig {
     /// Request rates of HTTP callers (per tool: `rate-limit` in its policy).
     #[serde(default)]
     pub rate_limits: RawRateLimits,
+    /// Plugins from registries and downloads: signature key, plain-HTTP registries (docs/distribution.md).
+    #[serde(default)]
+    pub distribution: RawDistribution,
     /// Default limits for every plugin.
     #[serde(default)]
     pub limits: RawLimits,

@@ -208,3 +208,16 @@ fn the_grants_of_profiles_a_sidecar_names_are_withheld_too() {
     assert!(policy.has_network() && policy.withheld.is_none() && warnings.is_empty());
     std::fs::remove_dir_all(&dir).unwrap();
 }
+
+#[test]
+fn a_profile_cannot_say_where_a_plugin_comes_from() {
+    let err = resolve(
+        "[profiles.remote]\nsource = \"oci://127.0.0.1:5000/p:1\"\n",
+        Overrides::default(),
+    )
+    .expect_err("refused");
+    assert_eq!(
+        err.to_string(),
+        "invalid configuration in /etc/capsule/capsule.toml: profiles.remote.source: `source` belongs to one plugin; set it in its [plugins.NAME] entry"
+    );
+}

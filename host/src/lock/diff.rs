@@ -37,6 +37,10 @@ pub(super) fn differences(
     for (name, was) in &locked.plugins {
         match now.plugins.get(name) {
             Some(is) => plugin_changes(&mut out, name, was, is),
+            None if was.source.is_some() => out.push(format!(
+                "plugin `{name}` from {} did not load or was removed (any load error is listed below)",
+                was.file
+            )),
             None if plugins_dir.join(&was.file).is_file() => out.push(format!(
                 "plugin `{name}` did not load ({} is in {}; its load error is listed below)",
                 was.file,
@@ -72,6 +76,13 @@ fn plugin_changes(out: &mut Vec<String>, name: &str, was: &LockedPlugin, is: &Lo
         out.push(format!(
             "{at} file changed: was {} now {}",
             was.file, is.file
+        ));
+    }
+    if was.source != is.source {
+        out.push(format!(
+            "{at} source changed: was {} now {}",
+            was.source.as_deref().unwrap_or("a file"),
+            is.source.as_deref().unwrap_or("a file")
         ));
     }
     if was.sha256 != is.sha256 {

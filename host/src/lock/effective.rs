@@ -134,6 +134,25 @@ fn entries(s: &Settings) -> BTreeMap<String, String> {
             s.default_tool_scopes.join(", "),
         ),
     ]);
+    // Who may sign plugins from registries (the key by fingerprint: its path differs
+    // between machines), and which registries are reached without TLS.
+    let d = &s.distribution;
+    entries.extend([
+        (
+            "distribution.require-signature",
+            d.require_signature.to_string(),
+        ),
+        (
+            "distribution.public-key",
+            d.public_key
+                .as_ref()
+                .map_or("none".into(), |k| k.fingerprint.to_string()),
+        ),
+        (
+            "distribution.insecure-registries",
+            d.insecure_registries.join(", "),
+        ),
+    ]);
     if let Some(limit) = &s.per_principal_rate_limit {
         entries.insert("rate-limits.per-principal", limit.to_string());
     }

@@ -31,6 +31,10 @@ pub struct LockedPlugin {
     pub file: String,
     /// `sha256:` of the `.wasm`.
     pub sha256: String,
+    /// Where a remote plugin is fetched from (`oci://…`, `https://…`); `file` is then
+    /// the source too.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<String>,
     /// Effective grants, one item each (`fs /docs -> /srv/docs (read-only)`,
     /// `net https://api.example.com:443`, `env TZ`, `secret API_TOKEN`), sorted.
     #[serde(default)]
@@ -69,14 +73,18 @@ pub(super) fn plugins(tools: &ToolSet) -> BTreeMap<String, LockedPlugin> {
                     )
                 })
                 .collect();
-            let file = plugin
-                .path
-                .file_name()
-                .map(|f| f.to_string_lossy().into_owned())
-                .unwrap_or_default();
+            let file = match &plugin.source {
+                Some(source) => source.clone(),
+                None => plugin
+                    .path
+                    .file_name()
+                    .map(|f| f.to_string_lossy().into_owned())
+                    .unwrap_or_default(),
+            };
             let locked = LockedPlugin {
                 file,
                 sha256: format!("sha256:{}", plugin.digest),
+                source: plugin.source.clone(),
                 grants: grants(&plugin.policy),
                 limits: limits(&plugin.policy),
                 settings: (*plugin.policy.settings).clone(),

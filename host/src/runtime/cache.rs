@@ -148,6 +148,8 @@ impl ArtifactCache {
             // header and the engine settings and errors (handled below by recompiling).
             match unsafe { Component::deserialize_file(engine, path) } {
                 Ok(component) => {
+                    // "Last used", for `capsule cache gc`.
+                    crate::distribution::store::touch(&digest_path(path));
                     tracing::debug!(artifact = %path.display(), verified = ?verified, elapsed = ?started.elapsed(), "loaded precompiled component");
                     return Ok((component, CacheOutcome::Hit));
                 }

@@ -24,6 +24,8 @@ pub struct Plugin {
     pub path: PathBuf,
     /// Hex sha256 of the `.wasm`.
     pub digest: String,
+    /// The remote source it was fetched from (`oci://…`, `https://…`); `None` for a file.
+    pub source: Option<String>,
     /// What the plugin's `list-tools` returned, in its order.
     pub tools: Vec<Tool>,
     /// Limits and settings.
@@ -144,27 +146,32 @@ impl Runtime {
         path: &Path,
         policy: PluginPolicy,
     ) -> Result<Plugin, LoadError> {
-        self.load_observed(name, path, policy, |_| {}).await
-    }
-
-    /// [`Runtime::load`], calling `compiling` with the size of the `.wasm` in bytes when it
-    /// has no usable precompiled artifact and compilation starts (background loading
-    /// decides from it whether to wait).
-    pub async fn load_observed(
-        &self,
-        name: &str,
-        path: &Path,
-        policy: PluginPolicy,
-        compiling: impl FnOnce(u64) + Send + 'static,
-    ) -> Result<Plugin, LoadError> {
         let bytes = tokio::fs::read(path)
             .await
             .map_err(|reason| LoadError::Read {
                 path: path.to_path_buf(),
                 reason,
             })?;
-        check_header(&bytes, path)?;
         let digest = cache::digest(&bytes);
+        self.load_bytes(name, path, bytes, digest, policy, |_| {})
+            .await
+    }
+
+    /// Loads the plugin `name` from `bytes` (whose hex sha256 is `digest`), read from
+    /// `path` (named in messages; a sidecar `.wit` beside it documents derived tools).
+    /// `compiling` is called with the size in bytes when there is no usable precompiled
+    /// artifact and compilation starts (background loading decides from it whether to
+    /// wait).
+    pub async fn load_bytes(
+        &self,
+        name: &str,
+        path: &Path,
+        bytes: Vec<u8>,
+        digest: String,
+        policy: PluginPolicy,
+        compiling: impl FnOnce(u64) + Send + 'static,
+    ) -> Result<Plugin, LoadError> {
+        check_header(&bytes, path)?;
         let engine = self.engine.clone();
         let artifacts = self.cache.clone();
         let key = digest.clone();
@@ -191,6 +198,7 @@ impl Runtime {
             name: Arc::from(name),
             path: path.to_path_buf(),
             digest,
+            source: None,
             tools: Vec::new(),
             policy,
             cache,

@@ -354,6 +354,9 @@ fn server_name(host: &str) -> Result<rustls::pki_types::ServerName<'static>, Err
 pub(crate) fn tls_connector() -> tokio_rustls::TlsConnector {
     static CONFIG: OnceLock<Arc<rustls::ClientConfig>> = OnceLock::new();
     let config = CONFIG.get_or_init(|| {
+        // `ring`, explicitly: a build that also links aws-lc-rs (the test builds, through
+        // reqwest) would otherwise have no default provider.
+        crate::distribution::tls::install_provider();
         let roots = rustls::RootCertStore {
             roots: webpki_roots::TLS_SERVER_ROOTS.into(),
         };

@@ -48,10 +48,15 @@ const WARM_UP: Duration = Duration::from_secs(10);
 
 const FIXTURES: &[&str] = &["echo", "hostile", "greedy", "flood", "memories", "hoarder"];
 
+/// The circuit breaker is off: the soak measures the sandbox under a steady stream of
+/// faults, which an open breaker would refuse before they run.
 const CONFIG: &str = r#"
 [runtime]
 max-concurrent-calls = 64
 max-queued-calls = 4096
+
+[runtime.breaker]
+enabled = false
 
 [plugins.hostile.limits]
 fuel = 50_000_000

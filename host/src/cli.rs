@@ -10,8 +10,10 @@ use std::sync::Arc;
 
 use anyhow::{Context, Result, bail};
 use capsule::app::App;
+use capsule::audit::Audit;
 use capsule::auth::limiter::RateLimiter;
 use capsule::config::{FlagValue, Overrides, Settings, Transport};
+use capsule::degraded::Degraded;
 use capsule::loader::{Problem, Severity};
 use capsule::mcp::{self, CapsuleServer};
 use capsule::metrics::{Metrics, PluginEvent};
@@ -629,7 +631,12 @@ async fn serve(mut app: App, load: bool) -> Result<ExitCode> {
     let mut server = CapsuleServer::new(app.runtime.clone(), app.registry.clone())
         .with_audit(app.audit.clone())
         .with_metrics(metrics.clone())
-        .with_limiter(RateLimiter::new(app.settings.per_principal_rate_limit));
+        .with_limiter(RateLimiter::new(app.settings.per_principal_rate_limit))
+        .with_resilience(app.settings.runtime.breaker, Degraded::default());
+    if settings.degraded {
+        server.degraded().set(true, "config", &app.audit);
+    }
+    toggle_degraded_on_sigusr1(server.degraded().clone(), app.audit.clone());
     if load {
         let peers = server.peers().clone();
         let loading = capsule::loading::spawn(
@@ -930,6 +937,30 @@ fn report_problems(problems: &[Problem]) {
             Severity::Warning => "warning",
         };
         eprintln!("{tag}: {}", problem.message);
+    }
+}
+
+/// Flips degraded mode on each SIGUSR1 (nothing where there are no such signals).
+fn toggle_degraded_on_sigusr1(degraded: Degraded, audit: Audit) {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        match signal(SignalKind::user_defined1()) {
+            Ok(mut usr1) => {
+                tokio::spawn(async move {
+                    while usr1.recv().await.is_some() {
+                        degraded.toggle("SIGUSR1", &audit);
+                    }
+                });
+            }
+            Err(err) => tracing::warn!(
+                "cannot listen for SIGUSR1, degraded mode can only be set in the config: {err}"
+            ),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        let _ = (degraded, audit);
     }
 }
 

@@ -16,6 +16,7 @@ use crate::capability::fs::{Mode, Mounts, RawFs};
 use crate::capability::limits::{Limits, RawLimits};
 use crate::capability::net::{NetPolicy, RawNet};
 use crate::capability::secrets::{self, Secret};
+use crate::config::breaker::{BreakerSettings, RawBreaker};
 use crate::units::ByteSize;
 
 /// `[plugins.NAME]` or `[profiles.NAME]` as written.
@@ -54,6 +55,9 @@ pub struct RawPolicy {
     /// Settings of single tools, by the plugin's own tool name: `scopes`, `rate-limit`.
     #[serde(default)]
     pub tools: BTreeMap<String, RawToolPolicy>,
+    /// This plugin's circuit breaker, over `[runtime.breaker]`; ignored in a sidecar.
+    #[serde(default)]
+    pub breaker: RawBreaker,
     /// Where the plugin comes from instead of `NAME.wasm` in the plugins folder: `oci://REGISTRY/REPO:TAG[@sha256:…]` or `https://…` (with `sha256`). Only in `[plugins.NAME]`.
     pub source: Option<String>,
     /// The sha256 the plugin's `.wasm` must have (`sha256:…`); any other is refused. Only in `[plugins.NAME]`.
@@ -101,6 +105,8 @@ pub struct PluginPolicy {
     pub withheld: Option<String>,
     /// The scopes and rate limits of its tools.
     pub access: Arc<Access>,
+    /// Its circuit breaker's settings that differ from `[runtime.breaker]` (checked).
+    pub breaker: RawBreaker,
 }
 
 impl PluginPolicy {
@@ -118,6 +124,7 @@ impl PluginPolicy {
             profiles: Vec::new(),
             withheld: None,
             access: Arc::new(Access::default_for(default_scopes)),
+            breaker: RawBreaker::default(),
         }
     }
 
@@ -261,6 +268,7 @@ impl RawPolicy {
             merged.caller_identity = layer.caller_identity.or(merged.caller_identity);
             merged.scopes = layer.scopes.clone().or(merged.scopes);
             merged.rate_limit = layer.rate_limit.or(merged.rate_limit);
+            merged.breaker = merged.breaker.under(&layer.breaker);
             for (tool, settings) in &layer.tools {
                 let entry = merged.tools.entry(tool.clone()).or_default();
                 *entry = entry.under(settings);
@@ -291,6 +299,8 @@ impl RawPolicy {
                 .map_err(|m| (key("net"), m))?;
         }
         let net = self.net.resolve().map_err(|m| (key("net"), m))?;
+        self.breaker
+            .apply_to(&BreakerSettings::default(), &key("breaker."))?;
         let env = self.env.resolve(cx.host_env).map_err(|m| (key("env"), m))?;
         let mut secret_names = self.secrets.clone();
         secret_names.sort();
@@ -325,6 +335,7 @@ impl RawPolicy {
                 profiles: self.profiles.clone(),
                 withheld: None,
                 access: Arc::new(access),
+                breaker: self.breaker.clone(),
             },
             warnings,
         })

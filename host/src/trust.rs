@@ -331,21 +331,29 @@ pub fn without_grants(merged: &RawPolicy) -> RawPolicy {
 }
 
 /// Drops the `scopes` of a sidecar's `merged` policy (its own, its profiles' and its
-/// tools'), and returns one warning if there were any. Who may call a tool is the
-/// operator's to say: a sidecar could otherwise open its tools to callers the default
-/// scopes keep out. Its rate limits stay: they only ever refuse more.
+/// tools') and its `[breaker]`, and returns one warning for each that was there. Who may
+/// call a tool is the operator's to say: a sidecar could otherwise open its tools to
+/// callers the default scopes keep out, or turn off its own circuit breaker. Its rate
+/// limits stay: they only ever refuse more.
 pub fn without_scopes(merged: &mut RawPolicy, sidecar: &Path, name: &str) -> Vec<String> {
     let mut had = merged.scopes.take().is_some();
     for tool in merged.tools.values_mut() {
         had |= tool.scopes.take().is_some();
     }
-    if !had {
-        return Vec::new();
+    let mut warnings = Vec::new();
+    if had {
+        warnings.push(format!(
+            "{}: scopes are ignored in a sidecar policy (who may call a tool is the operator's choice); to require scopes, set them under [plugins.{name}] in capsule.toml",
+            sidecar.display()
+        ));
     }
-    vec![format!(
-        "{}: scopes are ignored in a sidecar policy (who may call a tool is the operator's choice); to require scopes, set them under [plugins.{name}] in capsule.toml",
-        sidecar.display()
-    )]
+    if !std::mem::take(&mut merged.breaker).is_empty() {
+        warnings.push(format!(
+            "{}: [breaker] is ignored in a sidecar policy (when a faulting plugin is stopped is the operator's choice); set it under [plugins.{name}.breaker] in capsule.toml",
+            sidecar.display()
+        ));
+    }
+    warnings
 }
 
 /// Drops every limit in a sidecar's `merged` policy that is above the operator's (`defaults`,

@@ -33,6 +33,7 @@ mod memory;
 mod metrics;
 mod protocol;
 mod python_guest;
+mod resilience;
 mod scaffold;
 mod support;
 mod tools;

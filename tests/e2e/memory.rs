@@ -8,13 +8,15 @@ use crate::support::{Folder, Server, assert_error, text};
 
 const MIB: u64 = 1 << 20;
 
-/// Echo (the control plugin) plus `components`, with all 64 call slots open to one plugin.
+/// Echo (the control plugin) plus `components`, with all 64 call slots open to one plugin
+/// and no circuit breaker (every one of the 64 faulting calls must run).
 fn flood_folder(components: &[(&str, &str)]) -> Folder {
     let mut all = vec![("fixtures/echo.wasm", "echo.wasm")];
     all.extend_from_slice(components);
     Folder::new(
         &all,
-        "[runtime]\nmax-concurrent-calls = 64\nmax-calls-per-plugin = 64\n",
+        "[runtime]\nmax-concurrent-calls = 64\nmax-calls-per-plugin = 64\n\n\
+         [runtime.breaker]\nenabled = false\n",
     )
 }
 

@@ -268,6 +268,15 @@ impl Server {
         (field("VmRSS:"), field("VmHWM:"))
     }
 
+    /// Sends the server process a signal with `kill SIGNAL PID` (`-USR1`).
+    pub fn signal(&self, signal: &str) {
+        let status = std::process::Command::new("kill")
+            .args([signal, &self.pid.to_string()])
+            .status()
+            .expect("run kill");
+        assert!(status.success(), "kill {signal} {} failed", self.pid);
+    }
+
     /// Calls `tool` with `arguments`, failing the test on a protocol error.
     pub async fn call(&self, tool: &str, arguments: Value) -> CallToolResult {
         self.try_call(tool, arguments).await.unwrap_or_else(|err| {

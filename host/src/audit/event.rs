@@ -103,6 +103,26 @@ pub enum Event {
         #[serde(skip_serializing_if = "Option::is_none")]
         arguments_bytes: Option<usize>,
     },
+    /// A plugin's circuit breaker changed state (`docs/resilience.md`).
+    #[serde(rename = "breaker.changed")]
+    BreakerChanged {
+        /// The plugin.
+        plugin: String,
+        /// The state it left: `closed`, `open`, `half-open`.
+        from: String,
+        /// The state it entered.
+        to: String,
+        /// Why (the faults that opened it, the probe's outcome).
+        reason: String,
+    },
+    /// Degraded mode (read-only tools only) was turned on or off.
+    #[serde(rename = "server.degraded")]
+    Degraded {
+        /// Whether only read-only tools are served now.
+        degraded: bool,
+        /// What turned it: `config` or `SIGUSR1`.
+        by: String,
+    },
     /// Events lost because the writer fell behind (the call path never waits for it).
     #[serde(rename = "audit.dropped")]
     Dropped {
@@ -126,11 +146,15 @@ pub enum Outcome {
     Busy,
     /// No tool of that name (answered with a JSON-RPC error).
     UnknownTool,
+    /// Refused at once: the plugin's circuit breaker is open.
+    BreakerOpen,
+    /// Refused: degraded mode serves read-only tools only.
+    Degraded,
 }
 
 impl Outcome {
     /// The value written: `ok`, `tool-error`, the fault kind, `rejected`, `busy`,
-    /// `unknown-tool`.
+    /// `unknown-tool`, `breaker-open`, `degraded`.
     pub fn as_str(self) -> &'static str {
         match self {
             Self::Ok => "ok",
@@ -139,6 +163,8 @@ impl Outcome {
             Self::Rejected => "rejected",
             Self::Busy => "busy",
             Self::UnknownTool => "unknown-tool",
+            Self::BreakerOpen => "breaker-open",
+            Self::Degraded => "degraded",
         }
     }
 }

@@ -11,6 +11,8 @@ mod event;
 mod sink;
 mod time;
 
+pub(crate) use time::rfc3339;
+
 use std::net::SocketAddr;
 use std::sync::Arc;
 use std::time::Instant;

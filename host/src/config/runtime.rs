@@ -2,6 +2,8 @@
 
 use serde::Deserialize;
 
+use super::breaker::{BreakerSettings, RawBreaker};
+use super::outbound::{OutboundSettings, RawOutbound};
 use crate::bounds;
 use crate::runtime::engine::RESERVED_INSTANCES;
 use crate::units::ByteSize;
@@ -25,6 +27,12 @@ pub struct RawRuntime {
     /// WebAssembly stack size of every call (64KiB to 64MiB).
     #[schemars(extend("default" = "512KiB", "x-flag" = "--max-wasm-stack"))]
     pub max_wasm_stack: Option<ByteSize>,
+    /// Circuit breakers: when sandbox faults stop a plugin's calls for a while (per plugin: `[plugins.NAME.breaker]`).
+    #[serde(default)]
+    pub breaker: RawBreaker,
+    /// Plugins' outgoing HTTP: retries of idempotent requests, the retry budget and connections per host.
+    #[serde(default)]
+    pub outbound: RawOutbound,
 }
 
 /// Engine-wide settings (shared by every plugin).
@@ -41,6 +49,10 @@ pub struct RuntimeSettings {
     pub memory_ceiling: ByteSize,
     /// WebAssembly stack size for every call.
     pub max_wasm_stack: ByteSize,
+    /// The circuit breaker of plugins without their own `[plugins.NAME.breaker]`.
+    pub breaker: BreakerSettings,
+    /// Plugins' outgoing HTTP: retries, retry budget, connections per host.
+    pub outbound: OutboundSettings,
 }
 
 impl Default for RuntimeSettings {
@@ -51,6 +63,8 @@ impl Default for RuntimeSettings {
             max_calls_per_plugin: 32,
             memory_ceiling: ByteSize::mib(512),
             max_wasm_stack: ByteSize::kib(512),
+            breaker: BreakerSettings::default(),
+            outbound: OutboundSettings::default(),
         }
     }
 }
@@ -71,6 +85,11 @@ impl RawRuntime {
                 .unwrap_or((max_concurrent_calls / 2).max(1)),
             memory_ceiling: self.memory_ceiling.unwrap_or(defaults.memory_ceiling),
             max_wasm_stack: self.max_wasm_stack.unwrap_or(defaults.max_wasm_stack),
+            breaker: self
+                .breaker
+                .apply_to(&defaults.breaker, "runtime.breaker.")
+                .map_err(|(_, message)| message)?,
+            outbound: self.outbound.resolve()?,
         };
         bounds::check(
             "runtime.max-concurrent-calls",

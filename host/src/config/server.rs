@@ -96,6 +96,9 @@ pub struct RawServer {
     /// HTTP: serve on a non-loopback address without `[auth]` (something in front of Capsule must authenticate clients).
     #[schemars(extend("default" = false, "x-flag" = "--allow-unauthenticated"))]
     pub allow_unauthenticated: Option<bool>,
+    /// Start in degraded mode: serve only tools annotated read-only (`readOnlyHint`); SIGUSR1 turns it on and off while running.
+    #[schemars(extend("default" = false))]
+    pub degraded: Option<bool>,
     /// A plugin larger than this that is not precompiled (`capsule check`) is compiled in the background while the server already answers; its tools are announced with `notifications/tools/list_changed` when ready. The default 0 compiles every such plugin in the background, so the first `tools/list` never waits for a compiler; a larger value makes it wait (at most `server.list-wait`) for the smaller ones.
     #[schemars(extend("default" = "0"))]
     pub background_compile_above: Option<ByteSize>,
@@ -148,6 +151,8 @@ pub struct ServerSettings {
     pub drain_timeout: Duration,
     /// Serve on a non-loopback address without authentication.
     pub allow_unauthenticated: bool,
+    /// Start in degraded mode: only read-only tools are served (SIGUSR1 toggles it).
+    pub degraded: bool,
     /// Plugins larger than this that need compiling load in the background (default 0: all).
     pub background_compile_above: ByteSize,
     /// How long `tools/list` waits for plugins loading in the foreground (default 5s).
@@ -173,6 +178,7 @@ impl Default for ServerSettings {
             allowed_origins: None,
             drain_timeout: Duration::from_secs(30),
             allow_unauthenticated: false,
+            degraded: false,
             background_compile_above: ByteSize(0),
             list_wait: Duration::from_secs(5),
         }
@@ -228,6 +234,7 @@ impl RawServer {
             allow_unauthenticated: self
                 .allow_unauthenticated
                 .unwrap_or(defaults.allow_unauthenticated),
+            degraded: self.degraded.unwrap_or(defaults.degraded),
             background_compile_above: self
                 .background_compile_above
                 .unwrap_or(defaults.background_compile_above),

@@ -34,6 +34,7 @@ pub(super) fn digest(settings: &BTreeMap<String, String>) -> String {
 
 fn entries(s: &Settings) -> BTreeMap<String, String> {
     let r = &s.runtime;
+    let o = &r.outbound;
     let l = &s.default_limits;
     let mut entries = BTreeMap::from([
         (
@@ -47,6 +48,50 @@ fn entries(s: &Settings) -> BTreeMap<String, String> {
         ),
         ("runtime.memory-ceiling", r.memory_ceiling.to_string()),
         ("runtime.max-wasm-stack", r.max_wasm_stack.to_string()),
+        ("runtime.breaker.enabled", r.breaker.enabled.to_string()),
+        (
+            "runtime.breaker.consecutive-faults",
+            r.breaker.consecutive_faults.to_string(),
+        ),
+        (
+            "runtime.breaker.fault-percent",
+            r.breaker.fault_percent.to_string(),
+        ),
+        ("runtime.breaker.window", format_duration(r.breaker.window)),
+        ("runtime.breaker.min-calls", r.breaker.min_calls.to_string()),
+        (
+            "runtime.breaker.cool-down",
+            format_duration(r.breaker.cool_down),
+        ),
+        (
+            "runtime.breaker.open-tools",
+            r.breaker.open_tools.to_string(),
+        ),
+        ("runtime.outbound.retries", o.retries.to_string()),
+        (
+            "runtime.outbound.retry-base-delay",
+            format_duration(o.retry_base_delay),
+        ),
+        (
+            "runtime.outbound.retry-max-delay",
+            format_duration(o.retry_max_delay),
+        ),
+        (
+            "runtime.outbound.retry-budget-percent",
+            o.retry_budget_percent.to_string(),
+        ),
+        (
+            "runtime.outbound.retry-budget-min",
+            o.retry_budget_min.to_string(),
+        ),
+        (
+            "runtime.outbound.retry-budget-window",
+            format_duration(o.retry_budget_window),
+        ),
+        (
+            "runtime.outbound.max-connections-per-host",
+            o.max_connections_per_host.to_string(),
+        ),
         ("limits.fuel", l.fuel.to_string()),
         ("limits.timeout", format_duration(l.timeout)),
         ("limits.memory", l.memory.to_string()),
@@ -166,7 +211,7 @@ fn auth(a: &AuthSettings) -> Vec<(&'static str, String)> {
 }
 
 /// `[server]`: how clients reach the tools and what the HTTP edge refuses.
-fn server(s: &ServerSettings) -> [(&'static str, String); 18] {
+fn server(s: &ServerSettings) -> [(&'static str, String); 19] {
     let list = |items: &[String]| items.join(", ");
     [
         ("server.transport", s.transport.to_string()),
@@ -205,6 +250,7 @@ fn server(s: &ServerSettings) -> [(&'static str, String); 18] {
             "server.allow-unauthenticated",
             s.allow_unauthenticated.to_string(),
         ),
+        ("server.degraded", s.degraded.to_string()),
         (
             "server.background-compile-above",
             s.background_compile_above.to_string(),

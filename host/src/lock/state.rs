@@ -123,7 +123,8 @@ fn grants(policy: &PluginPolicy) -> Vec<String> {
     items
 }
 
-/// The policy's limits by key, with units; the network's when it has any.
+/// The policy's limits by key, with units; the network's when it has any, and the
+/// circuit breaker settings its own section sets.
 fn limits(policy: &PluginPolicy) -> BTreeMap<String, String> {
     let l = &policy.limits;
     let mut limits = BTreeMap::from([
@@ -145,6 +146,28 @@ fn limits(policy: &PluginPolicy) -> BTreeMap<String, String> {
             policy.net.max_response.to_string(),
         );
     }
+    // Only what `[plugins.NAME.breaker]` sets; the rest is `runtime.breaker.*` of the config.
+    let b = &policy.breaker;
+    let breaker = [
+        ("breaker.enabled", b.enabled.map(|v| v.to_string())),
+        (
+            "breaker.consecutive-faults",
+            b.consecutive_faults.map(|v| v.to_string()),
+        ),
+        (
+            "breaker.fault-percent",
+            b.fault_percent.map(|v| v.to_string()),
+        ),
+        ("breaker.window", b.window.map(format_duration)),
+        ("breaker.min-calls", b.min_calls.map(|v| v.to_string())),
+        ("breaker.cool-down", b.cool_down.map(format_duration)),
+        ("breaker.open-tools", b.open_tools.map(|v| v.to_string())),
+    ];
+    limits.extend(
+        breaker
+            .into_iter()
+            .filter_map(|(k, v)| v.map(|v| (k.to_string(), v))),
+    );
     limits
 }
 

@@ -27,11 +27,15 @@ use super::peers::Peers;
 use crate::audit::{Audit, Outcome};
 use crate::auth::Principal;
 use crate::auth::limiter::{RateLimiter, ToolLimitChecked};
+use crate::breaker::{Breakers, Verdict};
+use crate::config::breaker::{BreakerSettings, OpenTools};
+use crate::degraded::Degraded;
 use crate::loading::Loading;
 use crate::metrics::Metrics;
 use crate::registry::{RegisteredTool, Registry};
 use crate::runtime::bindings::Level;
 use crate::runtime::events::{self, EventReceiver};
+use crate::runtime::fault::Fault;
 use crate::runtime::{CallContext, CallEvent, CallFailure, Runtime, Usage};
 use crate::trace;
 
@@ -48,6 +52,8 @@ pub struct CapsuleServer {
     audit: Audit,
     metrics: Metrics,
     limiter: Arc<RateLimiter>,
+    breakers: Arc<Breakers>,
+    degraded: Degraded,
     loading: Arc<Loading>,
     list_wait: Duration,
     peers: Arc<Peers>,
@@ -68,10 +74,28 @@ impl CapsuleServer {
             audit: Audit::off(),
             metrics: Metrics::off(),
             limiter: Arc::new(RateLimiter::new(None)),
+            breakers: Arc::new(Breakers::new(BreakerSettings::default())),
+            degraded: Degraded::default(),
             loading: Loading::finished(),
             list_wait: Duration::ZERO,
             peers: Arc::default(),
         }
+    }
+
+    /// This handler with circuit breakers of `breakers` (`[runtime.breaker]`; a plugin's
+    /// `[plugins.NAME.breaker]` over it) and the `degraded` switch, both shared by every
+    /// client made from it.
+    pub fn with_resilience(self, breakers: BreakerSettings, degraded: Degraded) -> Self {
+        Self {
+            breakers: Arc::new(Breakers::new(breakers)),
+            degraded,
+            ..self
+        }
+    }
+
+    /// The degraded-mode switch (SIGUSR1 flips it).
+    pub fn degraded(&self) -> &Degraded {
+        &self.degraded
     }
 
     /// This handler, recording to `audit` (and every one made from it).
@@ -185,7 +209,17 @@ impl ServerHandler for CapsuleServer {
             set.tools()
                 .iter()
                 .filter(|t| t.access.permits(principal, &t.exposed_name))
-                .map(|t| t.descriptor.clone())
+                .filter(|t| self.degraded.serves(t))
+                .filter_map(|t| match self.breakers.listing(&t.plugin) {
+                    None => Some(t.descriptor.clone()),
+                    Some((OpenTools::Hide, _)) => None,
+                    Some((OpenTools::Mark, note)) => {
+                        let mut descriptor = t.descriptor.clone();
+                        let description = descriptor.description.as_deref().unwrap_or_default();
+                        descriptor.description = Some(format!("{note}{description}").into());
+                        Some(descriptor)
+                    }
+                })
                 .collect(),
         ))
     }
@@ -246,6 +280,21 @@ impl ServerHandler for CapsuleServer {
                 None,
             ));
         };
+        if !self.degraded.serves(&tool) {
+            tracing::debug!(tool = %tool.exposed_name, "refused in degraded mode");
+            if let Some(record) = record {
+                record.finish(Outcome::Degraded);
+            }
+            self.metrics
+                .call(&tool, Outcome::Degraded, &Usage::default());
+            return Err(ErrorData::invalid_params(
+                format!(
+                    "tool `{}` is not available: the server is in degraded mode and serves only read-only tools (readOnlyHint) until an operator turns it off (SIGUSR1 or server.degraded); call tools/list to see the tools served now",
+                    request.name
+                ),
+                None,
+            ));
+        }
         if let Some(rate) = &tool.access.rate_limit
             && !checked_at_edge(&context)
             && let Err(exceeded) = self
@@ -260,6 +309,18 @@ impl ServerHandler for CapsuleServer {
                 .call(&tool, Outcome::Rejected, &Usage::default());
             return Err(exceeded.to_error_data());
         }
+        let ticket = match self.breakers.admit(&tool.plugin, &self.audit) {
+            Ok(ticket) => ticket,
+            Err(refused) => {
+                tracing::debug!(tool = %tool.exposed_name, "refused: {refused}");
+                if let Some(record) = record {
+                    record.finish(Outcome::BreakerOpen);
+                }
+                self.metrics
+                    .call(&tool, Outcome::BreakerOpen, &Usage::default());
+                return Ok(error_result(refused.to_string()).into());
+            }
+        };
         let _running = self.calls.enter(format!("tools/call {}", request.name));
         let progress = context.meta.get_progress_token();
         // 2026-07-28 clients opt in per request (`_meta` logLevel); older ones via setLevel.
@@ -273,7 +334,7 @@ impl ServerHandler for CapsuleServer {
         let span = trace::call_span(&tool.plugin.name, &tool.exposed_name, || {
             traceparent(&context)
         });
-        let (result, outcome, usage) = if progress.is_none() && level.is_none() {
+        let (result, outcome, verdict, usage) = if progress.is_none() && level.is_none() {
             execute_with_outcome(&self.runtime, &tool, arguments, call)
                 .instrument(span.clone())
                 .await
@@ -292,6 +353,7 @@ impl ServerHandler for CapsuleServer {
             );
             executed
         };
+        ticket.finish(verdict);
         if let Some(record) = record {
             record.finish(outcome);
         }
@@ -333,16 +395,17 @@ pub async fn execute(
     execute_with_outcome(runtime, tool, arguments, call).await.0
 }
 
-/// [`execute`], how the call ended (for the audit log) and what it used (for metrics).
+/// [`execute`], how the call ended (for the audit log and the plugin's circuit breaker)
+/// and what it used (for metrics).
 async fn execute_with_outcome(
     runtime: &Runtime,
     tool: &RegisteredTool,
     arguments: JsonObject,
     call: CallContext,
-) -> (CallToolResult, Outcome, Usage) {
+) -> (CallToolResult, Outcome, Verdict, Usage) {
     let mut usage = Usage::default();
-    let (result, outcome) = run_checked(runtime, tool, arguments, call, &mut usage).await;
-    (result, outcome, usage)
+    let (result, outcome, verdict) = run_checked(runtime, tool, arguments, call, &mut usage).await;
+    (result, outcome, verdict, usage)
 }
 
 /// Checks the arguments, runs the call and checks its result; `usage` gets what it used.
@@ -352,10 +415,10 @@ async fn run_checked(
     arguments: JsonObject,
     call: CallContext,
     usage: &mut Usage,
-) -> (CallToolResult, Outcome) {
+) -> (CallToolResult, Outcome, Verdict) {
     let arguments = Value::Object(arguments);
     if let Err(message) = tool.check_arguments(&arguments) {
-        return (error_result(message), Outcome::Rejected);
+        return (error_result(message), Outcome::Rejected, Verdict::Neutral);
     }
     let arguments = arguments.to_string();
     let started = Instant::now();
@@ -372,13 +435,14 @@ async fn run_checked(
             } else {
                 Outcome::Ok
             };
-            (result, outcome)
+            (result, outcome, Verdict::Healthy)
         }
         Err(CallFailure::Tool(err)) => {
             tracing::debug!(tool = %tool.exposed_name, ?elapsed, "tool error: {err}");
             (
                 error_result(CallFailure::Tool(err).to_string()),
                 Outcome::ToolError,
+                Verdict::Healthy,
             )
         }
         Err(CallFailure::Fault(fault)) => {
@@ -393,11 +457,20 @@ async fn run_checked(
                 "sandbox fault: plugin `{}` {fault}",
                 tool.plugin.name
             ));
-            (result, Outcome::Fault(fault.kind()))
+            // Waiting for a slot and the client's cancel say nothing about the plugin.
+            let verdict = match &fault {
+                Fault::Cancelled | Fault::QueueTimeout { .. } => Verdict::Neutral,
+                _ => Verdict::Fault(fault.kind()),
+            };
+            (result, Outcome::Fault(fault.kind()), verdict)
         }
         Err(busy @ CallFailure::Busy { .. }) => {
             tracing::warn!(tool = %tool.exposed_name, "rejected: {busy}");
-            (error_result(busy.to_string()), Outcome::Busy)
+            (
+                error_result(busy.to_string()),
+                Outcome::Busy,
+                Verdict::Neutral,
+            )
         }
     }
 }

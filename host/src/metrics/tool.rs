@@ -14,7 +14,14 @@ use crate::runtime::fault::Fault;
 /// The outcomes of a tool's handles, in index order: `ok`, `tool-error`, `rejected`,
 /// `busy`, then every [`Fault::KINDS`]. Only `ok`'s series exists before the first call
 /// (so every tool shows); each other one from the first call that ends so.
-const FIXED: [&str; 4] = ["ok", "tool-error", "rejected", "busy"];
+const FIXED: [&str; 6] = [
+    "ok",
+    "tool-error",
+    "rejected",
+    "busy",
+    "breaker-open",
+    "degraded",
+];
 
 /// A tool's slot for its handles, kept in the registered tool.
 #[derive(Default)]
@@ -117,6 +124,8 @@ impl ToolMetrics {
             Outcome::ToolError => Some(1),
             Outcome::Rejected => Some(2),
             Outcome::Busy => Some(3),
+            Outcome::BreakerOpen => Some(4),
+            Outcome::Degraded => Some(5),
             Outcome::Fault(kind) => Fault::KINDS
                 .iter()
                 .position(|k| *k == kind)

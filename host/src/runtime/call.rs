@@ -15,6 +15,7 @@ use super::fault::Fault;
 use super::plugin::{Entry, Plugin};
 use super::state::{CallContext, CallState};
 use crate::capability::limits::Limits;
+use crate::capability::net::outbound::Outbound;
 use crate::units::ByteSize;
 
 /// Why a call produced no result.
@@ -93,6 +94,7 @@ impl Runtime {
         let _cancel_when_abandoned = context.cancel.clone().drop_guard();
         let engine = self.engine.clone();
         let stack = self.settings.max_wasm_stack;
+        let outbound = self.outbound.clone();
         let running = plugin.clone();
         let invocation = Invocation::CallTool {
             name: name.to_owned(),
@@ -104,7 +106,10 @@ impl Runtime {
             .spawn(async move {
                 // The slots are the instance's: held until it is gone.
                 let _slots = slots;
-                invoke(&engine, stack, &running, invocation, context, deadline).await
+                invoke(
+                    &engine, stack, &running, invocation, context, outbound, deadline,
+                )
+                .await
             })
             .await;
         usage.run_time = Some(started.elapsed());
@@ -134,6 +139,7 @@ impl Runtime {
             plugin,
             Invocation::ListTools,
             CallContext::default(),
+            self.outbound.clone(),
             deadline,
         )
         .await
@@ -243,19 +249,21 @@ struct Used {
     instantiated: bool,
 }
 
-/// Runs `invocation` in a fresh instance of `plugin`, under its limits, until `deadline`.
+/// Runs `invocation` in a fresh instance of `plugin`, under its limits, until `deadline`;
+/// its outgoing HTTP goes through `outbound`.
 async fn invoke(
     engine: &Engine,
     max_wasm_stack: ByteSize,
     plugin: &Plugin,
     invocation: Invocation,
     context: CallContext,
+    outbound: Arc<Outbound>,
     deadline: Instant,
 ) -> (Result<Returned, Fault>, Used) {
     let mut instantiated = false;
     let limits = &plugin.policy.limits;
     let cancel = context.cancel.clone();
-    let state = CallState::new(plugin.name.clone(), &plugin.policy, context);
+    let state = CallState::new(plugin.name.clone(), &plugin.policy, context, outbound);
     let mut store = Store::new(engine, state);
     store.limiter(|state| &mut state.limiter);
     if let Err(err) = store.set_fuel(limits.fuel) {

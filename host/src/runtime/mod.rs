@@ -25,6 +25,7 @@ pub use events::{CallEvent, Progress};
 pub use plugin::{LoadError, Plugin};
 pub use state::CallContext;
 
+use crate::capability::net::outbound::Outbound;
 use crate::config::RuntimeSettings;
 use cache::ArtifactCache;
 use engine::EpochTicker;
@@ -60,6 +61,7 @@ pub struct Runtime {
     slots: Arc<Semaphore>,
     queued: AtomicUsize,
     executor: Executor,
+    outbound: Arc<Outbound>,
     _ticker: EpochTicker,
 }
 
@@ -90,6 +92,7 @@ impl Runtime {
             slots: Arc::new(Semaphore::new(settings.max_concurrent_calls as usize)),
             queued: AtomicUsize::new(0),
             executor,
+            outbound: Arc::new(Outbound::new(settings.outbound)),
             _ticker,
         })
     }

@@ -16,6 +16,7 @@ use super::output::PluginOutput;
 use crate::auth::Principal;
 use crate::capability::limits::Limits;
 use crate::capability::net::PolicyHttp;
+use crate::capability::net::outbound::Outbound;
 use crate::policy::PluginPolicy;
 
 /// What the caller provides for one call. Nothing else of the client's request reaches a
@@ -153,8 +154,14 @@ pub struct CallState {
 }
 
 impl CallState {
-    /// Fresh state for one call of `plugin` under `policy`.
-    pub fn new(plugin: Arc<str>, policy: &PluginPolicy, context: CallContext) -> Self {
+    /// Fresh state for one call of `plugin` under `policy`; its outgoing HTTP goes through
+    /// the runtime's `outbound`.
+    pub fn new(
+        plugin: Arc<str>,
+        policy: &PluginPolicy,
+        context: CallContext,
+        outbound: Arc<Outbound>,
+    ) -> Self {
         let limits = &policy.limits;
         let budget = usize::try_from(limits.log_output.bytes()).unwrap_or(usize::MAX);
         let stdout = PluginOutput::new(plugin.clone(), "stdout", budget);
@@ -163,7 +170,7 @@ impl CallState {
             wasi: crate::capability::wasi::context(policy, stdout.clone(), stderr.clone()),
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            http_hooks: PolicyHttp::new(plugin.clone(), policy.net.clone()),
+            http_hooks: PolicyHttp::new(plugin.clone(), policy.net.clone(), outbound),
             limiter: SandboxLimiter::new(limits),
             plugin,
             policy: policy.clone(),

@@ -10,6 +10,8 @@
 //! without an `allow` list every request is denied.
 
 pub mod address;
+pub mod outbound;
+mod retry;
 mod send;
 
 use std::collections::BTreeMap;

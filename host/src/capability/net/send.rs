@@ -22,6 +22,8 @@ use tokio::time::{Instant, Sleep, timeout, timeout_at};
 use wasmtime_wasi_http::io::TokioIo;
 use wasmtime_wasi_http::{Error, RequestOptions, WasiBody, WasiHttpHooks};
 
+use super::outbound::Outbound;
+use super::retry::{self, Body as RequestBody};
 use super::{Destination, NetPolicy, address};
 
 /// Turns a host name into addresses. The host's own resolver in production; tests give a
@@ -53,15 +55,18 @@ pub struct PolicyHttp {
     plugin: Arc<str>,
     net: Arc<NetPolicy>,
     resolver: Arc<dyn Resolve>,
+    outbound: Arc<Outbound>,
 }
 
 impl PolicyHttp {
-    /// Hooks for `plugin` under its network grant, resolving names with the system resolver.
-    pub fn new(plugin: Arc<str>, net: Arc<NetPolicy>) -> Self {
+    /// Hooks for `plugin` under its network grant, resolving names with the system resolver,
+    /// retrying and capping requests per host with the runtime's `outbound`.
+    pub fn new(plugin: Arc<str>, net: Arc<NetPolicy>, outbound: Arc<Outbound>) -> Self {
         Self {
             plugin,
             net,
             resolver: Arc::new(SystemResolver),
+            outbound,
         }
     }
 }
@@ -93,25 +98,107 @@ impl WasiHttpHooks for PolicyHttp {
         let plugin = self.plugin.clone();
         let net = self.net.clone();
         let resolver = self.resolver.clone();
+        let outbound = self.outbound.clone();
         Box::new(async move {
-            let connected_by = Instant::now() + net.timeout;
-            let addresses = checked_addresses(&destination, &*resolver, connected_by)
-                .await
-                .inspect_err(|refusal| {
-                    if let Refusal::NotPublic { address, range } = refusal {
-                        tracing::warn!(
-                            plugin = %plugin,
-                            uri = %request.uri(),
-                            "denied outgoing HTTP request: {} resolves to {}, a {range} address; list the host in net.allow-private to allow it",
-                            destination.host,
-                            address.ip()
-                        );
-                    }
-                })
-                .map_err(Refusal::into_error)?;
-            send(request, &destination, &addresses, &net, connected_by).await
+            let scheme = if destination.tls { "https" } else { "http" };
+            let host = format!("{scheme}://{}:{}", destination.host, destination.port);
+            let retries = if retry::idempotent(request.method()) {
+                outbound.settings().retries
+            } else {
+                0
+            };
+            let (parts, body) = request.into_parts();
+            let mut body = if retries > 0 {
+                RequestBody::read(body, Instant::now() + net.timeout).await
+            } else {
+                RequestBody::Once(body)
+            };
+            outbound.count_request(&host);
+            let mut retry = 0;
+            loop {
+                let (this, again) = body.take();
+                let mut request = http::Request::new(this);
+                *request.method_mut() = parts.method.clone();
+                *request.uri_mut() = parts.uri.clone();
+                *request.version_mut() = parts.version;
+                *request.headers_mut() = parts.headers.clone();
+                let sent = attempt(
+                    request,
+                    &destination,
+                    &net,
+                    &*resolver,
+                    &outbound,
+                    &host,
+                    &plugin,
+                )
+                .await;
+                let Some(again) = again else { return sent };
+                let worth =
+                    retry::worth_retrying(sent.as_ref().map(|(response, _)| response.status()));
+                if retry >= retries || !worth {
+                    return sent;
+                }
+                if !outbound.try_retry(&host) {
+                    tracing::warn!(
+                        plugin = %plugin,
+                        host = %host,
+                        "not retrying {} {}: the retry budget of this host is spent (runtime.outbound.retry-budget-percent / retry-budget-min)",
+                        parts.method,
+                        parts.uri
+                    );
+                    return sent;
+                }
+                retry += 1;
+                let wait = outbound.backoff(retry);
+                tracing::debug!(plugin = %plugin, host = %host, retry, ?wait, "retrying {} {}", parts.method, parts.uri);
+                drop(sent);
+                tokio::time::sleep(wait).await;
+                body = again;
+            }
         })
     }
+}
+
+/// One attempt: the destination's checked addresses, a slot of its host, then the request.
+async fn attempt(
+    request: http::Request<WasiBody>,
+    destination: &Destination,
+    net: &NetPolicy,
+    resolver: &dyn Resolve,
+    outbound: &Outbound,
+    host: &str,
+    plugin: &str,
+) -> SendResult {
+    let connected_by = Instant::now() + net.timeout;
+    let addresses = checked_addresses(destination, resolver, connected_by)
+        .await
+        .inspect_err(|refusal| {
+            if let Refusal::NotPublic { address, range } = refusal {
+                tracing::warn!(
+                    plugin,
+                    uri = %request.uri(),
+                    "denied outgoing HTTP request: {} resolves to {}, a {range} address; list the host in net.allow-private to allow it",
+                    destination.host,
+                    address.ip()
+                );
+            }
+        })
+        .map_err(Refusal::into_error)?;
+    let Some(slot) = outbound.slot(host, connected_by).await else {
+        tracing::warn!(
+            plugin,
+            host,
+            "outgoing HTTP request not sent: runtime.outbound.max-connections-per-host requests to this host stayed in flight for the whole net.timeout"
+        );
+        return Err(Error::ConnectionLimitReached);
+    };
+    let (response, io) = send(request, destination, &addresses, net, connected_by).await?;
+    // The slot is held until the connection is done with.
+    let io = async move {
+        let _slot = slot;
+        Pin::from(io).await
+    };
+    Ok((response, Box::new(io)))
 }
 
 /// Why a destination's addresses cannot be used.

@@ -644,6 +644,7 @@ async fn serve(mut app: App, load: bool) -> Result<ExitCode> {
             Arc::new(app.settings.clone()),
             app.registry.clone(),
             app.audit.clone(),
+            metrics.clone(),
             Arc::new(move || peers.tools_changed()),
         )?;
         tracing::info!(

@@ -20,6 +20,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 use crate::audit::Audit;
 use crate::config::Settings;
 use crate::loader::{self, FolderError, Plan, Problem, Severity};
+use crate::metrics::{Metrics, PluginEvent};
 use crate::registry::{Registry, ToolSet};
 use crate::runtime::{Plugin, Runtime};
 
@@ -95,18 +96,24 @@ impl Loading {
 /// Starts loading every plugin of `settings.plugins_dir` into `registry` (which starts
 /// empty) on the current runtime; `announce` is called after each change a client should
 /// hear about. Problems are logged as they are found, and each plugin is recorded in `audit`
-/// (`plugin.loaded` / `plugin.failed`) as it finishes. Fails only if the folder cannot be
-/// read.
+/// (`plugin.loaded` / `plugin.failed`) and counted in `metrics` as it finishes. Fails only
+/// if the folder cannot be read.
 pub fn spawn(
     runtime: Arc<Runtime>,
     settings: Arc<Settings>,
     registry: Arc<Registry>,
     audit: Audit,
+    metrics: Metrics,
     announce: Arc<dyn Fn() + Send + Sync>,
 ) -> Result<Arc<Loading>, FolderError> {
     let Plan { plugins, problems } = loader::plan(&settings)?;
     problems.iter().for_each(log);
     audit.plugins(&[], &problems);
+    let failed_early = problems
+        .iter()
+        .filter(|p| p.severity == Severity::Error && p.plugin.is_some())
+        .count();
+    metrics.plugin_event(PluginEvent::Failed, failed_early as u64);
     let total = plugins.len();
     let loading = Loading::new(Progress {
         foreground: total,
@@ -167,6 +174,7 @@ pub fn spawn(
                 Ok(plugin) => {
                     let plugin = Arc::new(plugin);
                     audit.plugins(std::slice::from_ref(&plugin), &[]);
+                    metrics.plugin_event(PluginEvent::Loaded, 1);
                     loaded.push(plugin);
                     registry.swap(ToolSet::build(loaded.clone()).0);
                     true
@@ -179,6 +187,7 @@ pub fn spawn(
                     };
                     log(&problem);
                     audit.plugins(&[], std::slice::from_ref(&problem));
+                    metrics.plugin_event(PluginEvent::Failed, 1);
                     false
                 }
             };

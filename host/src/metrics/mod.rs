@@ -160,7 +160,8 @@ impl Metrics {
     }
 
     /// The exposition, in the Prometheus text format ([`CONTENT_TYPE`]); empty when off.
-    /// The gauges of what is running and loaded are read now.
+    /// The gauges of what is running and loaded are read now, and the tools serving now
+    /// get their series.
     pub async fn encode(&self) -> String {
         let Some(inner) = &self.inner else {
             return String::new();
@@ -170,6 +171,11 @@ impl Metrics {
         f.queued.set(gauge(inner.runtime.queued_calls()));
         f.running.set(gauge(inner.runtime.running_calls()));
         let set = inner.tools.snapshot();
+        // Plugins load in the background and reload live: every tool serving now has its
+        // series, also before its first call.
+        for tool in set.tools() {
+            inner.tool(tool);
+        }
         f.plugins.set(gauge(set.plugins().len()));
         f.tools.set(gauge(set.tools().len()));
         if let Some(sessions) = inner.sessions.get() {

@@ -42,6 +42,36 @@ void capsule_host_progress(double done, double total, const char *message, size_
 
 bool capsule_host_cancelled(void) { return cancelled; }
 
+#define MAX_SCOPES 16
+static struct {
+    bool set;
+    char name[128];
+    char scopes[MAX_SCOPES][64];
+    const char *scope_ptrs[MAX_SCOPES];
+    capsule_principal principal;
+} caller;
+
+const capsule_principal *capsule_host_caller(void) {
+    return caller.set ? &caller.principal : NULL;
+}
+
+void capsule_test_set_caller(const char *name, const char *const *scopes) {
+    caller.set = name != NULL;
+    if (!name) {
+        return;
+    }
+    snprintf(caller.name, sizeof caller.name, "%s", name);
+    size_t count = 0;
+    while (scopes && scopes[count] && count < MAX_SCOPES) {
+        snprintf(caller.scopes[count], sizeof caller.scopes[count], "%s", scopes[count]);
+        caller.scope_ptrs[count] = caller.scopes[count];
+        count++;
+    }
+    caller.principal.name = caller.name;
+    caller.principal.scopes = caller.scope_ptrs;
+    caller.principal.scope_count = count;
+}
+
 void capsule_test_set_config(const char *key, const char *value) {
     size_t i = 0;
     while (i < config_count && strcmp(config[i].key, key) != 0) {

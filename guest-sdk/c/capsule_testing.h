@@ -26,6 +26,9 @@ const char *capsule_test_run(const char *name, const char *arguments);
 
 /* What capsule_config(key) returns in the tools under test (NULL value: unset). */
 void capsule_test_set_config(const char *key, const char *value);
+/* What capsule_caller() returns: NULL `name` for no caller, else the name and the scopes
+ * (`scopes` NULL-terminated, at most 16). */
+void capsule_test_set_caller(const char *name, const char *const *scopes);
 /* What capsule_cancelled() returns. */
 void capsule_test_set_cancelled(bool cancelled);
 /* The message of the last capsule_log call ("" if none). */

@@ -1251,3 +1251,18 @@ void capsule_progress(double done, double total, const char *message) {
 }
 
 bool capsule_cancelled(void) { return capsule_host_cancelled(); }
+
+const capsule_principal *capsule_caller(void) { return capsule_host_caller(); }
+
+bool capsule_caller_has_scope(const char *scope) {
+    const capsule_principal *caller = capsule_host_caller();
+    if (!caller || !scope) {
+        return false;
+    }
+    for (size_t i = 0; i < caller->scope_count; i++) {
+        if (strcmp(caller->scopes[i], scope) == 0) {
+            return true;
+        }
+    }
+    return false;
+}

@@ -211,6 +211,22 @@ void capsule_progress(double done, double total, const char *message);
 /* True once the client has cancelled the current call. */
 bool capsule_cancelled(void);
 
+/* Who called, as authentication established it. Never the caller's token. */
+typedef struct capsule_principal {
+    /* The principal's name: a static token's name, or a JWT's `sub`. */
+    const char *name;
+    /* The OAuth scopes its credential grants (`scope_count` NUL-terminated strings). */
+    const char *const *scopes;
+    size_t scope_count;
+} capsule_principal;
+
+/* The authenticated caller of the current call, or NULL: over stdio, on HTTP without
+ * [auth], and unless the plugin's policy grants `caller-identity`. Lives until the call
+ * ends. */
+const capsule_principal *capsule_caller(void);
+/* True when the current call has a caller (see capsule_caller) holding `scope`. */
+bool capsule_caller_has_scope(const char *scope);
+
 /* ---------------------------------------------------------------------------------------
  * Memory for the current call: freed when the call ends. Returns NULL when out of memory.
  * ------------------------------------------------------------------------------------- */
@@ -270,6 +286,8 @@ void capsule_host_log(capsule_level level, const char *message, size_t len);
 const char *capsule_host_config(const char *key, size_t key_len);
 void capsule_host_progress(double done, double total, const char *message, size_t len);
 bool capsule_host_cancelled(void);
+/* The caller (call memory, via capsule_alloc) or NULL. */
+const capsule_principal *capsule_host_caller(void);
 
 #ifdef __cplusplus
 }

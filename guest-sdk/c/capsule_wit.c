@@ -162,3 +162,27 @@ void capsule_host_progress(double done, double total, const char *message, size_
 }
 
 bool capsule_host_cancelled(void) { return capsule_plugin_host_cancelled(); }
+
+const capsule_principal *capsule_host_caller(void) {
+    capsule_plugin_host_principal_t found;
+    if (!capsule_plugin_host_caller(&found)) {
+        return NULL;
+    }
+    capsule_principal *caller = capsule_alloc(sizeof *caller);
+    const char **scopes = capsule_alloc((found.scopes.len ? found.scopes.len : 1) * sizeof *scopes);
+    const char *name = capsule_strndup((const char *)found.name.ptr, found.name.len);
+    bool copied = caller && scopes && name;
+    for (size_t i = 0; copied && i < found.scopes.len; i++) {
+        scopes[i] = capsule_strndup((const char *)found.scopes.ptr[i].ptr, found.scopes.ptr[i].len);
+        copied = scopes[i] != NULL;
+    }
+    size_t count = found.scopes.len;
+    capsule_plugin_host_principal_free(&found);
+    if (!copied) {
+        return NULL;
+    }
+    caller->name = name;
+    caller->scopes = scopes;
+    caller->scope_count = count;
+    return caller;
+}

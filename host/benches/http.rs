@@ -5,17 +5,26 @@
 //!    http` stateful and stateless, side by side in interleaved rounds with the official
 //!    Python SDK's HTTP server serving the same tool in the same two modes: calls/s and
 //!    p50/p99 per call.
+//!    The same stateless (and stateful) server with `[auth]` on, side by side: a static
+//!    bearer token and an ES256 JWT verified against a local key file, so the report gives
+//!    what authentication costs (issue #16's bound: ≤ 10% of the calls/s).
 //! 2. Protocol I/O beside CPU-bound calls: `ping` round trips over HTTP while every call
 //!    slot runs a spinning plugin (issue #15's target: p99 < 10 ms).
 //!
 //! Needs the fixtures: run `cargo xtask plugins` first.
 
 use std::net::SocketAddr;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use base64::Engine;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+use ring::rand::SystemRandom;
+use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
+use serde_json::json;
 
 use driver::http::{HttpClient, free_port, wait_listening};
 use driver::{micros, percentile, python_peer, report_latency};
@@ -35,13 +44,18 @@ const PING: &str = r#"{"jsonrpc":"2.0","id":ID,"method":"ping"}"#;
 const SPIN: &str =
     r#"{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":"hostile_spin"}}"#;
 
+/// Makes the command that starts a server on (plugins folder, port).
+type Start = Box<dyn Fn(&Path, u16) -> Command>;
+
 /// One HTTP MCP server to measure.
 struct Target {
     name: &'static str,
-    start: fn(&Path, u16) -> Command,
+    start: Start,
     tool: &'static str,
     /// Calls per client per round (the slow peer gets fewer).
     calls_per_client: usize,
+    /// The token every client sends, for a server with `[auth]`.
+    bearer: Option<String>,
 }
 
 /// A server process, killed on drop.
@@ -78,32 +92,58 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
 
+    let auth = AuthSetup::create();
     let mut targets = vec![
         Target {
             name: "capsule stateful (session)",
-            start: |plugins, port| capsule_http(plugins, port, false),
+            start: Box::new(|plugins, port| capsule_http(plugins, port, false)),
             tool: "echo_echo",
             calls_per_client: 2_000,
+            bearer: None,
         },
         Target {
             name: "capsule stateless",
-            start: |plugins, port| capsule_http(plugins, port, true),
+            start: Box::new(|plugins, port| capsule_http(plugins, port, true)),
             tool: "echo_echo",
             calls_per_client: 2_000,
+            bearer: None,
+        },
+        Target {
+            name: "capsule stateful (session) + JWT",
+            start: auth.server(&auth.jwt_config, false),
+            tool: "echo_echo",
+            calls_per_client: 2_000,
+            bearer: Some(auth.jwt.clone()),
+        },
+        Target {
+            name: "capsule stateless + JWT",
+            start: auth.server(&auth.jwt_config, true),
+            tool: "echo_echo",
+            calls_per_client: 2_000,
+            bearer: Some(auth.jwt.clone()),
+        },
+        Target {
+            name: "capsule stateless + static token",
+            start: auth.server(&auth.static_config, true),
+            tool: "echo_echo",
+            calls_per_client: 2_000,
+            bearer: Some(auth.static_token.clone()),
         },
     ];
     if python_peer().is_some() {
         targets.push(Target {
             name: "python mcp 2.x stateful",
-            start: |_, port| python_http(port, false),
+            start: Box::new(|_, port| python_http(port, false)),
             tool: "echo",
             calls_per_client: 150,
+            bearer: None,
         });
         targets.push(Target {
             name: "python mcp 2.x stateless",
-            start: |_, port| python_http(port, true),
+            start: Box::new(|_, port| python_http(port, true)),
             tool: "echo",
             calls_per_client: 150,
+            bearer: None,
         });
     } else {
         println!(
@@ -127,7 +167,20 @@ fn main() {
         println!("{name}: {:.0} calls/s", median.per_second);
         rates.push((*name, median.per_second, percentile(&median.calls, 0.99)));
     }
-    for (capsule, rate, p99) in rates.iter().filter(|r| r.0.starts_with("capsule")) {
+    for (with_auth, rate, _) in rates.iter().filter(|r| r.0.contains(" + ")) {
+        let plain = with_auth.split(" + ").next().unwrap_or_default();
+        if let Some((_, plain_rate, _)) = rates.iter().find(|r| r.0 == plain) {
+            println!(
+                "auth overhead: {with_auth} / {plain}: {:.3}x the calls/s ({:+.1}%)",
+                rate / plain_rate,
+                (rate / plain_rate - 1.0) * 100.0
+            );
+        }
+    }
+    for (capsule, rate, p99) in rates
+        .iter()
+        .filter(|r| r.0.starts_with("capsule") && !r.0.contains(" + "))
+    {
         let mode = capsule.trim_start_matches("capsule ").split(' ').next();
         if let Some((peer, peer_rate, _)) = rates
             .iter()
@@ -159,7 +212,7 @@ fn measure(target: &Target, plugins: &Path) -> Round {
     let request = CALL.replace("TOOL", target.tool);
     let calls = target.calls_per_client;
     let clients: Vec<HttpClient> = (0..CLIENTS)
-        .map(|_| HttpClient::connect(address, "/mcp"))
+        .map(|_| HttpClient::connect_as(address, "/mcp", target.bearer.clone()))
         .collect();
     let barrier = Arc::new(std::sync::Barrier::new(CLIENTS + 1));
     let workers: Vec<_> = clients
@@ -248,6 +301,98 @@ fn io_beside_spinning(fixtures: &Path) {
     stop.store(true, Ordering::Relaxed);
     for spinner in spinners {
         spinner.join().expect("spinner thread");
+    }
+}
+
+/// The two `[auth]` setups the auth rounds run with, in a temporary folder.
+struct AuthSetup {
+    _folder: tempfile::TempDir,
+    /// `[auth.tokens.bench]`, written by `capsule auth add-token`.
+    static_config: PathBuf,
+    static_token: String,
+    /// `[auth.jwt]` with a local JWKS file holding an ES256 key made here.
+    jwt_config: PathBuf,
+    jwt: String,
+}
+
+impl AuthSetup {
+    fn create() -> Self {
+        let folder = tempfile::tempdir().expect("temp dir");
+        let static_config = folder.path().join("static.toml");
+        let output = Command::new(env!("CARGO_BIN_EXE_capsule"))
+            .args([
+                "auth",
+                "add-token",
+                "bench",
+                "--scopes",
+                "tools:call",
+                "--config",
+            ])
+            .arg(&static_config)
+            .output()
+            .expect("run capsule auth add-token");
+        assert!(
+            output.status.success(),
+            "capsule auth add-token: {}",
+            String::from_utf8_lossy(&output.stderr)
+        );
+        let static_token = String::from_utf8(output.stdout)
+            .expect("a token is text")
+            .trim()
+            .to_string();
+
+        let rng = SystemRandom::new();
+        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
+            .expect("generate a P-256 key");
+        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
+            .expect("read the P-256 key");
+        let point = key.public_key().as_ref();
+        let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "bench", "alg": "ES256",
+            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..])}]});
+        let jwks_file = folder.path().join("jwks.json");
+        std::fs::write(&jwks_file, jwks.to_string()).expect("write jwks.json");
+        let jwt_config = folder.path().join("jwt.toml");
+        std::fs::write(
+            &jwt_config,
+            format!(
+                "[auth.jwt]\nissuer = \"https://issuer.bench\"\naudience = \"https://capsule.bench/mcp\"\n\
+                 key-file = {:?}\nalgorithms = [\"ES256\"]\n",
+                jwks_file.display().to_string()
+            ),
+        )
+        .expect("write jwt.toml");
+        let expires = SystemTime::now()
+            .duration_since(UNIX_EPOCH)
+            .expect("clock after 1970")
+            .as_secs()
+            + 3600;
+        let claims = json!({"iss": "https://issuer.bench", "aud": "https://capsule.bench/mcp",
+            "sub": "bench", "exp": expires, "scope": "tools:call"});
+        let message = format!(
+            "{}.{}",
+            URL_SAFE_NO_PAD
+                .encode(json!({"alg": "ES256", "typ": "JWT", "kid": "bench"}).to_string()),
+            URL_SAFE_NO_PAD.encode(claims.to_string())
+        );
+        let signature = key.sign(&rng, message.as_bytes()).expect("sign the JWT");
+        let jwt = format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()));
+        Self {
+            _folder: folder,
+            static_config,
+            static_token,
+            jwt_config,
+            jwt,
+        }
+    }
+
+    /// Starts `capsule serve --transport http` with `config`.
+    fn server(&self, config: &Path, stateless: bool) -> Start {
+        let config = config.to_path_buf();
+        Box::new(move |plugins, port| {
+            let mut command = capsule_http(plugins, port, stateless);
+            command.arg("--config").arg(&config);
+            command
+        })
     }
 }
 

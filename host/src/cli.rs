@@ -15,6 +15,7 @@ use capsule::auth::limiter::RateLimiter;
 use capsule::config::{FlagValue, Overrides, Settings, Transport};
 use capsule::degraded::Degraded;
 use capsule::loader::{Problem, Severity};
+use capsule::mcp::peers::Peers;
 use capsule::mcp::{self, CapsuleServer};
 use capsule::metrics::{Metrics, PluginEvent};
 use capsule::runtime::CallContext;
@@ -259,6 +260,10 @@ struct ServeArgs {
     /// alone for 127.0.0.1 ([metrics] addr; needed for metrics in stdio mode).
     #[arg(long, value_name = "ADDRESS")]
     metrics_addr: Option<String>,
+    /// Export a span per tools/call over OTLP/HTTP to this collector, e.g.
+    /// http://otel-collector:4318 ([telemetry] otlp-endpoint).
+    #[arg(long, value_name = "URL")]
+    otlp_endpoint: Option<String>,
 }
 
 impl ServeArgs {
@@ -290,6 +295,13 @@ impl ServeArgs {
                 key: "metrics.addr".into(),
                 flag: "--metrics-addr".into(),
                 value: addr.clone(),
+            });
+        }
+        if let Some(url) = &self.otlp_endpoint {
+            flags.push(FlagValue {
+                key: "telemetry.otlp-endpoint".into(),
+                flag: "--otlp-endpoint".into(),
+                value: url.clone(),
             });
         }
         flags
@@ -369,7 +381,9 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     } else {
         "warn".to_string()
     };
-    capsule::logging::init(&filter);
+    // Only a server exports spans; kept until `run` returns, then the last batch is sent.
+    let otlp = settings.telemetry.otlp.as_ref().filter(|_| serving);
+    let _exporter = capsule::logging::init(&filter, otlp);
     if let Command::Approve { plugin } = &command {
         return approve(&settings, plugin);
     }
@@ -636,7 +650,11 @@ async fn serve(mut app: App, load: bool) -> Result<ExitCode> {
     if settings.degraded {
         server.degraded().set(true, "config", &app.audit);
     }
-    toggle_degraded_on_sigusr1(server.degraded().clone(), app.audit.clone());
+    toggle_degraded_on_sigusr1(
+        server.degraded().clone(),
+        app.audit.clone(),
+        server.peers().clone(),
+    );
     if load {
         let peers = server.peers().clone();
         let loading = capsule::loading::spawn(
@@ -941,8 +959,9 @@ fn report_problems(problems: &[Problem]) {
     }
 }
 
-/// Flips degraded mode on each SIGUSR1 (nothing where there are no such signals).
-fn toggle_degraded_on_sigusr1(degraded: Degraded, audit: Audit) {
+/// Flips degraded mode on each SIGUSR1 (nothing where there are no such signals) and tells
+/// every client that the tools listed changed.
+fn toggle_degraded_on_sigusr1(degraded: Degraded, audit: Audit, peers: Arc<Peers>) {
     #[cfg(unix)]
     {
         use tokio::signal::unix::{SignalKind, signal};
@@ -951,6 +970,7 @@ fn toggle_degraded_on_sigusr1(degraded: Degraded, audit: Audit) {
                 tokio::spawn(async move {
                     while usr1.recv().await.is_some() {
                         degraded.toggle("SIGUSR1", &audit);
+                        peers.tools_changed();
                     }
                 });
             }
@@ -961,7 +981,7 @@ fn toggle_degraded_on_sigusr1(degraded: Degraded, audit: Audit) {
     }
     #[cfg(not(unix))]
     {
-        let _ = (degraded, audit);
+        let _ = (degraded, audit, peers);
     }
 }
 

@@ -31,6 +31,7 @@ pub mod policy;
 pub mod registry;
 pub mod runtime;
 pub mod scaffold;
+pub mod telemetry;
 #[cfg(test)]
 mod testing;
 pub mod trace;

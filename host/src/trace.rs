@@ -3,7 +3,9 @@
 //! fuel, peak memory, queue wait and run time, and the caller's W3C trace context
 //! (`traceparent` from the request's `_meta`, else the HTTP header). Off by default: with
 //! the default log filter the span is disabled and costs a branch; `--log-level
-//! info,capsule::call=debug` shows one line per call.
+//! info,capsule::call=debug` shows one line per call. With `[telemetry] otlp-endpoint` the
+//! span is exported over OTLP ([`crate::telemetry`]) as a server span, a child of the
+//! caller's `traceparent`, with an error status for every outcome but `ok`.
 
 use tracing::Span;
 use tracing::field::Empty;
@@ -75,12 +77,15 @@ pub fn call_span<'a>(
         memory = Empty,
         queue_wait_us = Empty,
         run_us = Empty,
+        "otel.kind" = "server",
+        "otel.status_code" = Empty,
     );
     if !span.is_disabled()
         && let Some(parent) = traceparent().and_then(TraceParent::parse)
     {
         span.record("trace_id", parent.trace_id.as_str());
         span.record("parent_span_id", parent.parent_id.as_str());
+        crate::telemetry::set_parent(&span, &parent);
     }
     span
 }
@@ -91,6 +96,10 @@ pub fn finish(span: &Span, outcome: Outcome, usage: &Usage) {
         return;
     }
     span.record("outcome", outcome.as_str());
+    // OpenTelemetry's status: anything but a successful answer is an error of the call.
+    if outcome != Outcome::Ok {
+        span.record("otel.status_code", "error");
+    }
     if let Some(fuel) = usage.fuel {
         span.record("fuel", fuel);
     }

@@ -36,5 +36,6 @@ mod python_guest;
 mod resilience;
 mod scaffold;
 mod support;
+mod telemetry;
 mod tools;
 mod trust;

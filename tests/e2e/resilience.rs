@@ -78,12 +78,15 @@ async fn the_breaker_opens_after_n_faults_refuses_without_running_and_closes_aft
         text(&server.call("hostile_ok", json!({})).await),
         "still here"
     );
+    let announced = *server.recorder.tools_changed.lock().unwrap();
     for _ in 0..3 {
         assert_error(&server.call("hostile_trap", json!({})).await, &[TRAPPED]);
     }
     server
         .wait_for_log("circuit breaker opened: 3 sandbox faults in a row (the last: crash); calls fail at once until a probe succeeds")
         .await;
+    // Opening changes how its tools are listed: the client is told.
+    server.recorder.wait_for_tools_changed(announced + 1).await;
 
     // Open: refused without running (`hostile_ok` would answer "still here").
     let started = Instant::now();
@@ -128,6 +131,12 @@ async fn the_breaker_opens_after_n_faults_refuses_without_running_and_closes_aft
     server
         .wait_for_log("circuit breaker closed: the probe call succeeded")
         .await;
+    // Letting the probe through (half-open) is not announced; closing is.
+    server.recorder.wait_for_tools_changed(announced + 2).await;
+    assert_eq!(
+        *server.recorder.tools_changed.lock().unwrap(),
+        announced + 2
+    );
     assert_eq!(
         text(&server.call("hostile_ok", json!({})).await),
         "still here"
@@ -232,16 +241,20 @@ async fn degraded_mode_hides_write_tools_refuses_them_and_sigusr1_toggles_it() {
         &["No such file or directory"],
     );
 
+    // Each toggle is announced: the client hears `tools/list_changed` and lists again.
+    let announced = *server.recorder.tools_changed.lock().unwrap();
     server.signal("-USR1");
     server
         .wait_for_log("degraded mode off: every tool is served again")
         .await;
+    server.recorder.wait_for_tools_changed(announced + 1).await;
     let listed = names(server.client.list_all_tools().await.expect("tools/list"));
     assert!(listed.contains(&"escape_write".to_string()), "{listed:?}");
     server.signal("-USR1");
     server
         .wait_for_log("degraded mode on: only read-only tools are served")
         .await;
+    server.recorder.wait_for_tools_changed(announced + 2).await;
     let listed = names(server.client.list_all_tools().await.expect("tools/list"));
     assert!(!listed.contains(&"escape_write".to_string()), "{listed:?}");
 

@@ -73,6 +73,12 @@ void capsule_host_progress(double done, double total, const char *message, size_
 
 bool capsule_host_cancelled(void) { return cancelled_flag; }
 
+static const char *const caller_scopes[] = {"tools:call", "files:read"};
+static const capsule_principal alice = {"alice", caller_scopes, 2};
+static const capsule_principal *current_caller;
+
+const capsule_principal *capsule_host_caller(void) { return current_caller; }
+
 /* ---------------------------------------------------------------------------------------
  * A test plugin: "echo" reports what the reader sees, the others exercise results.
  * ------------------------------------------------------------------------------------- */
@@ -733,6 +739,21 @@ static void test_host(void) {
     capsule_call_end();
 }
 
+static void test_caller(void) {
+    current = "caller";
+    current_caller = NULL;
+    CHECK(capsule_caller() == NULL);
+    CHECK(!capsule_caller_has_scope("tools:call"));
+    current_caller = &alice;
+    CHECK_STR(capsule_caller()->name, "alice");
+    CHECK(capsule_caller()->scope_count == 2);
+    CHECK(capsule_caller_has_scope("files:read"));
+    CHECK(!capsule_caller_has_scope("files:write"));
+    CHECK(!capsule_caller_has_scope("files"));
+    CHECK(!capsule_caller_has_scope(NULL));
+    current_caller = NULL;
+}
+
 static void test_utf8(void) {
     current = "utf8";
     CHECK(capsule_utf8_valid("", 0));
@@ -755,6 +776,7 @@ int main(void) {
     test_writer();
     test_dispatch();
     test_host();
+    test_caller();
     test_utf8();
     printf("capsule-c-sdk: %d passed, %d failed\n", passed, failed);
     return failed ? 1 : 0;

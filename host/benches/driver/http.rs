@@ -24,12 +24,19 @@ pub struct HttpClient {
     reader: BufReader<TcpStream>,
     writer: TcpStream,
     session: Option<String>,
+    /// Sent as `Authorization: Bearer …` with every request, if set.
+    bearer: Option<String>,
     next_id: u64,
 }
 
 impl HttpClient {
     /// Connects and initializes (stateful servers hand out a session id here).
     pub fn connect(address: SocketAddr, path: &str) -> Self {
+        Self::connect_as(address, path, None)
+    }
+
+    /// Like [`HttpClient::connect`], sending `bearer` as the token of every request.
+    pub fn connect_as(address: SocketAddr, path: &str, bearer: Option<String>) -> Self {
         let stream = TcpStream::connect(address).expect("connect to the HTTP server");
         stream.set_nodelay(true).expect("TCP_NODELAY");
         let mut client = Self {
@@ -38,6 +45,7 @@ impl HttpClient {
             reader: BufReader::new(stream.try_clone().expect("clone the socket")),
             writer: stream,
             session: None,
+            bearer,
             next_id: 0,
         };
         let response = client.request(&format!(
@@ -86,6 +94,9 @@ impl HttpClient {
         );
         if let Some(session) = &self.session {
             request.push_str(&format!("Mcp-Session-Id: {session}\r\n"));
+        }
+        if let Some(token) = &self.bearer {
+            request.push_str(&format!("Authorization: Bearer {token}\r\n"));
         }
         request.push_str("\r\n");
         request.push_str(body);

@@ -4,7 +4,8 @@
 //! message naming the plugin, why it opened and when it will be tried again; after the
 //! cool-down one probe call runs, and its outcome closes or re-opens the breaker. Tool errors
 //! the plugin returns on purpose are not faults. Every change is logged and audited
-//! (`breaker.changed`).
+//! (`breaker.changed`), and one that changes what `tools/list` shows (opening, closing) is
+//! announced to every client with `notifications/tools/list_changed`.
 
 mod state;
 pub(crate) mod window;
@@ -18,6 +19,7 @@ use state::{Admit, Breaker, Change, State};
 
 use crate::audit::{Audit, Event, rfc3339};
 use crate::config::breaker::{BreakerSettings, OpenTools};
+use crate::mcp::peers::Peers;
 use crate::runtime::Plugin;
 
 /// The breakers of every plugin a server serves, by plugin name. Shared by all clients
@@ -25,6 +27,8 @@ use crate::runtime::Plugin;
 pub struct Breakers {
     defaults: BreakerSettings,
     plugins: Mutex<HashMap<Arc<str>, Arc<Mutex<Breaker>>>>,
+    /// The clients told when a plugin's tools are listed differently.
+    peers: Arc<Peers>,
 }
 
 /// A call let through; [`Ticket::finish`] tells the breaker how it ended.
@@ -33,6 +37,7 @@ pub struct Ticket {
     probe: bool,
     plugin: Arc<str>,
     audit: Audit,
+    peers: Arc<Peers>,
 }
 
 /// Why a call was refused without running: the message for the client.
@@ -45,11 +50,12 @@ fn lock<T>(mutex: &Mutex<T>) -> MutexGuard<'_, T> {
 }
 
 impl Breakers {
-    /// Breakers with `defaults` (`[runtime.breaker]`).
-    pub fn new(defaults: BreakerSettings) -> Self {
+    /// Breakers with `defaults` (`[runtime.breaker]`), announcing listing changes to `peers`.
+    pub fn new(defaults: BreakerSettings, peers: Arc<Peers>) -> Self {
         Self {
             defaults,
             plugins: Mutex::default(),
+            peers,
         }
     }
 
@@ -89,7 +95,7 @@ impl Breakers {
                 let now = Instant::now();
                 let (admit, change) = lock(breaker).admit(now);
                 if let Some(change) = change {
-                    report(audit, &plugin.name, change);
+                    report(audit, &self.peers, &plugin.name, change);
                 }
                 match admit {
                     Admit::Run => false,
@@ -105,6 +111,7 @@ impl Breakers {
             probe,
             plugin: plugin.name.clone(),
             audit: audit.clone(),
+            peers: self.peers.clone(),
         })
     }
 
@@ -140,7 +147,7 @@ impl Ticket {
         };
         let change = lock(&breaker).record(self.probe, verdict, Instant::now());
         if let Some(change) = change {
-            report(&self.audit, &self.plugin, change);
+            report(&self.audit, &self.peers, &self.plugin, change);
         }
     }
 }
@@ -156,8 +163,13 @@ impl Drop for Ticket {
     }
 }
 
-/// Logs and audits a change of `plugin`'s breaker.
-fn report(audit: &Audit, plugin: &str, change: Change) {
+/// Logs and audits a change of `plugin`'s breaker, and tells the clients when its tools are
+/// now listed differently: on opening (hidden or marked) and closing (listed as they are),
+/// not when the open breaker lets its probe through (the tools stay hidden or marked).
+fn report(audit: &Audit, peers: &Peers, plugin: &str, change: Change) {
+    if change.to != "half-open" {
+        peers.tools_changed();
+    }
     match change.to {
         "open" => tracing::warn!(
             plugin,

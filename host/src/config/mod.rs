@@ -37,6 +37,7 @@ pub mod schema;
 pub mod server;
 pub mod show;
 pub mod table;
+pub mod telemetry;
 pub mod value;
 
 pub use audit::{AuditSettings, AuditTarget};
@@ -51,6 +52,7 @@ pub use metrics::MetricsSettings;
 pub use raw::RawConfig;
 pub use runtime::{RawRuntime, RuntimeSettings};
 pub use server::{ServerSettings, Transport};
+pub use telemetry::{OtlpSettings, TelemetrySettings};
 
 /// The file looked for in the working directory when `--config` is not given.
 pub const DEFAULT_CONFIG_FILE: &str = "capsule.toml";
@@ -120,6 +122,8 @@ pub struct Settings {
     pub audit: AuditSettings,
     /// `[metrics]`: the Prometheus exposition.
     pub metrics: MetricsSettings,
+    /// `[telemetry]`: OTLP export of the calls' spans.
+    pub telemetry: TelemetrySettings,
     /// `[auth]`: who may call over HTTP; `None` when the section is absent.
     pub auth: Option<AuthSettings>,
     /// Limits of plugins without their own.
@@ -233,6 +237,10 @@ impl Settings {
             .metrics
             .resolve()
             .map_err(|(key, message)| invalid(&key, message))?;
+        let telemetry = raw
+            .telemetry
+            .resolve()
+            .map_err(|(key, message)| invalid(&key, message))?;
         let auth = raw
             .auth
             .map(|auth| auth.resolve(&base))
@@ -338,6 +346,7 @@ impl Settings {
             server,
             audit,
             metrics,
+            telemetry,
             auth,
             default_limits,
             plugins,

@@ -14,6 +14,7 @@ use super::metrics::RawMetrics;
 use super::rate_limits::RawRateLimits;
 use super::runtime::RawRuntime;
 use super::server::RawServer;
+use super::telemetry::RawTelemetry;
 use crate::capability::limits::RawLimits;
 use crate::policy::RawPolicy;
 use crate::trust::RawCeiling;
@@ -44,6 +45,9 @@ pub struct RawConfig {
     /// Prometheus metrics at `/metrics` (docs/observability.md).
     #[serde(default)]
     pub metrics: RawMetrics,
+    /// Traces of calls exported over OTLP/HTTP to a collector (docs/observability.md).
+    #[serde(default)]
+    pub telemetry: RawTelemetry,
     /// Who may call over HTTP: static tokens, JWTs, the protected resource metadata (stdio ignores it).
     pub auth: Option<RawAuth>,
     /// What HTTP callers need to call tools (per plugin and tool: `scopes` in their policy).

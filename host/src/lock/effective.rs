@@ -276,6 +276,10 @@ mod tests {
         "log-level",
         "metrics.addr",
         "plugins-dir",
+        // Where and how spans are exported: observability only, per environment.
+        "telemetry.export-interval",
+        "telemetry.otlp-endpoint",
+        "telemetry.service",
     ];
     /// Sections locked per plugin, in the plugin's own part of the lock.
     const PER_PLUGIN: &[&str] = &["plugins.", "profiles."];

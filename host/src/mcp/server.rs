@@ -66,6 +66,7 @@ impl CapsuleServer {
     /// A handler for one connection, without per-principal rate limits (see
     /// [`Self::with_limiter`]).
     pub fn new(runtime: Arc<Runtime>, registry: Arc<Registry>) -> Self {
+        let peers = Arc::<Peers>::default();
         Self {
             runtime,
             registry,
@@ -74,11 +75,11 @@ impl CapsuleServer {
             audit: Audit::off(),
             metrics: Metrics::off(),
             limiter: Arc::new(RateLimiter::new(None)),
-            breakers: Arc::new(Breakers::new(BreakerSettings::default())),
+            breakers: Arc::new(Breakers::new(BreakerSettings::default(), peers.clone())),
             degraded: Degraded::default(),
             loading: Loading::finished(),
             list_wait: Duration::ZERO,
-            peers: Arc::default(),
+            peers,
         }
     }
 
@@ -87,7 +88,7 @@ impl CapsuleServer {
     /// client made from it.
     pub fn with_resilience(self, breakers: BreakerSettings, degraded: Degraded) -> Self {
         Self {
-            breakers: Arc::new(Breakers::new(breakers)),
+            breakers: Arc::new(Breakers::new(breakers, self.peers.clone())),
             degraded,
             ..self
         }

@@ -54,11 +54,18 @@ impl Server {
         self.stdin.write_all(request.as_bytes()).unwrap();
     }
 
+    /// Reads the next response, skipping notifications (`tools/list_changed` when a plugin
+    /// finished loading in the background).
     pub fn receive(&mut self) {
-        self.line.clear();
-        self.stdout
-            .read_line(&mut self.line)
-            .expect("read response");
+        loop {
+            self.line.clear();
+            self.stdout
+                .read_line(&mut self.line)
+                .expect("read response");
+            if !self.line.starts_with(r#"{"jsonrpc":"2.0","method":"#) {
+                break;
+            }
+        }
         assert!(
             self.line.contains("\"result\"") && !self.line.contains("\"isError\":true"),
             "unexpected response: {}",

@@ -259,6 +259,13 @@ struct ServeArgs {
     /// alone for 127.0.0.1 ([metrics] addr; needed for metrics in stdio mode).
     #[arg(long, value_name = "ADDRESS")]
     metrics_addr: Option<String>,
+    /// Reload a plugin when its file or sidecar in the plugins folder changes ([server]
+    /// watch; default: on for stdio, off for HTTP).
+    #[arg(long, conflicts_with = "no_watch")]
+    watch: bool,
+    /// Do not watch the plugins folder.
+    #[arg(long)]
+    no_watch: bool,
 }
 
 impl ServeArgs {
@@ -284,6 +291,13 @@ impl ServeArgs {
         }
         if self.allow_unauthenticated {
             flags.push(flag("allow-unauthenticated", "true".into()));
+        }
+        if self.watch || self.no_watch {
+            flags.push(FlagValue {
+                key: "server.watch".into(),
+                flag: if self.watch { "--watch" } else { "--no-watch" }.into(),
+                value: self.watch.to_string(),
+            });
         }
         if let Some(addr) = &self.metrics_addr {
             flags.push(FlagValue {
@@ -419,9 +433,10 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     let lock_path = capsule::lock::path(&settings, &cwd);
     if serving && !args.locked {
         // The handshake must not wait for compilers: plugins load while serving.
-        return serve(App::start_empty(settings)?, true).await;
+        return serve(App::start_empty(settings)?, true, None).await;
     }
     let app = App::start(settings).await?;
+    let mut lock = None;
     if args.locked {
         capsule::lock::verify(
             &lock_path,
@@ -429,9 +444,10 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             &app.registry.snapshot(),
             &app.problems,
         )?;
+        lock = Some(capsule::lock::Lock::read(&lock_path)?);
     }
     match command {
-        Command::Serve(_) => serve(app, false).await,
+        Command::Serve(_) => serve(app, false, lock).await,
         Command::List { json } => list(&app, json),
         Command::Call { tool, args, json } => call(&app, &tool, &args, json).await,
         Command::Check { lock } => check(&app, lock.then_some(lock_path.as_path())),
@@ -617,8 +633,9 @@ fn install(
 }
 
 /// Serves MCP; with `load`, loads the plugins folder meanwhile ([`capsule::loading`]),
-/// else serves what `app` loaded.
-async fn serve(mut app: App, load: bool) -> Result<ExitCode> {
+/// else serves what `app` loaded. With `server.watch`, reloads changed plugins
+/// ([`capsule::reload`]), accepting only the digests of `lock` when given (`--locked`).
+async fn serve(mut app: App, load: bool, lock: Option<capsule::lock::Lock>) -> Result<ExitCode> {
     for problem in &app.problems {
         match problem.severity {
             Severity::Error => tracing::error!("{}", problem.message),
@@ -663,6 +680,25 @@ async fn serve(mut app: App, load: bool) -> Result<ExitCode> {
             "serving MCP on {}",
             settings.transport
         );
+    }
+    if settings.watches() {
+        let peers = server.peers().clone();
+        capsule::reload::spawn(capsule::reload::Wiring {
+            runtime: app.runtime.clone(),
+            settings: Arc::new(app.settings.clone()),
+            registry: app.registry.clone(),
+            audit: app.audit.clone(),
+            metrics: metrics.clone(),
+            announce: Arc::new(move || peers.tools_changed()),
+            loading: server.loading().clone(),
+            lock,
+        })
+        .with_context(|| {
+            format!(
+                "cannot watch the plugins folder {} (serve with --no-watch to run without reloading)",
+                app.settings.plugins_dir.display()
+            )
+        })?;
     }
     let shutdown = CancellationToken::new();
     let metrics_addr = app.settings.metrics.addr.filter(|_| metrics.is_on());

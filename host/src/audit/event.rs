@@ -55,8 +55,8 @@ pub enum Event {
         /// How many tools it offers.
         tools: usize,
     },
-    /// A loaded plugin was replaced by a new version of its file. Emitted by hot reload
-    /// (issue #17); nothing emits it yet.
+    /// A loaded plugin was replaced by a new version of its file or its sidecar policy
+    /// while serving (`docs/reload.md`).
     #[serde(rename = "plugin.replaced")]
     PluginReplaced {
         /// Its name.
@@ -67,6 +67,14 @@ pub enum Event {
         previous_sha256: String,
         /// How many tools the new one offers.
         tools: usize,
+    },
+    /// A served plugin's file was deleted while serving; its tools are gone.
+    #[serde(rename = "plugin.removed")]
+    PluginRemoved {
+        /// Its name.
+        plugin: String,
+        /// The sha256 of the `.wasm` it served.
+        sha256: String,
     },
     /// A plugin did not load; the others still serve.
     #[serde(rename = "plugin.failed")]

@@ -18,7 +18,7 @@ use crate::config::Settings;
 use crate::loader::Problem;
 use crate::registry::ToolSet;
 
-pub use state::{LockedConfig, LockedPlugin};
+pub use state::{LockedConfig, LockedPlugin, policy_items};
 
 /// The digest of the effective configuration of `settings`, as `capsule.lock` records it
 /// (`sha256:…`; the audit log's `config.loaded` carries it too).

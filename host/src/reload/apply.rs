@@ -22,6 +22,7 @@ use crate::runtime::{Plugin, Runtime, cache};
 /// `list-tools` from the pool's spare shares (the pool holds four beyond the call slots),
 /// never from a call slot, so serving calls are not starved by a reload.
 pub const LOADS_AT_ONCE: usize = 2;
+const _: () = assert!(LOADS_AT_ONCE as u32 <= crate::runtime::engine::RESERVED_INSTANCES);
 
 /// What one reload changed, and what went wrong.
 #[derive(Default)]

@@ -376,7 +376,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     if let Command::Auth { action } = command {
         return auth(action, overrides.config_file);
     }
-    let settings = Settings::load(overrides)?;
+    let settings = Settings::load(overrides.clone())?;
     // One-shot commands keep stderr quiet unless asked; the server logs at `info`.
     let filter = if serving || explicit_log_level {
         settings.log_level.clone()
@@ -433,7 +433,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     let lock_path = capsule::lock::path(&settings, &cwd);
     if serving && !args.locked {
         // The handshake must not wait for compilers: plugins load while serving.
-        return serve(App::start_empty(settings)?, true, None).await;
+        return serve(App::start_empty(settings)?, true, None, overrides).await;
     }
     let app = App::start(settings).await?;
     let mut lock = None;
@@ -447,7 +447,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         lock = Some(capsule::lock::Lock::read(&lock_path)?);
     }
     match command {
-        Command::Serve(_) => serve(app, false, lock).await,
+        Command::Serve(_) => serve(app, false, lock, overrides).await,
         Command::List { json } => list(&app, json),
         Command::Call { tool, args, json } => call(&app, &tool, &args, json).await,
         Command::Check { lock } => check(&app, lock.then_some(lock_path.as_path())),
@@ -635,7 +635,12 @@ fn install(
 /// Serves MCP; with `load`, loads the plugins folder meanwhile ([`capsule::loading`]),
 /// else serves what `app` loaded. With `server.watch`, reloads changed plugins
 /// ([`capsule::reload`]), accepting only the digests of `lock` when given (`--locked`).
-async fn serve(mut app: App, load: bool, lock: Option<capsule::lock::Lock>) -> Result<ExitCode> {
+async fn serve(
+    mut app: App,
+    load: bool,
+    lock: Option<capsule::lock::Lock>,
+    overrides: Overrides,
+) -> Result<ExitCode> {
     for problem in &app.problems {
         match problem.severity {
             Severity::Error => tracing::error!("{}", problem.message),
@@ -692,6 +697,7 @@ async fn serve(mut app: App, load: bool, lock: Option<capsule::lock::Lock>) -> R
             announce: Arc::new(move || peers.tools_changed()),
             loading: server.loading().clone(),
             lock,
+            overrides,
         })
         .with_context(|| {
             format!(

@@ -247,7 +247,7 @@ async fn a_sidecar_policy_change_reloads_the_plugin() {
     let server = serve_watching(&folder, &[]).await;
     server.wait_for_log("watching the plugins folder").await;
     let before = server.call("echo_config", json!({"key": "greeting"})).await;
-    assert_error(&before, &["greeting"]);
+    assert_error(&before, &["no config value for greeting"]);
     std::fs::write(
         folder.plugins().join("echo.toml"),
         "[config]\ngreeting = \"hello\"\n",
@@ -262,4 +262,27 @@ async fn a_sidecar_policy_change_reloads_the_plugin() {
 fn sha256_hex(bytes: &[u8]) -> String {
     use sha2::Digest;
     hex::encode(sha2::Sha256::digest(bytes))
+}
+
+#[tokio::test]
+async fn a_changed_config_file_is_reported_as_restart_needed_and_not_applied() {
+    let folder = Folder::new(&[("fixtures/echo.wasm", "echo.wasm")], "");
+    let server = serve_watching(&folder, &[]).await;
+    server.wait_for_log("watching the plugins folder").await;
+    let config = folder.dir.path().join("capsule.toml");
+    std::fs::write(
+        &config,
+        "[runtime]\nmax-concurrent-calls = 3\n\n[plugins.echo.config]\ngreeting = \"hi\"\n",
+    )
+    .unwrap();
+    let log = server.wait_for_log("; restart needed: ").await;
+    let expected = format!(
+        "{} changed; restart needed: runtime.max-calls-per-plugin, runtime.max-concurrent-calls, plugins.echo (a running server applies plugin files only)",
+        config.display()
+    );
+    assert!(log.contains(&expected), "log lacks {expected:?}:\n{log}");
+    // Not applied: the running policy still has no setting.
+    let result = server.call("echo_config", json!({"key": "greeting"})).await;
+    assert_error(&result, &["no config value for greeting"]);
+    assert_eq!(*server.recorder.tools_changed.lock().unwrap(), 0);
 }

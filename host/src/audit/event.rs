@@ -45,6 +45,16 @@ pub enum Event {
         /// The digest of the effective configuration, as in `capsule.lock`.
         digest: String,
     },
+    /// The config file changed while serving; nothing of it is applied until a restart
+    /// (`docs/reload.md`).
+    #[serde(rename = "config.changed")]
+    ConfigChanged {
+        /// The config file.
+        file: String,
+        /// The keys whose effective value differs from the running one, and
+        /// `plugins.NAME` for each plugin whose entry differs.
+        restart_needed: Vec<String>,
+    },
     /// A plugin loaded.
     #[serde(rename = "plugin.loaded")]
     PluginLoaded {

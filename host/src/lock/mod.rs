@@ -26,6 +26,12 @@ pub fn config_digest(settings: &Settings) -> String {
     effective::config(settings).digest
 }
 
+/// The effective configuration of `settings` by key, as `capsule.lock` records it (hot
+/// reload compares two of them to name what a changed `capsule.toml` would change).
+pub fn config_settings(settings: &Settings) -> std::collections::BTreeMap<String, String> {
+    effective::config(settings).settings
+}
+
 /// The lock file's name, beside the config file (or in the working folder without one).
 pub const LOCK_FILE: &str = "capsule.lock";
 

@@ -5,13 +5,14 @@
 //! really changed.
 
 pub mod apply;
+pub mod config;
 pub mod watch;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use crate::audit::Audit;
-use crate::config::Settings;
+use crate::config::{Overrides, Settings};
 use crate::loader::Severity;
 use crate::loading::Loading;
 use crate::lock::Lock;
@@ -40,12 +41,24 @@ pub struct Wiring {
     pub loading: Arc<Loading>,
     /// `serve --locked`: only the digests this lock records may serve.
     pub lock: Option<Lock>,
+    /// The flags and variables the settings were read with, to read a changed config
+    /// file the same way ([`config`]).
+    pub overrides: Overrides,
 }
 
 /// Starts watching `settings.plugins_dir` and reloading on change, on the current Tokio
-/// runtime, for as long as the server runs. Fails if the folder cannot be watched.
+/// runtime, for as long as the server runs, and the config file for changes that need a
+/// restart. Fails if the folder or the config file's folder cannot be watched.
 pub fn spawn(wiring: Wiring) -> notify::Result<()> {
     let mut watch = FolderWatch::start(&wiring.settings.plugins_dir)?;
+    if let Some(file) = wiring.settings.config_file.clone() {
+        config::spawn(
+            file,
+            wiring.overrides.clone(),
+            wiring.settings.clone(),
+            wiring.audit.clone(),
+        )?;
+    }
     tracing::info!(
         folder = %wiring.settings.plugins_dir.display(),
         "watching the plugins folder; changed plugins reload"
@@ -60,6 +73,7 @@ pub fn spawn(wiring: Wiring) -> notify::Result<()> {
             announce,
             loading,
             lock,
+            overrides: _,
         } = wiring;
         let reloader = Reloader::new(runtime, settings, registry.clone(), lock);
         while let Some(files) = watch.settled(SETTLE).await {

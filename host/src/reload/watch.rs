@@ -38,13 +38,21 @@ fn changes(kind: &EventKind) -> bool {
 }
 
 impl FolderWatch {
-    /// Watches `dir` (not recursive, as the loader reads it).
+    /// Watches `dir` (not recursive, as the loader reads it) for [`relevant`] files.
     pub fn start(dir: &Path) -> notify::Result<Self> {
+        Self::start_for(dir, relevant)
+    }
+
+    /// Watches `dir` (not recursive) for the files `wanted` accepts.
+    pub fn start_for(
+        dir: &Path,
+        wanted: impl Fn(&Path) -> bool + Send + 'static,
+    ) -> notify::Result<Self> {
         let (send, events) = mpsc::unbounded_channel();
         let mut watcher = notify::recommended_watcher(move |event: notify::Result<Event>| {
             match event {
                 Ok(event) if changes(&event.kind) => {
-                    for path in event.paths.into_iter().filter(|p| relevant(p)) {
+                    for path in event.paths.into_iter().filter(|p| wanted(p)) {
                         // The receiver is gone only when reloading stopped.
                         let _ = send.send(path);
                     }

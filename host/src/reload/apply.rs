@@ -78,6 +78,9 @@ pub struct Reloader {
     /// The files that failed last time, so an unrelated change does not load (and report)
     /// the same broken file again.
     failed: Mutex<HashMap<String, Fingerprint>>,
+    /// The same for files that could not even be examined (unreadable, a sidecar that does
+    /// not resolve): the message reported last.
+    unexamined: Mutex<HashMap<String, String>>,
 }
 
 impl Reloader {
@@ -97,6 +100,7 @@ impl Reloader {
             fetcher,
             lock,
             failed: Mutex::default(),
+            unexamined: Mutex::default(),
         }
     }
 
@@ -119,11 +123,17 @@ impl Reloader {
                 continue;
             };
             let found = match self.examine(&name, path).await {
-                Ok(found) => found,
+                Ok(found) => {
+                    self.unexamined().remove(&name);
+                    found
+                }
                 Err(message) => {
-                    outcome
-                        .problems
-                        .push(failure(&name, message, old.as_deref()));
+                    if self.unexamined().get(&name) != Some(&message) {
+                        self.unexamined().insert(name.clone(), message.clone());
+                        outcome
+                            .problems
+                            .push(failure(&name, message, old.as_deref()));
+                    }
                     keep.extend(old);
                     continue;
                 }
@@ -235,6 +245,10 @@ impl Reloader {
 
     fn failures(&self) -> std::sync::MutexGuard<'_, HashMap<String, Fingerprint>> {
         self.failed.lock().unwrap_or_else(|e| e.into_inner())
+    }
+
+    fn unexamined(&self) -> std::sync::MutexGuard<'_, HashMap<String, String>> {
+        self.unexamined.lock().unwrap_or_else(|e| e.into_inner())
     }
 
     fn failed_before(&self, name: &str, found: &Fingerprint) -> bool {

@@ -264,6 +264,13 @@ struct ServeArgs {
     /// http://otel-collector:4318 ([telemetry] otlp-endpoint).
     #[arg(long, value_name = "URL")]
     otlp_endpoint: Option<String>,
+    /// Reload a plugin when its file or sidecar in the plugins folder changes ([server]
+    /// watch; default: on for stdio, off for HTTP).
+    #[arg(long, conflicts_with = "no_watch")]
+    watch: bool,
+    /// Do not watch the plugins folder.
+    #[arg(long)]
+    no_watch: bool,
 }
 
 impl ServeArgs {
@@ -289,6 +296,13 @@ impl ServeArgs {
         }
         if self.allow_unauthenticated {
             flags.push(flag("allow-unauthenticated", "true".into()));
+        }
+        if self.watch || self.no_watch {
+            flags.push(FlagValue {
+                key: "server.watch".into(),
+                flag: if self.watch { "--watch" } else { "--no-watch" }.into(),
+                value: self.watch.to_string(),
+            });
         }
         if let Some(addr) = &self.metrics_addr {
             flags.push(FlagValue {
@@ -374,7 +388,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     if let Command::Auth { action } = command {
         return auth(action, overrides.config_file);
     }
-    let settings = Settings::load(overrides)?;
+    let settings = Settings::load(overrides.clone())?;
     // One-shot commands keep stderr quiet unless asked; the server logs at `info`.
     let filter = if serving || explicit_log_level {
         settings.log_level.clone()
@@ -433,9 +447,10 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     let lock_path = capsule::lock::path(&settings, &cwd);
     if serving && !args.locked {
         // The handshake must not wait for compilers: plugins load while serving.
-        return serve(App::start_empty(settings)?, true).await;
+        return serve(App::start_empty(settings)?, true, None, overrides).await;
     }
     let app = App::start(settings).await?;
+    let mut lock = None;
     if args.locked {
         capsule::lock::verify(
             &lock_path,
@@ -443,9 +458,10 @@ pub async fn run(args: Args) -> Result<ExitCode> {
             &app.registry.snapshot(),
             &app.problems,
         )?;
+        lock = Some(capsule::lock::Lock::read(&lock_path)?);
     }
     match command {
-        Command::Serve(_) => serve(app, false).await,
+        Command::Serve(_) => serve(app, false, lock, overrides).await,
         Command::List { json } => list(&app, json),
         Command::Call { tool, args, json } => call(&app, &tool, &args, json).await,
         Command::Check { lock } => check(&app, lock.then_some(lock_path.as_path())),
@@ -631,8 +647,14 @@ fn install(
 }
 
 /// Serves MCP; with `load`, loads the plugins folder meanwhile ([`capsule::loading`]),
-/// else serves what `app` loaded.
-async fn serve(mut app: App, load: bool) -> Result<ExitCode> {
+/// else serves what `app` loaded. With `server.watch`, reloads changed plugins
+/// ([`capsule::reload`]), accepting only the digests of `lock` when given (`--locked`).
+async fn serve(
+    mut app: App,
+    load: bool,
+    lock: Option<capsule::lock::Lock>,
+    overrides: Overrides,
+) -> Result<ExitCode> {
     for problem in &app.problems {
         match problem.severity {
             Severity::Error => tracing::error!("{}", problem.message),
@@ -681,6 +703,26 @@ async fn serve(mut app: App, load: bool) -> Result<ExitCode> {
             "serving MCP on {}",
             settings.transport
         );
+    }
+    if settings.watches() {
+        let peers = server.peers().clone();
+        capsule::reload::spawn(capsule::reload::Wiring {
+            runtime: app.runtime.clone(),
+            settings: Arc::new(app.settings.clone()),
+            registry: app.registry.clone(),
+            audit: app.audit.clone(),
+            metrics: metrics.clone(),
+            announce: Arc::new(move || peers.tools_changed()),
+            loading: server.loading().clone(),
+            lock,
+            overrides,
+        })
+        .with_context(|| {
+            format!(
+                "cannot watch the plugins folder {} (serve with --no-watch to run without reloading)",
+                app.settings.plugins_dir.display()
+            )
+        })?;
     }
     let shutdown = CancellationToken::new();
     let metrics_addr = app.settings.metrics.addr.filter(|_| metrics.is_on());

@@ -29,6 +29,7 @@ pub mod mcp;
 pub mod metrics;
 pub mod policy;
 pub mod registry;
+pub mod reload;
 pub mod runtime;
 pub mod scaffold;
 pub mod telemetry;

@@ -33,6 +33,7 @@ mod memory;
 mod metrics;
 mod protocol;
 mod python_guest;
+mod reload;
 mod resilience;
 mod scaffold;
 mod support;

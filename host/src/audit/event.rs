@@ -45,6 +45,16 @@ pub enum Event {
         /// The digest of the effective configuration, as in `capsule.lock`.
         digest: String,
     },
+    /// The config file changed while serving; nothing of it is applied until a restart
+    /// (`docs/reload.md`).
+    #[serde(rename = "config.changed")]
+    ConfigChanged {
+        /// The config file.
+        file: String,
+        /// The keys whose effective value differs from the running one, and
+        /// `plugins.NAME` for each plugin whose entry differs.
+        restart_needed: Vec<String>,
+    },
     /// A plugin loaded.
     #[serde(rename = "plugin.loaded")]
     PluginLoaded {
@@ -55,8 +65,8 @@ pub enum Event {
         /// How many tools it offers.
         tools: usize,
     },
-    /// A loaded plugin was replaced by a new version of its file. Emitted by hot reload
-    /// (issue #17); nothing emits it yet.
+    /// A loaded plugin was replaced by a new version of its file or its sidecar policy
+    /// while serving (`docs/reload.md`).
     #[serde(rename = "plugin.replaced")]
     PluginReplaced {
         /// Its name.
@@ -67,6 +77,14 @@ pub enum Event {
         previous_sha256: String,
         /// How many tools the new one offers.
         tools: usize,
+    },
+    /// A served plugin's file was deleted while serving; its tools are gone.
+    #[serde(rename = "plugin.removed")]
+    PluginRemoved {
+        /// Its name.
+        plugin: String,
+        /// The sha256 of the `.wasm` it served.
+        sha256: String,
     },
     /// A plugin did not load; the others still serve.
     #[serde(rename = "plugin.failed")]

@@ -118,6 +118,25 @@ impl Audit {
         }
     }
 
+    /// `plugin.replaced`: `plugin` now serves in place of a version whose sha256 was
+    /// `previous_sha256`.
+    pub fn plugin_replaced(&self, plugin: &Plugin, previous_sha256: &str) {
+        self.record(Event::PluginReplaced {
+            plugin: plugin.name.to_string(),
+            sha256: plugin.digest.clone(),
+            previous_sha256: previous_sha256.to_string(),
+            tools: plugin.tools.len(),
+        });
+    }
+
+    /// `plugin.removed`: `plugin`'s file is gone and its tools with it.
+    pub fn plugin_removed(&self, plugin: &Plugin) {
+        self.record(Event::PluginRemoved {
+            plugin: plugin.name.to_string(),
+            sha256: plugin.digest.clone(),
+        });
+    }
+
     /// `server.start`: serving on `transport`, HTTP on `listen`.
     pub fn server_start(&self, transport: Transport, listen: Option<SocketAddr>) {
         self.record(Event::ServerStart {

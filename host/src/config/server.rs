@@ -106,6 +106,9 @@ pub struct RawServer {
     #[serde(default, deserialize_with = "deserialize_duration")]
     #[schemars(with = "Option<crate::units::DurationText>", extend("default" = "5s"))]
     pub list_wait: Option<Duration>,
+    /// Watch the plugins folder and reload a plugin when its `.wasm` or sidecar changes (`docs/reload.md`). Default: on for stdio, off for HTTP.
+    #[schemars(extend("x-flag" = "--watch"))]
+    pub watch: Option<bool>,
 }
 
 /// How `capsule serve` serves, resolved.
@@ -157,6 +160,18 @@ pub struct ServerSettings {
     pub background_compile_above: ByteSize,
     /// How long `tools/list` waits for plugins loading in the foreground (default 5s).
     pub list_wait: Duration,
+    /// Watch the plugins folder and reload changed plugins; `None` is the transport's
+    /// default ([`ServerSettings::watches`]).
+    pub watch: Option<bool>,
+}
+
+impl ServerSettings {
+    /// Whether `capsule serve` reloads plugins as their files change: `server.watch`, or
+    /// by default on for stdio (a developer's machine, one local client) and off for HTTP
+    /// (a deployment, where the files change by a rollout).
+    pub fn watches(&self) -> bool {
+        self.watch.unwrap_or(self.transport == Transport::Stdio)
+    }
 }
 
 impl Default for ServerSettings {
@@ -181,6 +196,7 @@ impl Default for ServerSettings {
             degraded: false,
             background_compile_above: ByteSize(0),
             list_wait: Duration::from_secs(5),
+            watch: None,
         }
     }
 }
@@ -239,6 +255,7 @@ impl RawServer {
                 .background_compile_above
                 .unwrap_or(defaults.background_compile_above),
             list_wait: self.list_wait.unwrap_or(defaults.list_wait),
+            watch: self.watch,
         };
         let checked = |name: &str, result: Result<(), String>| result.map_err(|m| (key(name), m));
         checked(

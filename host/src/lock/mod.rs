@@ -18,12 +18,18 @@ use crate::config::Settings;
 use crate::loader::Problem;
 use crate::registry::ToolSet;
 
-pub use state::{LockedConfig, LockedPlugin};
+pub use state::{LockedConfig, LockedPlugin, policy_items};
 
 /// The digest of the effective configuration of `settings`, as `capsule.lock` records it
 /// (`sha256:…`; the audit log's `config.loaded` carries it too).
 pub fn config_digest(settings: &Settings) -> String {
     effective::config(settings).digest
+}
+
+/// The effective configuration of `settings` by key, as `capsule.lock` records it (hot
+/// reload compares two of them to name what a changed `capsule.toml` would change).
+pub fn config_settings(settings: &Settings) -> std::collections::BTreeMap<String, String> {
+    effective::config(settings).settings
 }
 
 /// The lock file's name, beside the config file (or in the working folder without one).

@@ -95,6 +95,24 @@ pub(super) fn plugins(tools: &ToolSet) -> BTreeMap<String, LockedPlugin> {
         .collect()
 }
 
+/// What the lock records of `policy`, one line each (grants, limits, settings): two
+/// policies with equal items let a plugin do the same things (hot reload compares them).
+pub fn policy_items(policy: &PluginPolicy) -> Vec<String> {
+    let mut items = grants(policy);
+    items.extend(
+        limits(policy)
+            .into_iter()
+            .map(|(k, v)| format!("limit {k} = {v}")),
+    );
+    items.extend(
+        policy
+            .settings
+            .iter()
+            .map(|(k, v)| format!("setting {k} = {v}")),
+    );
+    items
+}
+
 /// The policy's grants, one item each, sorted. Secret and variable values are left out.
 fn grants(policy: &PluginPolicy) -> Vec<String> {
     let mut items: Vec<String> = Vec::new();

@@ -37,9 +37,43 @@ pub struct ToolSet {
 impl ToolSet {
     /// Builds the set from `plugins`. Names are given in plugin-name order, then in each
     /// plugin's tool order, so the outcome of a collision is the same on every start.
-    pub fn build(mut plugins: Vec<Arc<Plugin>>) -> (Self, Vec<ToolProblem>) {
+    pub fn build(plugins: Vec<Arc<Plugin>>) -> (Self, Vec<ToolProblem>) {
+        Self::build_keeping(plugins, &HashMap::new())
+    }
+
+    /// Builds the set that follows `previous` (a reload): a tool of a plugin that is
+    /// still served keeps the name clients already know, so a newly appearing plugin
+    /// whose names collide gets the suffixed name instead of taking one over.
+    pub fn build_after(previous: &ToolSet, plugins: Vec<Arc<Plugin>>) -> (Self, Vec<ToolProblem>) {
+        let kept: HashMap<(String, String), String> = previous
+            .tools
+            .iter()
+            .filter(|t| {
+                plugins.iter().any(|p| {
+                    p.name == t.plugin.name && p.tools.iter().any(|own| own.name == t.tool_name)
+                })
+            })
+            .map(|t| {
+                (
+                    (t.plugin.name.to_string(), t.tool_name.clone()),
+                    t.exposed_name.clone(),
+                )
+            })
+            .collect();
+        Self::build_keeping(plugins, &kept)
+    }
+
+    /// [`ToolSet::build`], with the exposed names in `kept` (by plugin and tool name)
+    /// reserved for their tools before any other name is given.
+    fn build_keeping(
+        mut plugins: Vec<Arc<Plugin>>,
+        kept: &HashMap<(String, String), String>,
+    ) -> (Self, Vec<ToolProblem>) {
         plugins.sort_by(|a, b| a.name.cmp(&b.name));
         let mut names = naming::NameAllocator::default();
+        for name in kept.values() {
+            names.claim(name);
+        }
         let mut set = ToolSet::default();
         let mut problems = Vec::new();
         for plugin in &plugins {
@@ -76,7 +110,10 @@ impl ToolSet {
                     continue;
                 }
                 let wanted = naming::exposed_name(&plugin.name, &tool.name);
-                let exposed = names.claim(&wanted);
+                let exposed = match kept.get(&(plugin.name.to_string(), tool.name.clone())) {
+                    Some(known) => known.clone(),
+                    None => names.claim(&wanted),
+                };
                 let mut warnings = Vec::new();
                 match RegisteredTool::new(plugin.clone(), tool, exposed.clone(), &mut warnings) {
                     Ok(registered) => {

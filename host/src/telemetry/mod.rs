@@ -31,7 +31,7 @@ pub struct TelemetryError {
     reason: String,
 }
 
-/// The running exporter; [`Exporter::shutdown`] (or dropping it) sends what is batched.
+/// The running exporter; dropping it sends what is still batched.
 pub struct Exporter {
     provider: SdkTracerProvider,
 }
@@ -84,14 +84,10 @@ impl Exporter {
             .with_location(false)
             .with_threads(false)
     }
-
-    /// Sends the spans still batched and stops.
-    pub fn shutdown(self) {
-        drop(self);
-    }
 }
 
 impl Drop for Exporter {
+    /// Sends the spans still batched and stops.
     fn drop(&mut self) {
         if let Err(err) = self.provider.shutdown() {
             tracing::warn!("could not send the last spans to the OTLP collector: {err}");

@@ -49,7 +49,7 @@ type Start = Box<dyn Fn(&Path, u16) -> Command>;
 
 /// One HTTP MCP server to measure.
 struct Target {
-    name: &'static str,
+    name: String,
     start: Start,
     tool: &'static str,
     /// Calls per client per round (the slow peer gets fewer).
@@ -68,10 +68,13 @@ impl Drop for Running {
     }
 }
 
-/// One round against one target: every call's round trip and the overall rate.
+/// One round against one target: every call's round trip, the overall rate, and the
+/// server's CPU time per call (user + system, all its threads): a cost that the machine's
+/// other load moves less than the rate.
 struct Round {
     calls: Vec<Duration>,
     per_second: f64,
+    cpu_per_call: Duration,
 }
 
 fn main() {
@@ -95,51 +98,78 @@ fn main() {
     let auth = AuthSetup::create();
     let mut targets = vec![
         Target {
-            name: "capsule stateful (session)",
+            name: "capsule stateful (session)".into(),
             start: Box::new(|plugins, port| capsule_http(plugins, port, false)),
             tool: "echo_echo",
             calls_per_client: 2_000,
             bearer: None,
         },
         Target {
-            name: "capsule stateless",
+            name: "capsule stateless".into(),
             start: Box::new(|plugins, port| capsule_http(plugins, port, true)),
             tool: "echo_echo",
             calls_per_client: 2_000,
             bearer: None,
         },
         Target {
-            name: "capsule stateful (session) + JWT",
+            name: "capsule stateful (session) + JWT".into(),
             start: auth.server(&auth.jwt_config, false),
             tool: "echo_echo",
             calls_per_client: 2_000,
             bearer: Some(auth.jwt.clone()),
         },
         Target {
-            name: "capsule stateless + JWT",
+            name: "capsule stateless + JWT".into(),
             start: auth.server(&auth.jwt_config, true),
             tool: "echo_echo",
             calls_per_client: 2_000,
             bearer: Some(auth.jwt.clone()),
         },
         Target {
-            name: "capsule stateless + static token",
+            name: "capsule stateless + static token".into(),
             start: auth.server(&auth.static_config, true),
             tool: "echo_echo",
             calls_per_client: 2_000,
             bearer: Some(auth.static_token.clone()),
         },
     ];
+    // Other capsule binaries (e.g. the previous commit's; a `:`-separated list), stateless
+    // and stateful, in the same rounds: a change is judged by a ratio on one machine state.
+    for baseline in std::env::var_os("CAPSULE_BENCH_BASELINE")
+        .map(|list| std::env::split_paths(&list).collect::<Vec<_>>())
+        .unwrap_or_default()
+    {
+        for stateless in [true, false] {
+            let binary = baseline.clone();
+            targets.push(Target {
+                name: format!(
+                    "capsule {} (baseline {})",
+                    if stateless {
+                        "stateless"
+                    } else {
+                        "stateful (session)"
+                    },
+                    baseline.display()
+                ),
+                start: Box::new(move |plugins, port| {
+                    capsule_http_of(&binary, plugins, port, stateless)
+                }),
+                tool: "echo_echo",
+                calls_per_client: 2_000,
+                bearer: None,
+            });
+        }
+    }
     if python_peer().is_some() {
         targets.push(Target {
-            name: "python mcp 2.x stateful",
+            name: "python mcp 2.x stateful".into(),
             start: Box::new(|_, port| python_http(port, false)),
             tool: "echo",
             calls_per_client: 150,
             bearer: None,
         });
         targets.push(Target {
-            name: "python mcp 2.x stateless",
+            name: "python mcp 2.x stateless".into(),
             start: Box::new(|_, port| python_http(port, true)),
             tool: "echo",
             calls_per_client: 150,
@@ -151,7 +181,8 @@ fn main() {
         );
     }
 
-    let mut results: Vec<(&str, Vec<Round>)> = targets.iter().map(|t| (t.name, vec![])).collect();
+    let mut results: Vec<(&str, Vec<Round>)> =
+        targets.iter().map(|t| (t.name.as_str(), vec![])).collect();
     for _ in 0..ROUNDS {
         for (target, (_, rounds)) in targets.iter().zip(results.iter_mut()) {
             rounds.push(measure(target, folder.path()));
@@ -164,8 +195,21 @@ fn main() {
         rounds.sort_by(|a, b| a.per_second.total_cmp(&b.per_second));
         let median = &rounds[rounds.len() / 2];
         report_latency(&format!("{name}: per call"), &median.calls);
-        println!("{name}: {:.0} calls/s", median.per_second);
+        println!(
+            "{name}: {:.0} calls/s, server CPU {:.1} µs per call",
+            median.per_second,
+            micros(median.cpu_per_call)
+        );
         rates.push((*name, median.per_second, percentile(&median.calls, 0.99)));
+    }
+    for (baseline, rate, _) in rates.iter().filter(|r| r.0.contains("(baseline ")) {
+        let this = baseline.split(" (baseline ").next().unwrap_or_default();
+        if let Some((_, this_rate, _)) = rates.iter().find(|r| r.0 == this) {
+            println!(
+                "baseline: {baseline} / {this}: {:.3}x the calls/s",
+                rate / this_rate
+            );
+        }
     }
     for (with_auth, rate, _) in rates.iter().filter(|r| r.0.contains(" + ")) {
         let plain = with_auth.split(" + ").next().unwrap_or_default();
@@ -177,10 +221,9 @@ fn main() {
             );
         }
     }
-    for (capsule, rate, p99) in rates
-        .iter()
-        .filter(|r| r.0.starts_with("capsule") && !r.0.contains(" + "))
-    {
+    for (capsule, rate, p99) in rates.iter().filter(|r| {
+        r.0.starts_with("capsule") && !r.0.contains(" + ") && !r.0.contains("(baseline ")
+    }) {
         let mode = capsule.trim_start_matches("capsule ").split(' ').next();
         if let Some((peer, peer_rate, _)) = rates
             .iter()
@@ -201,7 +244,7 @@ fn main() {
 fn measure(target: &Target, plugins: &Path) -> Round {
     let port = free_port();
     let address: SocketAddr = ([127, 0, 0, 1], port).into();
-    let _server = Running(
+    let server = Running(
         (target.start)(plugins, port)
             .stdout(Stdio::null())
             .stderr(Stdio::null())
@@ -232,13 +275,16 @@ fn measure(target: &Target, plugins: &Path) -> Round {
         .collect();
     barrier.wait();
     let started = Instant::now();
+    let cpu_before = cpu_time(server.0.id());
     let mut all = Vec::with_capacity(CLIENTS * calls);
     for worker in workers {
         all.extend(worker.join().expect("client thread"));
     }
     let elapsed = started.elapsed();
+    let cpu = cpu_time(server.0.id()).saturating_sub(cpu_before);
     Round {
         per_second: all.len() as f64 / elapsed.as_secs_f64(),
+        cpu_per_call: cpu / u32::try_from(all.len()).expect("fewer calls than u32::MAX"),
         calls: all,
     }
 }
@@ -396,8 +442,37 @@ impl AuthSetup {
     }
 }
 
+/// The CPU time (user + system) process `pid` has used so far, from `/proc/PID/stat`
+/// (clock ticks of 10 ms: Linux's `USER_HZ` is 100); zero where that cannot be read.
+fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces, so split after its `)`):
+    // state is the 1st, utime the 12th, stime the 13th.
+    let ticks: u64 = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|t| t.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
+}
+
 fn capsule_http(plugins: &Path, port: u16, stateless: bool) -> Command {
-    let mut command = Command::new(env!("CARGO_BIN_EXE_capsule"));
+    capsule_http_of(
+        Path::new(env!("CARGO_BIN_EXE_capsule")),
+        plugins,
+        port,
+        stateless,
+    )
+}
+
+/// `binary serve --transport http` on `port` with the plugins in `plugins`.
+fn capsule_http_of(binary: &Path, plugins: &Path, port: u16, stateless: bool) -> Command {
+    let mut command = Command::new(binary);
     command
         .args([
             "serve",

@@ -9,6 +9,14 @@ use std::process::ExitCode;
 
 use clap::Parser;
 
+/// mimalloc instead of the C library's allocator. Per request the HTTP transport makes
+/// many small, short-lived allocations on several threads (hyper's buffers, rmcp's
+/// per-request service and tasks, JSON values); glibc's malloc spent ~10% of the server's
+/// CPU on them (`malloc_consolidate` from aligned task allocations), and musl's, in the
+/// static container binary, is slower still. BENCHMARKS.md has the side-by-side numbers.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let args = cli::Args::parse();
     let runtime = match tokio::runtime::Builder::new_multi_thread()

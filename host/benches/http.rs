@@ -31,7 +31,7 @@ use driver::{micros, percentile, python_peer, report_latency};
 
 mod driver;
 
-const ROUNDS: usize = 3;
+const ROUNDS: usize = 5;
 /// Concurrent clients: the setting, and the peers' published figures' window.
 const CLIENTS: usize = 16;
 const WARMUP_PER_CLIENT: usize = 100;
@@ -200,32 +200,38 @@ fn main() {
             median.per_second,
             micros(median.cpu_per_call)
         );
-        rates.push((*name, median.per_second, percentile(&median.calls, 0.99)));
+        rates.push((
+            *name,
+            median.per_second,
+            percentile(&median.calls, 0.99),
+            median.cpu_per_call,
+        ));
     }
-    for (baseline, rate, _) in rates.iter().filter(|r| r.0.contains("(baseline ")) {
+    for (baseline, rate, _, _) in rates.iter().filter(|r| r.0.contains("(baseline ")) {
         let this = baseline.split(" (baseline ").next().unwrap_or_default();
-        if let Some((_, this_rate, _)) = rates.iter().find(|r| r.0 == this) {
+        if let Some((_, this_rate, _, _)) = rates.iter().find(|r| r.0 == this) {
             println!(
                 "baseline: {baseline} / {this}: {:.3}x the calls/s",
                 rate / this_rate
             );
         }
     }
-    for (with_auth, rate, _) in rates.iter().filter(|r| r.0.contains(" + ")) {
+    for (with_auth, rate, _, cpu) in rates.iter().filter(|r| r.0.contains(" + ")) {
         let plain = with_auth.split(" + ").next().unwrap_or_default();
-        if let Some((_, plain_rate, _)) = rates.iter().find(|r| r.0 == plain) {
+        if let Some((_, plain_rate, _, plain_cpu)) = rates.iter().find(|r| r.0 == plain) {
             println!(
-                "auth overhead: {with_auth} / {plain}: {:.3}x the calls/s ({:+.1}%)",
+                "auth overhead: {with_auth} / {plain}: {:.3}x the calls/s ({:+.1}%), {:.3}x the server CPU per call",
                 rate / plain_rate,
-                (rate / plain_rate - 1.0) * 100.0
+                (rate / plain_rate - 1.0) * 100.0,
+                cpu.as_secs_f64() / plain_cpu.as_secs_f64().max(f64::MIN_POSITIVE)
             );
         }
     }
-    for (capsule, rate, p99) in rates.iter().filter(|r| {
+    for (capsule, rate, p99, _) in rates.iter().filter(|r| {
         r.0.starts_with("capsule") && !r.0.contains(" + ") && !r.0.contains("(baseline ")
     }) {
         let mode = capsule.trim_start_matches("capsule ").split(' ').next();
-        if let Some((peer, peer_rate, _)) = rates
+        if let Some((peer, peer_rate, _, _)) = rates
             .iter()
             .find(|r| r.0.starts_with("python") && r.0.split(' ').nth(3) == mode)
         {

@@ -35,6 +35,8 @@ use serde_json::{Value, json};
 use tokio::process::Command;
 use tokio::sync::Mutex;
 
+mod driver;
+
 /// Good calls kept in flight during the whole run.
 const GOOD_IN_FLIGHT: usize = 1_000;
 /// Hostile calls kept in flight beside them.
@@ -49,22 +51,9 @@ const WARM_UP: Duration = Duration::from_secs(10);
 
 const FIXTURES: &[&str] = &["echo", "hostile", "greedy", "flood", "memories", "hoarder"];
 
-/// The circuit breaker is off: the soak measures the sandbox under a steady stream of
-/// faults, which an open breaker would refuse before they run.
-const CONFIG: &str = r#"
-[runtime]
-max-concurrent-calls = 64
-max-queued-calls = 4096
-
-[runtime.breaker]
-enabled = false
-
-[plugins.hostile.limits]
-fuel = 50_000_000
-timeout = "300ms"
-memory = "32MiB"
-log-output = "16KiB"
-
+/// This soak's limits beside the shared ones (`driver::soak`): the nap plugin's time limit
+/// and the memory of the plugin that creates many memories.
+const LIMITS: &str = r#"
 [plugins.greedy.limits]
 timeout = "2s"
 
@@ -126,7 +115,8 @@ async fn main() {
         std::fs::copy(&from, plugins.join(format!("{name}.wasm"))).expect("copy fixture");
     }
     let config = folder.path().join("capsule.toml");
-    std::fs::write(&config, CONFIG).expect("write config");
+    let settings = driver::soak::config("max-queued-calls = 4096\n", LIMITS);
+    std::fs::write(&config, settings).expect("write config");
 
     let binary = std::env::var_os("CAPSULE_SOAK_BIN").map_or_else(
         || env!("CARGO_BIN_EXE_capsule").into(),

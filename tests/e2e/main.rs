@@ -26,6 +26,7 @@ mod hostile_plugins;
 mod http;
 mod install;
 mod js_guest;
+mod jws;
 mod limits;
 mod loading;
 mod lock;

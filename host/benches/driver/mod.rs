@@ -1,9 +1,12 @@
 //! The benchmarks' MCP stdio driver: a blocking line-based client (one `write` per request,
 //! `read_line` per response) that adds microseconds, not the ~50 µs a Python driver adds,
-//! and the latency report. Each benchmark uses the part it needs.
+//! and the latency report; beside it the HTTP driver, the soaks' shared
+//! configuration and their charts. Each benchmark uses the part it needs.
 #![allow(dead_code)]
 
 pub mod http;
+pub mod plot;
+pub mod soak;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

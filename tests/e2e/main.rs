@@ -32,6 +32,7 @@ mod loading;
 mod lock;
 mod memory;
 mod metrics;
+mod otlp;
 mod protocol;
 mod python_guest;
 mod reload;

@@ -9,7 +9,7 @@ use rmcp::model::CallToolRequestParams;
 use serde_json::json;
 
 use crate::http::{HttpServer, initialize_request, post};
-use crate::support::{Folder, Server, assert_error, echo_and_hostile, text};
+use crate::support::{Folder, Server, assert_error, echo_and_hostile, logged_url, text};
 
 /// The hostile plugin's limits: spin runs out of this fuel quickly.
 const HOSTILE_LIMITS: &str = "fuel = 20_000_000\ntimeout = \"30s\"";
@@ -53,13 +53,10 @@ pub fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
 /// The URL a stdio server started with `--metrics-addr` serves its metrics on, from the
 /// line it logs.
 pub async fn metrics_url(server: &Server) -> String {
-    let log = server.wait_for_log("metrics on http://").await;
-    let url = log
-        .split("metrics on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("a URL after `metrics on`")
-        .to_string();
+    let url = logged_url(
+        &server.wait_for_log("metrics on http://").await,
+        "metrics on ",
+    );
     assert!(
         url.starts_with("http://127.0.0.1:") && url.ends_with("/metrics"),
         "{url}"

@@ -74,15 +74,7 @@ struct Round {
 }
 
 fn main() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures");
-    for name in ["echo", "hostile"] {
-        let file = fixtures.join(format!("{name}.wasm"));
-        assert!(
-            file.is_file(),
-            "{} missing: run `cargo xtask plugins`",
-            file.display()
-        );
-    }
+    let fixtures = driver::fixtures(&["echo", "hostile"]);
     let folder = tempfile::tempdir().expect("temp dir");
     std::fs::copy(fixtures.join("echo.wasm"), folder.path().join("echo.wasm"))
         .expect("copy echo.wasm");

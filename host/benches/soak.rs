@@ -21,7 +21,6 @@
 //! the one cargo built. Needs the fixtures: run `cargo xtask plugins` first.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -101,18 +100,13 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(600);
     let run_for = Duration::from_secs(seconds);
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures");
+    let fixtures = driver::fixtures(FIXTURES);
     let folder = tempfile::tempdir().expect("temp dir");
     let plugins = folder.path().join("plugins");
     std::fs::create_dir(&plugins).expect("plugins dir");
     for name in FIXTURES {
-        let from = fixtures.join(format!("{name}.wasm"));
-        assert!(
-            from.is_file(),
-            "{} missing: run `cargo xtask plugins`",
-            from.display()
-        );
-        std::fs::copy(&from, plugins.join(format!("{name}.wasm"))).expect("copy fixture");
+        let file = format!("{name}.wasm");
+        std::fs::copy(fixtures.join(&file), plugins.join(&file)).expect("copy fixture");
     }
     let config = folder.path().join("capsule.toml");
     let settings = driver::soak::config("max-queued-calls = 4096\n", LIMITS);

@@ -72,18 +72,12 @@ fn main() {
         .unwrap_or(600);
     let baseline = Duration::from_secs((secs / 6).clamp(2, 30));
     let loaded = Duration::from_secs(secs).saturating_sub(baseline);
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures");
+    let fixtures = driver::fixtures(&["echo", "hostile"]);
     let folder = tempfile::tempdir().expect("temp dir");
     let plugins = folder.path().join("plugins");
     std::fs::create_dir(&plugins).expect("plugins folder");
-    for name in ["echo", "hostile"] {
-        let file = fixtures.join(format!("{name}.wasm"));
-        assert!(
-            file.is_file(),
-            "{} missing: run `cargo xtask plugins`",
-            file.display()
-        );
-        std::fs::copy(&file, plugins.join(format!("{name}.wasm"))).expect("copy fixture");
+    for file in ["echo.wasm", "hostile.wasm"] {
+        std::fs::copy(fixtures.join(file), plugins.join(file)).expect("copy fixture");
     }
     let config = folder.path().join("capsule.toml");
     std::fs::write(&config, driver::soak::config("", "")).expect("write capsule.toml");

@@ -115,6 +115,22 @@ impl Drop for Server {
     }
 }
 
+/// The folder `cargo xtask plugins` builds the fixtures into, after checking that each of
+/// `names` (`echo` for `echo.wasm`) is there; a missing one stops the benchmark saying
+/// how to build it.
+pub fn fixtures(names: &[&str]) -> PathBuf {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures");
+    for name in names {
+        let file = folder.join(format!("{name}.wasm"));
+        assert!(
+            file.is_file(),
+            "{} missing: run `cargo xtask plugins`",
+            file.display()
+        );
+    }
+    folder
+}
+
 pub fn percentile(times: &[Duration], q: f64) -> Duration {
     let mut sorted = times.to_vec();
     sorted.sort();

@@ -20,16 +20,15 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
-use base64::Engine;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
-use ring::rand::SystemRandom;
-use ring::signature::{ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair};
 use serde_json::json;
 
 use driver::http::{HttpClient, free_port, wait_listening};
 use driver::{micros, percentile, python_peer, report_latency};
 
 mod driver;
+// The ES256 key and JWS signing of the auth tests, shared as source (not library API).
+#[path = "../../tests/e2e/jws.rs"]
+mod jws;
 
 const ROUNDS: usize = 5;
 /// Concurrent clients: the setting, and the peers' published figures' window.
@@ -78,15 +77,7 @@ struct Round {
 }
 
 fn main() {
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures");
-    for name in ["echo", "hostile"] {
-        let file = fixtures.join(format!("{name}.wasm"));
-        assert!(
-            file.is_file(),
-            "{} missing: run `cargo xtask plugins`",
-            file.display()
-        );
-    }
+    let fixtures = driver::fixtures(&["echo", "hostile"]);
     let folder = tempfile::tempdir().expect("temp dir");
     std::fs::copy(fixtures.join("echo.wasm"), folder.path().join("echo.wasm"))
         .expect("copy echo.wasm");
@@ -393,14 +384,8 @@ impl AuthSetup {
             .trim()
             .to_string();
 
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng)
-            .expect("generate a P-256 key");
-        let key = EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-            .expect("read the P-256 key");
-        let point = key.public_key().as_ref();
-        let jwks = json!({"keys": [{"kty": "EC", "crv": "P-256", "kid": "bench", "alg": "ES256",
-            "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..])}]});
+        let key = jws::EcKey::generate();
+        let jwks = json!({"keys": [key.jwk("bench")]});
         let jwks_file = folder.path().join("jwks.json");
         std::fs::write(&jwks_file, jwks.to_string()).expect("write jwks.json");
         let jwt_config = folder.path().join("jwt.toml");
@@ -420,14 +405,7 @@ impl AuthSetup {
             + 3600;
         let claims = json!({"iss": "https://issuer.bench", "aud": "https://capsule.bench/mcp",
             "sub": "bench", "exp": expires, "scope": "tools:call"});
-        let message = format!(
-            "{}.{}",
-            URL_SAFE_NO_PAD
-                .encode(json!({"alg": "ES256", "typ": "JWT", "kid": "bench"}).to_string()),
-            URL_SAFE_NO_PAD.encode(claims.to_string())
-        );
-        let signature = key.sign(&rng, message.as_bytes()).expect("sign the JWT");
-        let jwt = format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature.as_ref()));
+        let jwt = key.sign("bench", &claims);
         Self {
             _folder: folder,
             static_config,

@@ -21,7 +21,6 @@
 //! the one cargo built. Needs the fixtures: run `cargo xtask plugins` first.
 
 use std::collections::BTreeMap;
-use std::path::Path;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -34,6 +33,8 @@ use rmcp::{RoleClient, ServiceExt};
 use serde_json::{Value, json};
 use tokio::process::Command;
 use tokio::sync::Mutex;
+
+mod driver;
 
 /// Good calls kept in flight during the whole run.
 const GOOD_IN_FLIGHT: usize = 1_000;
@@ -49,22 +50,9 @@ const WARM_UP: Duration = Duration::from_secs(10);
 
 const FIXTURES: &[&str] = &["echo", "hostile", "greedy", "flood", "memories", "hoarder"];
 
-/// The circuit breaker is off: the soak measures the sandbox under a steady stream of
-/// faults, which an open breaker would refuse before they run.
-const CONFIG: &str = r#"
-[runtime]
-max-concurrent-calls = 64
-max-queued-calls = 4096
-
-[runtime.breaker]
-enabled = false
-
-[plugins.hostile.limits]
-fuel = 50_000_000
-timeout = "300ms"
-memory = "32MiB"
-log-output = "16KiB"
-
+/// This soak's limits beside the shared ones (`driver::soak`): the nap plugin's time limit
+/// and the memory of the plugin that creates many memories.
+const LIMITS: &str = r#"
 [plugins.greedy.limits]
 timeout = "2s"
 
@@ -112,21 +100,17 @@ async fn main() {
         .and_then(|s| s.parse().ok())
         .unwrap_or(600);
     let run_for = Duration::from_secs(seconds);
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures");
+    let fixtures = driver::fixtures(FIXTURES);
     let folder = tempfile::tempdir().expect("temp dir");
     let plugins = folder.path().join("plugins");
     std::fs::create_dir(&plugins).expect("plugins dir");
     for name in FIXTURES {
-        let from = fixtures.join(format!("{name}.wasm"));
-        assert!(
-            from.is_file(),
-            "{} missing: run `cargo xtask plugins`",
-            from.display()
-        );
-        std::fs::copy(&from, plugins.join(format!("{name}.wasm"))).expect("copy fixture");
+        let file = format!("{name}.wasm");
+        std::fs::copy(fixtures.join(&file), plugins.join(&file)).expect("copy fixture");
     }
     let config = folder.path().join("capsule.toml");
-    std::fs::write(&config, CONFIG).expect("write config");
+    let settings = driver::soak::config("max-queued-calls = 4096\n", LIMITS);
+    std::fs::write(&config, settings).expect("write config");
 
     let binary = std::env::var_os("CAPSULE_SOAK_BIN").map_or_else(
         || env!("CARGO_BIN_EXE_capsule").into(),

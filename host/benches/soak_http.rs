@@ -17,15 +17,15 @@
 //! refuse before they run. Needs the fixtures: run `cargo xtask plugins` first.
 
 use std::net::SocketAddr;
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use driver::http::{HttpClient, free_port, wait_listening};
-use driver::percentile;
-use plotters::prelude::*;
+use driver::{percentile, plot};
+use plotters::style::{BLUE, RED};
 
 mod driver;
 
@@ -43,20 +43,6 @@ const HUNG_AFTER: Duration = Duration::from_secs(30);
 const MIB: f64 = (1 << 20) as f64;
 /// Growth of the RSS floor that counts as flat when 10% of it is less (short runs).
 const FLAT_MIB: f64 = 16.0;
-
-const CONFIG: &str = r#"
-[runtime]
-max-concurrent-calls = 64
-
-[runtime.breaker]
-enabled = false
-
-[plugins.hostile.limits]
-fuel = 50_000_000
-timeout = "300ms"
-memory = "32MiB"
-log-output = "16KiB"
-"#;
 
 /// Ends the server when the bench ends, however it ends.
 struct Running(Child);
@@ -86,21 +72,15 @@ fn main() {
         .unwrap_or(600);
     let baseline = Duration::from_secs((secs / 6).clamp(2, 30));
     let loaded = Duration::from_secs(secs).saturating_sub(baseline);
-    let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures");
+    let fixtures = driver::fixtures(&["echo", "hostile"]);
     let folder = tempfile::tempdir().expect("temp dir");
     let plugins = folder.path().join("plugins");
     std::fs::create_dir(&plugins).expect("plugins folder");
-    for name in ["echo", "hostile"] {
-        let file = fixtures.join(format!("{name}.wasm"));
-        assert!(
-            file.is_file(),
-            "{} missing: run `cargo xtask plugins`",
-            file.display()
-        );
-        std::fs::copy(&file, plugins.join(format!("{name}.wasm"))).expect("copy fixture");
+    for file in ["echo.wasm", "hostile.wasm"] {
+        std::fs::copy(fixtures.join(file), plugins.join(file)).expect("copy fixture");
     }
     let config = folder.path().join("capsule.toml");
-    std::fs::write(&config, CONFIG).expect("write capsule.toml");
+    std::fs::write(&config, driver::soak::config("", "")).expect("write capsule.toml");
     let port = free_port();
     let address: SocketAddr = ([127, 0, 0, 1], port).into();
     let server = Running(
@@ -220,7 +200,7 @@ fn main() {
         &good,
         start.elapsed().as_secs_f64(),
     );
-    plot_rss(&dir.join("rss.png"), &rss);
+    plot::lines(&dir.join("rss.png"), "MiB", &[(rss.clone(), BLUE)]);
 
     let lost = seen.lost.lock().expect("lost").clone();
     let mut failed = Vec::new();
@@ -375,7 +355,7 @@ fn resident(pid: u32) -> Option<f64> {
 }
 
 /// Good calls' p50 (blue) and p99 (red) per second, in ms, over the whole run.
-fn plot_latency(path: &PathBuf, good: &[(f64, Duration)], total: f64) {
+fn plot_latency(path: &Path, good: &[(f64, Duration)], total: f64) {
     let seconds = total.ceil() as usize + 1;
     let mut buckets: Vec<Vec<Duration>> = vec![Vec::new(); seconds];
     for (at, latency) in good {
@@ -389,43 +369,9 @@ fn plot_latency(path: &PathBuf, good: &[(f64, Duration)], total: f64) {
             .map(|(second, b)| (second as f64, percentile(b, q).as_secs_f64() * 1000.0))
             .collect()
     };
-    let (p50, p99) = (series(0.5), series(0.99));
-    let top = p99.iter().map(|p| p.1).fold(1.0, f64::max) * 1.1;
-    println!("latency.png: x 0 to {total:.0} s, y 0 to {top:.1} ms (blue p50, red p99)");
-    draw(path, total, top, &[(p50, BLUE), (p99, RED)]);
-}
-
-/// The server's RSS over the run, in MiB.
-fn plot_rss(path: &PathBuf, rss: &[(f64, f64)]) {
-    let total = rss.last().map_or(1.0, |r| r.0);
-    let top = rss.iter().map(|r| r.1).fold(1.0, f64::max) * 1.1;
-    println!("rss.png: x 0 to {total:.0} s, y 0 to {top:.0} MiB");
-    draw(path, total, top, &[(rss.to_vec(), BLUE)]);
-}
-
-/// Line series on a white 1000×500 PNG with a frame, x from 0 to `width`, y from 0 to `height`.
-fn draw(path: &PathBuf, width: f64, height: f64, lines: &[(Vec<(f64, f64)>, RGBColor)]) {
-    let root = BitMapBackend::new(path, (1000, 500)).into_drawing_area();
-    root.fill(&WHITE).expect("fill");
-    let area = root.margin(20, 20, 20, 20);
-    let mut chart = ChartBuilder::on(&area)
-        .build_cartesian_2d(0f64..width.max(1.0), 0f64..height)
-        .expect("chart");
-    chart
-        .plotting_area()
-        .draw(&Rectangle::new(
-            [(0.0, 0.0), (width.max(1.0), height)],
-            BLACK.stroke_width(1),
-        ))
-        .expect("frame");
-    for (points, color) in lines {
-        chart
-            .draw_series(LineSeries::new(
-                points.iter().copied(),
-                color.stroke_width(2),
-            ))
-            .expect("series");
-    }
-    root.present().expect("write the PNG");
-    println!("wrote {}", path.display());
+    plot::lines(
+        path,
+        "ms (blue p50, red p99)",
+        &[(series(0.5), BLUE), (series(0.99), RED)],
+    );
 }

@@ -4,7 +4,9 @@
 //!    blocking client (write a line, read a line) so the driver adds only microseconds:
 //!    `ping` (protocol floor) and `tools/call` of a trivial tool, sequential latency
 //!    p50/p90/p99 and throughput, then pipelined throughput with a window of requests
-//!    in flight; the same binary with metrics on (`--metrics-addr`) beside it.
+//!    in flight; the same binary beside it with metrics on (`--metrics-addr`), with OTLP
+//!    export on (`--otlp-endpoint`, to a sink this process runs on 127.0.0.1), and with
+//!    both, in the same interleaved rounds.
 //! 2. Fresh-instance cost in process: `Runtime::call` (new store + instance per call),
 //!    sequential and with one task per core.
 //! 3. Fairness: `echo_echo` latency while another plugin holds every slot it may take
@@ -15,6 +17,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 use driver::{Server, micros, percentile, python_peer, report_latency};
@@ -25,6 +28,9 @@ use capsule::registry::RegisteredTool;
 use capsule::runtime::CallContext;
 
 mod driver;
+// The OTLP receiver of the telemetry tests, shared as source (not library API).
+#[path = "../../tests/e2e/otlp.rs"]
+mod otlp;
 
 const WARMUP: usize = 2_000;
 const ROUNDS: usize = 3;
@@ -94,25 +100,52 @@ fn main() {
         .map(|list| std::env::split_paths(&list).collect())
         .unwrap_or_default();
     let mut results: Vec<(String, Vec<Round>)> = Vec::new();
+    // Every span exported goes here; it answers at once, like a collector that keeps up.
+    let sink = OtlpSink::start();
+    let endpoint = sink.endpoint();
+    let mut calls_exported = 0;
     for _ in 0..ROUNDS {
-        // Metrics are off in stdio mode unless a listener serves them: the same binary
-        // with `--metrics-addr` measures what recording them costs (docs/observability.md).
-        let mut with_metrics = capsule(Path::new(env!("CARGO_BIN_EXE_capsule")), folder.path());
-        with_metrics.args(["--metrics-addr", "127.0.0.1:0"]);
+        // Metrics are off in stdio mode unless a listener serves them, OTLP export unless
+        // an endpoint is set: the same binary with `--metrics-addr`, `--otlp-endpoint` or
+        // both measures what they cost (docs/observability.md).
+        let observed = |metrics: bool, otlp: bool| {
+            let mut command = capsule(Path::new(env!("CARGO_BIN_EXE_capsule")), folder.path());
+            if metrics {
+                command.args(["--metrics-addr", "127.0.0.1:0"]);
+            }
+            if otlp {
+                command.args(["--otlp-endpoint", &endpoint]);
+            }
+            command
+        };
         let mut targets = vec![
             Target {
                 name: "capsule (fresh instance per call)".into(),
-                command: capsule(Path::new(env!("CARGO_BIN_EXE_capsule")), folder.path()),
+                command: observed(false, false),
                 tool: "echo_echo",
                 calls: 20_000,
             },
             Target {
                 name: "capsule with metrics on".into(),
-                command: with_metrics,
+                command: observed(true, false),
+                tool: "echo_echo",
+                calls: 20_000,
+            },
+            Target {
+                name: "capsule with OTLP export on".into(),
+                command: observed(false, true),
+                tool: "echo_echo",
+                calls: 20_000,
+            },
+            Target {
+                name: "capsule with metrics and OTLP export on".into(),
+                command: observed(true, true),
                 tool: "echo_echo",
                 calls: 20_000,
             },
         ];
+        // The two exporting servers' warm-up, sequential and pipelined calls.
+        calls_exported += 2 * (WARMUP + 2 * 20_000);
         for baseline in &baselines {
             targets.push(Target {
                 name: format!("capsule baseline {}", baseline.display()),
@@ -174,9 +207,58 @@ fn main() {
             );
         }
     }
+    let (batches, spans, refused) = sink.received();
+    println!(
+        "OTLP sink: {spans} spans in {batches} batches ({refused} requests refused) of ~{calls_exported} calls made with export on; the rest were still batched when the server was killed, or dropped by a full queue"
+    );
 
     in_process(folder.path());
     fairness(&fixtures);
+}
+
+/// An OTLP/HTTP sink on 127.0.0.1 that counts what it receives.
+struct OtlpSink {
+    port: u16,
+    /// Trace exports, spans in them, and requests that were not trace exports.
+    counts: Arc<[AtomicU64; 3]>,
+}
+
+impl OtlpSink {
+    fn start() -> Self {
+        let counts: Arc<[AtomicU64; 3]> = Arc::default();
+        let counted = counts.clone();
+        let port = otlp::receive(move |request| match request {
+            Ok(export) => {
+                let spans: usize = export
+                    .resource_spans
+                    .iter()
+                    .flat_map(|r| &r.scope_spans)
+                    .map(|s| s.spans.len())
+                    .sum();
+                counted[0].fetch_add(1, Ordering::Relaxed);
+                counted[1].fetch_add(spans as u64, Ordering::Relaxed);
+            }
+            Err(_) => {
+                counted[2].fetch_add(1, Ordering::Relaxed);
+            }
+        });
+        Self { port, counts }
+    }
+
+    /// The URL for `--otlp-endpoint` (the exporter appends `/v1/traces`).
+    fn endpoint(&self) -> String {
+        format!("http://127.0.0.1:{}", self.port)
+    }
+
+    /// (batches, spans, refused requests) received so far.
+    fn received(&self) -> (u64, u64, u64) {
+        let [batches, spans, refused] = &*self.counts;
+        (
+            batches.load(Ordering::Relaxed),
+            spans.load(Ordering::Relaxed),
+            refused.load(Ordering::Relaxed),
+        )
+    }
 }
 
 const PING: &str = r#"{"jsonrpc":"2.0","id":ID,"method":"ping"}"#;

@@ -14,16 +14,14 @@ use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use reqwest::StatusCode;
 use ring::hmac;
 use ring::rand::SystemRandom;
-use ring::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, KeyPair, RSA_PKCS1_SHA256, RsaKeyPair,
-    RsaPublicKeyComponents,
-};
+use ring::signature::{RSA_PKCS1_SHA256, RsaKeyPair, RsaPublicKeyComponents};
 use rmcp::ServiceExt;
 use rmcp::transport::StreamableHttpClientTransport;
 use rmcp::transport::streamable_http_client::StreamableHttpClientTransportConfig;
 use serde_json::{Value, json};
 
 use crate::http::{Client, HttpServer, call_text, echo, initialize_request, post, refusal};
+use crate::jws::{EcKey, jws};
 use crate::support::{Folder, HANG, http_server};
 
 /// A client that initializes with `Authorization: Bearer TOKEN`.
@@ -366,64 +364,24 @@ impl RsaKey {
     }
 
     fn sign(&self, kid: &str, claims: &Value) -> String {
-        jws(
-            &json!({"alg": "RS256", "typ": "JWT", "kid": kid}),
-            claims,
-            |message| {
-                let mut signature = vec![0; self.pair.public().modulus_len()];
-                self.pair
-                    .sign(
-                        &RSA_PKCS1_SHA256,
-                        &SystemRandom::new(),
-                        message,
-                        &mut signature,
-                    )
-                    .unwrap();
-                signature
-            },
-        )
-    }
-}
-
-/// A P-256 key made by ring.
-struct EcKey(EcdsaKeyPair);
-
-impl EcKey {
-    fn generate() -> Self {
-        let rng = SystemRandom::new();
-        let pkcs8 = EcdsaKeyPair::generate_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, &rng).unwrap();
-        Self(
-            EcdsaKeyPair::from_pkcs8(&ECDSA_P256_SHA256_FIXED_SIGNING, pkcs8.as_ref(), &rng)
-                .unwrap(),
-        )
+        self.sign_with(&json!({"alg": "RS256", "typ": "JWT", "kid": kid}), claims)
     }
 
-    fn jwk(&self, kid: &str) -> Value {
-        let point = self.0.public_key().as_ref();
-        json!({"kty": "EC", "crv": "P-256", "kid": kid,
-               "x": URL_SAFE_NO_PAD.encode(&point[1..33]), "y": URL_SAFE_NO_PAD.encode(&point[33..])})
-    }
-
-    fn sign(&self, kid: &str, claims: &Value) -> String {
-        jws(&json!({"alg": "ES256", "kid": kid}), claims, |message| {
-            self.0
-                .sign(&SystemRandom::new(), message)
-                .unwrap()
-                .as_ref()
-                .to_vec()
+    /// `claims` signed with RS256 under any `header`.
+    fn sign_with(&self, header: &Value, claims: &Value) -> String {
+        jws(header, claims, |message| {
+            let mut signature = vec![0; self.pair.public().modulus_len()];
+            self.pair
+                .sign(
+                    &RSA_PKCS1_SHA256,
+                    &SystemRandom::new(),
+                    message,
+                    &mut signature,
+                )
+                .unwrap();
+            signature
         })
     }
-}
-
-/// `header.claims.signature` in JWS compact form.
-fn jws(header: &Value, claims: &Value, sign: impl Fn(&[u8]) -> Vec<u8>) -> String {
-    let message = format!(
-        "{}.{}",
-        URL_SAFE_NO_PAD.encode(header.to_string()),
-        URL_SAFE_NO_PAD.encode(claims.to_string())
-    );
-    let signature = sign(message.as_bytes());
-    format!("{message}.{}", URL_SAFE_NO_PAD.encode(signature))
 }
 
 fn now() -> u64 {
@@ -609,22 +567,10 @@ async fn jwts_are_verified_signature_algorithm_expiry_issuer_and_audience() {
     // Headers that name other keys are never followed: only the configured URL is fetched.
     let (port, elsewhere) = http_server(move |_| json!({"keys": []}).to_string()).await;
     let fetches = jwks.fetches();
-    let pointing = jws(
+    let pointing = rsa.sign_with(
         &json!({"alg": "RS256", "kid": "rsa-1", "jku": format!("http://127.0.0.1:{port}/evil.json"),
                 "x5u": format!("http://127.0.0.1:{port}/evil.pem"), "jwk": rsa.jwk("rsa-1")}),
         &claims(json!({})),
-        |message| {
-            let mut signature = vec![0; rsa.pair.public().modulus_len()];
-            rsa.pair
-                .sign(
-                    &RSA_PKCS1_SHA256,
-                    &SystemRandom::new(),
-                    message,
-                    &mut signature,
-                )
-                .unwrap();
-            signature
-        },
     );
     assert_eq!(
         initialize(&server, Some(&format!("Bearer {pointing}")), "")
@@ -713,18 +659,7 @@ async fn a_pem_key_file_verifies_and_a_missing_one_stops_the_server() {
         message, "the token's signing key is unknown: no key with kid `any` in the key set",
         "{challenge}"
     );
-    let no_kid = jws(&json!({"alg": "RS256"}), &claims(json!({})), |message| {
-        let mut signature = vec![0; rsa.pair.public().modulus_len()];
-        rsa.pair
-            .sign(
-                &RSA_PKCS1_SHA256,
-                &SystemRandom::new(),
-                message,
-                &mut signature,
-            )
-            .unwrap();
-        signature
-    });
+    let no_kid = rsa.sign_with(&json!({"alg": "RS256"}), &claims(json!({})));
     assert_eq!(
         initialize(&server, Some(&format!("Bearer {no_kid}")), "")
             .await

@@ -21,7 +21,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::process::{Child, Command};
 
-use crate::support::{Folder, HANG, StderrLog};
+use crate::support::{Folder, HANG, StderrLog, logged_url};
 
 pub(crate) type Client = RunningService<RoleClient, ()>;
 
@@ -63,12 +63,7 @@ impl HttpServer {
             stderr,
         };
         let log = server.wait_for_log("listening on http://").await;
-        let url = log
-            .split("listening on ")
-            .nth(1)
-            .and_then(|rest| rest.split_whitespace().next())
-            .expect("an address after `listening on`")
-            .to_string();
+        let url = logged_url(&log, "listening on ");
         let path_start = url["http://".len()..]
             .find('/')
             .map(|i| i + "http://".len())

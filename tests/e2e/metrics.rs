@@ -9,13 +9,13 @@ use rmcp::model::CallToolRequestParams;
 use serde_json::json;
 
 use crate::http::{HttpServer, initialize_request, post};
-use crate::support::{Folder, Server, assert_error, echo_and_hostile, text};
+use crate::support::{Folder, Server, assert_error, echo_and_hostile, logged_url, text};
 
 /// The hostile plugin's limits: spin runs out of this fuel quickly.
 const HOSTILE_LIMITS: &str = "fuel = 20_000_000\ntimeout = \"30s\"";
 
 /// GETs `url` and parses it as the Prometheus text format.
-async fn scrape(url: &str) -> Scrape {
+pub async fn scrape(url: &str) -> Scrape {
     let response = reqwest::get(url).await.expect("GET /metrics");
     assert_eq!(response.status(), StatusCode::OK, "GET {url}");
     assert_eq!(
@@ -27,7 +27,7 @@ async fn scrape(url: &str) -> Scrape {
 }
 
 /// The samples of `metric` whose labels include every `(name, value)` of `labels`.
-fn samples<'s>(scrape: &'s Scrape, metric: &str, labels: &[(&str, &str)]) -> Vec<&'s Sample> {
+pub fn samples<'s>(scrape: &'s Scrape, metric: &str, labels: &[(&str, &str)]) -> Vec<&'s Sample> {
     scrape
         .samples
         .iter()
@@ -37,7 +37,7 @@ fn samples<'s>(scrape: &'s Scrape, metric: &str, labels: &[(&str, &str)]) -> Vec
 }
 
 /// The one value of `metric` with `labels` (a counter, gauge or untyped sample).
-fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
+pub fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
     let found = samples(scrape, metric, labels);
     assert_eq!(
         found.len(),
@@ -48,6 +48,20 @@ fn value(scrape: &Scrape, metric: &str, labels: &[(&str, &str)]) -> f64 {
         Sampled::Counter(v) | Sampled::Gauge(v) | Sampled::Untyped(v) => v,
         ref other => panic!("{metric} {labels:?} is not a single value: {other:?}"),
     }
+}
+
+/// The URL a stdio server started with `--metrics-addr` serves its metrics on, from the
+/// line it logs.
+pub async fn metrics_url(server: &Server) -> String {
+    let url = logged_url(
+        &server.wait_for_log("metrics on http://").await,
+        "metrics on ",
+    );
+    assert!(
+        url.starts_with("http://127.0.0.1:") && url.ends_with("/metrics"),
+        "{url}"
+    );
+    url
 }
 
 /// `capsule_tool_calls_total` of `tool` (of `plugin`) that ended with `outcome`.
@@ -106,6 +120,15 @@ fn assert_counts(scrape: &Scrape) {
             .iter()
             .any(|s| s.labels.values().any(|v| v.contains("nope"))),
         "a client-chosen tool name became a label"
+    );
+    // The rejected call is timed apart, from the request to its answer.
+    assert_eq!(
+        value(
+            scrape,
+            "capsule_call_refused_seconds_count",
+            &[("plugin", "echo"), ("outcome", "rejected")]
+        ),
+        1.0
     );
     // Run time, fuel and instances: the three echo calls that ran (not the rejected one).
     assert_eq!(
@@ -234,17 +257,7 @@ async fn metrics_over_http_count_every_call_by_outcome() {
 async fn metrics_in_stdio_mode_are_served_on_metrics_addr() {
     let folder = echo_and_hostile(HOSTILE_LIMITS);
     let server = Server::start(folder.command(&["serve", "--metrics-addr", "0"])).await;
-    let log = server.wait_for_log("metrics on http://").await;
-    let url = log
-        .split("metrics on ")
-        .nth(1)
-        .and_then(|rest| rest.split_whitespace().next())
-        .expect("a URL after `metrics on`")
-        .to_string();
-    assert!(
-        url.starts_with("http://127.0.0.1:") && url.ends_with("/metrics"),
-        "{url}"
-    );
+    let url = metrics_url(&server).await;
     let call = async |tool: &str, arguments: serde_json::Value| server.call(tool, arguments).await;
     let unknown = async || {
         let err = server

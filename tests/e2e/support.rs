@@ -334,6 +334,15 @@ impl Server {
     }
 }
 
+/// The word after `marker` in `log`: the URL a server logged it listens on.
+pub fn logged_url(log: &str, marker: &str) -> String {
+    log.split(marker)
+        .nth(1)
+        .and_then(|rest| rest.split_whitespace().next())
+        .unwrap_or_else(|| panic!("no URL after `{marker}` in the log:\n{log}"))
+        .to_string()
+}
+
 /// All text blocks of a result, joined by newlines.
 pub fn text(result: &CallToolResult) -> String {
     result

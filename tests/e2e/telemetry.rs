@@ -6,16 +6,13 @@
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use opentelemetry_proto::tonic::collector::trace::v1::ExportTraceServiceRequest;
 use opentelemetry_proto::tonic::common::v1::any_value::Value as Any;
 use opentelemetry_proto::tonic::trace::v1::span::SpanKind;
 use opentelemetry_proto::tonic::trace::v1::status::StatusCode as SpanStatus;
 use opentelemetry_proto::tonic::trace::v1::{ResourceSpans, Span};
-use prost::Message;
 use reqwest::StatusCode;
 use rmcp::model::CallToolRequestParams;
 use serde_json::json;
-use tokio::io::{AsyncBufReadExt, AsyncReadExt, AsyncWriteExt, BufReader};
 
 use crate::http::{HttpServer, call_request, post};
 use crate::support::{Folder, HANG, assert_error, echo_and_hostile, text};
@@ -25,7 +22,7 @@ const TRACEPARENT: &str = "00-0af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-
 const TRACE_ID: &str = "0af7651916cd43dd8448eb211c80319c";
 const PARENT_ID: &str = "b7ad6b7169203331";
 
-/// An OTLP/HTTP receiver: every `POST /v1/traces` body, decoded.
+/// What the OTLP/HTTP receiver (`otlp.rs`) got: every `POST /v1/traces` body, decoded.
 struct Receiver {
     port: u16,
     received: Arc<Mutex<Vec<ResourceSpans>>>,
@@ -34,63 +31,13 @@ struct Receiver {
 }
 
 impl Receiver {
-    async fn start() -> Self {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-        let port = listener.local_addr().unwrap().port();
+    fn start() -> Self {
         let received = Arc::new(Mutex::new(Vec::new()));
         let refused = Arc::new(Mutex::new(Vec::new()));
         let (into, wrong) = (received.clone(), refused.clone());
-        tokio::spawn(async move {
-            while let Ok((socket, _)) = listener.accept().await {
-                let (into, wrong) = (into.clone(), wrong.clone());
-                tokio::spawn(async move {
-                    let (read, mut write) = socket.into_split();
-                    let mut read = BufReader::new(read);
-                    // Keep-alive: requests one after another on the connection.
-                    loop {
-                        let mut head = Vec::new();
-                        loop {
-                            let mut line = String::new();
-                            match read.read_line(&mut line).await {
-                                Ok(0) | Err(_) => return,
-                                Ok(_) if line == "\r\n" => break,
-                                Ok(_) => head.push(line.trim_end().to_string()),
-                            }
-                        }
-                        let header = |name: &str| {
-                            head.iter().find_map(|l| {
-                                let (key, value) = l.split_once(':')?;
-                                key.eq_ignore_ascii_case(name)
-                                    .then(|| value.trim().to_string())
-                            })
-                        };
-                        let length: usize = header("content-length")
-                            .and_then(|l| l.parse().ok())
-                            .unwrap_or(0);
-                        let mut body = vec![0; length];
-                        if read.read_exact(&mut body).await.is_err() {
-                            return;
-                        }
-                        let request_line = head.first().cloned().unwrap_or_default();
-                        let protobuf =
-                            header("content-type").as_deref() == Some("application/x-protobuf");
-                        if request_line.starts_with("POST /v1/traces ") && protobuf {
-                            let export = ExportTraceServiceRequest::decode(body.as_slice())
-                                .expect("an OTLP ExportTraceServiceRequest");
-                            into.lock().unwrap().extend(export.resource_spans);
-                        } else {
-                            wrong
-                                .lock()
-                                .unwrap()
-                                .push(format!("{request_line} {:?}", header("content-type")));
-                        }
-                        let answer = "HTTP/1.1 200 OK\r\ncontent-type: application/x-protobuf\r\ncontent-length: 0\r\n\r\n";
-                        if write.write_all(answer.as_bytes()).await.is_err() {
-                            return;
-                        }
-                    }
-                });
-            }
+        let port = crate::otlp::receive(move |request| match request {
+            Ok(export) => into.lock().unwrap().extend(export.resource_spans),
+            Err(what) => wrong.lock().unwrap().push(what),
         });
         Self {
             port,
@@ -174,7 +121,7 @@ fn service_name(resource: &ResourceSpans) -> Option<String> {
 
 #[tokio::test]
 async fn over_stdio_each_call_is_exported_as_a_child_of_the_callers_traceparent() {
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start();
     let folder = echo_and_hostile(&format!(
         "fuel = 20_000_000\ntimeout = \"30s\"\n\n[telemetry]\notlp-endpoint = \"{}\"\n\
          export-interval = \"100ms\"\nservice = \"capsule-e2e\"",
@@ -234,7 +181,7 @@ async fn over_stdio_each_call_is_exported_as_a_child_of_the_callers_traceparent(
 
 #[tokio::test]
 async fn over_http_the_header_traceparent_is_the_parent_and_the_last_batch_is_sent_at_exit() {
-    let receiver = Receiver::start().await;
+    let receiver = Receiver::start();
     // A batch every 5 minutes: the span can only arrive by the flush at shutdown.
     let folder = Folder::new(
         &[("fixtures/echo.wasm", "echo.wasm")],

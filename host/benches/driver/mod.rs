@@ -1,9 +1,12 @@
 //! The benchmarks' MCP stdio driver: a blocking line-based client (one `write` per request,
 //! `read_line` per response) that adds microseconds, not the ~50 µs a Python driver adds,
-//! and the latency report. Each benchmark uses the part it needs.
+//! and the latency report; beside it the HTTP driver, the soaks' shared
+//! configuration and their charts. Each benchmark uses the part it needs.
 #![allow(dead_code)]
 
 pub mod http;
+pub mod plot;
+pub mod soak;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -110,6 +113,22 @@ impl Drop for Server {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// The folder `cargo xtask plugins` builds the fixtures into, after checking that each of
+/// `names` (`echo` for `echo.wasm`) is there; a missing one stops the benchmark saying
+/// how to build it.
+pub fn fixtures(names: &[&str]) -> PathBuf {
+    let folder = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures");
+    for name in names {
+        let file = folder.join(format!("{name}.wasm"));
+        assert!(
+            file.is_file(),
+            "{} missing: run `cargo xtask plugins`",
+            file.display()
+        );
+    }
+    folder
 }
 
 pub fn percentile(times: &[Duration], q: f64) -> Duration {

@@ -24,7 +24,7 @@ use tracing::Instrument;
 use super::convert::{error_result, tool_result};
 use super::inflight::Inflight;
 use super::peers::Peers;
-use crate::audit::{Audit, Outcome};
+use crate::audit::{Audit, CallRecord, Outcome};
 use crate::auth::Principal;
 use crate::auth::limiter::{RateLimiter, ToolLimitChecked};
 use crate::breaker::{Breakers, Verdict};
@@ -170,6 +170,30 @@ impl CapsuleServer {
         &self.registry
     }
 
+    /// Ends a call of `tool` refused with `outcome` before anything ran: audited, counted
+    /// and timed (from `received`), and logged at `debug` with `why` and its times.
+    fn refused(
+        &self,
+        tool: &RegisteredTool,
+        outcome: Outcome,
+        record: Option<CallRecord>,
+        received: &Received,
+        why: &str,
+    ) {
+        if let Some(record) = record {
+            record.finish(outcome);
+        }
+        let took = received.elapsed();
+        self.metrics.refused(tool, outcome, took.wall);
+        tracing::debug!(
+            tool = %tool.exposed_name,
+            outcome = outcome.as_str(),
+            took_us = took.wall.as_micros(),
+            cpu_us = took.cpu.map(|cpu| cpu.as_micros()),
+            "refused: {why}"
+        );
+    }
+
     /// The least severe plugin log level the client asked to receive, if any.
     fn client_level(&self) -> Option<LoggingLevel> {
         match self.client_level.load(Ordering::Relaxed) {
@@ -245,6 +269,8 @@ impl ServerHandler for CapsuleServer {
         request: CallToolRequestParams,
         context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, ErrorData> {
+        // A call refused before it runs reports how long its answer took from here.
+        let mut received = Received::now();
         let principal = Principal::of_request(&context).cloned();
         let record = self.audit.call(
             principal.as_ref().map(|p| p.name.as_str()),
@@ -265,6 +291,7 @@ impl ServerHandler for CapsuleServer {
         if tool.is_none() && !loaded {
             // A client may call a tool it knows from before while its plugin still loads.
             self.loading.finished_within(CALL_WAITS_FOR_LOADING).await;
+            received.awaited();
             tool = permitted(&self.registry.snapshot());
         }
         let Some(tool) = tool else {
@@ -282,12 +309,7 @@ impl ServerHandler for CapsuleServer {
             ));
         };
         if !self.degraded.serves(&tool) {
-            tracing::debug!(tool = %tool.exposed_name, "refused in degraded mode");
-            if let Some(record) = record {
-                record.finish(Outcome::Degraded);
-            }
-            self.metrics
-                .call(&tool, Outcome::Degraded, &Usage::default());
+            self.refused(&tool, Outcome::Degraded, record, &received, "degraded mode");
             return Err(ErrorData::invalid_params(
                 format!(
                     "tool `{}` is not available: the server is in degraded mode and serves only read-only tools (readOnlyHint) until an operator turns it off (SIGUSR1 or server.degraded); call tools/list to see the tools served now",
@@ -302,24 +324,17 @@ impl ServerHandler for CapsuleServer {
                 .limiter
                 .check_tool(&tool.exposed_name, rate, Instant::now())
         {
-            tracing::debug!(tool = %tool.exposed_name, "rate limited: {exceeded}");
-            if let Some(record) = record {
-                record.finish(Outcome::Rejected);
-            }
-            self.metrics
-                .call(&tool, Outcome::Rejected, &Usage::default());
+            let why = format!("rate limited: {exceeded}");
+            self.refused(&tool, Outcome::Rejected, record, &received, &why);
             return Err(exceeded.to_error_data());
         }
         let ticket = match self.breakers.admit(&tool.plugin, &self.audit) {
             Ok(ticket) => ticket,
             Err(refused) => {
-                tracing::debug!(tool = %tool.exposed_name, "refused: {refused}");
-                if let Some(record) = record {
-                    record.finish(Outcome::BreakerOpen);
-                }
-                self.metrics
-                    .call(&tool, Outcome::BreakerOpen, &Usage::default());
-                return Ok(error_result(refused.to_string()).into());
+                let why = refused.to_string();
+                let answer: CallToolResponse = error_result(why.clone()).into();
+                self.refused(&tool, Outcome::BreakerOpen, record, &received, &why);
+                return Ok(answer);
             }
         };
         let _running = self.calls.enter(format!("tools/call {}", request.name));
@@ -358,10 +373,73 @@ impl ServerHandler for CapsuleServer {
         if let Some(record) = record {
             record.finish(outcome);
         }
-        self.metrics.call(&tool, outcome, &usage);
+        match outcome {
+            // Invalid arguments: refused before an instance ran.
+            Outcome::Rejected => self
+                .metrics
+                .refused(&tool, outcome, received.elapsed().wall),
+            _ => self.metrics.call(&tool, outcome, &usage),
+        }
         trace::finish(&span, outcome, &usage);
         Ok(result.into())
     }
+}
+
+/// When the handler received a call, by the wall clock and by its thread's CPU clock.
+struct Received {
+    at: Instant,
+    /// `None` once the handler awaited: it may have resumed on another thread.
+    cpu: Option<Duration>,
+}
+
+/// How long since a call was received: the wall time (what the client waits for, also
+/// the time the thread waited for a CPU on a busy machine) and, when known, the CPU time
+/// the handler's thread spent on it (the work itself, which scheduling does not change).
+struct Elapsed {
+    wall: Duration,
+    cpu: Option<Duration>,
+}
+
+impl Received {
+    /// Now. The CPU clock (a system call) is read only when the `debug` line that
+    /// reports it is on.
+    fn now() -> Self {
+        let debug = tracing::enabled!(tracing::Level::DEBUG);
+        Self {
+            at: Instant::now(),
+            cpu: debug.then(thread_cpu_time).flatten(),
+        }
+    }
+
+    /// The handler awaited something: its thread's CPU clock no longer measures this call.
+    fn awaited(&mut self) {
+        self.cpu = None;
+    }
+
+    fn elapsed(&self) -> Elapsed {
+        Elapsed {
+            wall: self.at.elapsed(),
+            cpu: self
+                .cpu
+                .and_then(|start| Some(thread_cpu_time()?.saturating_sub(start))),
+        }
+    }
+}
+
+/// CPU time the calling thread has used.
+#[cfg(unix)]
+fn thread_cpu_time() -> Option<Duration> {
+    let now = rustix::time::clock_gettime(rustix::time::ClockId::ThreadCPUTime);
+    Some(Duration::new(
+        u64::try_from(now.tv_sec).ok()?,
+        u32::try_from(now.tv_nsec).ok()?,
+    ))
+}
+
+/// CPU time the calling thread has used: not read on this platform.
+#[cfg(not(unix))]
+fn thread_cpu_time() -> Option<Duration> {
+    None
 }
 
 /// The caller's W3C `traceparent`: from the request's `_meta`, else the HTTP header.

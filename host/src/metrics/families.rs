@@ -36,6 +36,15 @@ pub struct PluginLabels {
     pub plugin: String,
 }
 
+/// `plugin` and `outcome`, for calls refused before anything ran.
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+pub struct RefusedLabels {
+    /// The plugin's name.
+    pub plugin: String,
+    /// One of [`super::REFUSALS`].
+    pub outcome: &'static str,
+}
+
 /// `plugin` and `state`, for the circuit breaker.
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 pub struct BreakerLabels {
@@ -126,6 +135,15 @@ fn seconds() -> Histogram {
     Histogram::new(exponential_buckets(0.000_05, 2.0, 20))
 }
 
+/// Seconds of a call refused before anything ran: 10 µs to 1 s in 1-2.5-5 steps, so
+/// that 1 ms, the bound a refusal must stay under (issue #18), is a bucket's upper bound.
+fn refusal_seconds() -> Histogram {
+    Histogram::new([
+        0.000_01, 0.000_025, 0.000_05, 0.000_1, 0.000_25, 0.000_5, 0.001, 0.002_5, 0.005, 0.01,
+        0.025, 0.05, 0.1, 0.25, 0.5, 1.0,
+    ])
+}
+
 /// Fuel units: 1000 to ~2.7e11, ×4.
 fn fuel() -> Histogram {
     Histogram::new(exponential_buckets(1_000.0, 4.0, 15))
@@ -142,6 +160,7 @@ pub struct Families {
     pub unknown_tool_calls: Counter,
     pub run_seconds: Histograms<ToolLabels>,
     pub queue_wait_seconds: Histograms<PluginLabels>,
+    pub refused_seconds: Histograms<RefusedLabels>,
     pub fuel: Histograms<ToolLabels>,
     pub memory_peak: Histograms<PluginLabels>,
     pub instances: Family<PluginLabels, Counter>,
@@ -163,6 +182,7 @@ impl Families {
             unknown_tool_calls: Counter::default(),
             run_seconds: Family::new_with_constructor(seconds),
             queue_wait_seconds: Family::new_with_constructor(seconds),
+            refused_seconds: Family::new_with_constructor(refusal_seconds),
             fuel: Family::new_with_constructor(fuel),
             memory_peak: Family::new_with_constructor(bytes),
             instances: Family::default(),
@@ -204,6 +224,12 @@ impl Families {
             "Time a call waited for a call slot, by plugin",
             Unit::Seconds,
             families.queue_wait_seconds.clone(),
+        );
+        r.register_with_unit(
+            "call_refused",
+            "Time from receiving a tools/call to answering it, for calls refused before anything ran (breaker-open, degraded, rejected), by plugin and outcome",
+            Unit::Seconds,
+            families.refused_seconds.clone(),
         );
         r.register(
             "call_fuel_consumed",
@@ -277,5 +303,7 @@ mod tests {
         // A call's time limit is at most a few seconds by default; 26 s is the top bucket.
         assert!(upper(seconds()).contains("le=\"26.2144\""));
         assert!(upper(bytes()).contains("le=\"4294967296.0\""));
+        // A refusal is checked against 1 ms (tests/e2e/resilience.rs): a bucket ends there.
+        assert!(upper(refusal_seconds()).contains("le=\"0.001\""));
     }
 }

@@ -7,7 +7,8 @@
 //! A call naming an unknown tool is counted without the name.
 //!
 //! Other parts report through small typed methods: [`Metrics::auth_failure`],
-//! [`Metrics::plugin_event`], [`Metrics::set_breaker_state`].
+//! [`Metrics::plugin_event`], [`Metrics::set_breaker_state`]; the call path through
+//! [`Metrics::call`] (a call that ran) and [`Metrics::refused`] (one refused before).
 
 mod families;
 mod tool;
@@ -15,6 +16,7 @@ pub mod top;
 
 use std::fmt::Write;
 use std::sync::{Arc, OnceLock};
+use std::time::Duration;
 
 use prometheus_client::registry::Registry as PromRegistry;
 use rmcp::transport::streamable_http_server::session::local::LocalSessionManager;
@@ -30,6 +32,10 @@ pub use tool::ToolSlot;
 
 /// The `Content-Type` of the exposition: the Prometheus text format 0.0.4.
 pub const CONTENT_TYPE: &str = prometheus_client::encoding::prometheus_text::CONTENT_TYPE;
+
+/// The outcomes of calls refused before anything ran, each timed in
+/// `capsule_call_refused_seconds` (from receiving the request to answering it).
+pub const REFUSALS: [&str; 3] = ["breaker-open", "degraded", "rejected"];
 
 /// The states `capsule_breaker_state` reports, one series each per plugin.
 pub const BREAKER_STATES: [&str; 3] = ["closed", "open", "half-open"];
@@ -91,6 +97,15 @@ impl Metrics {
     pub fn call(&self, tool: &RegisteredTool, outcome: Outcome, usage: &Usage) {
         if let Some(inner) = &self.inner {
             inner.tool(tool).record(&inner.families, outcome, usage);
+        }
+    }
+
+    /// Counts one `tools/call` of `tool` refused with `outcome` (one of [`REFUSALS`])
+    /// before anything ran, and the time the host took to answer it (`took`, from
+    /// receiving the request), so a fail-fast refusal can be checked to be fast.
+    pub fn refused(&self, tool: &RegisteredTool, outcome: Outcome, took: Duration) {
+        if let Some(inner) = &self.inner {
+            inner.tool(tool).refused(&inner.families, outcome, took);
         }
     }
 

@@ -2,11 +2,13 @@
 //! records by index and pointer, without hashing label strings.
 
 use std::sync::OnceLock;
+use std::time::Duration;
 
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::histogram::Histogram;
 
-use super::families::{CallLabels, Families, PluginLabels, ToolLabels};
+use super::REFUSALS;
+use super::families::{CallLabels, Families, PluginLabels, RefusedLabels, ToolLabels};
 use crate::audit::Outcome;
 use crate::runtime::Usage;
 use crate::runtime::fault::Fault;
@@ -43,6 +45,8 @@ pub struct ToolMetrics {
     queue_wait: Histogram,
     memory_peak: Histogram,
     instances: Counter,
+    /// By [`REFUSALS`] index; each made by the first call refused so.
+    refused: [OnceLock<Histogram>; REFUSALS.len()],
 }
 
 impl ToolMetrics {
@@ -75,12 +79,54 @@ impl ToolMetrics {
                 .clone(),
             memory_peak: families.memory_peak.get_or_create(&plugin_labels).clone(),
             instances: families.instances.get_or_create(&plugin_labels).clone(),
+            refused: Default::default(),
             labels,
         }
     }
 
-    /// Counts one call that ended with `outcome` and records what it used.
+    /// Counts one call that ended with `outcome` and records what it used. A call refused
+    /// before it ran is counted only (its time is [`ToolMetrics::refused`]'s).
     pub(super) fn record(&self, families: &Families, outcome: Outcome, usage: &Usage) {
+        self.count(families, outcome);
+        if refusal_index(outcome).is_some() {
+            return;
+        }
+        self.queue_wait.observe(usage.queue_wait.as_secs_f64());
+        if let Some(run) = usage.run_time {
+            self.run.observe(run.as_secs_f64());
+        }
+        if let Some(fuel) = usage.fuel {
+            self.fuel.observe(fuel as f64);
+        }
+        if let Some(peak) = usage.memory_peak {
+            self.memory_peak.observe(peak as f64);
+        }
+        if usage.instantiated {
+            self.instances.inc();
+        }
+    }
+
+    /// Counts one call refused with `outcome` before anything ran, and how long the host
+    /// took to answer it (`took`, from receiving the request).
+    pub(super) fn refused(&self, families: &Families, outcome: Outcome, took: Duration) {
+        self.count(families, outcome);
+        if let Some(index) = refusal_index(outcome) {
+            self.refused[index]
+                .get_or_init(|| {
+                    families
+                        .refused_seconds
+                        .get_or_create(&RefusedLabels {
+                            plugin: self.labels.plugin.clone(),
+                            outcome: REFUSALS[index],
+                        })
+                        .clone()
+                })
+                .observe(took.as_secs_f64());
+        }
+    }
+
+    /// Adds one to the calls of this tool that ended with `outcome`.
+    fn count(&self, families: &Families, outcome: Outcome) {
         match self.index(outcome) {
             Some(index) => {
                 self.outcomes[index]
@@ -99,22 +145,6 @@ impl ToolMetrics {
                     .get_or_create(&call_labels(&self.labels, outcome.as_str()))
                     .inc();
             }
-        }
-        if matches!(outcome, Outcome::Rejected) {
-            return;
-        }
-        self.queue_wait.observe(usage.queue_wait.as_secs_f64());
-        if let Some(run) = usage.run_time {
-            self.run.observe(run.as_secs_f64());
-        }
-        if let Some(fuel) = usage.fuel {
-            self.fuel.observe(fuel as f64);
-        }
-        if let Some(peak) = usage.memory_peak {
-            self.memory_peak.observe(peak as f64);
-        }
-        if usage.instantiated {
-            self.instances.inc();
         }
     }
 
@@ -135,10 +165,35 @@ impl ToolMetrics {
     }
 }
 
+/// The index of `outcome` in [`REFUSALS`], if it is a refusal.
+fn refusal_index(outcome: Outcome) -> Option<usize> {
+    match outcome {
+        Outcome::BreakerOpen => Some(0),
+        Outcome::Degraded => Some(1),
+        Outcome::Rejected => Some(2),
+        _ => None,
+    }
+}
+
 fn call_labels(labels: &ToolLabels, outcome: &str) -> CallLabels {
     CallLabels {
         plugin: labels.plugin.clone(),
         tool: labels.tool.clone(),
         outcome: outcome.to_owned(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refusal_indexes_follow_the_label_list() {
+        for outcome in [Outcome::BreakerOpen, Outcome::Degraded, Outcome::Rejected] {
+            let index = refusal_index(outcome).expect("a refusal");
+            assert_eq!(REFUSALS[index], outcome.as_str());
+        }
+        assert_eq!(refusal_index(Outcome::Ok), None);
+        assert_eq!(refusal_index(Outcome::Busy), None);
     }
 }

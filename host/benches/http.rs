@@ -126,10 +126,7 @@ fn main() {
     ];
     // Other capsule binaries (e.g. the previous commit's; a `:`-separated list), stateless
     // and stateful, in the same rounds: a change is judged by a ratio on one machine state.
-    for baseline in std::env::var_os("CAPSULE_BENCH_BASELINE")
-        .map(|list| std::env::split_paths(&list).collect::<Vec<_>>())
-        .unwrap_or_default()
-    {
+    for baseline in driver::baselines() {
         for stateless in [true, false] {
             let binary = baseline.clone();
             targets.push(Target {

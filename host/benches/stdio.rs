@@ -93,12 +93,7 @@ fn main() {
             "(Python MCP SDK not found: set CAPSULE_BENCH_PYTHON to a python with `mcp` 2.x for the side-by-side peer)"
         );
     }
-    // Other capsule binaries (e.g. the previous commit's; a `:`-separated list) measured in
-    // the same rounds, so a change is judged by a ratio on one machine state, never by
-    // numbers from another day.
-    let baselines: Vec<PathBuf> = std::env::var_os("CAPSULE_BENCH_BASELINE")
-        .map(|list| std::env::split_paths(&list).collect())
-        .unwrap_or_default();
+    let baselines = driver::baselines();
     let mut results: Vec<(String, Vec<Round>)> = Vec::new();
     // Every span exported goes here; it answers at once, like a collector that keeps up.
     let sink = OtlpSink::start();

@@ -107,22 +107,12 @@ pub fn all(root: &Path) -> Result<()> {
     cmd::cargo(root, &["test", "--workspace"])?;
     // The soak benchmark's short form: the same checks (no good call lost beside every
     // hostile fixture, memory flat) for 20 s instead of 10 minutes.
-    cmd::run_command(
-        Command::new(cmd::cargo_program())
-            .args(["test", "-p", "capsule", "--bench", "soak"])
-            .current_dir(root)
-            .env("CAPSULE_SOAK_SECS", SOAK_SECS),
-    )?;
+    soak(root, "soak", SOAK_SECS)?;
     // The HTTP soak's short form (issue #18): 64 clients, good calls beside a runaway loop,
     // a memory bomb, a result flood and a panic: no call lost or hung, the good calls' p99
     // within 4x of their unloaded p99 (3x in the 10-minute run), memory flat. Its plots
     // land in target/soak-http/.
-    cmd::run_command(
-        Command::new(cmd::cargo_program())
-            .args(["test", "-p", "capsule", "--bench", "soak_http"])
-            .current_dir(root)
-            .env("CAPSULE_SOAK_SECS", HTTP_SOAK_SECS),
-    )?;
+    soak(root, "soak_http", HTTP_SOAK_SECS)?;
     // `capsule new` in every language: real release + LTO, componentize-py/-js and clang
     // builds, plus each project's own test command. Alone and one at a time, so they
     // neither slow the end-to-end tests' timing-sensitive cases nor each other.
@@ -203,5 +193,16 @@ fn oci_registry(root: &Path) -> Result<()> {
     )
     .context(
         "cannot install docker-registry (the OCI registry of the distribution tests) with apt-get",
+    )
+}
+
+/// Runs the soak benchmark `bench` in its short form: `secs` seconds, unoptimised like the
+/// tests (`cargo test --bench`), its checks the same as the full run's.
+fn soak(root: &Path, bench: &str, secs: &str) -> Result<()> {
+    cmd::run_command(
+        Command::new(cmd::cargo_program())
+            .args(["test", "-p", "capsule", "--bench", bench])
+            .current_dir(root)
+            .env("CAPSULE_SOAK_SECS", secs),
     )
 }

@@ -152,6 +152,15 @@ pub fn micros(d: Duration) -> f64 {
     d.as_secs_f64() * 1e6
 }
 
+/// Other capsule binaries to measure in the same rounds (`CAPSULE_BENCH_BASELINE`, a
+/// `:`-separated list, e.g. the previous commit's build): a change is judged by a ratio on
+/// one machine state, never by numbers from another day.
+pub fn baselines() -> Vec<PathBuf> {
+    std::env::var_os("CAPSULE_BENCH_BASELINE")
+        .map(|list| std::env::split_paths(&list).collect())
+        .unwrap_or_default()
+}
+
 /// A Python with the MCP SDK: `CAPSULE_BENCH_PYTHON`, else the one `cargo xtask test` made.
 pub fn python_peer() -> Option<PathBuf> {
     let candidate = std::env::var_os("CAPSULE_BENCH_PYTHON")

@@ -92,7 +92,7 @@ impl Authenticator {
             .collect();
         if !missing.is_empty() {
             return Err(Refusal::InsufficientScope {
-                principal: principal.name,
+                principal: principal.name.to_string(),
                 missing,
             });
         }
@@ -148,7 +148,8 @@ mod tests {
             auth.authenticate(Some(header.as_bytes()), None)
                 .await
                 .unwrap()
-                .name,
+                .name
+                .as_ref(),
             "ci"
         );
         for bad in ["Basic abc", "Bearer", "Bearer a b", "Bearer "] {

@@ -228,7 +228,7 @@ impl JwtVerifier {
             }
         }
         Ok(Verified {
-            principal: Principal { name, scopes },
+            principal: Principal::new(name, scopes),
             exp,
             nbf,
             keys,
@@ -293,10 +293,7 @@ mod tests {
 
     fn remember(verifier: &JwtVerifier, token: &str, exp: f64, keys: Arc<KeySet>) {
         let digest: [u8; 32] = Sha256::digest(token.as_bytes()).into();
-        let principal = Principal {
-            name: "remembered".into(),
-            scopes: vec![],
-        };
+        let principal = Principal::new("remembered", Vec::new());
         verifier.verified.lock().unwrap().insert(
             digest,
             Verified {
@@ -316,7 +313,10 @@ mod tests {
         assert_eq!(verifier.verify(token).await.unwrap_err(), refused);
 
         remember(&verifier, token, now() + 60.0, verifier.keys.current());
-        assert_eq!(verifier.verify(token).await.unwrap().name, "remembered");
+        assert_eq!(
+            verifier.verify(token).await.unwrap().name.as_ref(),
+            "remembered"
+        );
 
         remember(&verifier, token, now() - 1.0, verifier.keys.current());
         assert_eq!(verifier.verify(token).await.unwrap_err(), refused);

@@ -101,13 +101,19 @@ pub fn generate() -> Result<(String, TokenHash), String> {
 /// The configured static tokens.
 #[derive(Debug)]
 pub struct StaticTokens {
-    tokens: Vec<TokenSettings>,
+    /// Each token's hash and the principal it authenticates.
+    tokens: Vec<(TokenHash, Principal)>,
 }
 
 impl StaticTokens {
     /// The tokens of `[auth.tokens]`.
     pub fn new(tokens: Vec<TokenSettings>) -> Self {
-        Self { tokens }
+        Self {
+            tokens: tokens
+                .into_iter()
+                .map(|t| (t.hash, Principal::new(t.name, t.scopes)))
+                .collect(),
+        }
     }
 
     /// Whether `token` looks like one of ours (so a JWT is not hashed against them).
@@ -119,15 +125,12 @@ impl StaticTokens {
     /// checked, so the time taken does not say which one matched.
     pub fn verify(&self, token: &str) -> Option<Principal> {
         let mut found = None;
-        for configured in &self.tokens {
-            if configured.hash.matches(token) && found.is_none() {
-                found = Some(configured);
+        for (hash, principal) in &self.tokens {
+            if hash.matches(token) && found.is_none() {
+                found = Some(principal);
             }
         }
-        found.map(|t| Principal {
-            name: t.name.clone(),
-            scopes: t.scopes.clone(),
-        })
+        found.cloned()
     }
 }
 
@@ -167,12 +170,9 @@ mod tests {
         ]);
         assert_eq!(
             tokens.verify(&alice),
-            Some(Principal {
-                name: "alice".into(),
-                scopes: vec!["mcp".into()]
-            })
+            Some(Principal::new("alice", vec!["mcp".to_string()]))
         );
-        assert_eq!(tokens.verify(&ci).unwrap().name, "ci");
+        assert_eq!(&*tokens.verify(&ci).unwrap().name, "ci");
         assert_eq!(tokens.verify("cap_wrong"), None);
     }
 

@@ -252,8 +252,8 @@ impl plugin::host::Host for CallState {
             .caller
             .as_ref()
             .map(|principal| plugin::host::Principal {
-                name: principal.name.clone(),
-                scopes: principal.scopes.clone(),
+                name: principal.name.to_string(),
+                scopes: principal.scopes.to_vec(),
             })
     }
 }

@@ -397,7 +397,8 @@ pub async fn run(args: Args) -> Result<ExitCode> {
     };
     // Only a server exports spans; kept until `run` returns, then the last batch is sent.
     let otlp = settings.telemetry.otlp.as_ref().filter(|_| serving);
-    let _exporter = capsule::logging::init(&filter, otlp);
+    capsule::logging::init(&filter);
+    let _exporter = otlp.and_then(capsule::telemetry::start);
     if let Command::Approve { plugin } = &command {
         return approve(&settings, plugin);
     }

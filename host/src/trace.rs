@@ -4,7 +4,7 @@
 //! (`traceparent` from the request's `_meta`, else the HTTP header). Off by default: with
 //! the default log filter the span is disabled and costs a branch; `--log-level
 //! info,capsule::call=debug` shows one line per call. With `[telemetry] otlp-endpoint` the
-//! span is exported over OTLP ([`crate::telemetry`]) as a server span, a child of the
+//! call is also exported over OTLP ([`crate::telemetry`]) as a server span, a child of the
 //! caller's `traceparent`, with an error status for every outcome but `ok`.
 
 use tracing::Span;
@@ -12,6 +12,7 @@ use tracing::field::Empty;
 
 use crate::audit::Outcome;
 use crate::runtime::Usage;
+use crate::telemetry::{self, CallExport};
 
 /// A W3C `traceparent` (`00-TRACEID-PARENTID-FLAGS`), checked.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -58,13 +59,26 @@ impl TraceParent {
     }
 }
 
+/// One call being traced: its log span and, when spans are exported, its export.
+pub struct CallSpan {
+    span: Span,
+    export: Option<CallExport>,
+}
+
+impl CallSpan {
+    /// The `tracing` span the call runs in (disabled under the default log filter).
+    pub fn span(&self) -> &Span {
+        &self.span
+    }
+}
+
 /// The span of one call of `tool` (exposed name) of `plugin`. `traceparent` is asked for
-/// only when the span is enabled.
+/// only when the span is logged or exported.
 pub fn call_span<'a>(
     plugin: &str,
     tool: &str,
     traceparent: impl FnOnce() -> Option<&'a str>,
-) -> Span {
+) -> CallSpan {
     let span = tracing::debug_span!(
         target: "capsule::call",
         "tools/call",
@@ -77,29 +91,37 @@ pub fn call_span<'a>(
         memory = Empty,
         queue_wait_us = Empty,
         run_us = Empty,
-        "otel.kind" = "server",
-        "otel.status_code" = Empty,
     );
-    if !span.is_disabled()
-        && let Some(parent) = traceparent().and_then(TraceParent::parse)
+    let exporting = telemetry::exporting();
+    if span.is_disabled() && !exporting {
+        return CallSpan { span, export: None };
+    }
+    let parent = traceparent().and_then(TraceParent::parse);
+    if let Some(parent) = &parent
+        && !span.is_disabled()
     {
         span.record("trace_id", parent.trace_id.as_str());
         span.record("parent_span_id", parent.parent_id.as_str());
-        crate::telemetry::set_parent(&span, &parent);
     }
-    span
+    let export = if exporting {
+        CallExport::begin(parent.as_ref())
+    } else {
+        None
+    };
+    CallSpan { span, export }
 }
 
-/// Records how the call of `span` ended and what it used, and logs `call finished` in it.
-pub fn finish(span: &Span, outcome: Outcome, usage: &Usage) {
+/// Records how the call of `call` to `tool` of `plugin` ended and what it used: exports
+/// its span, and logs `call finished` in the log span.
+pub fn finish(call: CallSpan, plugin: &str, tool: &str, outcome: Outcome, usage: &Usage) {
+    if let Some(export) = call.export {
+        export.end(plugin, tool, outcome, usage);
+    }
+    let span = call.span;
     if span.is_disabled() {
         return;
     }
     span.record("outcome", outcome.as_str());
-    // OpenTelemetry's status: anything but a successful answer is an error of the call.
-    if outcome != Outcome::Ok {
-        span.record("otel.status_code", "error");
-    }
     if let Some(fuel) = usage.fuel {
         span.record("fuel", fuel);
     }
@@ -110,7 +132,7 @@ pub fn finish(span: &Span, outcome: Outcome, usage: &Usage) {
     if let Some(run) = usage.run_time {
         span.record("run_us", run.as_micros() as u64);
     }
-    tracing::debug!(target: "capsule::call", parent: span, "call finished");
+    tracing::debug!(target: "capsule::call", parent: &span, "call finished");
 }
 
 #[cfg(test)]

@@ -213,6 +213,44 @@ async fn over_http_the_header_traceparent_is_the_parent_and_the_last_batch_is_se
 }
 
 #[tokio::test]
+async fn a_sample_ratio_of_zero_exports_only_what_the_caller_sampled() {
+    let receiver = Receiver::start();
+    // Every span can only arrive in the flush at shutdown: one batch holds all of them.
+    let folder = Folder::new(
+        &[("fixtures/echo.wasm", "echo.wasm")],
+        "[telemetry]\nexport-interval = \"5m\"\nsample-ratio = 0\n",
+    );
+    let endpoint = receiver.endpoint();
+    let mut server =
+        HttpServer::start(&folder, &["--stateless", "--otlp-endpoint", &endpoint]).await;
+    // The caller sampled this one; the second has no trace context (a root: ratio 0 drops
+    // it); the caller decided against the third.
+    let unsampled = "00-1af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
+    for traceparent in [Some(TRACEPARENT), None, Some(unsampled)] {
+        let mut request = post(
+            &server.url,
+            &call_request(1, "echo_echo", json!({"message": "hi"})),
+        )
+        .header("mcp-protocol-version", "2025-11-25");
+        if let Some(traceparent) = traceparent {
+            request = request.header("traceparent", traceparent);
+        }
+        let response = request.send().await.expect("POST tools/call");
+        assert_eq!(response.status(), StatusCode::OK);
+    }
+    server.sigterm();
+    assert_eq!(server.exit_code().await, 0);
+    let (_, span) = receiver.span_of("echo_echo").await;
+    assert_eq!(hex::encode(&span.trace_id), TRACE_ID);
+    let exported: Vec<String> = receiver
+        .spans()
+        .iter()
+        .map(|(_, s)| hex::encode(&s.trace_id))
+        .collect();
+    assert_eq!(exported, vec![TRACE_ID.to_string()]);
+}
+
+#[tokio::test]
 async fn a_wrong_endpoint_is_refused_naming_the_key_and_the_fix() {
     let folder = Folder::new(
         &[("fixtures/echo.wasm", "echo.wasm")],

@@ -25,17 +25,20 @@ pub struct RawTelemetry {
     #[serde(default, deserialize_with = "deserialize_duration")]
     #[schemars(with = "Option<crate::units::DurationText>", extend("default" = "5s"))]
     pub export_interval: Option<Duration>,
+    /// The share of calls without a caller's trace context whose span is exported, from 0 (none) to 1 (every one). A call whose `traceparent` says sampled (or not) follows the caller's decision.
+    #[schemars(range(min = 0.0, max = 1.0), extend("default" = 1.0))]
+    pub sample_ratio: Option<f64>,
 }
 
 /// `[telemetry]`, resolved.
-#[derive(Debug, Clone, Default, PartialEq, Eq)]
+#[derive(Debug, Clone, Default, PartialEq)]
 pub struct TelemetrySettings {
     /// Where spans go, if anywhere.
     pub otlp: Option<OtlpSettings>,
 }
 
 /// An OTLP/HTTP trace exporter's settings.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub struct OtlpSettings {
     /// The full URL spans are POSTed to (ends with `/v1/traces`).
     pub traces_url: String,
@@ -43,6 +46,8 @@ pub struct OtlpSettings {
     pub service_name: String,
     /// How often a batch is sent.
     pub export_interval: Duration,
+    /// The share of root calls (without a caller's sampling decision) exported.
+    pub sample_ratio: f64,
 }
 
 impl RawTelemetry {
@@ -67,11 +72,21 @@ impl RawTelemetry {
                 "must be between 1ms and 5m, e.g. \"5s\"".into(),
             ));
         }
+        let sample_ratio = self.sample_ratio.unwrap_or(1.0);
+        if !(0.0..=1.0).contains(&sample_ratio) {
+            return Err((
+                "telemetry.sample-ratio".into(),
+                format!(
+                    "is {sample_ratio}; write a share from 0 (no calls) to 1 (every call), e.g. 0.1"
+                ),
+            ));
+        }
         Ok(TelemetrySettings {
             otlp: Some(OtlpSettings {
                 traces_url,
                 service_name,
                 export_interval,
+                sample_ratio,
             }),
         })
     }
@@ -143,6 +158,7 @@ mod tests {
             assert_eq!(otlp.traces_url, url);
             assert_eq!(otlp.service_name, "capsule");
             assert_eq!(otlp.export_interval, Duration::from_secs(5));
+            assert_eq!(otlp.sample_ratio, 1.0);
         }
     }
 
@@ -166,5 +182,14 @@ mod tests {
                 "must be between 1ms and 5m, e.g. \"5s\"".into()
             )
         );
+        assert_eq!(
+            resolve("otlp-endpoint = \"http://c:4318\"\nsample-ratio = 1.5").unwrap_err(),
+            (
+                "telemetry.sample-ratio".into(),
+                "is 1.5; write a share from 0 (no calls) to 1 (every call), e.g. 0.1".into()
+            )
+        );
+        let settings = resolve("otlp-endpoint = \"http://c:4318\"\nsample-ratio = 0.25").unwrap();
+        assert_eq!(settings.otlp.unwrap().sample_ratio, 0.25);
     }
 }

@@ -24,6 +24,12 @@ pub fn from_text(root: &Value, schema: &Value, text: &str) -> Result<Value, Stri
             .parse::<u64>()
             .map(Value::from)
             .unwrap_or(Value::Null)
+    } else if has("number") && trimmed.parse::<f64>().is_ok_and(f64::is_finite) {
+        trimmed
+            .parse::<f64>()
+            .ok()
+            .and_then(serde_json::Number::from_f64)
+            .map_or(Value::Null, Value::Number)
     } else if (has("array") || has("object"))
         && (trimmed.starts_with('[') || trimmed.starts_with('{'))
     {
@@ -111,6 +117,13 @@ pub fn expected(root: &Value, schema: &Value) -> String {
             Some("uint32") => "a whole number from 0 to 4294967295".into(),
             Some("uint64") => "a whole number from 0 to 18446744073709551615".into(),
             _ => "a whole number".into(),
+        },
+        "number" => match (
+            resolved.get("minimum").and_then(Value::as_f64),
+            resolved.get("maximum").and_then(Value::as_f64),
+        ) {
+            (Some(min), Some(max)) => format!("a number from {min} to {max}"),
+            _ => "a number".into(),
         },
         "string" | "path" => "a string".into(),
         list if list.starts_with("list") => {
@@ -220,6 +233,8 @@ mod tests {
             ),
             Ok(serde_json::json!([{ "host": "/srv", "guest": "/srv" }]))
         );
+        assert_eq!(read("telemetry.sample-ratio", "0.25"), Ok(0.25.into()));
+        assert_eq!(read("telemetry.sample-ratio", "1"), Ok(1.0.into()));
     }
 
     #[test]
@@ -241,5 +256,12 @@ mod tests {
             Err("a duration such as \"10s\" or \"250ms\"".into())
         );
         assert_eq!(read("trust-sidecars", "yes"), Err("true or false".into()));
+        for wrong in ["half", "1.5", "NaN"] {
+            assert_eq!(
+                read("telemetry.sample-ratio", wrong),
+                Err("a number from 0 to 1".into()),
+                "{wrong}"
+            );
+        }
     }
 }

@@ -279,6 +279,7 @@ mod tests {
         // Where and how spans are exported: observability only, per environment.
         "telemetry.export-interval",
         "telemetry.otlp-endpoint",
+        "telemetry.sample-ratio",
         "telemetry.service",
     ];
     /// Keys that change when plugins are (re)loaded, never what a loaded one may do:

@@ -273,7 +273,7 @@ impl ServerHandler for CapsuleServer {
         let mut received = Received::now();
         let principal = Principal::of_request(&context).cloned();
         let record = self.audit.call(
-            principal.as_ref().map(|p| p.name.as_str()),
+            principal.as_ref().map(|p| &*p.name),
             &request.name,
             request.arguments.as_ref(),
         );
@@ -295,7 +295,7 @@ impl ServerHandler for CapsuleServer {
             tool = permitted(&self.registry.snapshot());
         }
         let Some(tool) = tool else {
-            tracing::debug!(tool = %request.name, principal = principal.as_ref().map(|p| p.name.as_str()), "tools/call of an unknown or forbidden tool");
+            tracing::debug!(tool = %request.name, principal = principal.as_ref().map(|p| &*p.name), "tools/call of an unknown or forbidden tool");
             if let Some(record) = record {
                 record.finish(Outcome::UnknownTool);
             }
@@ -352,7 +352,7 @@ impl ServerHandler for CapsuleServer {
         });
         let (result, outcome, verdict, usage) = if progress.is_none() && level.is_none() {
             execute_with_outcome(&self.runtime, &tool, arguments, call)
-                .instrument(span.clone())
+                .instrument(span.span().clone())
                 .await
         } else {
             // The events are forwarded on this task, beside the call: the sender lives in
@@ -364,7 +364,7 @@ impl ServerHandler for CapsuleServer {
             let logger = tool.exposed_name.clone();
             let (executed, ()) = tokio::join!(
                 execute_with_outcome(&self.runtime, &tool, arguments, call)
-                    .instrument(span.clone()),
+                    .instrument(span.span().clone()),
                 forward_events(rx, context.peer.clone(), progress, level, logger),
             );
             executed
@@ -380,7 +380,7 @@ impl ServerHandler for CapsuleServer {
                 .refused(&tool, outcome, received.elapsed().wall),
             _ => self.metrics.call(&tool, outcome, &usage),
         }
-        trace::finish(&span, outcome, &usage);
+        trace::finish(span, &tool.plugin.name, &tool.exposed_name, outcome, &usage);
         Ok(result.into())
     }
 }

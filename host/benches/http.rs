@@ -23,7 +23,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 use serde_json::json;
 
 use driver::http::{HttpClient, free_port, wait_listening};
-use driver::{micros, percentile, python_peer, report_latency};
+use driver::{cpu_time, micros, percentile, python_peer, report_latency};
 
 mod driver;
 // The ES256 key and JWS signing of the auth tests, shared as source (not library API).
@@ -421,25 +421,6 @@ impl AuthSetup {
             command
         })
     }
-}
-
-/// The CPU time (user + system) process `pid` has used so far, from `/proc/PID/stat`
-/// (clock ticks of 10 ms: Linux's `USER_HZ` is 100); zero where that cannot be read.
-fn cpu_time(pid: u32) -> Duration {
-    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
-    // Fields after the command name (which may hold spaces, so split after its `)`):
-    // state is the 1st, utime the 12th, stime the 13th.
-    let ticks: u64 = stat
-        .rsplit_once(')')
-        .map(|(_, rest)| {
-            rest.split_whitespace()
-                .skip(11)
-                .take(2)
-                .filter_map(|t| t.parse::<u64>().ok())
-                .sum()
-        })
-        .unwrap_or(0);
-    Duration::from_millis(ticks * 10)
 }
 
 fn capsule_http(plugins: &Path, port: u16, stateless: bool) -> Command {

@@ -5,8 +5,9 @@
 //!    `ping` (protocol floor) and `tools/call` of a trivial tool, sequential latency
 //!    p50/p90/p99 and throughput, then pipelined throughput with a window of requests
 //!    in flight; the same binary beside it with metrics on (`--metrics-addr`), with OTLP
-//!    export on (`--otlp-endpoint`, to a sink this process runs on 127.0.0.1), and with
-//!    both, in the same interleaved rounds.
+//!    export on (`--otlp-endpoint`, to a sink this process runs on 127.0.0.1), with
+//!    both, and with both exporting a sample of 10% of the calls, in the same interleaved
+//!    rounds; each with the server's CPU time per pipelined call.
 //! 2. Fresh-instance cost in process: `Runtime::call` (new store + instance per call),
 //!    sequential and with one task per core.
 //! 3. Fairness: `echo_echo` latency while another plugin holds every slot it may take
@@ -20,7 +21,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-use driver::{Server, micros, percentile, python_peer, report_latency};
+use driver::{Server, cpu_time, micros, percentile, python_peer, report_latency};
 
 use capsule::app::App;
 use capsule::config::{Overrides, RawConfig, Settings};
@@ -52,6 +53,9 @@ struct Target {
 struct Round {
     call: Vec<Duration>,
     pipelined: f64,
+    /// The server's CPU time (user + system, all threads) per pipelined call: what a
+    /// feature costs, which the machine's other load moves less than the rate.
+    cpu_per_call: Duration,
 }
 
 fn main() {
@@ -138,9 +142,20 @@ fn main() {
                 tool: "echo_echo",
                 calls: 20_000,
             },
+            Target {
+                name: "capsule with metrics and OTLP export of 10% of calls".into(),
+                command: {
+                    let mut command = observed(true, true);
+                    command.env("CAPSULE_TELEMETRY_SAMPLE_RATIO", "0.1");
+                    command
+                },
+                tool: "echo_echo",
+                calls: 20_000,
+            },
         ];
-        // The two exporting servers' warm-up, sequential and pipelined calls.
-        calls_exported += 2 * (WARMUP + 2 * 20_000);
+        // The two exporting servers' warm-up, sequential and pipelined calls, and a tenth
+        // of the sampling one's.
+        calls_exported += 2 * (WARMUP + 2 * 20_000) + (WARMUP + 2 * 20_000) / 10;
         for baseline in &baselines {
             targets.push(Target {
                 name: format!("capsule baseline {}", baseline.display()),
@@ -172,6 +187,7 @@ fn main() {
     println!("\ntools/call over stdio, {ROUNDS} interleaved rounds (median round shown):");
     let mut p50s = Vec::new();
     let mut throughputs = Vec::new();
+    let mut cpus = Vec::new();
     for (name, rounds) in &results {
         let mut by_p50: Vec<&Round> = rounds.iter().collect();
         by_p50.sort_by_key(|r| percentile(&r.call, 0.5));
@@ -183,14 +199,29 @@ fn main() {
             "{name}: pipelined ({WINDOW} in flight) {:.0} calls/s",
             pipelined[pipelined.len() / 2]
         );
+        let mut cpu: Vec<Duration> = rounds.iter().map(|r| r.cpu_per_call).collect();
+        cpu.sort();
+        println!(
+            "{name}: server CPU per pipelined call {:.1} µs",
+            micros(cpu[cpu.len() / 2])
+        );
         p50s.push((name, percentile(&median.call, 0.5)));
         throughputs.push((name, pipelined[pipelined.len() / 2]));
+        cpus.push((name, cpu[cpu.len() / 2]));
     }
     if let [(_, capsule), others @ ..] = throughputs.as_slice() {
         for (peer, other) in others {
             println!(
                 "pipelined throughput ratio {peer} / capsule: {:.3}",
                 other / capsule
+            );
+        }
+    }
+    if let [(_, capsule), others @ ..] = cpus.as_slice() {
+        for (peer, other) in others {
+            println!(
+                "server CPU per call ratio {peer} / capsule: {:.3}",
+                micros(*other) / micros(*capsule)
             );
         }
     }
@@ -273,10 +304,13 @@ fn measure(command: Command, tool: &str, calls: usize) -> Round {
     let mut server = Server::start(command);
     server.sequential(&request, WARMUP.min(calls));
     let call = server.sequential(&request, calls);
+    let cpu_before = cpu_time(server.pid());
     let elapsed = server.pipelined(&request, calls, WINDOW);
+    let cpu = cpu_time(server.pid()).saturating_sub(cpu_before);
     Round {
         call,
         pipelined: calls as f64 / elapsed.as_secs_f64(),
+        cpu_per_call: cpu / calls as u32,
     }
 }
 

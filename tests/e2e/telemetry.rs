@@ -179,27 +179,38 @@ async fn over_stdio_each_call_is_exported_as_a_child_of_the_callers_traceparent(
     assert!((20_000_000..20_100_000).contains(&fuel), "{fuel}");
 }
 
+/// A stateless HTTP server of the echo fixture exporting to `receiver`, with `telemetry`
+/// as the rest of its `[telemetry]` section; the folder lives as long as it is kept.
+async fn exporting_over_http(receiver: &Receiver, telemetry: &str) -> (Folder, HttpServer) {
+    let folder = Folder::new(
+        &[("fixtures/echo.wasm", "echo.wasm")],
+        &format!("[telemetry]\n{telemetry}\n"),
+    );
+    let endpoint = receiver.endpoint();
+    let server = HttpServer::start(&folder, &["--stateless", "--otlp-endpoint", &endpoint]).await;
+    (folder, server)
+}
+
+/// One `echo_echo` call over HTTP, with `traceparent` as its header if given.
+async fn call_echo(server: &HttpServer, traceparent: Option<&str>) {
+    let mut request = post(
+        &server.url,
+        &call_request(1, "echo_echo", json!({"message": "hi"})),
+    )
+    .header("mcp-protocol-version", "2025-11-25");
+    if let Some(traceparent) = traceparent {
+        request = request.header("traceparent", traceparent);
+    }
+    let response = request.send().await.expect("POST tools/call");
+    assert_eq!(response.status(), StatusCode::OK);
+}
+
 #[tokio::test]
 async fn over_http_the_header_traceparent_is_the_parent_and_the_last_batch_is_sent_at_exit() {
     let receiver = Receiver::start();
     // A batch every 5 minutes: the span can only arrive by the flush at shutdown.
-    let folder = Folder::new(
-        &[("fixtures/echo.wasm", "echo.wasm")],
-        "[telemetry]\nexport-interval = \"5m\"\n",
-    );
-    let endpoint = receiver.endpoint();
-    let mut server =
-        HttpServer::start(&folder, &["--stateless", "--otlp-endpoint", &endpoint]).await;
-    let response = post(
-        &server.url,
-        &call_request(1, "echo_echo", json!({"message": "hi"})),
-    )
-    .header("mcp-protocol-version", "2025-11-25")
-    .header("traceparent", TRACEPARENT)
-    .send()
-    .await
-    .expect("POST tools/call");
-    assert_eq!(response.status(), StatusCode::OK);
+    let (_folder, mut server) = exporting_over_http(&receiver, "export-interval = \"5m\"").await;
+    call_echo(&server, Some(TRACEPARENT)).await;
     tokio::time::sleep(Duration::from_millis(300)).await;
     assert!(receiver.spans().is_empty(), "exported before the interval");
 
@@ -216,27 +227,13 @@ async fn over_http_the_header_traceparent_is_the_parent_and_the_last_batch_is_se
 async fn a_sample_ratio_of_zero_exports_only_what_the_caller_sampled() {
     let receiver = Receiver::start();
     // Every span can only arrive in the flush at shutdown: one batch holds all of them.
-    let folder = Folder::new(
-        &[("fixtures/echo.wasm", "echo.wasm")],
-        "[telemetry]\nexport-interval = \"5m\"\nsample-ratio = 0\n",
-    );
-    let endpoint = receiver.endpoint();
-    let mut server =
-        HttpServer::start(&folder, &["--stateless", "--otlp-endpoint", &endpoint]).await;
+    let (_folder, mut server) =
+        exporting_over_http(&receiver, "export-interval = \"5m\"\nsample-ratio = 0").await;
     // The caller sampled this one; the second has no trace context (a root: ratio 0 drops
     // it); the caller decided against the third.
     let unsampled = "00-1af7651916cd43dd8448eb211c80319c-b7ad6b7169203331-00";
     for traceparent in [Some(TRACEPARENT), None, Some(unsampled)] {
-        let mut request = post(
-            &server.url,
-            &call_request(1, "echo_echo", json!({"message": "hi"})),
-        )
-        .header("mcp-protocol-version", "2025-11-25");
-        if let Some(traceparent) = traceparent {
-            request = request.header("traceparent", traceparent);
-        }
-        let response = request.send().await.expect("POST tools/call");
-        assert_eq!(response.status(), StatusCode::OK);
+        call_echo(&server, traceparent).await;
     }
     server.sigterm();
     assert_eq!(server.exit_code().await, 0);

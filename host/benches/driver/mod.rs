@@ -23,6 +23,11 @@ pub struct Server {
 }
 
 impl Server {
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
     pub fn start(mut command: Command) -> Self {
         let mut child = command
             .stdin(Stdio::piped())
@@ -174,4 +179,23 @@ pub fn python_peer() -> Option<PathBuf> {
         .status()
         .is_ok_and(|s| s.success());
     has_mcp.then_some(candidate)
+}
+
+/// The CPU time (user + system) process `pid` has used so far, from `/proc/PID/stat`
+/// (clock ticks of 10 ms: Linux's `USER_HZ` is 100); zero where that cannot be read.
+pub fn cpu_time(pid: u32) -> Duration {
+    let stat = std::fs::read_to_string(format!("/proc/{pid}/stat")).unwrap_or_default();
+    // Fields after the command name (which may hold spaces, so split after its `)`):
+    // state is the 1st, utime the 12th, stime the 13th.
+    let ticks: u64 = stat
+        .rsplit_once(')')
+        .map(|(_, rest)| {
+            rest.split_whitespace()
+                .skip(11)
+                .take(2)
+                .filter_map(|t| t.parse::<u64>().ok())
+                .sum()
+        })
+        .unwrap_or(0);
+    Duration::from_millis(ticks * 10)
 }

@@ -30,6 +30,7 @@ mod driver;
 #[path = "../../tests/e2e/jws.rs"]
 mod jws;
 
+/// Interleaved rounds per target (`CAPSULE_BENCH_ROUNDS` overrides).
 const ROUNDS: usize = 5;
 /// Concurrent clients: the setting, and the peers' published figures' window.
 const CLIENTS: usize = 16;
@@ -171,13 +172,19 @@ fn main() {
 
     let mut results: Vec<(&str, Vec<Round>)> =
         targets.iter().map(|t| (t.name.as_str(), vec![])).collect();
-    for _ in 0..ROUNDS {
-        for (target, (_, rounds)) in targets.iter().zip(results.iter_mut()) {
-            rounds.push(measure(target, folder.path()));
+    let round_count = driver::rounds(ROUNDS);
+    for round in 0..round_count {
+        // Each round starts one target later, so no target always runs right after the
+        // same one (an order effect would otherwise read as a cost of that target).
+        for i in 0..targets.len() {
+            let index = (i + round) % targets.len();
+            results[index]
+                .1
+                .push(measure(&targets[index], folder.path()));
         }
     }
 
-    println!("\ntools/call over streamable HTTP, {ROUNDS} interleaved rounds (median round):");
+    println!("\ntools/call over streamable HTTP, {round_count} interleaved rounds (median round):");
     let mut rates = Vec::new();
     for (name, rounds) in &mut results {
         rounds.sort_by(|a, b| a.per_second.total_cmp(&b.per_second));

@@ -34,6 +34,8 @@ mod driver;
 mod otlp;
 
 const WARMUP: usize = 2_000;
+/// Interleaved rounds per target (`CAPSULE_BENCH_ROUNDS` overrides; more narrow the noise
+/// of side-by-side ratios on a busy machine).
 const ROUNDS: usize = 3;
 /// Requests in flight in the pipelined measurement: 16, the setting the peers' published
 /// figures use (../shared/FACTS.md), so the numbers compare.
@@ -103,7 +105,8 @@ fn main() {
     let sink = OtlpSink::start();
     let endpoint = sink.endpoint();
     let mut calls_exported = 0;
-    for _ in 0..ROUNDS {
+    let rounds = driver::rounds(ROUNDS);
+    for index in 0..rounds {
         // Metrics are off in stdio mode unless a listener serves them, OTLP export unless
         // an endpoint is set: the same binary with `--metrics-addr`, `--otlp-endpoint` or
         // both measures what they cost (docs/observability.md).
@@ -176,6 +179,10 @@ fn main() {
                 calls: 2_000,
             });
         }
+        // Each round starts one target later, so no target always runs right after the
+        // same one (an order effect would otherwise read as a cost of that target).
+        let start = index % targets.len();
+        targets.rotate_left(start);
         for target in targets {
             let round = measure(target.command, target.tool, target.calls);
             match results.iter_mut().find(|(name, _)| *name == target.name) {
@@ -184,7 +191,7 @@ fn main() {
             }
         }
     }
-    println!("\ntools/call over stdio, {ROUNDS} interleaved rounds (median round shown):");
+    println!("\ntools/call over stdio, {rounds} interleaved rounds (median round shown):");
     let mut p50s = Vec::new();
     let mut throughputs = Vec::new();
     let mut cpus = Vec::new();

@@ -166,6 +166,15 @@ pub fn baselines() -> Vec<PathBuf> {
         .unwrap_or_default()
 }
 
+/// How many interleaved rounds to run: `CAPSULE_BENCH_ROUNDS`, else `default`.
+pub fn rounds(default: usize) -> usize {
+    std::env::var("CAPSULE_BENCH_ROUNDS")
+        .ok()
+        .and_then(|n| n.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(default)
+}
+
 /// A Python with the MCP SDK: `CAPSULE_BENCH_PYTHON`, else the one `cargo xtask test` made.
 pub fn python_peer() -> Option<PathBuf> {
     let candidate = std::env::var_os("CAPSULE_BENCH_PYTHON")

@@ -103,11 +103,7 @@ pub fn call_span<'a>(
         span.record("trace_id", parent.trace_id.as_str());
         span.record("parent_span_id", parent.parent_id.as_str());
     }
-    let export = if exporting {
-        CallExport::begin(parent.as_ref())
-    } else {
-        None
-    };
+    let export = CallExport::begin(parent.as_ref());
     CallSpan { span, export }
 }
 

@@ -131,6 +131,7 @@ pub fn exporting() -> bool {
 
 /// A call being traced for export: when it started and under which parent.
 pub struct CallExport {
+    tracer: &'static SdkTracer,
     started: SystemTime,
     parent: Context,
 }
@@ -139,8 +140,8 @@ impl CallExport {
     /// Starts the export of a call now, under the caller's `parent` if it sent one; `None`
     /// when nothing is exported.
     pub fn begin(parent: Option<&TraceParent>) -> Option<Self> {
-        TRACER.get()?;
         Some(Self {
+            tracer: TRACER.get()?,
             started: SystemTime::now(),
             parent: parent.map_or_else(Context::new, remote_parent),
         })
@@ -149,9 +150,7 @@ impl CallExport {
     /// Builds the call's span (if sampled) with how it ended and what it used, and hands
     /// it to the batch.
     pub fn end(self, plugin: &str, tool: &str, outcome: Outcome, usage: &Usage) {
-        let Some(tracer) = TRACER.get() else {
-            return;
-        };
+        let tracer = self.tracer;
         let builder = tracer
             .span_builder("tools/call")
             .with_kind(SpanKind::Server)

@@ -394,6 +394,7 @@ fn in_process(plugins: &Path) {
             fuel: Some(12_345),
             memory_peak: Some(1 << 20),
             instantiated: true,
+            demoted: false,
         };
         const RECORDS: u32 = 1_000_000;
         let started = Instant::now();

@@ -13,6 +13,8 @@ use crate::units::{ByteSize, format_duration};
 pub const CONCURRENT_CALLS: (u32, u32) = (1, 10_000);
 /// `runtime.max-queued-calls` (0: a call that finds no free slot fails at once).
 pub const QUEUED_CALLS: (u32, u32) = (0, 1_000_000);
+/// `runtime.demote-after`: limit faults among the last 16 calls (0: never demote).
+pub const DEMOTE_AFTER: (u32, u32) = (0, crate::runtime::conduct::WINDOW);
 /// `runtime.memory-ceiling`.
 pub const MEMORY_CEILING: (ByteSize, ByteSize) = (ByteSize::mib(1), ByteSize::mib(4096));
 /// `runtime.max-wasm-stack`.

@@ -446,6 +446,10 @@ pub async fn run(args: Args) -> Result<ExitCode> {
 
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let lock_path = capsule::lock::path(&settings, &cwd);
+    if serving && settings.server.transport == Transport::Http {
+        // Before any plugin loads (and logs): the refusal is the last thing said.
+        mcp::http::check_exposure(&settings.server, settings.auth.as_ref())?;
+    }
     if serving && !args.locked {
         // The handshake must not wait for compilers: plugins load while serving.
         return serve(App::start_empty(settings)?, true, None, overrides).await;

@@ -1,13 +1,15 @@
 //! One plugin cannot take what other plugins need: call slots (a per-plugin cap), pool
 //! slots (a per-call share of memories, tables and instances), and the memory limit
 //! bounds the sum of a call's memories. Time spent waiting for a slot counts toward the
-//! call's time limit.
+//! call's time limit. A plugin whose calls keep running into their limits is demoted to
+//! the low-priority thread until it behaves.
 
 use std::time::{Duration, Instant};
 
 use serde_json::json;
 
-use crate::support::{Folder, assert_error, text};
+use crate::metrics::{metrics_url, scrape, value};
+use crate::support::{Folder, Server, assert_error, echo_and_hostile, text};
 
 #[tokio::test]
 async fn a_napping_plugin_cannot_hold_every_slot() {
@@ -146,4 +148,104 @@ async fn a_component_with_many_memories_cannot_starve_the_pool() {
     for (i, result) in echoes.iter().enumerate() {
         assert_eq!(text(result), format!("{i}"), "{result:?}");
     }
+}
+
+/// The nice value of the thread named `name` of process `pid` (field 19 of its
+/// `/proc/PID/task/TID/stat`).
+fn nice_of_thread(pid: u32, name: &str) -> i32 {
+    let tasks = std::fs::read_dir(format!("/proc/{pid}/task")).expect("read /proc/PID/task");
+    for task in tasks {
+        let task = task.expect("task entry").path();
+        let comm = std::fs::read_to_string(task.join("comm")).unwrap_or_default();
+        if comm.trim_end() != name {
+            continue;
+        }
+        let stat = std::fs::read_to_string(task.join("stat")).expect("read the task's stat");
+        // After the `(comm)` field: state is field 3, so nice (19) is the 17th.
+        let after_comm = &stat[stat.rfind(')').expect("stat has (comm)") + 2..];
+        let nice = after_comm
+            .split(' ')
+            .nth(16)
+            .expect("stat has a nice field");
+        return nice.parse().expect("nice is a number");
+    }
+    panic!("capsule serve (pid {pid}) has no thread named {name}");
+}
+
+#[tokio::test]
+async fn a_plugin_that_keeps_hitting_its_limits_runs_at_low_priority_until_it_behaves() {
+    let folder = echo_and_hostile("memory = \"16MiB\"");
+    let server = Server::start(folder.command(&["serve", "--metrics-addr", "0"])).await;
+    let url = metrics_url(&server).await;
+    assert_eq!(
+        text(&server.call("echo_echo", json!({"message": "hi"})).await),
+        "hi"
+    );
+    for _ in 0..4 {
+        let bomb = server.call("hostile_grow_memory_raw", json!({})).await;
+        assert_error(&bomb, &["exceeded its memory limit of 16 MiB"]);
+    }
+    server
+        .wait_for_log("plugin `hostile` demoted: 4 of its last 16 calls ran into a limit (runtime.demote-after = 4); its calls run on the low-priority thread until fewer do")
+        .await;
+    assert_eq!(nice_of_thread(server.pid(), "capsule-demoted"), 19);
+    assert_eq!(nice_of_thread(server.pid(), "capsule-wasm"), 0);
+    // Demoted calls still run, under the same limits. The 13th call within its limits
+    // pushes the first fault out of the window: 3 of 16 are under `demote-after`.
+    for _ in 0..13 {
+        assert_eq!(
+            text(&server.call("hostile_ok", json!({})).await),
+            "still here"
+        );
+    }
+    server
+        .wait_for_log("plugin `hostile` restored: 3 of its last 16 calls ran into a limit; its calls run on the normal call threads again")
+        .await;
+    assert_eq!(
+        text(&server.call("hostile_ok", json!({})).await),
+        "still here"
+    );
+    let scrape = scrape(&url).await;
+    let demoted = |plugin: &str| {
+        value(
+            &scrape,
+            "capsule_demoted_calls_total",
+            &[("plugin", plugin)],
+        )
+    };
+    assert_eq!(
+        demoted("hostile"),
+        13.0,
+        "the calls between demotion and restoration"
+    );
+    assert_eq!(demoted("echo"), 0.0);
+}
+
+#[tokio::test]
+async fn demote_after_zero_keeps_every_plugin_on_the_normal_threads() {
+    let folder = Folder::new(
+        &[("fixtures/hostile.wasm", "hostile.wasm")],
+        "[runtime]\ndemote-after = 0\n[plugins.hostile.limits]\nmemory = \"16MiB\"\n",
+    );
+    let server = Server::start(folder.command(&["serve", "--metrics-addr", "0"])).await;
+    let url = metrics_url(&server).await;
+    // Four would demote by default (five in a row would open the breaker).
+    for _ in 0..4 {
+        let bomb = server.call("hostile_grow_memory_raw", json!({})).await;
+        assert_error(&bomb, &["exceeded its memory limit of 16 MiB"]);
+    }
+    assert_eq!(
+        text(&server.call("hostile_ok", json!({})).await),
+        "still here"
+    );
+    let scrape = scrape(&url).await;
+    assert_eq!(
+        value(
+            &scrape,
+            "capsule_demoted_calls_total",
+            &[("plugin", "hostile")]
+        ),
+        0.0
+    );
+    assert!(!server.stderr().contains("demoted"), "{}", server.stderr());
 }

@@ -248,6 +248,11 @@ impl Server {
         }
     }
 
+    /// The server's process id.
+    pub fn pid(&self) -> u32 {
+        self.pid
+    }
+
     /// The server process's resident memory now and at its peak, in bytes
     /// (`VmRSS` and `VmHWM` of `/proc/PID/status`).
     pub fn memory(&self) -> (u64, u64) {

@@ -21,6 +21,9 @@ pub struct RawRuntime {
     /// Calls of one plugin running at once (1 to max-concurrent-calls); default: half of max-concurrent-calls.
     #[schemars(extend("x-flag" = "--max-calls-per-plugin"))]
     pub max_calls_per_plugin: Option<u32>,
+    /// Demote a plugin when this many of its last 16 calls ran into a limit (fuel, time, memory, result, ...): its calls then run on one low-priority thread until fewer do (0 to 16; 0 never demotes).
+    #[schemars(extend("default" = 4))]
+    pub demote_after: Option<u32>,
     /// The most memory any one linear memory may have (1MiB to 4GiB); no plugin limit may exceed it.
     #[schemars(extend("default" = "512MiB", "x-flag" = "--memory-ceiling"))]
     pub memory_ceiling: Option<ByteSize>,
@@ -45,6 +48,9 @@ pub struct RuntimeSettings {
     /// Calls of one plugin running at once, so one slow plugin cannot hold every slot.
     /// Defaults to half of `max_concurrent_calls` (at least 1).
     pub max_calls_per_plugin: u32,
+    /// Limit faults among a plugin's last 16 calls that demote it to the low-priority
+    /// thread (`runtime::conduct`); 0 never demotes.
+    pub demote_after: u32,
     /// The most memory any one linear memory may have; no plugin limit may exceed it.
     pub memory_ceiling: ByteSize,
     /// WebAssembly stack size for every call.
@@ -61,6 +67,7 @@ impl Default for RuntimeSettings {
             max_concurrent_calls: 64,
             max_queued_calls: 1024,
             max_calls_per_plugin: 32,
+            demote_after: 4,
             memory_ceiling: ByteSize::mib(512),
             max_wasm_stack: ByteSize::kib(512),
             breaker: BreakerSettings::default(),
@@ -83,6 +90,7 @@ impl RawRuntime {
             max_calls_per_plugin: self
                 .max_calls_per_plugin
                 .unwrap_or((max_concurrent_calls / 2).max(1)),
+            demote_after: self.demote_after.unwrap_or(defaults.demote_after),
             memory_ceiling: self.memory_ceiling.unwrap_or(defaults.memory_ceiling),
             max_wasm_stack: self.max_wasm_stack.unwrap_or(defaults.max_wasm_stack),
             breaker: self
@@ -108,6 +116,13 @@ impl RawRuntime {
                 "runtime.max-calls-per-plugin",
                 runtime.max_calls_per_plugin,
                 (1, runtime.max_concurrent_calls),
+            )
+        })
+        .and_then(|()| {
+            bounds::check(
+                "runtime.demote-after",
+                runtime.demote_after,
+                bounds::DEMOTE_AFTER,
             )
         })
         .and_then(|()| {

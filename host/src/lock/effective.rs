@@ -46,6 +46,7 @@ fn entries(s: &Settings) -> BTreeMap<String, String> {
             "runtime.max-calls-per-plugin",
             r.max_calls_per_plugin.to_string(),
         ),
+        ("runtime.demote-after", r.demote_after.to_string()),
         ("runtime.memory-ceiling", r.memory_ceiling.to_string()),
         ("runtime.max-wasm-stack", r.max_wasm_stack.to_string()),
         ("runtime.breaker.enabled", r.breaker.enabled.to_string()),

@@ -164,6 +164,7 @@ pub struct Families {
     pub fuel: Histograms<ToolLabels>,
     pub memory_peak: Histograms<PluginLabels>,
     pub instances: Family<PluginLabels, Counter>,
+    pub demoted: Family<PluginLabels, Counter>,
     pub queued: Gauge,
     pub running: Gauge,
     pub sessions: Gauge,
@@ -186,6 +187,7 @@ impl Families {
             fuel: Family::new_with_constructor(fuel),
             memory_peak: Family::new_with_constructor(bytes),
             instances: Family::default(),
+            demoted: Family::default(),
             queued: Gauge::default(),
             running: Gauge::default(),
             sessions: Gauge::default(),
@@ -246,6 +248,11 @@ impl Families {
             "instances_created",
             "Fresh plugin instances created for calls, by plugin",
             families.instances.clone(),
+        );
+        r.register(
+            "demoted_calls",
+            "Calls that ran on the low-priority thread because their plugin kept running into its limits (runtime.demote-after), by plugin",
+            families.demoted.clone(),
         );
         r.register(
             "calls_queued",

@@ -45,6 +45,7 @@ pub struct ToolMetrics {
     queue_wait: Histogram,
     memory_peak: Histogram,
     instances: Counter,
+    demoted: Counter,
     /// By [`REFUSALS`] index; each made by the first call refused so.
     refused: [OnceLock<Histogram>; REFUSALS.len()],
 }
@@ -79,6 +80,7 @@ impl ToolMetrics {
                 .clone(),
             memory_peak: families.memory_peak.get_or_create(&plugin_labels).clone(),
             instances: families.instances.get_or_create(&plugin_labels).clone(),
+            demoted: families.demoted.get_or_create(&plugin_labels).clone(),
             refused: Default::default(),
             labels,
         }
@@ -103,6 +105,9 @@ impl ToolMetrics {
         }
         if usage.instantiated {
             self.instances.inc();
+        }
+        if usage.demoted {
+            self.demoted.inc();
         }
     }
 

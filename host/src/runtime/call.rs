@@ -10,6 +10,7 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use super::Runtime;
 use super::bindings::{CallError, CallResult, Content, ResourceBody, Tool};
+use super::conduct::{self, Change, WINDOW};
 use super::engine::PoolShare;
 use super::fault::Fault;
 use super::plugin::{Entry, Plugin};
@@ -101,8 +102,13 @@ impl Runtime {
             arguments: arguments.to_owned(),
         };
         let started = Instant::now();
-        let spawned = self
-            .executor
+        usage.demoted = plugin.conduct.demoted();
+        let executor = if usage.demoted {
+            &self.demoted
+        } else {
+            &self.executor
+        };
+        let spawned = executor
             .spawn(async move {
                 // The slots are the instance's: held until it is gone.
                 let _slots = slots;
@@ -121,13 +127,47 @@ impl Runtime {
         usage.fuel = Some(used.fuel);
         usage.memory_peak = Some(used.memory_peak);
         usage.instantiated = used.instantiated;
-        let returned = returned.map_err(CallFailure::Fault)?;
-        let Returned::Called(result) = returned else {
-            unreachable!("call-tool returns a call result")
+        let outcome = returned.and_then(|returned| {
+            let Returned::Called(result) = returned else {
+                unreachable!("call-tool returns a call result")
+            };
+            match result {
+                Ok(result) => {
+                    check_result(&result, plugin.policy.limits.result).map(|()| Ok(result))
+                }
+                Err(err) => Ok(Err(err)),
+            }
+        });
+        self.judge(plugin, outcome.as_ref().err());
+        outcome
+            .map_err(CallFailure::Fault)?
+            .map_err(CallFailure::Tool)
+    }
+
+    /// Adds a finished call to `plugin`'s record (`fault`: the fault that stopped it, if
+    /// any) and logs a change of its standing.
+    fn judge(&self, plugin: &Plugin, fault: Option<&Fault>) {
+        let limit = match fault {
+            None => false,
+            Some(fault) => match conduct::hit_a_limit(fault) {
+                Some(limit) => limit,
+                None => return,
+            },
         };
-        let result = result.map_err(CallFailure::Tool)?;
-        check_result(&result, plugin.policy.limits.result).map_err(CallFailure::Fault)?;
-        Ok(result)
+        match plugin.conduct.record(limit, self.settings.demote_after) {
+            Some(Change::Demoted { faults }) => tracing::warn!(
+                plugin = %plugin.name,
+                "plugin `{}` demoted: {faults} of its last {WINDOW} calls ran into a limit (runtime.demote-after = {}); its calls run on the low-priority thread until fewer do",
+                plugin.name,
+                self.settings.demote_after
+            ),
+            Some(Change::Restored { faults }) => tracing::info!(
+                plugin = %plugin.name,
+                "plugin `{}` restored: {faults} of its last {WINDOW} calls ran into a limit; its calls run on the normal call threads again",
+                plugin.name
+            ),
+            None => {}
+        }
     }
 
     /// Asks `plugin` for its tools, in a fresh instance under its limits.
@@ -240,6 +280,9 @@ pub struct Usage {
     pub memory_peak: Option<u64>,
     /// Whether an instance was created for it.
     pub instantiated: bool,
+    /// Whether it ran on the low-priority thread, its plugin being demoted
+    /// (`runtime.demote-after`).
+    pub demoted: bool,
 }
 
 /// What [`invoke`] measured.

@@ -3,6 +3,7 @@
 pub mod bindings;
 pub mod cache;
 mod call;
+pub mod conduct;
 pub mod derived;
 pub mod engine;
 pub mod events;
@@ -61,6 +62,8 @@ pub struct Runtime {
     slots: Arc<Semaphore>,
     queued: AtomicUsize,
     executor: Executor,
+    /// Where calls of demoted plugins run ([`conduct`]).
+    demoted: Executor,
     outbound: Arc<Outbound>,
     _ticker: EpochTicker,
 }
@@ -84,6 +87,7 @@ impl Runtime {
         let _ticker = EpochTicker::start(&engine).map_err(RuntimeError::Ticker)?;
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let executor = Executor::new(threads).map_err(RuntimeError::Executor)?;
+        let demoted = Executor::low_priority().map_err(RuntimeError::Executor)?;
         Ok(Self {
             engine,
             linker,
@@ -92,6 +96,7 @@ impl Runtime {
             slots: Arc::new(Semaphore::new(settings.max_concurrent_calls as usize)),
             queued: AtomicUsize::new(0),
             executor,
+            demoted,
             outbound: Arc::new(Outbound::new(settings.outbound)),
             _ticker,
         })

@@ -11,6 +11,7 @@ use wasmtime::component::{Component, InstancePre};
 use super::Runtime;
 use super::bindings::{PluginPre, TOOLS_EXPORT, Tool};
 use super::cache::{self, CacheOutcome};
+use super::conduct::Conduct;
 use super::derived::{self, Function};
 use super::fault::Fault;
 use super::state::CallState;
@@ -35,6 +36,8 @@ pub struct Plugin {
     pub(crate) entry: Entry,
     /// This plugin's call slots (`runtime.max-calls-per-plugin`).
     pub(crate) slots: Arc<Semaphore>,
+    /// Whether its recent calls kept running into their limits (`runtime.demote-after`).
+    pub(crate) conduct: Conduct,
 }
 
 impl Plugin {
@@ -204,6 +207,7 @@ impl Runtime {
             cache,
             entry,
             slots: Arc::new(Semaphore::new(self.settings.max_calls_per_plugin as usize)),
+            conduct: Conduct::default(),
         };
         if component.get_export_index(None, TOOLS_EXPORT).is_some() {
             let mut plugin = plugin(Entry::Tools(PluginPre::new(pre).map_err(link)?));

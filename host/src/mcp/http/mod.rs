@@ -68,6 +68,20 @@ pub enum HttpError {
     },
 }
 
+/// Refuses a non-loopback address without `[auth]` or `server.allow-unauthenticated`.
+/// [`serve`] checks it; the CLI checks it first, before any plugin loads.
+pub fn check_exposure(
+    settings: &ServerSettings,
+    auth: Option<&AuthSettings>,
+) -> Result<(), HttpError> {
+    if !settings.host.is_loopback() && !settings.allow_unauthenticated && auth.is_none() {
+        return Err(HttpError::Unauthenticated {
+            addr: SocketAddr::new(settings.host, settings.port),
+        });
+    }
+    Ok(())
+}
+
 /// Serves `server` over HTTP as `settings` say, authenticating clients as `auth` says,
 /// until `shutdown` is cancelled, then drains. Logs `listening on http://ADDRESS/PATH`
 /// once the port is bound (port 0 picks one). `/metrics` is served here when the
@@ -79,10 +93,8 @@ pub async fn serve(
     metrics_elsewhere: bool,
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
+    check_exposure(settings, auth)?;
     let addr = SocketAddr::new(settings.host, settings.port);
-    if !settings.host.is_loopback() && !settings.allow_unauthenticated && auth.is_none() {
-        return Err(HttpError::Unauthenticated { addr });
-    }
     let listener = TcpListener::bind(addr)
         .await
         .map_err(|reason| HttpError::Bind { addr, reason })?;

@@ -5,8 +5,9 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use crate::config::Settings;
+use crate::distribution::source::Fetched;
 use crate::distribution::store::Store;
-use crate::distribution::{Fetcher, Origin, Source, fetch};
+use crate::distribution::{Digest, FetchError, Fetcher, Origin, Source, fetch};
 use crate::policy::PluginPolicy;
 use crate::registry::{ToolProblem, ToolSet, naming};
 use crate::runtime::{Plugin, Runtime};
@@ -191,11 +192,10 @@ pub async fn load_one(
 ) -> Loaded {
     let started = std::time::Instant::now();
     let (fetched, policy) = match kind {
-        Kind::File(path) => {
-            let origin = settings.origins.get(name).and_then(|o| o.as_ref().ok());
-            let policy = settings.policy(name, path);
-            (fetch::file(name, path, origin).await, policy)
-        }
+        Kind::File(path) => (
+            fetch::file(name, path, file_origin(settings, name)).await,
+            settings.policy(name, path),
+        ),
         Kind::Remote(remote) => {
             let (source, origin) = &**remote;
             // Only the operator's entry grants anything to a remote plugin: no sidecar.
@@ -212,6 +212,40 @@ pub async fn load_one(
             (fetcher.remote(name, source, origin).await, policy)
         }
     };
+    load_fetched(runtime, fetched, policy, name, compiling, started).await
+}
+
+/// [`load_one`] of the plugin file `path`, already read into `bytes` with sha256 `digest`
+/// (as the reloader has it after looking whether it changed): not read or hashed again.
+pub async fn load_read_file(
+    runtime: &Runtime,
+    settings: &Settings,
+    name: &str,
+    path: &Path,
+    bytes: Vec<u8>,
+    digest: Digest,
+) -> Loaded {
+    let started = std::time::Instant::now();
+    let fetched = fetch::file_read(name, path, bytes, digest, file_origin(settings, name));
+    let policy = settings.policy(name, path);
+    load_fetched(runtime, fetched, policy, name, |_| {}, started).await
+}
+
+/// The `[plugins.NAME]` entry of a plugin file, when it is valid.
+fn file_origin<'s>(settings: &'s Settings, name: &str) -> Option<&'s Origin> {
+    settings.origins.get(name).and_then(|o| o.as_ref().ok())
+}
+
+/// Loads what was fetched for `name` with `policy` (the common end of [`load_one`] and
+/// [`load_read_file`]); `started` is when its load began, for the log.
+async fn load_fetched(
+    runtime: &Runtime,
+    fetched: Result<Fetched, FetchError>,
+    policy: Result<(PluginPolicy, Vec<String>), String>,
+    name: &str,
+    compiling: impl FnOnce(u64) + Send + 'static,
+    started: std::time::Instant,
+) -> Loaded {
     let (policy, warnings) = match policy {
         Ok(found) => found,
         Err(message) => return (Err(message), Vec::new()),

@@ -96,6 +96,18 @@ pub async fn file(name: &str, path: &Path, origin: Option<&Origin>) -> Result<Fe
             reason,
         })?;
     let digest = Digest::of(&bytes);
+    file_read(name, path, bytes, digest, origin)
+}
+
+/// [`file`] for a file already read into `bytes`, whose sha256 is `digest`: checked
+/// against the pin of `origin`, not read or hashed again.
+pub fn file_read(
+    name: &str,
+    path: &Path,
+    bytes: Vec<u8>,
+    digest: Digest,
+    origin: Option<&Origin>,
+) -> Result<Fetched, FetchError> {
     digest::check(
         origin.and_then(|o| o.sha256.as_ref()),
         &pin_origin(name),

@@ -11,12 +11,12 @@ use std::sync::{Arc, Mutex};
 use futures::StreamExt;
 
 use crate::config::Settings;
-use crate::distribution::Fetcher;
+use crate::distribution::Digest;
 use crate::loader::{self, FolderError, Kind, Plan, Problem, Severity};
 use crate::lock::{Lock, policy_items};
 use crate::policy::PluginPolicy;
 use crate::registry::{Registry, ToolSet};
-use crate::runtime::{Plugin, Runtime, cache};
+use crate::runtime::{Plugin, Runtime};
 
 /// Plugins loaded at once by a reload. Each load instantiates its plugin once for
 /// `list-tools` from the pool's spare shares (the pool holds four beyond the call slots),
@@ -68,12 +68,14 @@ impl Fingerprint {
     }
 }
 
+/// A changed plugin file as [`Reloader::examine`] read it: its bytes and their sha256.
+type Read = (Vec<u8>, Digest);
+
 /// Reloads the plugins folder into a registry, one change at a time.
 pub struct Reloader {
     runtime: Arc<Runtime>,
     settings: Arc<Settings>,
     registry: Arc<Registry>,
-    fetcher: Fetcher,
     lock: Option<Lock>,
     /// The files that failed last time, so an unrelated change does not load (and report)
     /// the same broken file again.
@@ -92,12 +94,10 @@ impl Reloader {
         registry: Arc<Registry>,
         lock: Option<Lock>,
     ) -> Self {
-        let fetcher = loader::fetcher(&settings);
         Self {
             runtime,
             settings,
             registry,
-            fetcher,
             lock,
             failed: Mutex::default(),
             unexamined: Mutex::default(),
@@ -122,10 +122,10 @@ impl Reloader {
                 keep.extend(old);
                 continue;
             };
-            let found = match self.examine(&name, path).await {
-                Ok(found) => {
+            let (found, read) = match self.examine(&name, path).await {
+                Ok(examined) => {
                     self.unexamined().remove(&name);
-                    found
+                    examined
                 }
                 Err(message) => {
                     if self.unexamined().get(&name) != Some(&message) {
@@ -158,7 +158,7 @@ impl Reloader {
                 keep.extend(old);
                 continue;
             }
-            to_load.push((name, kind, old, found));
+            to_load.push((name, path.clone(), read, old, found));
         }
         outcome.removed = current
             .plugins()
@@ -168,11 +168,10 @@ impl Reloader {
             .collect();
         let runtime = &self.runtime;
         let settings = &self.settings;
-        let fetcher = &self.fetcher;
         let mut loads = futures::stream::iter(to_load.into_iter().map(
-            |(name, kind, old, found)| async move {
+            |(name, path, (bytes, digest), old, found)| async move {
                 let loaded =
-                    loader::load_one(runtime, settings, fetcher, &name, &kind, |_| {}).await;
+                    loader::load_read_file(runtime, settings, &name, &path, bytes, digest).await;
                 (name, old, found, loaded)
             },
         ))
@@ -215,14 +214,18 @@ impl Reloader {
         Ok(outcome)
     }
 
-    /// The file's digest and the policy it would load with, or why it cannot load.
-    async fn examine(&self, name: &str, path: &Path) -> Result<Fingerprint, String> {
+    /// The file's digest and the policy it would load with, and the bytes read (loaded
+    /// from these if it changed), or why it cannot load.
+    async fn examine(&self, name: &str, path: &Path) -> Result<(Fingerprint, Read), String> {
         let bytes = tokio::fs::read(path)
             .await
             .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
-        let digest = cache::digest(&bytes);
+        let digest = Digest::of(&bytes);
         let (policy, _) = self.settings.policy(name, path)?;
-        Ok(Fingerprint::of(path, &digest, &policy))
+        Ok((
+            Fingerprint::of(path, digest.hex(), &policy),
+            (bytes, digest),
+        ))
     }
 
     /// With a lock: why the file `path` of `name` with sha256 `digest` may not serve.

@@ -446,13 +446,17 @@ pub async fn run(args: Args) -> Result<ExitCode> {
 
     let cwd = std::env::current_dir().context("cannot read the current folder")?;
     let lock_path = capsule::lock::path(&settings, &cwd);
-    if serving && settings.server.transport == Transport::Http {
-        // Before any plugin loads (and logs): the refusal is the last thing said.
-        mcp::http::check_exposure(&settings.server, settings.auth.as_ref())?;
-    }
+    // Before any plugin loads (and logs): a refusal is the last thing the server says.
+    let prepared = match settings.server.transport {
+        Transport::Http if serving => {
+            Some(mcp::http::prepare(&settings.server, settings.auth.as_ref()).await?)
+        }
+        _ => None,
+    };
     if serving && !args.locked {
         // The handshake must not wait for compilers: plugins load while serving.
-        return serve(App::start_empty(settings)?, true, None, overrides).await;
+        let app = App::start_empty(settings)?;
+        return serve(app, true, None, overrides, prepared).await;
     }
     let app = App::start(settings).await?;
     let mut lock = None;
@@ -466,7 +470,7 @@ pub async fn run(args: Args) -> Result<ExitCode> {
         lock = Some(capsule::lock::Lock::read(&lock_path)?);
     }
     match command {
-        Command::Serve(_) => serve(app, false, lock, overrides).await,
+        Command::Serve(_) => serve(app, false, lock, overrides, prepared).await,
         Command::List { json } => list(&app, json),
         Command::Call { tool, args, json } => call(&app, &tool, &args, json).await,
         Command::Check { lock } => check(&app, lock.then_some(lock_path.as_path())),
@@ -654,11 +658,13 @@ fn install(
 /// Serves MCP; with `load`, loads the plugins folder meanwhile ([`capsule::loading`]),
 /// else serves what `app` loaded. With `server.watch`, reloads changed plugins
 /// ([`capsule::reload`]), accepting only the digests of `lock` when given (`--locked`).
+/// Over HTTP, `prepared` is what [`mcp::http::prepare`] set up before anything loaded.
 async fn serve(
     mut app: App,
     load: bool,
     lock: Option<capsule::lock::Lock>,
     overrides: Overrides,
+    prepared: Option<mcp::http::Prepared>,
 ) -> Result<ExitCode> {
     for problem in &app.problems {
         match problem.severity {
@@ -746,15 +752,22 @@ async fn serve(
                 .await
                 .map_err(Into::into)
         }
-        Transport::Http => mcp::http::serve(
-            server.clone(),
-            settings,
-            app.settings.auth.as_ref(),
-            metrics_addr.is_some(),
-            shutdown.clone(),
-        )
-        .await
-        .map_err(Into::into),
+        Transport::Http => {
+            let prepared = match prepared {
+                Some(prepared) => prepared,
+                None => mcp::http::prepare(settings, app.settings.auth.as_ref()).await?,
+            };
+            mcp::http::serve(
+                server.clone(),
+                settings,
+                app.settings.auth.as_ref(),
+                prepared,
+                metrics_addr.is_some(),
+                shutdown.clone(),
+            )
+            .await
+            .map_err(Into::into)
+        }
     };
     let reason = match &served {
         Err(err) => format!("error: {err}"),

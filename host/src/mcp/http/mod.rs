@@ -68,21 +68,33 @@ pub enum HttpError {
     },
 }
 
-/// Refuses a non-loopback address without `[auth]` or `server.allow-unauthenticated`.
-/// [`serve`] checks it; the CLI checks it first, before any plugin loads.
-pub fn check_exposure(
+/// What the HTTP server needs that can fail before anything is served: the address may
+/// be exposed as configured, and `[auth]` is set up (its keys read or fetched).
+pub struct Prepared {
+    authenticator: Option<Authenticator>,
+}
+
+/// Refuses a non-loopback address without `[auth]` or `server.allow-unauthenticated`, and
+/// sets up `auth`. The CLI calls it before any plugin loads, so that a refusal is the last
+/// thing the server says.
+pub async fn prepare(
     settings: &ServerSettings,
     auth: Option<&AuthSettings>,
-) -> Result<(), HttpError> {
+) -> Result<Prepared, HttpError> {
     if !settings.host.is_loopback() && !settings.allow_unauthenticated && auth.is_none() {
         return Err(HttpError::Unauthenticated {
             addr: SocketAddr::new(settings.host, settings.port),
         });
     }
-    Ok(())
+    let authenticator = match auth {
+        Some(auth) => Some(Authenticator::new(auth).await.map_err(HttpError::Auth)?),
+        None => None,
+    };
+    Ok(Prepared { authenticator })
 }
 
-/// Serves `server` over HTTP as `settings` say, authenticating clients as `auth` says,
+/// Serves `server` over HTTP as `settings` say, authenticating clients as `auth` says
+/// with what [`prepare`] set up,
 /// until `shutdown` is cancelled, then drains. Logs `listening on http://ADDRESS/PATH`
 /// once the port is bound (port 0 picks one). `/metrics` is served here when the
 /// server's metrics are on, unless `metrics_elsewhere` (a listener of its own serves it).
@@ -90,10 +102,10 @@ pub async fn serve(
     server: CapsuleServer,
     settings: &ServerSettings,
     auth: Option<&AuthSettings>,
+    prepared: Prepared,
     metrics_elsewhere: bool,
     shutdown: CancellationToken,
 ) -> Result<(), HttpError> {
-    check_exposure(settings, auth)?;
     let addr = SocketAddr::new(settings.host, settings.port);
     let listener = TcpListener::bind(addr)
         .await
@@ -143,9 +155,8 @@ pub async fn serve(
         requests.clone(),
         health.clone(),
     ));
-    let authentication = match auth {
-        Some(auth) => {
-            let authenticator = Authenticator::new(auth).await.map_err(HttpError::Auth)?;
+    let authentication = match (auth, prepared.authenticator) {
+        (Some(auth), Some(authenticator)) => {
             let metadata = ResourceMetadata::new(auth, local, &settings.path);
             if auth.resource.is_none() && settings.host.is_unspecified() {
                 tracing::warn!(
@@ -165,7 +176,7 @@ pub async fn serve(
                 server.metrics().clone(),
             )))
         }
-        None => None,
+        _ => None,
     };
     let metrics = server.metrics().clone();
     // `/metrics` here unless `metrics.addr` gives it a listener of its own.

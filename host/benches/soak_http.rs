@@ -7,7 +7,8 @@
 //! run alone for a baseline (a sixth of the time, at most 30 s), then everything together.
 //! Checks, exiting non-zero when one fails: no good call lost (an error, a wrong answer, a
 //! broken connection) and no call hung (unanswered after [`HUNG_AFTER`]); the good calls'
-//! p99 under load within 3× the baseline's (4× in runs under 5 minutes, such as CI's); the host's RSS floor (its lowest reading in a
+//! p99 under load within 3× the baseline's (2× in runs under 5 minutes, such as CI's: with
+//! demotion they measure 1.1×); the host's RSS floor (its lowest reading in a
 //! quarter of the loaded run) in the last quarter, or the RSS once the load drained if lower,
 //! at most 10% (or [`FLAT_MIB`], if more: CI's 60 s form) above the second quarter's.
 //! Writes `target/soak-http/latency.png` (good calls' p50 and p99 per second, ms) and
@@ -211,10 +212,10 @@ fn main() {
             &lost[..lost.len().min(5)]
         ));
     }
-    // The bound is 3× (issue #18). A short run (CI's 60 s) measures 2.6–2.8× on an idle
-    // 2-core machine, too close to 3× for a gate that must not flake, so it allows 4×: it
-    // still fails when hostile calls starve good ones; the 10-minute run is the measurement.
-    let ratio_limit = if secs >= 300 { 3.0 } else { 4.0 };
+    // The bound is 3× (issue #18), for the 10-minute run. A short run (CI's 60 s, debug)
+    // measured 2.47–2.76× before plugins that keep hitting their limits were demoted to
+    // the low-priority thread, and 1.10× after: its 2× catches the demotion breaking.
+    let ratio_limit = if secs >= 300 { 3.0 } else { 2.0 };
     if ratio > ratio_limit {
         failed.push(format!(
             "good-call p99 under load is {ratio:.2}× the unloaded p99 (limit {ratio_limit}×)"

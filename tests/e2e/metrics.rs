@@ -248,7 +248,7 @@ async fn metrics_over_http_count_every_call_by_outcome() {
     let hostile = line("hostile");
     assert_eq!(
         (hostile[1], &hostile[8..]),
-        ("2", &["2", "fuel=1", "crash=1"][..]),
+        ("2", &["0", "2", "fuel=1", "crash=1"][..]),
         "{stdout}"
     );
 }

@@ -1,6 +1,7 @@
 //! `capsule top`: a running server's calls per plugin, read from its `/metrics` (parsed
 //! with `prometheus-parse`): calls, calls/s between two scrapes, p50/p99 run time from
-//! the histogram buckets, tool errors, rejected, busy and sandbox faults by kind.
+//! the histogram buckets, tool errors, rejected, busy, calls run demoted (on the
+//! low-priority thread) and sandbox faults by kind.
 
 use std::collections::BTreeMap;
 use std::fmt::Write;
@@ -14,6 +15,8 @@ use crate::runtime::fault::Fault;
 const CALLS: &str = "capsule_tool_calls_total";
 /// Histogram of run time by plugin and tool.
 const RUN: &str = "capsule_call_run_seconds";
+/// Counter of calls run on the low-priority thread, by plugin.
+const DEMOTED: &str = "capsule_demoted_calls_total";
 
 /// What one scrape says about each plugin.
 #[derive(Debug, Clone, Default, PartialEq)]
@@ -29,6 +32,8 @@ pub struct PluginStats {
     pub outcomes: BTreeMap<String, f64>,
     /// Run-time buckets over all its tools: (upper bound in seconds, cumulative count).
     pub run_buckets: Vec<(f64, f64)>,
+    /// Calls that ran demoted, on the low-priority thread (`runtime.demote-after`).
+    pub demoted: f64,
 }
 
 impl PluginStats {
@@ -89,6 +94,14 @@ impl Snapshot {
             {
                 let stats = snapshot.plugins.entry(plugin.to_owned()).or_default();
                 add_buckets(&mut stats.run_buckets, buckets);
+            } else if sample.metric == DEMOTED
+                && let Value::Counter(n) | Value::Untyped(n) = &sample.value
+            {
+                snapshot
+                    .plugins
+                    .entry(plugin.to_owned())
+                    .or_default()
+                    .demoted += n;
             }
         }
         if !seen && !text.contains(CALLS) {
@@ -177,8 +190,17 @@ pub fn render(now: &Snapshot, previous: Option<(&Snapshot, Duration)>) -> String
     let mut out = String::new();
     let _ = writeln!(
         out,
-        "{:<20} {:>9} {:>8} {:>9} {:>9} {:>8} {:>8} {:>6} {:>7}  FAULTS BY KIND",
-        "PLUGIN", "CALLS", "CALLS/S", "P50", "P99", "TOOL-ERR", "REJECTED", "BUSY", "FAULTS"
+        "{:<20} {:>9} {:>8} {:>9} {:>9} {:>8} {:>8} {:>6} {:>7} {:>7}  FAULTS BY KIND",
+        "PLUGIN",
+        "CALLS",
+        "CALLS/S",
+        "P50",
+        "P99",
+        "TOOL-ERR",
+        "REJECTED",
+        "BUSY",
+        "DEMOTED",
+        "FAULTS"
     );
     for (name, stats) in &now.plugins {
         let before = previous.and_then(|(p, _)| p.plugins.get(name).map(|s| (s, previous)));
@@ -197,7 +219,7 @@ pub fn render(now: &Snapshot, previous: Option<(&Snapshot, Duration)>) -> String
         let kinds: Vec<String> = faults.iter().map(|(k, n)| format!("{k}={n}")).collect();
         let _ = writeln!(
             out,
-            "{:<20} {:>9} {:>8} {:>9} {:>9} {:>8} {:>8} {:>6} {:>7}  {}",
+            "{:<20} {:>9} {:>8} {:>9} {:>9} {:>8} {:>8} {:>6} {:>7} {:>7}  {}",
             name,
             stats.calls(),
             rate,
@@ -206,6 +228,7 @@ pub fn render(now: &Snapshot, previous: Option<(&Snapshot, Duration)>) -> String
             stats.count("tool-error"),
             stats.count("rejected"),
             stats.count("busy"),
+            stats.demoted,
             fault_total,
             kinds.join(" ")
         );
@@ -241,6 +264,10 @@ capsule_call_run_seconds_bucket{plugin=\"echo\",tool=\"echo_echo\",le=\"0.002\"}
 capsule_call_run_seconds_bucket{plugin=\"echo\",tool=\"echo_echo\",le=\"+Inf\"} 4
 capsule_call_run_seconds_sum{plugin=\"echo\",tool=\"echo_echo\"} 0.005
 capsule_call_run_seconds_count{plugin=\"echo\",tool=\"echo_echo\"} 4
+# HELP capsule_demoted_calls_total Calls run on the low-priority thread.
+# TYPE capsule_demoted_calls_total counter
+capsule_demoted_calls_total{plugin=\"echo\"} 0
+capsule_demoted_calls_total{plugin=\"hostile\"} 1
 ";
 
     #[test]
@@ -251,6 +278,7 @@ capsule_call_run_seconds_count{plugin=\"echo\",tool=\"echo_echo\"} 4
         let hostile = &snapshot.plugins["hostile"];
         assert_eq!(hostile.calls(), 3.0);
         assert_eq!(hostile.faults(), vec![("fuel", 2.0), ("crash", 1.0)]);
+        assert_eq!((echo.demoted, hostile.demoted), (0.0, 1.0));
         assert_eq!(
             echo.run_buckets,
             vec![(0.001, 2.0), (0.002, 4.0), (f64::INFINITY, 4.0)]
@@ -278,7 +306,9 @@ capsule_call_run_seconds_count{plugin=\"echo\",tool=\"echo_echo\"} 4
         let echo = table.lines().find(|l| l.starts_with("echo")).unwrap();
         assert!(echo.contains(" 14 ") && echo.contains(" 5.0 "), "{table}");
         let hostile = table.lines().find(|l| l.starts_with("hostile")).unwrap();
-        assert!(hostile.ends_with("fuel=2 crash=1"), "{table}");
+        let columns: Vec<&str> = hostile.split_whitespace().collect();
+        // DEMOTED, FAULTS, then the faults by kind.
+        assert_eq!(columns[8..], ["1", "3", "fuel=2", "crash=1"], "{table}");
     }
 
     #[test]

@@ -108,16 +108,30 @@ impl Runtime {
         } else {
             &self.executor
         };
-        let spawned = executor
-            .spawn(async move {
-                // The slots are the instance's: held until it is gone.
-                let _slots = slots;
-                invoke(
-                    &engine, stack, &running, invocation, context, outbound, deadline,
-                )
-                .await
-            })
-            .await;
+        let mut task = executor.spawn(async move {
+            // The slots are the instance's: held until it is gone.
+            let _slots = slots;
+            invoke(
+                &engine, stack, &running, invocation, context, outbound, deadline,
+            )
+            .await
+        });
+        // The call's own thread stops it at its deadline. Should that thread get no CPU
+        // (the low-priority one, on a saturated machine), the caller is answered anyway,
+        // [`ANSWERED_LATE`] after the deadline; the task ends at its next chance.
+        let answer_by = deadline.checked_add(ANSWERED_LATE).unwrap_or(deadline);
+        let spawned = match tokio::time::timeout_at(answer_by.into(), &mut task).await {
+            Ok(joined) => joined,
+            Err(_) => {
+                task.abort();
+                usage.run_time = Some(started.elapsed());
+                let fault = Fault::Deadline {
+                    limit: plugin.policy.limits.timeout,
+                };
+                self.judge(plugin, Some(&fault));
+                return Err(CallFailure::Fault(fault));
+            }
+        };
         usage.run_time = Some(started.elapsed());
         let (returned, used) = spawned.map_err(|err| {
             CallFailure::Fault(Fault::Crashed {
@@ -495,6 +509,10 @@ fn deadline_after(timeout: std::time::Duration) -> Instant {
         .unwrap_or(now)
 }
 
+/// How long after its deadline a call is answered with [`Fault::Deadline`] when its thread
+/// has not ended it by then ([`Runtime::call_measured`]).
+pub const ANSWERED_LATE: std::time::Duration = std::time::Duration::from_millis(100);
+
 /// Most content blocks one result may have.
 pub const MAX_CONTENT_ITEMS: usize = 1024;
 
@@ -587,6 +605,52 @@ fn result_size(result: &CallResult) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A call whose thread gets no CPU at all (here: the low-priority thread, held by a
+    /// blocking task) is still answered soon after its deadline, with the deadline fault.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_call_whose_thread_gets_no_cpu_is_answered_soon_after_its_deadline() {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures");
+        let wasm = fixtures.join("hostile.wasm");
+        assert!(
+            wasm.is_file(),
+            "no {}: run `cargo xtask plugins`",
+            wasm.display()
+        );
+        let text =
+            "[runtime]\nmax-concurrent-calls = 4\n[plugins.hostile.limits]\ntimeout = \"200ms\"\n";
+        let raw: crate::config::RawConfig = toml::from_str(text).expect("valid config");
+        let settings = crate::config::Settings::resolve(
+            raw,
+            None,
+            &fixtures,
+            crate::config::Overrides::default(),
+        )
+        .expect("config resolves");
+        let runtime = Runtime::new(&settings.runtime, None).expect("runtime");
+        let (policy, _) = settings.policy("hostile", &wasm).expect("policy");
+        let plugin = Arc::new(runtime.load("hostile", &wasm, policy).await.expect("load"));
+        for _ in 0..settings.runtime.demote_after {
+            plugin.conduct.record(true, settings.runtime.demote_after);
+        }
+        assert!(plugin.conduct.demoted());
+        // The low-priority executor has one thread: this holds it for 10 s.
+        let _held = runtime
+            .demoted
+            .spawn(async { std::thread::sleep(Duration::from_secs(10)) });
+        let started = Instant::now();
+        let failure = runtime
+            .call(&plugin, "ok", "{}", CallContext::default())
+            .await
+            .expect_err("the call cannot run");
+        let took = started.elapsed();
+        assert_eq!(
+            failure.to_string(),
+            "exceeded its time limit of 200ms per call; raise limits.timeout for this plugin if the work is legitimate"
+        );
+        // 200 ms + ANSWERED_LATE, far from the 10 s the thread is held.
+        assert!(took < Duration::from_secs(5), "answered after {took:?}");
+    }
 
     #[test]
     fn counts_within_the_pool_share_are_the_plugins_own_limit() {

@@ -8,6 +8,10 @@
 //! - all tools: spawn until a `tools/list` (sent after each `tools/list_changed`) lists
 //!   every tool, i.e. until the big guests finished compiling in the background.
 //!
+//! Then 50 distinct small plugins (the echo fixture, each with its own custom section, so
+//! each has its own digest and artifact): the same times from a warm cache and from an
+//! empty one (issue #19's "50 plugins" rows).
+//!
 //! `CAPSULE_BENCH_BASELINE=/path/to/capsule` runs an older build side by side (one that
 //! compiles everything before answering shows it in its `initialize` time).
 //!
@@ -71,34 +75,104 @@ fn main() {
     println!("| build | `initialize` | first `tools/list` (tools) | every tool listed |");
     println!("|---|---|---|---|");
     for (label, binary) in &binaries {
-        let mut runs: Vec<Run> = (0..RUNS)
-            .map(|_| run(binary, folder.path(), expected))
-            .collect();
-        let median = |runs: &mut Vec<Run>, key: fn(&Run) -> Duration| {
-            runs.sort_by_key(key);
-            key(&runs[RUNS / 2])
-        };
-        let initialize = median(&mut runs, |r| r.initialize);
-        let all = median(&mut runs, |r| r.all_tools);
-        let first = median(&mut runs, |r| r.first_list);
-        let first_tools = runs[RUNS / 2].first_tools;
+        row(label, binary, folder.path(), expected, None);
+    }
+
+    let echo = target.join("fixtures/echo.wasm");
+    if !echo.is_file() {
         println!(
-            "| {label} | {:.1} ms | {:.1} ms ({first_tools} of {}) | {:.0} ms |",
-            ms(initialize),
-            ms(first),
-            runs[0].tools,
-            ms(all)
+            "\nno echo fixture in {}: run `cargo xtask plugins`",
+            target.display()
+        );
+        return;
+    }
+    let distinct = tempfile::tempdir().expect("temp dir");
+    distinct_copies(&echo, distinct.path(), DISTINCT);
+    let warm = tempfile::tempdir().expect("temp dir");
+    let expected = every_tool_cached(
+        Path::new(env!("CARGO_BIN_EXE_capsule")),
+        distinct.path(),
+        warm.path(),
+    );
+    println!("\n{DISTINCT} distinct plugins (echo fixture copies), median of {RUNS} runs\n");
+    println!("| build, cache | `initialize` | first `tools/list` (tools) | every tool listed |");
+    println!("|---|---|---|---|");
+    for (label, binary) in &binaries {
+        row(
+            &format!("{label}, cached"),
+            binary,
+            distinct.path(),
+            expected,
+            Some(warm.path()),
+        );
+        row(
+            &format!("{label}, empty cache"),
+            binary,
+            distinct.path(),
+            expected,
+            None,
         );
     }
+}
+
+/// How many distinct plugins the second part loads.
+const DISTINCT: usize = 50;
+
+/// Writes `count` copies of the component `wasm` into `folder`, `echo01.wasm` …, each with
+/// a custom section of its own appended (a component may end with custom sections), so
+/// each is a distinct plugin to the host: its own digest, artifact and tools.
+fn distinct_copies(wasm: &Path, folder: &Path, count: usize) {
+    let bytes = std::fs::read(wasm).expect("read the echo fixture");
+    for i in 1..=count {
+        let name = b"capsule-bench";
+        let payload = format!("copy {i}");
+        let mut content = vec![name.len() as u8];
+        content.extend_from_slice(name);
+        content.extend_from_slice(payload.as_bytes());
+        let mut copy = bytes.clone();
+        // Custom section: id 0, then its size and content (sizes under 128: one LEB byte).
+        copy.push(0);
+        copy.push(u8::try_from(content.len()).expect("a short section"));
+        copy.extend_from_slice(&content);
+        std::fs::write(folder.join(format!("echo{i:02}.wasm")), copy).expect("write a copy");
+    }
+}
+
+/// Prints the table row of `label`: the medians of `RUNS` runs of `binary` on `plugins`
+/// (each with a fresh empty cache, or with `warm`).
+fn row(label: &str, binary: &Path, plugins: &Path, expected: usize, warm: Option<&Path>) {
+    let mut runs: Vec<Run> = (0..RUNS)
+        .map(|_| run(binary, plugins, expected, warm))
+        .collect();
+    let median = |runs: &mut Vec<Run>, key: fn(&Run) -> Duration| {
+        runs.sort_by_key(key);
+        key(&runs[RUNS / 2])
+    };
+    let initialize = median(&mut runs, |r| r.initialize);
+    let all = median(&mut runs, |r| r.all_tools);
+    let first = median(&mut runs, |r| r.first_list);
+    let first_tools = runs[RUNS / 2].first_tools;
+    println!(
+        "| {label} | {:.1} ms | {:.1} ms ({first_tools} of {}) | {:.1} ms |",
+        ms(initialize),
+        ms(first),
+        runs[0].tools,
+        ms(all)
+    );
 }
 
 /// How many tools the folder has: `capsule list --json` (compiling into a scratch cache).
 fn every_tool(binary: &Path, plugins: &Path) -> usize {
     let cache = tempfile::tempdir().expect("temp dir");
+    every_tool_cached(binary, plugins, cache.path())
+}
+
+/// [`every_tool`], compiling into (and so warming) `cache`.
+fn every_tool_cached(binary: &Path, plugins: &Path, cache: &Path) -> usize {
     let out = Command::new(binary)
         .args(["list", "--json", "--plugins"])
         .arg(plugins)
-        .env("CAPSULE_CACHE_DIR", cache.path())
+        .env("CAPSULE_CACHE_DIR", cache)
         .env_remove("CAPSULE_CONFIG")
         .stderr(Stdio::null())
         .output()
@@ -107,13 +181,15 @@ fn every_tool(binary: &Path, plugins: &Path) -> usize {
     tools.as_array().map_or(0, Vec::len)
 }
 
-fn run(binary: &Path, plugins: &Path, expected: usize) -> Run {
-    let cache = tempfile::tempdir().expect("temp dir");
+/// One start of `binary` serving `plugins`, with a fresh empty cache or `warm`.
+fn run(binary: &Path, plugins: &Path, expected: usize, warm: Option<&Path>) -> Run {
+    let empty = tempfile::tempdir().expect("temp dir");
+    let cache = warm.unwrap_or(empty.path());
     let started = Instant::now();
     let mut child = Command::new(binary)
         .args(["serve", "--log-level", "warn", "--plugins"])
         .arg(plugins)
-        .env("CAPSULE_CACHE_DIR", cache.path())
+        .env("CAPSULE_CACHE_DIR", cache)
         .env_remove("CAPSULE_CONFIG")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())

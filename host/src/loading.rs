@@ -176,7 +176,8 @@ pub fn spawn(
                     audit.plugins(std::slice::from_ref(&plugin), &[]);
                     metrics.plugin_event(PluginEvent::Loaded, 1);
                     loaded.push(plugin);
-                    registry.swap(ToolSet::build(loaded.clone()).0);
+                    let serving = registry.snapshot();
+                    registry.swap(ToolSet::build_growing(&serving, loaded.clone()).0);
                     true
                 }
                 Err(message) => {

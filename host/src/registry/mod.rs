@@ -38,7 +38,19 @@ impl ToolSet {
     /// Builds the set from `plugins`. Names are given in plugin-name order, then in each
     /// plugin's tool order, so the outcome of a collision is the same on every start.
     pub fn build(plugins: Vec<Arc<Plugin>>) -> (Self, Vec<ToolProblem>) {
-        Self::build_keeping(plugins, &HashMap::new())
+        Self::build_keeping(plugins, &HashMap::new(), None)
+    }
+
+    /// [`ToolSet::build`] of `plugins` while they load one after another into `previous`:
+    /// the same names, but a tool that `previous` already serves under the same name, for
+    /// the same loaded plugin, keeps its compiled schemas instead of compiling them again
+    /// (so loading n plugins compiles each tool once, not n times). The problems of such
+    /// reused tools are not reported again.
+    pub fn build_growing(
+        previous: &ToolSet,
+        plugins: Vec<Arc<Plugin>>,
+    ) -> (Self, Vec<ToolProblem>) {
+        Self::build_keeping(plugins, &HashMap::new(), Some(previous))
     }
 
     /// Builds the set that follows `previous` (a reload): a tool of a plugin that is
@@ -60,14 +72,16 @@ impl ToolSet {
                 )
             })
             .collect();
-        Self::build_keeping(plugins, &kept)
+        Self::build_keeping(plugins, &kept, None)
     }
 
     /// [`ToolSet::build`], with the exposed names in `kept` (by plugin and tool name)
-    /// reserved for their tools before any other name is given.
+    /// reserved for their tools before any other name is given, reusing the tools of
+    /// `reuse` as [`ToolSet::build_growing`] says.
     fn build_keeping(
         mut plugins: Vec<Arc<Plugin>>,
         kept: &HashMap<(String, String), String>,
+        reuse: Option<&ToolSet>,
     ) -> (Self, Vec<ToolProblem>) {
         plugins.sort_by(|a, b| a.name.cmp(&b.name));
         let mut names = naming::NameAllocator::default();
@@ -115,7 +129,17 @@ impl ToolSet {
                     None => names.claim(&wanted),
                 };
                 let mut warnings = Vec::new();
-                match RegisteredTool::new(plugin.clone(), tool, exposed.clone(), &mut warnings) {
+                let served = reuse
+                    .and_then(|previous| previous.get(&exposed))
+                    .filter(|t| Arc::ptr_eq(&t.plugin, plugin) && t.tool_name == tool.name);
+                let registered = match served {
+                    Some(served) => Ok(served.clone()),
+                    None => {
+                        RegisteredTool::new(plugin.clone(), tool, exposed.clone(), &mut warnings)
+                            .map(Arc::new)
+                    }
+                };
+                match registered {
                     Ok(registered) => {
                         if exposed != wanted {
                             warnings.push(format!(
@@ -123,7 +147,7 @@ impl ToolSet {
                             ));
                         }
                         set.index.insert(exposed, set.tools.len());
-                        set.tools.push(Arc::new(registered));
+                        set.tools.push(registered);
                     }
                     Err(message) => {
                         problems.push(problem(format!("tool {shown} skipped: {message}"), true));

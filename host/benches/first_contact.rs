@@ -8,9 +8,10 @@
 //! - all tools: spawn until a `tools/list` (sent after each `tools/list_changed`) lists
 //!   every tool, i.e. until the big guests finished compiling in the background.
 //!
-//! Then 50 distinct small plugins (the echo fixture, each with its own custom section, so
-//! each has its own digest and artifact): the same times from a warm cache and from an
-//! empty one (issue #19's "50 plugins" rows).
+//! Then 50 distinct small plugins, once of the echo fixture (16 tools) and once of the
+//! caller fixture (1 tool), each copy with its own custom section, so each has its own
+//! digest and artifact: the same times from a warm cache and from an empty one (issue #19's
+//! "50 plugins" rows).
 //!
 //! `CAPSULE_BENCH_BASELINE=/path/to/capsule` runs an older build side by side (one that
 //! compiles everything before answering shows it in its `initialize` time).
@@ -78,51 +79,58 @@ fn main() {
         row(label, binary, folder.path(), expected, None);
     }
 
-    let echo = target.join("fixtures/echo.wasm");
-    if !echo.is_file() {
+    for stem in ["echo", "caller"] {
+        let fixture = target.join(format!("fixtures/{stem}.wasm"));
+        if !fixture.is_file() {
+            println!(
+                "\nno {stem} fixture in {}: run `cargo xtask plugins`",
+                target.display()
+            );
+            return;
+        }
+        let distinct = tempfile::tempdir().expect("temp dir");
+        distinct_copies(&fixture, distinct.path(), DISTINCT, stem);
+        let warm = tempfile::tempdir().expect("temp dir");
+        let expected = every_tool_cached(
+            Path::new(env!("CARGO_BIN_EXE_capsule")),
+            distinct.path(),
+            warm.path(),
+        );
         println!(
-            "\nno echo fixture in {}: run `cargo xtask plugins`",
-            target.display()
+            "\n{DISTINCT} distinct plugins ({stem} fixture copies, {expected} tools), median of {RUNS} runs\n"
         );
-        return;
-    }
-    let distinct = tempfile::tempdir().expect("temp dir");
-    distinct_copies(&echo, distinct.path(), DISTINCT);
-    let warm = tempfile::tempdir().expect("temp dir");
-    let expected = every_tool_cached(
-        Path::new(env!("CARGO_BIN_EXE_capsule")),
-        distinct.path(),
-        warm.path(),
-    );
-    println!("\n{DISTINCT} distinct plugins (echo fixture copies), median of {RUNS} runs\n");
-    println!("| build, cache | `initialize` | first `tools/list` (tools) | every tool listed |");
-    println!("|---|---|---|---|");
-    for (label, binary) in &binaries {
-        row(
-            &format!("{label}, cached"),
-            binary,
-            distinct.path(),
-            expected,
-            Some(warm.path()),
+        println!(
+            "| build, cache | `initialize` | first `tools/list` (tools) | every tool listed |"
         );
-        row(
-            &format!("{label}, empty cache"),
-            binary,
-            distinct.path(),
-            expected,
-            None,
-        );
+        println!("|---|---|---|---|");
+        for (label, binary) in &binaries {
+            let folder = distinct.path();
+            row(
+                &format!("{label}, cached"),
+                binary,
+                folder,
+                expected,
+                Some(warm.path()),
+            );
+            row(
+                &format!("{label}, empty cache"),
+                binary,
+                folder,
+                expected,
+                None,
+            );
+        }
     }
 }
 
 /// How many distinct plugins the second part loads.
 const DISTINCT: usize = 50;
 
-/// Writes `count` copies of the component `wasm` into `folder`, `echo01.wasm` …, each with
+/// Writes `count` copies of the component `wasm` into `folder`, `STEM01.wasm` …, each with
 /// a custom section of its own appended (a component may end with custom sections), so
 /// each is a distinct plugin to the host: its own digest, artifact and tools.
-fn distinct_copies(wasm: &Path, folder: &Path, count: usize) {
-    let bytes = std::fs::read(wasm).expect("read the echo fixture");
+fn distinct_copies(wasm: &Path, folder: &Path, count: usize, stem: &str) {
+    let bytes = std::fs::read(wasm).expect("read a fixture");
     for i in 1..=count {
         let name = b"capsule-bench";
         let payload = format!("copy {i}");
@@ -134,7 +142,7 @@ fn distinct_copies(wasm: &Path, folder: &Path, count: usize) {
         copy.push(0);
         copy.push(u8::try_from(content.len()).expect("a short section"));
         copy.extend_from_slice(&content);
-        std::fs::write(folder.join(format!("echo{i:02}.wasm")), copy).expect("write a copy");
+        std::fs::write(folder.join(format!("{stem}{i:02}.wasm")), copy).expect("write a copy");
     }
 }
 

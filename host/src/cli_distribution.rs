@@ -73,7 +73,7 @@ pub async fn pull(settings: &Settings, text: &str) -> Result<ExitCode> {
         reference.registry(),
         reference.repository()
     );
-    out!("pulled {} ({} bytes)", source.text(), fetched.bytes.len());
+    out!("pulled {} ({} bytes)", source.text(), fetched.wasm.len());
     out!("sha256   {}", fetched.digest);
     out!("manifest {manifest}");
     if let Some(key) = &fetched.signed_by {

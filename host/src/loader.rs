@@ -7,7 +7,7 @@ use std::sync::Arc;
 use crate::config::Settings;
 use crate::distribution::source::Fetched;
 use crate::distribution::store::Store;
-use crate::distribution::{Digest, FetchError, Fetcher, Origin, Source, fetch};
+use crate::distribution::{Digest, FetchError, Fetcher, Origin, Source, Wasm, fetch};
 use crate::policy::PluginPolicy;
 use crate::registry::{ToolProblem, ToolSet, naming};
 use crate::runtime::{Plugin, Runtime};
@@ -181,7 +181,7 @@ pub type Loaded = (Result<Plugin, String>, Vec<Problem>);
 
 /// Fetches, checks and loads the plugin `name` from `kind` with its policy from
 /// `settings`; `compiling` is called with its size when it must be compiled (see
-/// [`Runtime::load_bytes`]).
+/// [`Runtime::load_wasm`]).
 pub async fn load_one(
     runtime: &Runtime,
     settings: &Settings,
@@ -215,18 +215,18 @@ pub async fn load_one(
     load_fetched(runtime, fetched, policy, name, compiling, started).await
 }
 
-/// [`load_one`] of the plugin file `path`, already read into `bytes` with sha256 `digest`
-/// (as the reloader has it after looking whether it changed): not read or hashed again.
+/// [`load_one`] of the plugin file `path`, already hashed into `wasm` with sha256 `digest`
+/// (as the reloader has it after looking whether it changed): not hashed again.
 pub async fn load_read_file(
     runtime: &Runtime,
     settings: &Settings,
     name: &str,
     path: &Path,
-    bytes: Vec<u8>,
+    wasm: Wasm,
     digest: Digest,
 ) -> Loaded {
     let started = std::time::Instant::now();
-    let fetched = fetch::file_read(name, path, bytes, digest, file_origin(settings, name));
+    let fetched = fetch::file_read(name, path, wasm, digest, file_origin(settings, name));
     let policy = settings.policy(name, path);
     load_fetched(runtime, fetched, policy, name, |_| {}, started).await
 }
@@ -264,14 +264,7 @@ async fn load_fetched(
     };
     let digest = fetched.digest.hex().to_string();
     let result = runtime
-        .load_bytes(
-            name,
-            &fetched.path,
-            fetched.bytes,
-            digest,
-            policy,
-            compiling,
-        )
+        .load_wasm(name, &fetched.path, fetched.wasm, digest, policy, compiling)
         .await
         .map(|mut plugin| {
             plugin.source = fetched.source;

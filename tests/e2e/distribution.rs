@@ -440,6 +440,8 @@ async fn the_lock_records_remote_plugins_and_locked_refuses_a_moved_tag() {
 
 #[tokio::test]
 async fn cache_gc_removes_unreferenced_pulls_and_artifacts_and_keeps_referenced_ones() {
+    // Also: an artifact of the earlier cache format (`-v1.cwasm` with a `.sha256` record)
+    // is never loaded again, so it is unreferenced even while its `.wasm` is in use.
     let echo = component("fixtures/echo.wasm");
     let digest = digest_of(&echo);
     let port = file_server(std::fs::read(&echo).expect("read echo")).await;
@@ -467,9 +469,25 @@ async fn cache_gc_removes_unreferenced_pulls_and_artifacts_and_keeps_referenced_
         "nothing unreferenced yet:\n{kept}"
     );
 
+    let hash = digest_of(&component("plugins/hash.wasm"));
+    let old = folder
+        .dir
+        .path()
+        .join(format!("cache/{}-0123456789abcdef-v1.cwasm", hash.hex()));
+    std::fs::write(&old, b"old native code").expect("plant an old artifact");
+    let old_record = old.with_extension("cwasm.sha256");
+    std::fs::write(&old_record, "artifact 00\nwasm 00\n").expect("and its record");
     std::fs::write(folder.dir.path().join("capsule.toml"), "").expect("drop the source");
     let (code, removed, stderr) = run(&folder, &["cache", "gc", "--grace", "0"]).await;
     assert_eq!(code, 0, "gc failed:\n{removed}\n{stderr}");
+    assert!(
+        removed.contains(&format!("removed artifact  sha256:{}", &hash.hex()[..12])),
+        "the old-format artifact of hash is removed:\n{removed}"
+    );
+    assert!(
+        !old.exists() && !old_record.exists(),
+        "with its record:\n{removed}"
+    );
     for kind in ["source", "pulled", "artifact"] {
         assert!(
             removed.contains(&format!("removed {kind:<9} sha256:{short}")),

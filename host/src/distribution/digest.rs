@@ -13,6 +13,11 @@ impl Digest {
         Self(hex::encode(Sha256::digest(bytes)))
     }
 
+    /// The digest whose 32 bytes are `sha256`.
+    pub fn from_sha256(sha256: [u8; 32]) -> Self {
+        Self(hex::encode(sha256))
+    }
+
     /// Reads `sha256:HEX` or `HEX` (64 hex digits, either case).
     pub fn parse(text: &str) -> Result<Self, String> {
         let hex = text.strip_prefix("sha256:").unwrap_or(text);

@@ -15,6 +15,7 @@ use super::https::{self, DownloadError};
 use super::oci::{self, OciError};
 use super::source::{Fetched, OciSource, Origin, Source};
 use super::store::{Record, Store};
+use super::wasm::{self, Wasm};
 
 /// Why a plugin's bytes could not be had, or were refused.
 #[derive(Debug, thiserror::Error)]
@@ -89,22 +90,24 @@ fn pin_origin(name: &str) -> String {
 
 /// Reads the plugin file `path` and checks it against the pin of `origin`.
 pub async fn file(name: &str, path: &Path, origin: Option<&Origin>) -> Result<Fetched, FetchError> {
-    let bytes = tokio::fs::read(path)
+    let read = |reason| FetchError::Read {
+        path: path.to_path_buf(),
+        reason,
+    };
+    let hashing = path.to_path_buf();
+    let (digest, wasm) = tokio::task::spawn_blocking(move || wasm::hash_file(&hashing))
         .await
-        .map_err(|reason| FetchError::Read {
-            path: path.to_path_buf(),
-            reason,
-        })?;
-    let digest = Digest::of(&bytes);
-    file_read(name, path, bytes, digest, origin)
+        .map_err(|err| read(std::io::Error::other(err)))?
+        .map_err(read)?;
+    file_read(name, path, wasm, digest, origin)
 }
 
-/// [`file`] for a file already read into `bytes`, whose sha256 is `digest`: checked
-/// against the pin of `origin`, not read or hashed again.
+/// [`file`] for a file already hashed into `wasm`, whose sha256 is `digest`: checked
+/// against the pin of `origin`, not hashed again.
 pub fn file_read(
     name: &str,
     path: &Path,
-    bytes: Vec<u8>,
+    wasm: Wasm,
     digest: Digest,
     origin: Option<&Origin>,
 ) -> Result<Fetched, FetchError> {
@@ -118,7 +121,7 @@ pub fn file_read(
         mismatch,
     })?;
     Ok(Fetched {
-        bytes,
+        wasm,
         digest,
         path: path.to_path_buf(),
         source: None,
@@ -147,7 +150,7 @@ impl Fetcher {
             Source::Oci(oci) => self.oci(name, &text, oci, origin, key).await?,
         };
         Ok(Fetched {
-            bytes,
+            wasm: Wasm::Bytes(bytes),
             digest,
             path: PathBuf::from(&text),
             source: Some(text),

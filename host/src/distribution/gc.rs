@@ -1,5 +1,6 @@
 //! `capsule cache ls|gc`: what the cache folder holds — precompiled artifacts
-//! (`HEX-ENGINE-v1.cwasm` and their `.sha256` record), pulled plugins
+//! (`HEX-ENGINE-v2.cwasm` and their `.digests` record; those of an earlier format are
+//! referenced by nothing), pulled plugins
 //! (`plugins/sha256-HEX.wasm`) and source records (`sources/*.json`) — which plugin of the
 //! config references each, and removing what nothing references and was not used for a
 //! grace period (a use sets a file's modification time).
@@ -152,11 +153,17 @@ pub fn list(dir: &Path, settings: &Settings) -> std::io::Result<Vec<Entry>> {
             .split('-')
             .next()
             .and_then(|hex| Digest::parse(hex).ok());
-        let by = digest.as_ref().map(|d| refs.digest(d)).unwrap_or_default();
+        // An artifact of an earlier format is never loaded again, whoever uses its `.wasm`.
+        let by = match &digest {
+            Some(digest) if name.ends_with(crate::runtime::cache::FORMAT) => refs.digest(digest),
+            _ => Vec::new(),
+        };
         let mut files = vec![path.clone()];
-        let record = PathBuf::from(format!("{}.sha256", path.display()));
-        if record.is_file() {
-            files.push(record);
+        let legacy = PathBuf::from(format!("{}.sha256", path.display()));
+        for record in [crate::runtime::cache::digest_path(&path), legacy] {
+            if record.is_file() {
+                files.push(record);
+            }
         }
         entries.push(entry(EntryKind::Artifact, digest, files, by));
     }

@@ -97,8 +97,8 @@ pub struct Origin {
 /// A plugin's bytes, ready to load.
 #[derive(Debug, Clone)]
 pub struct Fetched {
-    /// The `.wasm` bytes.
-    pub bytes: Vec<u8>,
+    /// The `.wasm`: its bytes, or the file to read them from if it must be compiled.
+    pub wasm: super::Wasm,
     /// Their sha256.
     pub digest: Digest,
     /// The file they were read from, or for a remote source the source itself (messages,

@@ -12,6 +12,7 @@ use futures::StreamExt;
 
 use crate::config::Settings;
 use crate::distribution::Digest;
+use crate::distribution::wasm::{self, Wasm};
 use crate::loader::{self, FolderError, Kind, Plan, Problem, Severity};
 use crate::lock::{Lock, policy_items};
 use crate::policy::PluginPolicy;
@@ -68,8 +69,8 @@ impl Fingerprint {
     }
 }
 
-/// A changed plugin file as [`Reloader::examine`] read it: its bytes and their sha256.
-type Read = (Vec<u8>, Digest);
+/// A changed plugin file as [`Reloader::examine`] hashed it, and its sha256.
+type Read = (Wasm, Digest);
 
 /// Reloads the plugins folder into a registry, one change at a time.
 pub struct Reloader {
@@ -169,9 +170,9 @@ impl Reloader {
         let runtime = &self.runtime;
         let settings = &self.settings;
         let mut loads = futures::stream::iter(to_load.into_iter().map(
-            |(name, path, (bytes, digest), old, found)| async move {
+            |(name, path, (wasm, digest), old, found)| async move {
                 let loaded =
-                    loader::load_read_file(runtime, settings, &name, &path, bytes, digest).await;
+                    loader::load_read_file(runtime, settings, &name, &path, wasm, digest).await;
                 (name, old, found, loaded)
             },
         ))
@@ -214,18 +215,19 @@ impl Reloader {
         Ok(outcome)
     }
 
-    /// The file's digest and the policy it would load with, and the bytes read (loaded
-    /// from these if it changed), or why it cannot load.
+    /// The file's digest and the policy it would load with, and the hashed file (loaded
+    /// from it if it changed), or why it cannot load.
     async fn examine(&self, name: &str, path: &Path) -> Result<(Fingerprint, Read), String> {
-        let bytes = tokio::fs::read(path)
+        let started = std::time::Instant::now();
+        let hashing = path.to_path_buf();
+        let (digest, wasm) = tokio::task::spawn_blocking(move || wasm::hash_file(&hashing))
             .await
+            .map_err(std::io::Error::other)
+            .and_then(|hashed| hashed)
             .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
-        let digest = Digest::of(&bytes);
         let (policy, _) = self.settings.policy(name, path)?;
-        Ok((
-            Fingerprint::of(path, digest.hex(), &policy),
-            (bytes, digest),
-        ))
+        tracing::debug!(plugin = name, bytes = wasm.len(), elapsed = ?started.elapsed(), "examined");
+        Ok((Fingerprint::of(path, digest.hex(), &policy), (wasm, digest)))
     }
 
     /// With a lock: why the file `path` of `name` with sha256 `digest` may not serve.

@@ -23,7 +23,7 @@ pub const SETTLE: Duration = Duration::from_millis(200);
 
 /// How long the folder must be quiet when every changed file is complete: enough to
 /// gather a plugin and its sidecar written together into one batch.
-pub const QUIET: Duration = Duration::from_millis(20);
+pub const QUIET: Duration = Duration::from_millis(10);
 
 /// A running watcher of one folder; dropping it stops the events.
 pub struct FolderWatch {

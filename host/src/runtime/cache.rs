@@ -5,16 +5,23 @@
 //!   user owns it ([`CacheError`]);
 //! - an artifact is named by the sha256 of its `.wasm` and the engine's precompile
 //!   compatibility hash (wasmtime version, target and every setting that affects code), and
-//!   a `.sha256` file beside it records that `.wasm` digest and the sha256 of the artifact;
-//!   an artifact whose bytes do not match is discarded (with a `warn` log) and recompiled;
+//!   a `.digests` record beside it holds that `.wasm` digest and the BLAKE3 digest of the
+//!   artifact; an artifact whose bytes do not match is discarded (with a `warn` log) and
+//!   recompiled;
 //! - both are written to temporary files unique to the process and the store, then renamed
 //!   into place (artifact first), so concurrent loads (in one host or several) never load a
 //!   partial file.
 //!
-//! The artifact is checked by streaming it through sha256 and then mapped by wasmtime
+//! The artifact is checked by hashing its mapped bytes and then mapped by wasmtime
 //! (`deserialize_file`), which keeps the page cache shared and loads a 50 MB artifact in
-//! tens of milliseconds instead of copying it twice. Between the check and the mapping only
-//! the folder's owner can change the file, and that user can change the host itself.
+//! milliseconds instead of copying it twice. BLAKE3 rather than sha256 because the check
+//! runs before every load: it hashes the 45 MB artifact of a Python plugin in about 5 ms
+//! (on both cores) where sha256 took 31 ms (BENCHMARKS.md, "Hot reload"). Between the check and the
+//! mapping only the folder's owner can change the file, and that user can change the host
+//! itself.
+//!
+//! Artifacts of an earlier format (`-v1.cwasm`, with a `.sha256` record) are never loaded;
+//! `capsule cache gc` removes them.
 //!
 //! Loading one maps native code into the process, which is why this is the one module
 //! allowed `unsafe`: see the safety comments in [`ArtifactCache::load_or_compile`].
@@ -100,6 +107,10 @@ pub enum CacheError {
     },
 }
 
+/// How the names of this format's artifacts end (after `WASMDIGEST-ENGINEKEY`); older
+/// formats' artifacts are never loaded.
+pub const FORMAT: &str = "-v2.cwasm";
+
 /// Makes temporary file names unique within the process (the pid makes them unique across).
 static TEMP_COUNTER: AtomicU64 = AtomicU64::new(0);
 
@@ -118,17 +129,18 @@ impl ArtifactCache {
     fn artifact_path(&self, digest: &str) -> Option<PathBuf> {
         self.dir
             .as_ref()
-            .map(|dir| dir.join(format!("{digest}-{}-v1.cwasm", self.engine_key)))
+            .map(|dir| dir.join(format!("{digest}-{}{FORMAT}", self.engine_key)))
     }
 
-    /// Returns the component for `wasm` (whose sha256 is `digest`), from the cache if
-    /// possible, compiling and storing it otherwise. An artifact whose header does not
+    /// Returns the component of the `.wasm` whose sha256 is `digest`, from the cache if
+    /// possible, compiling and storing it otherwise (`wasm` gives its bytes, asked for only
+    /// then). An artifact whose header does not
     /// match (corrupt, tampered with, or not ours) is discarded and replaced, never run.
     /// `compiling` is called once compilation is known to be needed, before it starts.
     pub fn load_or_compile(
         &self,
         engine: &Engine,
-        wasm: &[u8],
+        wasm: impl FnOnce(&str) -> std::io::Result<Vec<u8>>,
         digest: &str,
         compiling: impl FnOnce(),
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
@@ -141,7 +153,7 @@ impl ArtifactCache {
             let started = Instant::now();
             // SAFETY: `deserialize_file` requires a file produced by `precompile_component`
             // of a compatible engine and not modified since. This module wrote it from
-            // `precompile_component` and recorded its sha256, which its bytes were just
+            // `precompile_component` and recorded its BLAKE3 digest, which its bytes were just
             // checked against, in a folder only this user may write (so nobody else can
             // change it between the check and the mapping), under a name that carries the
             // `.wasm` digest and our engine's compatibility hash; wasmtime also checks its own
@@ -159,8 +171,9 @@ impl ArtifactCache {
             }
         }
         compiling();
+        let wasm = wasm(digest).map_err(|err| wasmtime::Error::msg(err.to_string()))?;
         let started = Instant::now();
-        let artifact = engine.precompile_component(wasm)?;
+        let artifact = engine.precompile_component(&wasm)?;
         tracing::debug!(elapsed = ?started.elapsed(), bytes = wasm.len(), "compiled component");
         if let Some(path) = path.as_deref()
             && let Err(err) = store(path, digest, &artifact)
@@ -222,16 +235,20 @@ fn open_dir(dir: &Path) -> Result<PathBuf, CacheError> {
     Ok(dir)
 }
 
-/// Where the digests of the artifact at `path` are recorded.
-fn digest_path(path: &Path) -> PathBuf {
+/// Where the digests of the artifact at `path` are recorded (`NAME.cwasm.digests`).
+pub fn digest_path(path: &Path) -> PathBuf {
     let mut name = path.file_name().unwrap_or_default().to_os_string();
-    name.push(".sha256");
+    name.push(".digests");
     path.with_file_name(name)
 }
 
-/// What the `.sha256` file of an artifact says: `artifact HEX` and `wasm HEX` lines.
-fn record(artifact: &[u8], wasm_digest: &str) -> String {
-    format!("artifact {}\nwasm {wasm_digest}\n", hex::encode(artifact))
+/// What the record of an artifact says: `artifact-blake3 HEX` and `wasm HEX` (its
+/// `.wasm`'s sha256) lines.
+fn record(artifact: &blake3::Hash, wasm_digest: &str) -> String {
+    format!(
+        "artifact-blake3 {}\nwasm {wasm_digest}\n",
+        artifact.to_hex()
+    )
 }
 
 /// Whether the artifact at `path` is the one recorded beside it, made from the `.wasm`
@@ -241,7 +258,7 @@ fn verified(path: &Path, digest: &str) -> bool {
     let Ok(recorded) = fs::read_to_string(digest_path(path)) else {
         return false;
     };
-    let actual = match sha256_of_file(path) {
+    let actual = match blake3_of_file(path) {
         Ok(actual) => actual,
         Err(err) if err.kind() == std::io::ErrorKind::NotFound => return false,
         Err(err) => {
@@ -263,18 +280,10 @@ fn verified(path: &Path, digest: &str) -> bool {
     true
 }
 
-/// The sha256 of a file, read in chunks.
-fn sha256_of_file(path: &Path) -> std::io::Result<[u8; 32]> {
-    let mut file = fs::File::open(path)?;
-    let mut hasher = Sha256::new();
-    let mut buf = vec![0u8; 1 << 20];
-    loop {
-        let n = std::io::Read::read(&mut file, &mut buf)?;
-        if n == 0 {
-            return Ok(hasher.finalize().into());
-        }
-        hasher.update(&buf[..n]);
-    }
+/// The BLAKE3 digest of a file, hashed from a read-only mapping (no copy) on every core
+/// (rayon's pool, which the compiler uses too).
+fn blake3_of_file(path: &Path) -> std::io::Result<blake3::Hash> {
+    Ok(blake3::Hasher::new().update_mmap_rayon(path)?.finalize())
 }
 
 /// Writes `code` to `path` and its record beside it, each through a temporary file unique
@@ -284,7 +293,7 @@ fn store(path: &Path, digest: &str, code: &[u8]) -> std::io::Result<()> {
     write_atomically(path, code)?;
     write_atomically(
         &digest_path(path),
-        record(&Sha256::digest(code), digest).as_bytes(),
+        record(&blake3::hash(code), digest).as_bytes(),
     )
 }
 
@@ -353,7 +362,11 @@ mod tests {
             assert!(!verified(&path, &wasm_digest), "flipped byte {at}");
         }
         store(&path, &wasm_digest, b"native code").unwrap();
-        fs::write(digest_path(&path), record(&[0; 32], &wasm_digest)).unwrap();
+        fs::write(
+            digest_path(&path),
+            record(&blake3::Hash::from_bytes([0; 32]), &wasm_digest),
+        )
+        .unwrap();
         assert!(!verified(&path, &wasm_digest), "a changed record");
         let mut names: Vec<_> = fs::read_dir(&dir)
             .unwrap()
@@ -362,7 +375,7 @@ mod tests {
         names.sort();
         assert_eq!(
             names,
-            ["a.cwasm", "a.cwasm.sha256"],
+            ["a.cwasm", "a.cwasm.digests"],
             "no temporary files are left"
         );
         fs::remove_dir_all(&dir).unwrap();

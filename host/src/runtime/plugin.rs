@@ -15,6 +15,7 @@ use super::conduct::Conduct;
 use super::derived::{self, Function};
 use super::fault::Fault;
 use super::state::CallState;
+use crate::distribution::Wasm;
 use crate::policy::PluginPolicy;
 
 /// A loaded plugin, ready to be called. Cheap to share: calls only read it.
@@ -156,31 +157,33 @@ impl Runtime {
                 reason,
             })?;
         let digest = cache::digest(&bytes);
-        self.load_bytes(name, path, bytes, digest, policy, |_| {})
+        self.load_wasm(name, path, Wasm::Bytes(bytes), digest, policy, |_| {})
             .await
     }
 
-    /// Loads the plugin `name` from `bytes` (whose hex sha256 is `digest`), read from
-    /// `path` (named in messages; a sidecar `.wit` beside it documents derived tools).
+    /// Loads the plugin `name` from `wasm` (whose hex sha256 is `digest`; a file is read
+    /// only if it must be compiled), from `path` (named in messages; a sidecar `.wit`
+    /// beside it documents derived tools).
     /// `compiling` is called with the size in bytes when there is no usable precompiled
     /// artifact and compilation starts (background loading decides from it whether to
     /// wait).
-    pub async fn load_bytes(
+    pub async fn load_wasm(
         &self,
         name: &str,
         path: &Path,
-        bytes: Vec<u8>,
+        wasm: Wasm,
         digest: String,
         policy: PluginPolicy,
         compiling: impl FnOnce(u64) + Send + 'static,
     ) -> Result<Plugin, LoadError> {
-        check_header(&bytes, path)?;
+        check_header(wasm.head(), path)?;
         let engine = self.engine.clone();
         let artifacts = self.cache.clone();
         let key = digest.clone();
         let compiled = tokio::task::spawn_blocking(move || {
-            let size = bytes.len() as u64;
-            artifacts.load_or_compile(&engine, &bytes, &key, || compiling(size))
+            let size = wasm.len();
+            let bytes = |key: &str| wasm.into_bytes(key);
+            artifacts.load_or_compile(&engine, bytes, &key, || compiling(size))
         })
         .await
         .map_err(|err| LoadError::Compile {

@@ -1,0 +1,140 @@
+//! A plugin's `.wasm` as the loader hands it to the runtime: bytes already in memory
+//! (pulled or downloaded), or a file in the plugins folder that was only streamed through
+//! sha256. A file is read whole only when it must be compiled: a load from a precompiled
+//! artifact needs its digest, not its bytes, and reading a 19 MB Python plugin into a new
+//! buffer cost more (page faults of the fresh allocation) than hashing it.
+
+use std::io::Read;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest as _, Sha256};
+
+use super::Digest;
+
+/// How much of a file is hashed at a time: one buffer, reused.
+const CHUNK: usize = 1 << 20;
+
+/// The bytes a component starts with that tell a component from a core module.
+const HEAD: usize = 8;
+
+/// A plugin's `.wasm`.
+#[derive(Debug, Clone)]
+pub enum Wasm {
+    /// The bytes, in memory.
+    Bytes(Vec<u8>),
+    /// A file whose sha256 was taken by [`hash_file`].
+    File {
+        /// The file.
+        path: PathBuf,
+        /// Its first bytes (at most 8).
+        head: Vec<u8>,
+        /// Its size when it was hashed.
+        len: u64,
+    },
+}
+
+impl Wasm {
+    /// The first bytes (at most 8), for telling a component from other files.
+    pub fn head(&self) -> &[u8] {
+        match self {
+            Wasm::Bytes(bytes) => &bytes[..bytes.len().min(HEAD)],
+            Wasm::File { head, .. } => head,
+        }
+    }
+
+    /// The size in bytes.
+    pub fn len(&self) -> u64 {
+        match self {
+            Wasm::Bytes(bytes) => bytes.len() as u64,
+            Wasm::File { len, .. } => *len,
+        }
+    }
+
+    /// Whether there are no bytes at all.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The bytes, read from the file if they are not in memory. A file whose sha256 is no
+    /// longer `digest` (written again since it was hashed) is an error: its new version is
+    /// loaded by the change that wrote it.
+    pub fn into_bytes(self, digest: &str) -> std::io::Result<Vec<u8>> {
+        match self {
+            Wasm::Bytes(bytes) => Ok(bytes),
+            Wasm::File { path, .. } => {
+                let bytes = std::fs::read(&path)?;
+                if Digest::of(&bytes).hex() != digest {
+                    return Err(std::io::Error::new(
+                        std::io::ErrorKind::InvalidData,
+                        format!(
+                            "{} changed while it was loading (sha256 {} when examined); its new version loads on the next change",
+                            path.display(),
+                            digest.get(..12).unwrap_or(digest)
+                        ),
+                    ));
+                }
+                Ok(bytes)
+            }
+        }
+    }
+}
+
+/// Streams the file at `path` through sha256, one reused buffer at a time: its digest and
+/// the [`Wasm::File`] to load it from.
+pub fn hash_file(path: &Path) -> std::io::Result<(Digest, Wasm)> {
+    let mut file = std::fs::File::open(path)?;
+    let mut hasher = Sha256::new();
+    // No bigger than the file (plus one byte, to see its end in one read if it is small).
+    let size = file.metadata().map_or(CHUNK as u64, |m| m.len() + 1);
+    let mut buf = vec![0u8; usize::try_from(size).unwrap_or(CHUNK).min(CHUNK)];
+    let mut head = Vec::with_capacity(HEAD);
+    let mut len = 0u64;
+    loop {
+        let n = file.read(&mut buf)?;
+        if n == 0 {
+            break;
+        }
+        if head.len() < HEAD {
+            let more = (HEAD - head.len()).min(n);
+            head.extend_from_slice(&buf[..more]);
+        }
+        hasher.update(&buf[..n]);
+        len += n as u64;
+    }
+    let digest = Digest::from_sha256(hasher.finalize().into());
+    let path = path.to_path_buf();
+    Ok((digest, Wasm::File { path, head, len }))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_hashed_file_has_the_digest_of_its_bytes_and_reads_back_only_unchanged() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("p.wasm");
+        let bytes: Vec<u8> = (0..CHUNK * 2 + 5).map(|i| (i % 251) as u8).collect();
+        std::fs::write(&path, &bytes).unwrap();
+        let (digest, wasm) = hash_file(&path).unwrap();
+        assert_eq!(digest, Digest::of(&bytes));
+        assert_eq!((wasm.head(), wasm.len()), (&bytes[..8], bytes.len() as u64));
+        assert_eq!(wasm.into_bytes(digest.hex()).unwrap(), bytes);
+
+        let (digest, wasm) = hash_file(&path).unwrap();
+        std::fs::write(&path, b"\0asm another").unwrap();
+        let err = wasm.into_bytes(digest.hex()).unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{} changed while it was loading (sha256 {} when examined); its new version loads on the next change",
+                path.display(),
+                &digest.hex()[..12]
+            )
+        );
+
+        std::fs::write(&path, b"\0a").unwrap();
+        let (_, short) = hash_file(&path).unwrap();
+        assert_eq!(short.head(), b"\0a", "a short file has a short head");
+    }
+}

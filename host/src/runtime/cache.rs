@@ -283,7 +283,7 @@ fn verified(path: &Path, digest: &str) -> bool {
 /// Artifacts at least this big are hashed from a mapping on every core; smaller ones are
 /// read on this thread. Many small plugins load at once at start, and mapping, unmapping
 /// and rayon's hand-offs cost each of them milliseconds there (1–8 ms for a 400 KB
-/// artifact among 50 loading together, against ~0.1 ms read).
+/// artifact among 50 loading together, against 0.2–0.5 ms read).
 const PARALLEL_HASH_FROM: u64 = 8 << 20;
 
 /// The BLAKE3 digest of a file: a big one hashed from a read-only mapping (no copy) on

@@ -90,15 +90,13 @@ fn pin_origin(name: &str) -> String {
 
 /// Reads the plugin file `path` and checks it against the pin of `origin`.
 pub async fn file(name: &str, path: &Path, origin: Option<&Origin>) -> Result<Fetched, FetchError> {
-    let read = |reason| FetchError::Read {
-        path: path.to_path_buf(),
-        reason,
-    };
-    let hashing = path.to_path_buf();
-    let (digest, wasm) = tokio::task::spawn_blocking(move || wasm::hash_file(&hashing))
-        .await
-        .map_err(|err| read(std::io::Error::other(err)))?
-        .map_err(read)?;
+    let (digest, wasm) =
+        wasm::hash_file_blocking(path)
+            .await
+            .map_err(|reason| FetchError::Read {
+                path: path.to_path_buf(),
+                reason,
+            })?;
     file_read(name, path, wasm, digest, origin)
 }
 

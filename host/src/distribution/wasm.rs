@@ -79,6 +79,14 @@ impl Wasm {
     }
 }
 
+/// [`hash_file`] on a blocking thread, for async callers.
+pub async fn hash_file_blocking(path: &Path) -> std::io::Result<(Digest, Wasm)> {
+    let path = path.to_path_buf();
+    tokio::task::spawn_blocking(move || hash_file(&path))
+        .await
+        .map_err(std::io::Error::other)?
+}
+
 /// Streams the file at `path` through sha256, one reused buffer at a time: its digest and
 /// the [`Wasm::File`] to load it from.
 pub fn hash_file(path: &Path) -> std::io::Result<(Digest, Wasm)> {

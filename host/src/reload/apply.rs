@@ -219,11 +219,8 @@ impl Reloader {
     /// from it if it changed), or why it cannot load.
     async fn examine(&self, name: &str, path: &Path) -> Result<(Fingerprint, Read), String> {
         let started = std::time::Instant::now();
-        let hashing = path.to_path_buf();
-        let (digest, wasm) = tokio::task::spawn_blocking(move || wasm::hash_file(&hashing))
+        let (digest, wasm) = wasm::hash_file_blocking(path)
             .await
-            .map_err(std::io::Error::other)
-            .and_then(|hashed| hashed)
             .map_err(|err| format!("cannot read {}: {err}", path.display()))?;
         let (policy, _) = self.settings.policy(name, path)?;
         tracing::debug!(plugin = name, bytes = wasm.len(), elapsed = ?started.elapsed(), "examined");

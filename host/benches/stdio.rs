@@ -106,6 +106,9 @@ fn main() {
     let endpoint = sink.endpoint();
     let mut calls_exported = 0;
     let rounds = driver::rounds(ROUNDS);
+    // `CAPSULE_BENCH_QUICK=1`: only the plain server (and the baselines, the peer), no
+    // observability variants and no in-process part: a side-by-side check in minutes.
+    let quick = std::env::var_os("CAPSULE_BENCH_QUICK").is_some();
     for index in 0..rounds {
         // Metrics are off in stdio mode unless a listener serves them, OTLP export unless
         // an endpoint is set: the same binary with `--metrics-addr`, `--otlp-endpoint` or
@@ -120,45 +123,47 @@ fn main() {
             }
             command
         };
-        let mut targets = vec![
-            Target {
-                name: "capsule (fresh instance per call)".into(),
-                command: observed(false, false),
-                tool: "echo_echo",
-                calls: 20_000,
-            },
-            Target {
-                name: "capsule with metrics on".into(),
-                command: observed(true, false),
-                tool: "echo_echo",
-                calls: 20_000,
-            },
-            Target {
-                name: "capsule with OTLP export on".into(),
-                command: observed(false, true),
-                tool: "echo_echo",
-                calls: 20_000,
-            },
-            Target {
-                name: "capsule with metrics and OTLP export on".into(),
-                command: observed(true, true),
-                tool: "echo_echo",
-                calls: 20_000,
-            },
-            Target {
-                name: "capsule with metrics and OTLP export of 10% of calls".into(),
-                command: {
-                    let mut command = observed(true, true);
-                    command.env("CAPSULE_TELEMETRY_SAMPLE_RATIO", "0.1");
-                    command
+        let mut targets = vec![Target {
+            name: "capsule (fresh instance per call)".into(),
+            command: observed(false, false),
+            tool: "echo_echo",
+            calls: 20_000,
+        }];
+        if !quick {
+            targets.extend([
+                Target {
+                    name: "capsule with metrics on".into(),
+                    command: observed(true, false),
+                    tool: "echo_echo",
+                    calls: 20_000,
                 },
-                tool: "echo_echo",
-                calls: 20_000,
-            },
-        ];
-        // The two exporting servers' warm-up, sequential and pipelined calls, and a tenth
-        // of the sampling one's.
-        calls_exported += 2 * (WARMUP + 2 * 20_000) + (WARMUP + 2 * 20_000) / 10;
+                Target {
+                    name: "capsule with OTLP export on".into(),
+                    command: observed(false, true),
+                    tool: "echo_echo",
+                    calls: 20_000,
+                },
+                Target {
+                    name: "capsule with metrics and OTLP export on".into(),
+                    command: observed(true, true),
+                    tool: "echo_echo",
+                    calls: 20_000,
+                },
+                Target {
+                    name: "capsule with metrics and OTLP export of 10% of calls".into(),
+                    command: {
+                        let mut command = observed(true, true);
+                        command.env("CAPSULE_TELEMETRY_SAMPLE_RATIO", "0.1");
+                        command
+                    },
+                    tool: "echo_echo",
+                    calls: 20_000,
+                },
+            ]);
+            // The two exporting servers' warm-up, sequential and pipelined calls, and a tenth
+            // of the sampling one's.
+            calls_exported += 2 * (WARMUP + 2 * 20_000) + (WARMUP + 2 * 20_000) / 10;
+        }
         for baseline in &baselines {
             targets.push(Target {
                 name: format!("capsule baseline {}", baseline.display()),
@@ -245,8 +250,10 @@ fn main() {
         "OTLP sink: {spans} spans in {batches} batches ({refused} requests refused) of ~{calls_exported} calls made with export on; the rest were still batched when the server was killed, or dropped by a full queue"
     );
 
-    in_process(folder.path());
-    fairness(&fixtures);
+    if !quick {
+        in_process(folder.path());
+        fairness(&fixtures);
+    }
 }
 
 /// An OTLP/HTTP sink on 127.0.0.1 that counts what it receives.

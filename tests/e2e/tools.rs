@@ -130,7 +130,11 @@ async fn every_call_gets_a_fresh_instance() {
     let server = folder.serve().await;
     for _ in 0..5 {
         let result = server.call("echo_counter", json!({})).await;
-        assert_eq!(text(&result), "1 heap-fresh", "state leaked between calls");
+        assert_eq!(
+            text(&result),
+            "1 heap-fresh pages-fresh",
+            "state leaked between calls"
+        );
     }
 }
 

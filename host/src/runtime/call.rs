@@ -12,6 +12,7 @@ use super::Runtime;
 use super::bindings::{CallError, CallResult, Content, ResourceBody, Tool};
 use super::conduct::{self, Change, WINDOW};
 use super::engine::PoolShare;
+use super::executor::Started;
 use super::fault::Fault;
 use super::plugin::{Entry, Plugin};
 use super::state::{CallContext, CallState};
@@ -62,8 +63,10 @@ impl Runtime {
     /// Runs tool `name` of `plugin` with `arguments` (a JSON object as text). The call's
     /// time limit starts now: time spent waiting for a slot counts toward it.
     ///
-    /// The instance runs on the call threads ([`super::executor`]), never on the caller's;
-    /// if the caller stops waiting, the call is cancelled.
+    /// A call that runs alone and whose context asks for it ([`CallContext::start_here`])
+    /// starts on the caller's thread and moves to the call threads ([`super::executor`])
+    /// at its first yield; other calls run there from the start. If the caller stops
+    /// waiting, the call is cancelled.
     pub async fn call(
         &self,
         plugin: &Arc<Plugin>,
@@ -103,41 +106,60 @@ impl Runtime {
         };
         let started = Instant::now();
         usage.demoted = plugin.conduct.demoted();
+        // A call that runs alone starts on this thread, if its transport asks for it
+        // (stdio): most calls end before their first
+        // yield, and then no thread is woken to run them and none to hand back the result
+        // (on an idle machine each such wake-up waits for a halted CPU). A call that
+        // yields (an epoch tick, host I/O) moves to the call threads and continues there,
+        // so no call holds a protocol thread for more than one tick. A call with company,
+        // and every call of a demoted plugin, goes to the call threads at once.
+        let alone = context.start_here && !usage.demoted && self.running_calls() == 1;
         let executor = if usage.demoted {
             &self.demoted
         } else {
             &self.executor
         };
-        let mut task = executor.spawn(async move {
+        let work = async move {
             // The slots are the instance's: held until it is gone.
             let _slots = slots;
             invoke(
                 &engine, stack, &running, invocation, context, outbound, deadline,
             )
             .await
-        });
-        // The call's own thread stops it at its deadline. Should that thread get no CPU
-        // (the low-priority one, on a saturated machine), the caller is answered anyway,
-        // [`ANSWERED_LATE`] after the deadline; the task ends at its next chance.
-        let answer_by = deadline.checked_add(ANSWERED_LATE).unwrap_or(deadline);
-        let spawned = match tokio::time::timeout_at(answer_by.into(), &mut task).await {
-            Ok(joined) => joined,
-            Err(_) => {
-                task.abort();
-                usage.run_time = Some(started.elapsed());
-                let fault = Fault::Deadline {
-                    limit: plugin.policy.limits.timeout,
-                };
-                self.judge(plugin, Some(&fault));
-                return Err(CallFailure::Fault(fault));
+        };
+        let started_here = if alone {
+            executor.start_here(work).await
+        } else {
+            Started::Moved(executor.spawn(work))
+        };
+        let finished = match started_here {
+            Started::Done(finished) => finished,
+            Started::Moved(mut task) => {
+                // The call's own thread stops it at its deadline. Should that thread get
+                // no CPU (the low-priority one, on a saturated machine), the caller is
+                // answered anyway, [`ANSWERED_LATE`] after the deadline; the task ends at
+                // its next chance.
+                let answer_by = deadline.checked_add(ANSWERED_LATE).unwrap_or(deadline);
+                match tokio::time::timeout_at(answer_by.into(), &mut task).await {
+                    Ok(joined) => joined.map_err(|err| {
+                        CallFailure::Fault(Fault::Crashed {
+                            detail: format!("the call's task ended abnormally: {err}"),
+                        })
+                    })?,
+                    Err(_) => {
+                        task.abort();
+                        usage.run_time = Some(started.elapsed());
+                        let fault = Fault::Deadline {
+                            limit: plugin.policy.limits.timeout,
+                        };
+                        self.judge(plugin, Some(&fault));
+                        return Err(CallFailure::Fault(fault));
+                    }
+                }
             }
         };
         usage.run_time = Some(started.elapsed());
-        let (returned, used) = spawned.map_err(|err| {
-            CallFailure::Fault(Fault::Crashed {
-                detail: format!("the call's task ended abnormally: {err}"),
-            })
-        })?;
+        let (returned, used) = finished;
         usage.fuel = Some(used.fuel);
         usage.memory_peak = Some(used.memory_peak);
         usage.instantiated = used.instantiated;

@@ -4,7 +4,9 @@
 //! only to other calls. On the runtime that also reads requests and writes responses,
 //! every spinning call sits in the same run queue as the I/O tasks, and a `ping` waits
 //! behind them at each task hop. Calls run here instead: the I/O threads stay idle and
-//! the OS scheduler wakes them at once when a request arrives.
+//! the OS scheduler wakes them at once when a request arrives. The one exception is a
+//! call that runs alone ([`Executor::start_here`]): it starts on the I/O thread that
+//! received it and moves here at its first yield, which is at most one epoch tick.
 //!
 //! Calls of a demoted plugin ([`super::conduct`]) run on a second executor of one thread
 //! at the lowest CPU priority (`nice` 19): it gets the CPU the other threads leave, and
@@ -12,6 +14,7 @@
 //! behind calls that keep running into their limits.
 
 use std::future::Future;
+use std::task::Poll;
 
 use tokio::runtime::{Builder, Handle, Runtime};
 use tokio::task::JoinHandle;
@@ -64,6 +67,29 @@ impl Executor {
     {
         self.handle.spawn(future)
     }
+
+    /// Polls `future` once on the calling thread and, unless that finished it, hands it
+    /// to the call threads, where it continues from where it yielded.
+    pub async fn start_here<F>(&self, future: F) -> Started<F::Output>
+    where
+        F: Future + Send + 'static,
+        F::Output: Send + 'static,
+    {
+        let mut future = Box::pin(future);
+        let first = std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await;
+        match first {
+            Poll::Ready(output) => Started::Done(output),
+            Poll::Pending => Started::Moved(self.spawn(future)),
+        }
+    }
+}
+
+/// Where [`Executor::start_here`] left a future.
+pub enum Started<T> {
+    /// It finished on the calling thread.
+    Done(T),
+    /// It yielded and runs on the call threads now.
+    Moved(JoinHandle<T>),
 }
 
 /// Lowers the calling thread to [`LOW_PRIORITY_NICE`] (Linux: `setpriority` on its tid

@@ -55,9 +55,10 @@ pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
         .max_unused_warm_slots(instances.min(32))
         // Reset dirty pages with memset instead of madvise where the kernel can tell which
         // pages are dirty (PAGEMAP_SCAN, Linux 6.7+): no page faults and no TLB shootdowns
-        // on the next call. Elsewhere the first `KEEP_RESIDENT` bytes are memset.
+        // on the next call. Elsewhere the first `KEEP_RESIDENT_WITHOUT_SCAN` bytes are
+        // memset.
         .pagemap_scan(Enabled::Auto)
-        .linear_memory_keep_resident(KEEP_RESIDENT)
+        .linear_memory_keep_resident(keep_resident(&kernel_release()))
         .table_keep_resident(64 << 10)
         // Fiber stacks are zeroed on release: the top `STACK_KEEP_RESIDENT` bytes in place,
         // the rest decommitted. Without this a stack keeps every page any call ever
@@ -98,13 +99,45 @@ impl PoolShare {
 pub const POOL_TABLE_ELEMENTS: u32 = 200_000;
 
 /// Bytes of each linear memory reset in place (not decommitted) between calls; dirty
-/// pages beyond it are decommitted. Every memory slot the pool ever used keeps up to this
-/// much resident, so it bounds the pool's idle footprint: `slots × KEEP_RESIDENT`. 256 KiB
-/// holds a small plugin's working set (the echo fixture dirties 12 KiB; a JavaScript guest
-/// dirties more and faults ~60 pages back in per call); with the 2 MiB it was before, idle
-/// slots held 50 MiB after 40 s of the soak and kept growing as calls that dirty their
-/// memory reached more slots, against 5–9 MiB now (BENCHMARKS.md, soak).
-const KEEP_RESIDENT: usize = 256 << 10;
+/// pages beyond it are decommitted and faulted back in by the next call. Every memory slot
+/// the pool ever used keeps up to this much resident, so it bounds the pool's idle
+/// footprint: `slots × KEEP_RESIDENT`. 1 MiB holds the per-call working set of the big
+/// guests: a componentize-py call dirties ~1 MiB in ~300 runs of pages, and with wasmtime's
+/// scan resuming past 32 runs (`vendor/README.md`) it went from 219 faults and 1.95 ms of
+/// CPU per call at 256 KiB to 4 faults and 1.32–1.39 ms (BENCHMARKS.md, "Big guests"); 4
+/// and 16 MiB gained nothing more. The echo fixture dirties 12 KiB. With 2 MiB and no
+/// stack zeroing, idle slots held 50 MiB after 40 s of the soak (BENCHMARKS.md, soak).
+const KEEP_RESIDENT: usize = 1 << 20;
+
+/// [`KEEP_RESIDENT`] on kernels without `PAGEMAP_SCAN` (before Linux 6.7), where wasmtime
+/// cannot tell dirty pages apart and resets the first this-many bytes on every call: 1 MiB
+/// there would cost every call a 1 MiB copy.
+const KEEP_RESIDENT_WITHOUT_SCAN: usize = 256 << 10;
+
+/// The bytes of each linear memory reset in place, for a kernel of `release` (`uname -r`).
+fn keep_resident(release: &str) -> usize {
+    let mut numbers = release
+        .split(|c: char| !c.is_ascii_digit())
+        .map(|part| part.parse::<u32>().unwrap_or(0));
+    let major = numbers.next().unwrap_or(0);
+    let minor = numbers.next().unwrap_or(0);
+    if (major, minor) >= (6, 7) {
+        KEEP_RESIDENT
+    } else {
+        KEEP_RESIDENT_WITHOUT_SCAN
+    }
+}
+
+/// The running kernel's release (`uname -r`); empty where there is none to ask.
+fn kernel_release() -> String {
+    #[cfg(target_os = "linux")]
+    return rustix::system::uname()
+        .release()
+        .to_string_lossy()
+        .into_owned();
+    #[cfg(not(target_os = "linux"))]
+    String::new()
+}
 
 /// Bytes at the top of each fiber stack zeroed in place (not decommitted) between calls;
 /// the rest is decommitted. Without zeroing, 40 of the soak's stacks held 516 KiB each.
@@ -139,5 +172,26 @@ impl EpochTicker {
 impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn memory_kept_resident_follows_the_kernels_page_map_scan() {
+        assert_eq!(keep_resident("6.18.0-1-cloud-amd64"), KEEP_RESIDENT);
+        assert_eq!(keep_resident("6.7.0"), KEEP_RESIDENT);
+        assert_eq!(keep_resident("7.0"), KEEP_RESIDENT);
+        assert_eq!(
+            keep_resident("6.6.87.2-microsoft-standard-WSL2"),
+            KEEP_RESIDENT_WITHOUT_SCAN
+        );
+        assert_eq!(
+            keep_resident("5.15.0-124-generic"),
+            KEEP_RESIDENT_WITHOUT_SCAN
+        );
+        assert_eq!(keep_resident(""), KEEP_RESIDENT_WITHOUT_SCAN);
     }
 }

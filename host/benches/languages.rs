@@ -6,13 +6,19 @@
 //! 2. per-call latency of one of its tools over MCP stdio against `capsule serve`, each
 //!    call in a fresh instance, driven by the same minimal blocking client as `stdio`.
 //!
+//! With `CAPSULE_BENCH_BASELINE=/path/to/other/capsule[:…]` it measures only the calls,
+//! this build beside each baseline in `CAPSULE_BENCH_ROUNDS` (default 3) interleaved
+//! rounds, reporting each one's median round (p50 and the server's CPU per call), so a
+//! change to the per-call path is judged by a ratio measured in one run.
+//!
 //! Needs the components: run `cargo xtask plugins` first.
 
+use std::ffi::OsStr;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use driver::{Server, micros, percentile};
+use driver::{Server, baselines, cpu_time, micros, percentile, rounds};
 
 mod driver;
 
@@ -69,6 +75,11 @@ fn main() {
         "capsule per-language benchmark ({} cores)\n",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    let baselines = baselines();
+    if !baselines.is_empty() {
+        compare_calls(&target, &baselines);
+        return;
+    }
     println!(
         "| Plugin | .wasm | cold load, compiling | cold load, precompiled cache | call p50 | p90 | p99 | calls/s |"
     );
@@ -101,13 +112,9 @@ fn main() {
                 .collect(),
         );
 
-        let request = format!(
-            r#"{{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{{"name":"{}","arguments":{}}}}}"#,
-            case.tool, case.arguments
-        );
-        let mut server = Server::start(serve(folder.path(), cache.path()));
-        server.sequential(&request, WARMUP);
-        let times = server.sequential(&request, CALLS);
+        let mut server = Server::start(serve(capsule(), folder.path(), cache.path()));
+        server.sequential(&case.request(), WARMUP);
+        let times = server.sequential(&case.request(), CALLS);
         let total: Duration = times.iter().sum();
         println!(
             "| {} | {:.1} MB | {:.0} ms | {:.0} ms | {:.0} µs | {:.0} µs | {:.0} µs | {:.0} |",
@@ -120,6 +127,81 @@ fn main() {
             micros(percentile(&times, 0.99)),
             times.len() as f64 / total.as_secs_f64(),
         );
+    }
+}
+
+impl Case {
+    /// Its `tools/call` request, `ID` standing for the id the driver fills in.
+    fn request(&self) -> String {
+        format!(
+            r#"{{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{{"name":"{}","arguments":{}}}}}"#,
+            self.tool, self.arguments
+        )
+    }
+}
+
+/// One binary's calls in one round: p50 and the server's CPU time per call.
+struct Calls {
+    p50: Duration,
+    cpu: Duration,
+}
+
+/// Per-call latency of each case, this build beside each of `baselines` (one shared
+/// precompiled cache: the artifacts are the same for builds of one wasmtime version and
+/// engine configuration), interleaved rounds, the median round of each shown.
+fn compare_calls(target: &Path, baselines: &[PathBuf]) {
+    let this = PathBuf::from(env!("CARGO_BIN_EXE_capsule"));
+    let binaries: Vec<&Path> = std::iter::once(this.as_path())
+        .chain(baselines.iter().map(PathBuf::as_path))
+        .collect();
+    let rounds = rounds(3);
+    println!("{CALLS} sequential calls per binary and round, {rounds} interleaved rounds\n");
+    println!("| Plugin | binary | call p50 | server CPU per call |");
+    println!("|---|---|---|---|");
+    for case in CASES {
+        let component = target.join(case.component);
+        if !component.is_file() {
+            println!("| {} | missing: {} |", case.language, component.display());
+            continue;
+        }
+        let folder = tempfile::tempdir().expect("temp dir");
+        let file = component.file_name().expect("file name");
+        std::fs::copy(&component, folder.path().join(file)).expect("copy the component");
+        let cache = tempfile::tempdir().expect("temp dir");
+        list(folder.path(), Some(cache.path())); // fills the cache
+        let mut measured: Vec<Vec<Calls>> = binaries.iter().map(|_| Vec::new()).collect();
+        for _ in 0..rounds {
+            for (binary, results) in binaries.iter().zip(&mut measured) {
+                let command = serve(Command::new(binary), folder.path(), cache.path());
+                let mut server = Server::start(command);
+                server.sequential(&case.request(), WARMUP);
+                let before = cpu_time(server.pid());
+                let times = server.sequential(&case.request(), CALLS);
+                let cpu = cpu_time(server.pid()).saturating_sub(before) / CALLS as u32;
+                results.push(Calls {
+                    p50: percentile(&times, 0.50),
+                    cpu,
+                });
+            }
+        }
+        for (binary, mut results) in binaries.iter().zip(measured) {
+            results.sort_by_key(|calls| calls.p50);
+            let median = &results[results.len() / 2];
+            let name = if *binary == this.as_path() {
+                "this build"
+            } else {
+                binary
+                    .file_name()
+                    .and_then(OsStr::to_str)
+                    .unwrap_or("baseline")
+            };
+            println!(
+                "| {} | {name} | {:.0} µs | {:.0} µs |",
+                case.language,
+                micros(median.p50),
+                micros(median.cpu),
+            );
+        }
     }
 }
 
@@ -149,8 +231,7 @@ fn list(plugins: &Path, cache: Option<&Path>) -> Duration {
     elapsed
 }
 
-fn serve(plugins: &Path, cache: &Path) -> Command {
-    let mut command = capsule();
+fn serve(mut command: Command, plugins: &Path, cache: &Path) -> Command {
     command
         .args(["serve", "--log-level", "warn", "--plugins"])
         .arg(plugins)

@@ -435,4 +435,11 @@ impl<'a> ModuleWithCode<'a> {
         let range = self.module.compiled_module().function_range(key);
         &self.store_code.text()[range]
     }
+
+    /// Capsule patch (see vendor/README.md): the address of the code at `offset` in the
+    /// text section (an offset from `CompiledModule::func_ref_code`).
+    #[inline]
+    pub fn code_at(&self, offset: usize) -> core::ptr::NonNull<u8> {
+        core::ptr::NonNull::from(&self.store_code.text()[offset..]).cast()
+    }
 }

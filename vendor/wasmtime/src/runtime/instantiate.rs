@@ -10,9 +10,11 @@ use crate::runtime::vm::CompiledModuleId;
 use alloc::sync::Arc;
 use core::ops::Range;
 use core::str;
+use core::sync::atomic::{AtomicU64, Ordering};
 use wasmtime_environ::{
     CompiledFunctionsTable, CompiledModuleInfo, DefinedFuncIndex, FilePos, FuncIndex, FuncKey,
-    FunctionLoc, FunctionName, Metadata, Module, ModuleInternedTypeIndex, StaticModuleIndex,
+    FuncRefIndex, FunctionLoc, FunctionName, Metadata, Module, ModuleInternedTypeIndex,
+    StaticModuleIndex,
 };
 
 /// A compiled wasm module, ready to be instantiated.
@@ -25,7 +27,17 @@ pub struct CompiledModule {
     index: Arc<CompiledFunctionsTable>,
     /// Sorted list, by function index, of names we have for this module.
     func_names: Vec<FunctionName>,
+    /// Capsule patch (see vendor/README.md): for each escaping function, by its
+    /// `FuncRefIndex`, the text offsets of its array-call trampoline (high 32 bits) and
+    /// of its body (low 32 bits), looked up in `index` on first use; `NOT_LOOKED_UP`
+    /// until then. Every fresh instance builds its funcrefs again, so the lookups are
+    /// kept here, once per module, instead of once per funcref per instance.
+    func_ref_code: Box<[AtomicU64]>,
 }
+
+/// `CompiledModule::func_ref_code`'s entry for a function not looked up yet (no text
+/// section is 4 GiB, so no real pair of offsets is all ones).
+const NOT_LOOKED_UP: u64 = u64::MAX;
 
 impl CompiledModule {
     /// Creates `CompiledModule` directly from a precompiled artifact.
@@ -51,6 +63,9 @@ impl CompiledModule {
         index: Arc<CompiledFunctionsTable>,
         profiler: &dyn ProfilingAgent,
     ) -> Result<Self> {
+        let func_ref_code = (0..info.module.num_escaped_funcs)
+            .map(|_| AtomicU64::new(NOT_LOOKED_UP))
+            .collect();
         let mut ret = Self {
             unique_id: CompiledModuleId::new(),
             engine_code,
@@ -58,6 +73,7 @@ impl CompiledModule {
             meta: info.meta,
             index,
             func_names: info.func_names,
+            func_ref_code,
         };
         ret.register_profiling(profiler)?;
 
@@ -163,6 +179,26 @@ impl CompiledModule {
             }
             _ => None,
         }
+    }
+
+    /// Capsule patch: the text offsets of the array-call trampoline and of the body of
+    /// the escaping defined function `def_index` (whose `FuncRefIndex` is `func_ref`),
+    /// the same as `function_range(..).start` of its `ArrayToWasmTrampoline` and
+    /// `DefinedWasmFunction` keys, looked up once per module.
+    #[inline]
+    pub fn func_ref_code(&self, func_ref: FuncRefIndex, def_index: DefinedFuncIndex) -> (usize, usize) {
+        let slot = &self.func_ref_code[func_ref.as_u32() as usize];
+        let mut packed = slot.load(Ordering::Relaxed);
+        if packed == NOT_LOOKED_UP {
+            let module = self.module_index();
+            let array = self.func_loc(FuncKey::ArrayToWasmTrampoline(module, def_index)).start;
+            let wasm = self.func_loc(FuncKey::DefinedWasmFunction(module, def_index)).start;
+            packed = (u64::from(array) << 32) | u64::from(wasm);
+            slot.store(packed, Ordering::Relaxed);
+        }
+        let array = usize::try_from(packed >> 32).unwrap();
+        let wasm = usize::try_from(packed & u64::from(u32::MAX)).unwrap();
+        (array, wasm)
     }
 
     /// Gets the function location information for a given function index.

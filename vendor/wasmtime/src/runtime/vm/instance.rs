@@ -18,7 +18,7 @@ use crate::runtime::vm::{
     VMStoreRawPtr, VmPtr, VmSafe, WasmFault, catch_unwind_and_record_trap,
 };
 use crate::store::{InstanceId, StoreId, StoreInstanceId, StoreOpaque, StoreResourceLimiter};
-use crate::vm::{VMWasmCallFunction, ValRaw};
+use crate::vm::{VMArrayCallFunction, VMWasmCallFunction, ValRaw};
 use alloc::sync::Arc;
 use core::alloc::Layout;
 use core::marker;
@@ -144,6 +144,12 @@ pub struct Instance {
     /// cross-thread stuff used in `InstancePre`)
     store: Option<VMStoreRawPtr>,
 
+    /// Capsule patch (see vendor/README.md): the address of this instance's module's
+    /// text section in its store, found in the store's module registry by the first
+    /// funcref this instance builds and kept for the others, which would each search
+    /// the registry again.
+    func_ref_text: Option<SendSyncPtr<u8>>,
+
     /// Additional context used by compiled wasm code. This field is last, and
     /// represents a dynamically-sized array that extends beyond the nominal
     /// end of the struct (similar to a flexible array member).
@@ -209,6 +215,7 @@ impl Instance {
             #[cfg(feature = "wmemcheck")]
             wmemcheck_state,
             store: None,
+            func_ref_text: None,
             vmctx: OwnedVMContext::new(),
         })?;
 
@@ -871,7 +878,7 @@ impl Instance {
     /// Initializes a defined function's `VMFuncRef` in-place and then returns a
     /// pointer to that location.
     fn initialize_defined_funcref(
-        self: Pin<&mut Self>,
+        mut self: Pin<&mut Self>,
         registry: &ModuleRegistry,
         def_index: DefinedFuncIndex,
     ) -> Option<NonNull<VMFuncRef>> {
@@ -879,20 +886,64 @@ impl Instance {
         let index = module.func_index(def_index);
         let func = &module.functions[index];
         let type_index = func.signature.unwrap_engine_type_index();
-        let vmctx_offset = self.offsets().vmctx_func_ref(func.func_ref);
-        let array_to_wasm_key = FuncKey::ArrayToWasmTrampoline(module.module_index, def_index);
-        let wasm_key = FuncKey::DefinedWasmFunction(module.module_index, def_index);
-        // SAFETY: the type/offset/keys here are all valid for the defined
-        // function at `def_index`.
-        unsafe {
-            self.initialize_and_return_funcref(
+        let func_ref = func.func_ref;
+        let vmctx_offset = self.offsets().vmctx_func_ref(func_ref);
+        // Capsule patch (see vendor/README.md): the code addresses come from offsets
+        // looked up once per module (`CompiledModule::func_ref_code`) and the text
+        // section's address found once per instance (`func_ref_text`), rather than from
+        // a registry lookup and two searches of the module's function index for every
+        // funcref of every instance, which a fresh instance per call made a hot path
+        // for big guests.
+        let (array_offset, wasm_offset) = self
+            .runtime_module()
+            .expect("funcref impossible in fake module")
+            .compiled_module()
+            .func_ref_code(func_ref, def_index);
+        let text = match self.func_ref_text {
+            Some(text) => text.as_non_null(),
+            None => {
+                let module_with_code = ModuleWithCode::in_store(
+                    registry,
+                    self.runtime_module()
+                        .expect("funcref impossible in fake module"),
+                )
+                .expect("module not in store");
+                let text = module_with_code.code_at(0);
+                // SAFETY: not moving data out of `self`.
+                unsafe { self.as_mut().get_unchecked_mut() }.func_ref_text =
+                    Some(SendSyncPtr::new(text));
+                text
+            }
+        };
+        // SAFETY: both offsets are within the text section (`func_ref_code`).
+        let (array_code, wasm_code) = unsafe { (text.add(array_offset), text.add(wasm_offset)) };
+        #[cfg(debug_assertions)]
+        {
+            // Capsule's tests run with debug assertions: every funcref they build is
+            // checked against the lookups the patch replaces.
+            let module_with_code = ModuleWithCode::in_store(
                 registry,
-                type_index,
-                vmctx_offset,
-                array_to_wasm_key,
-                wasm_key,
+                self.runtime_module()
+                    .expect("funcref impossible in fake module"),
             )
+            .expect("module not in store");
+            let module_index = self.env_module().module_index;
+            let array_key = FuncKey::ArrayToWasmTrampoline(module_index, def_index);
+            let wasm_key = FuncKey::DefinedWasmFunction(module_index, def_index);
+            assert_eq!(
+                array_code.as_ptr().cast_const(),
+                module_with_code.function(array_key).as_ptr()
+            );
+            assert_eq!(
+                wasm_code.as_ptr().cast_const(),
+                module_with_code.function(wasm_key).as_ptr()
+            );
         }
+        let array_call = VmPtr::from(array_code.cast());
+        let wasm_call = Some(VmPtr::from(wasm_code.cast::<VMWasmCallFunction>()));
+        // SAFETY: the type and offset are valid for the defined function at
+        // `def_index`, and both addresses are its code in this store.
+        unsafe { self.write_funcref(type_index, vmctx_offset, array_call, wasm_call) }
     }
 
     fn get_start_func_ref(
@@ -981,6 +1032,24 @@ impl Instance {
             .unwrap(),
         ));
 
+        // SAFETY: this function's contract.
+        unsafe { self.write_funcref(type_index, vmctx_offset, array_call, wasm_call) }
+    }
+
+    /// Capsule patch: the end of `initialize_and_return_funcref`, shared with
+    /// `initialize_defined_funcref`: writes the `VMFuncRef` at `vmctx_offset`.
+    ///
+    /// # Safety
+    ///
+    /// The same as `initialize_and_return_funcref`: the type, offset and code
+    /// addresses must all be those of one function of this instance.
+    unsafe fn write_funcref(
+        self: Pin<&mut Self>,
+        type_index: VMSharedTypeIndex,
+        vmctx_offset: u32,
+        array_call: VmPtr<VMArrayCallFunction>,
+        wasm_call: Option<VmPtr<VMWasmCallFunction>>,
+    ) -> Option<NonNull<VMFuncRef>> {
         let vmctx = VMOpaqueContext::from_vmcontext(self.vmctx()).into();
 
         // SAFETY: the offset calculated here should be correct with

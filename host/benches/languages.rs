@@ -19,6 +19,7 @@ use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use driver::{Server, baselines, cpu_time, micros, percentile, rounds};
+use tempfile::TempDir;
 
 mod driver;
 
@@ -94,10 +95,7 @@ fn main() {
             );
             continue;
         }
-        let folder = tempfile::tempdir().expect("temp dir");
-        let file = component.file_name().expect("file name");
-        std::fs::copy(&component, folder.path().join(file)).expect("copy the component");
-        let cache = tempfile::tempdir().expect("temp dir");
+        let (folder, cache) = stage(&component);
         let size = std::fs::metadata(&component).map_or(0, |m| m.len());
 
         let compiling = median(
@@ -164,10 +162,7 @@ fn compare_calls(target: &Path, baselines: &[PathBuf]) {
             println!("| {} | missing: {} |", case.language, component.display());
             continue;
         }
-        let folder = tempfile::tempdir().expect("temp dir");
-        let file = component.file_name().expect("file name");
-        std::fs::copy(&component, folder.path().join(file)).expect("copy the component");
-        let cache = tempfile::tempdir().expect("temp dir");
+        let (folder, cache) = stage(&component);
         list(folder.path(), Some(cache.path())); // fills the cache
         let mut measured: Vec<Vec<Calls>> = binaries.iter().map(|_| Vec::new()).collect();
         for _ in 0..rounds {
@@ -203,6 +198,14 @@ fn compare_calls(target: &Path, baselines: &[PathBuf]) {
             );
         }
     }
+}
+
+/// A plugins folder holding only `component`, and an empty cache folder.
+fn stage(component: &Path) -> (TempDir, TempDir) {
+    let folder = tempfile::tempdir().expect("temp dir");
+    let file = component.file_name().expect("file name");
+    std::fs::copy(component, folder.path().join(file)).expect("copy the component");
+    (folder, tempfile::tempdir().expect("temp dir"))
 }
 
 fn capsule() -> Command {

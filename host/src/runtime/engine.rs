@@ -56,9 +56,15 @@ pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
         // Reset dirty pages with memset instead of madvise where the kernel can tell which
         // pages are dirty (PAGEMAP_SCAN, Linux 6.7+): no page faults and no TLB shootdowns
         // on the next call. Elsewhere the first `KEEP_RESIDENT_WITHOUT_SCAN` bytes are
-        // memset.
+        // memset. `Enabled::Auto` decides by the same probe (one `PAGEMAP_SCAN` ioctl) as
+        // `is_pagemap_scan_available`, so both follow what this process can actually do
+        // (a kernel with the ioctl backported, or a sandbox that denies it).
         .pagemap_scan(Enabled::Auto)
-        .linear_memory_keep_resident(keep_resident(&kernel_release()))
+        .linear_memory_keep_resident(if PoolingAllocationConfig::is_pagemap_scan_available() {
+            KEEP_RESIDENT
+        } else {
+            KEEP_RESIDENT_WITHOUT_SCAN
+        })
         .table_keep_resident(64 << 10)
         // Fiber stacks are zeroed on release: the top `STACK_KEEP_RESIDENT` bytes in place,
         // the rest decommitted. Without this a stack keeps every page any call ever
@@ -109,35 +115,10 @@ pub const POOL_TABLE_ELEMENTS: u32 = 200_000;
 /// stack zeroing, idle slots held 50 MiB after 40 s of the soak (BENCHMARKS.md, soak).
 const KEEP_RESIDENT: usize = 1 << 20;
 
-/// [`KEEP_RESIDENT`] on kernels without `PAGEMAP_SCAN` (before Linux 6.7), where wasmtime
+/// [`KEEP_RESIDENT`] where `PAGEMAP_SCAN` is unavailable (Linux before 6.7), where wasmtime
 /// cannot tell dirty pages apart and resets the first this-many bytes on every call: 1 MiB
 /// there would cost every call a 1 MiB copy.
 const KEEP_RESIDENT_WITHOUT_SCAN: usize = 256 << 10;
-
-/// The bytes of each linear memory reset in place, for a kernel of `release` (`uname -r`).
-fn keep_resident(release: &str) -> usize {
-    let mut numbers = release
-        .split(|c: char| !c.is_ascii_digit())
-        .map(|part| part.parse::<u32>().unwrap_or(0));
-    let major = numbers.next().unwrap_or(0);
-    let minor = numbers.next().unwrap_or(0);
-    if (major, minor) >= (6, 7) {
-        KEEP_RESIDENT
-    } else {
-        KEEP_RESIDENT_WITHOUT_SCAN
-    }
-}
-
-/// The running kernel's release (`uname -r`); empty where there is none to ask.
-fn kernel_release() -> String {
-    #[cfg(target_os = "linux")]
-    return rustix::system::uname()
-        .release()
-        .to_string_lossy()
-        .into_owned();
-    #[cfg(not(target_os = "linux"))]
-    String::new()
-}
 
 /// Bytes at the top of each fiber stack zeroed in place (not decommitted) between calls;
 /// the rest is decommitted. Without zeroing, 40 of the soak's stacks held 516 KiB each.
@@ -172,26 +153,5 @@ impl EpochTicker {
 impl Drop for EpochTicker {
     fn drop(&mut self) {
         self.stop.store(true, Ordering::Relaxed);
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn memory_kept_resident_follows_the_kernels_page_map_scan() {
-        assert_eq!(keep_resident("6.18.0-1-cloud-amd64"), KEEP_RESIDENT);
-        assert_eq!(keep_resident("6.7.0"), KEEP_RESIDENT);
-        assert_eq!(keep_resident("7.0"), KEEP_RESIDENT);
-        assert_eq!(
-            keep_resident("6.6.87.2-microsoft-standard-WSL2"),
-            KEEP_RESIDENT_WITHOUT_SCAN
-        );
-        assert_eq!(
-            keep_resident("5.15.0-124-generic"),
-            KEEP_RESIDENT_WITHOUT_SCAN
-        );
-        assert_eq!(keep_resident(""), KEEP_RESIDENT_WITHOUT_SCAN);
     }
 }

@@ -10,7 +10,7 @@ use crate::distribution::store::Store;
 use crate::distribution::{Digest, FetchError, Fetcher, Origin, Source, Wasm, fetch};
 use crate::policy::PluginPolicy;
 use crate::registry::{ToolProblem, ToolSet, naming};
-use crate::runtime::{Plugin, Runtime};
+use crate::runtime::{Plugin, Runtime, listing};
 
 /// How bad a [`Problem`] is.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -179,6 +179,16 @@ pub fn fetcher(settings: &Settings) -> Fetcher {
 /// about its policy.
 pub type Loaded = (Result<Plugin, String>, Vec<Problem>);
 
+/// How a load gets a plugin's tools.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Listing {
+    /// From the list remembered for its digest and policy when there is one, its code
+    /// loaded later ([`Runtime::list_remembered`]); by asking it otherwise.
+    Remembered,
+    /// Always by asking it (`list-tools` in a fresh instance), its code loaded now.
+    Asked,
+}
+
 /// Fetches, checks and loads the plugin `name` from `kind` with its policy from
 /// `settings`; `compiling` is called with its size when it must be compiled (see
 /// [`Runtime::load_wasm`]).
@@ -188,6 +198,7 @@ pub async fn load_one(
     fetcher: &Fetcher,
     name: &str,
     kind: &Kind,
+    listing: Listing,
     compiling: impl FnOnce(u64) + Send + 'static,
 ) -> Loaded {
     let started = std::time::Instant::now();
@@ -212,7 +223,7 @@ pub async fn load_one(
             (fetcher.remote(name, source, origin).await, policy)
         }
     };
-    load_fetched(runtime, fetched, policy, name, compiling, started).await
+    load_fetched(runtime, fetched, policy, name, listing, compiling, started).await
 }
 
 /// [`load_one`] of the plugin file `path`, already hashed into `wasm` with sha256 `digest`
@@ -228,7 +239,16 @@ pub async fn load_read_file(
     let started = std::time::Instant::now();
     let fetched = fetch::file_read(name, path, wasm, digest, file_origin(settings, name));
     let policy = settings.policy(name, path);
-    load_fetched(runtime, fetched, policy, name, |_| {}, started).await
+    load_fetched(
+        runtime,
+        fetched,
+        policy,
+        name,
+        Listing::Asked,
+        |_| {},
+        started,
+    )
+    .await
 }
 
 /// The `[plugins.NAME]` entry of a plugin file, when it is valid.
@@ -243,6 +263,7 @@ async fn load_fetched(
     fetched: Result<Fetched, FetchError>,
     policy: Result<(PluginPolicy, Vec<String>), String>,
     name: &str,
+    listing: Listing,
     compiling: impl FnOnce(u64) + Send + 'static,
     started: std::time::Instant,
 ) -> Loaded {
@@ -250,19 +271,21 @@ async fn load_fetched(
         Ok(found) => found,
         Err(message) => return (Err(message), Vec::new()),
     };
-    let warnings = warnings
-        .into_iter()
-        .map(|message| Problem {
-            severity: Severity::Warning,
-            message,
-            plugin: None,
-        })
-        .collect();
+    let warnings = policy_warnings(warnings);
     let fetched = match fetched {
         Ok(fetched) => fetched,
         Err(err) => return (Err(err.to_string()), warnings),
     };
     let digest = fetched.digest.hex().to_string();
+    if listing == Listing::Remembered
+        && let Some(tools) = remembered_tools(runtime, &fetched, &policy).await
+    {
+        let source = fetched.source;
+        let mut plugin = runtime.listed(name, &fetched.path, fetched.wasm, digest, policy, tools);
+        plugin.source = source;
+        log_listed(&plugin, started);
+        return (Ok(plugin), warnings);
+    }
     let result = runtime
         .load_wasm(name, &fetched.path, fetched.wasm, digest, policy, compiling)
         .await
@@ -281,6 +304,69 @@ async fn load_fetched(
         );
     }
     (result, warnings)
+}
+
+/// Remembers the digest of the plugin file just hashed into `fetched` (for the next
+/// start), and returns the tools remembered for it under `policy`, on a blocking thread.
+async fn remembered_tools(
+    runtime: &Runtime,
+    fetched: &Fetched,
+    policy: &PluginPolicy,
+) -> Option<Vec<crate::runtime::bindings::Tool>> {
+    let cache = runtime.artifacts().clone();
+    let (wasm, digest) = (fetched.wasm.clone(), fetched.digest.clone());
+    let fingerprint = listing::fingerprint(policy);
+    tokio::task::spawn_blocking(move || {
+        cache.remember_digest(&wasm, &digest);
+        cache.remembered(digest.hex(), &fingerprint)
+    })
+    .await
+    .ok()
+    .flatten()
+}
+
+/// The plugin file `name` at `path` listed from what the cache remembers, without reading
+/// the file: its digest by its stamp, its tools by that digest and its policy. `None` if
+/// anything is not remembered, or its policy or pin has a problem (a load reports it).
+/// Blocking: a few small reads.
+pub fn list_from_memory(
+    runtime: &Runtime,
+    settings: &Settings,
+    name: &str,
+    path: &Path,
+) -> Option<Loaded> {
+    let started = std::time::Instant::now();
+    let cache = runtime.artifacts();
+    let (digest, wasm) = cache.remembered_digest(path)?;
+    let (policy, warnings) = settings.policy(name, path).ok()?;
+    let fetched = fetch::file_read(name, path, wasm, digest, file_origin(settings, name)).ok()?;
+    let digest = fetched.digest.hex().to_string();
+    let tools = cache.remembered(&digest, &listing::fingerprint(&policy))?;
+    let plugin = runtime.listed(name, path, fetched.wasm, digest, policy, tools);
+    log_listed(&plugin, started);
+    Some((Ok(plugin), policy_warnings(warnings)))
+}
+
+/// The warnings about a plugin's policy, as problems.
+fn policy_warnings(warnings: Vec<String>) -> Vec<Problem> {
+    warnings
+        .into_iter()
+        .map(|message| Problem {
+            severity: Severity::Warning,
+            message,
+            plugin: None,
+        })
+        .collect()
+}
+
+/// Logs (at debug) that `plugin` was listed from its remembered tools, `started` ago.
+fn log_listed(plugin: &Plugin, started: std::time::Instant) {
+    tracing::debug!(
+        plugin = %plugin.name,
+        tools = plugin.tools.len(),
+        elapsed = ?started.elapsed(),
+        "listed plugin from its remembered tools; its code loads next"
+    );
 }
 
 /// The problems [`ToolSet::build`] reported, as folder problems.
@@ -306,9 +392,17 @@ pub async fn load_folder(
         mut problems,
     } = plan(settings)?;
     let fetcher = fetcher(settings);
-    let loads = named
-        .iter()
-        .map(|(name, kind)| load_one(runtime, settings, &fetcher, name, kind, |_| {}));
+    let loads = named.iter().map(|(name, kind)| {
+        load_one(
+            runtime,
+            settings,
+            &fetcher,
+            name,
+            kind,
+            Listing::Asked,
+            |_| {},
+        )
+    });
     let mut plugins: Vec<Arc<Plugin>> = Vec::new();
     let loaded = futures::future::join_all(loads).await;
     for ((name, _), (result, warnings)) in named.iter().zip(loaded) {

@@ -9,19 +9,22 @@
 //! once it is loaded. `/readyz` reports ready when every plugin has loaded or failed.
 //! `capsule check` precompiles, so a checked folder loads entirely in the foreground.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use futures::StreamExt;
+use futures::future::BoxFuture;
 use futures::stream::FuturesUnordered;
+use futures::{FutureExt, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::audit::Audit;
 use crate::config::Settings;
-use crate::loader::{self, FolderError, Plan, Problem, Severity};
+use crate::loader::{self, FolderError, Kind, Listing, Loaded, Plan, Problem, Severity};
 use crate::metrics::{Metrics, PluginEvent};
 use crate::registry::{Registry, ToolSet};
+use crate::runtime::fault::Fault;
 use crate::runtime::{Plugin, Runtime};
 
 /// How far loading is.
@@ -123,8 +126,12 @@ pub fn spawn(
     tokio::spawn(async move {
         let threshold = settings.server.background_compile_above.bytes();
         let background = Arc::new(Semaphore::new(1));
+        let code_slots = Arc::new(Semaphore::new(
+            std::thread::available_parallelism().map_or(1, |n| n.get()),
+        ));
         let fetcher = Arc::new(loader::fetcher(&settings));
-        let mut loads: FuturesUnordered<_> = plugins
+        let (listed, plugins) = list_from_memory(&runtime, &settings, plugins).await;
+        let mut loads: FuturesUnordered<BoxFuture<'static, Event>> = plugins
             .into_iter()
             .map(|(name, kind)| {
                 let moved = Arc::new(AtomicBool::new(false));
@@ -158,42 +165,97 @@ pub fn spawn(
                             *held.lock().unwrap_or_else(|e| e.into_inner()) = permit;
                         }
                     };
-                    let loaded =
-                        loader::load_one(&runtime, &settings, &fetcher, &name, &kind, compiling)
-                            .await;
+                    let loaded = loader::load_one(
+                        &runtime,
+                        &settings,
+                        &fetcher,
+                        &name,
+                        &kind,
+                        Listing::Remembered,
+                        compiling,
+                    )
+                    .await;
                     // The next background plugin may compile now.
                     drop(release.lock().unwrap_or_else(|e| e.into_inner()).take());
-                    (name, loaded, moved.load(Ordering::SeqCst))
+                    Event::Loaded {
+                        name,
+                        loaded: Box::new(loaded),
+                        in_background: moved.load(Ordering::SeqCst),
+                    }
                 }
+                .boxed()
             })
             .collect();
+        for (name, loaded) in listed {
+            let event = Event::Loaded {
+                name,
+                loaded: Box::new(loaded),
+                in_background: false,
+            };
+            loads.push(futures::future::ready(event).boxed());
+        }
         let mut loaded: Vec<Arc<Plugin>> = Vec::new();
-        while let Some((name, (result, warnings), in_background)) = loads.next().await {
-            warnings.iter().for_each(log);
-            let changed = match result {
-                Ok(plugin) => {
-                    let plugin = Arc::new(plugin);
-                    audit.plugins(std::slice::from_ref(&plugin), &[]);
-                    metrics.plugin_event(PluginEvent::Loaded, 1);
-                    loaded.push(plugin);
-                    let serving = registry.snapshot();
-                    registry.swap(ToolSet::build_growing(&serving, loaded.clone()).0);
-                    true
+        while let Some(event) = loads.next().await {
+            let (changed, done, in_background) = match event {
+                Event::Loaded {
+                    name,
+                    loaded: outcome,
+                    in_background,
+                } => {
+                    let (result, warnings) = *outcome;
+                    warnings.iter().for_each(log);
+                    match result {
+                        Ok(plugin) => {
+                            let plugin = Arc::new(plugin);
+                            let listed = plugin.code_pending();
+                            if listed {
+                                loads.push(
+                                    load_code(
+                                        runtime.clone(),
+                                        plugin.clone(),
+                                        state.clone(),
+                                        code_slots.clone(),
+                                    )
+                                    .boxed(),
+                                );
+                            } else {
+                                audit.plugins(std::slice::from_ref(&plugin), &[]);
+                                metrics.plugin_event(PluginEvent::Loaded, 1);
+                            }
+                            loaded.push(plugin);
+                            let serving = registry.snapshot();
+                            registry.swap(ToolSet::build_growing(&serving, loaded.clone()).0);
+                            (true, !listed, in_background)
+                        }
+                        Err(message) => {
+                            failed(&audit, &metrics, name, message);
+                            (false, true, in_background)
+                        }
+                    }
                 }
-                Err(message) => {
-                    let problem = Problem {
-                        severity: Severity::Error,
-                        message,
-                        plugin: Some(name),
-                    };
-                    log(&problem);
-                    audit.plugins(&[], std::slice::from_ref(&problem));
-                    metrics.plugin_event(PluginEvent::Failed, 1);
-                    false
+                Event::CodeLoaded { plugin, result } => {
+                    state.progress.send_modify(|p| p.remaining -= 1);
+                    match result {
+                        Ok(()) => {
+                            audit.plugins(std::slice::from_ref(&plugin), &[]);
+                            metrics.plugin_event(PluginEvent::Loaded, 1);
+                        }
+                        Err(fault) => {
+                            // Its remembered tools were listed: withdraw them, and say so.
+                            loaded.retain(|p| !Arc::ptr_eq(p, &plugin));
+                            let serving = registry.snapshot();
+                            registry.swap(ToolSet::build_growing(&serving, loaded.clone()).0);
+                            failed(&audit, &metrics, plugin.name.to_string(), fault.to_string());
+                            announce();
+                        }
+                    }
+                    continue;
                 }
             };
             state.progress.send_modify(|p| {
-                p.remaining -= 1;
+                if done {
+                    p.remaining -= 1;
+                }
                 if !in_background {
                     p.foreground -= 1;
                 }
@@ -211,6 +273,97 @@ pub fn spawn(
         );
     });
     Ok(loading)
+}
+
+/// Lists the plugin files of `plugins` whose digests and tools the cache remembers
+/// ([`loader::list_from_memory`]), on one blocking thread per core: those listed, and the
+/// others, to load.
+async fn list_from_memory(
+    runtime: &Arc<Runtime>,
+    settings: &Arc<Settings>,
+    plugins: Vec<(String, Kind)>,
+) -> (Vec<(String, Loaded)>, Vec<(String, Kind)>) {
+    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let mut chunks: Vec<Vec<(String, Kind)>> = (0..threads).map(|_| Vec::new()).collect();
+    for (i, plugin) in plugins.into_iter().enumerate() {
+        chunks[i % threads].push(plugin);
+    }
+    let passes = chunks.into_iter().map(|chunk| {
+        let (runtime, settings) = (runtime.clone(), settings.clone());
+        tokio::task::spawn_blocking(move || {
+            let (mut listed, mut rest) = (Vec::new(), Vec::new());
+            for (name, kind) in chunk {
+                // A panic (a bug) only means the plugin is loaded the usual way.
+                let remembered = match &kind {
+                    Kind::File(path) => std::panic::catch_unwind(AssertUnwindSafe(|| {
+                        loader::list_from_memory(&runtime, &settings, &name, path)
+                    }))
+                    .ok()
+                    .flatten(),
+                    Kind::Remote(_) => None,
+                };
+                match remembered {
+                    Some(loaded) => listed.push((name, loaded)),
+                    None => rest.push((name, kind)),
+                }
+            }
+            (listed, rest)
+        })
+    });
+    let (mut listed, mut rest) = (Vec::new(), Vec::new());
+    // Each closure catches panics: only a runtime shutting down fails one.
+    for (some, others) in futures::future::join_all(passes)
+        .await
+        .into_iter()
+        .flatten()
+    {
+        listed.extend(some);
+        rest.extend(others);
+    }
+    (listed, rest)
+}
+
+/// What finished while loading.
+enum Event {
+    /// A plugin loaded, was listed from its remembered tools, or failed (`in_background`:
+    /// it had moved to the background to compile).
+    Loaded {
+        name: String,
+        loaded: Box<Loaded>,
+        in_background: bool,
+    },
+    /// The code of a plugin listed from its remembered tools loaded, or failed.
+    CodeLoaded {
+        plugin: Arc<Plugin>,
+        result: Result<(), Fault>,
+    },
+}
+
+/// Loads the code of `plugin`, listed from its remembered tools, once the foreground
+/// plugins are listed and one of `slots` (one per core) is free. A call of the plugin
+/// that comes first loads it itself, and this waits for that load.
+async fn load_code(
+    runtime: Arc<Runtime>,
+    plugin: Arc<Plugin>,
+    state: Arc<Loading>,
+    slots: Arc<Semaphore>,
+) -> Event {
+    state.wait_until(|p| p.foreground == 0).await;
+    let _slot = slots.acquire_owned().await.ok();
+    let result = runtime.code_ready(&plugin).await;
+    Event::CodeLoaded { plugin, result }
+}
+
+/// Logs, audits (`plugin.failed`) and counts the plugin `name` that did not load.
+fn failed(audit: &Audit, metrics: &Metrics, name: String, message: String) {
+    let problem = Problem {
+        severity: Severity::Error,
+        message,
+        plugin: Some(name),
+    };
+    log(&problem);
+    audit.plugins(&[], std::slice::from_ref(&problem));
+    metrics.plugin_event(PluginEvent::Failed, 1);
 }
 
 fn log(problem: &Problem) {

@@ -1,6 +1,7 @@
 //! The compile cache holds native code the host runs: a folder others can write is refused,
-//! a tampered artifact is discarded and recompiled, and loads in parallel (in one host and
-//! across hosts) never clobber each other's files.
+//! a tampered artifact is discarded and recompiled (also for a plugin listed from its
+//! remembered tools), and loads in parallel (in one host and across hosts) never clobber
+//! each other's files.
 
 use std::path::{Path, PathBuf};
 
@@ -79,9 +80,10 @@ async fn a_tampered_artifact_is_discarded_and_recompiled() {
     let artifacts = files(cache.path());
     assert_eq!(
         artifacts.len(),
-        2,
-        "the artifact and its record: {artifacts:?}"
+        3,
+        "the artifact, its record and its remembered tools: {artifacts:?}"
     );
+    assert_eq!(artifacts[2].extension().unwrap(), "tools");
     let artifact = &artifacts[0];
     assert_eq!(artifact.extension().unwrap(), "cwasm");
     let wasm = sha256_hex(&crate::support::component("fixtures/echo.wasm"));
@@ -151,8 +153,8 @@ async fn parallel_loads_do_not_clobber_each_other() {
     let artifacts = files(cache.path());
     assert_eq!(
         artifacts.len(),
-        2,
-        "one artifact and its record, no temporary files left: {artifacts:?}"
+        3,
+        "one artifact, its record and its remembered tools, no temporary files left: {artifacts:?}"
     );
     let (code, stdout, stderr) = run(&folder, cache.path(), &["check"]).await;
     assert_eq!(code, 0, "{stdout}");
@@ -162,4 +164,43 @@ async fn parallel_loads_do_not_clobber_each_other() {
         "{stdout}\n{stderr}"
     );
     assert!(!stderr.contains("discarding"), "{stderr}");
+}
+
+#[tokio::test]
+async fn a_listed_plugin_whose_artifact_was_tampered_with_is_recompiled_for_its_call() {
+    let folder = Folder::new(&[("fixtures/echo.wasm", "echo.wasm")], "");
+    let cache = tempfile::tempdir().unwrap();
+    let serve = || {
+        let mut command = folder.command(&["serve"]);
+        command
+            .env("CAPSULE_CACHE_DIR", cache.path())
+            .env("CAPSULE_LOG", "info,capsule::loader=debug");
+        crate::support::Server::start(command)
+    };
+    // The first start asks the plugin and remembers its tools and its file's digest.
+    serve().await.assert_echo_answers().await;
+    let artifact = files(cache.path())
+        .into_iter()
+        .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
+        .expect("an artifact");
+    let mut bytes = std::fs::read(&artifact).unwrap();
+    let middle = bytes.len() / 2;
+    for byte in &mut bytes[middle..middle + 16] {
+        *byte ^= 0xff;
+    }
+    std::fs::write(&artifact, &bytes).unwrap();
+
+    // The second lists it from memory; its code is checked when it loads, and recompiled.
+    let server = serve().await;
+    server.assert_echo_answers().await;
+    let log = server.stderr();
+    assert!(
+        log.contains("listed plugin from its remembered tools"),
+        "{log}"
+    );
+    assert!(
+        log.contains("WARN discarding precompiled artifact: the digest of its bytes does not match the recorded one (corrupt or tampered with); recompiling"),
+        "{log}"
+    );
+    assert_ne!(std::fs::read(&artifact).unwrap(), bytes, "stored again");
 }

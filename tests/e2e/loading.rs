@@ -234,3 +234,92 @@ async fn listed_after_changes(
     }
     unreachable!("the loop only ends by returning")
 }
+
+/// The one remembered tool list in `cache` (`ARTIFACT.cwasm.tools`).
+fn remembered_list(cache: &std::path::Path) -> std::path::PathBuf {
+    let lists: Vec<_> = std::fs::read_dir(cache)
+        .expect("read the cache folder")
+        .map(|e| e.expect("an entry").path())
+        .filter(|p| p.extension().is_some_and(|e| e == "tools"))
+        .collect();
+    assert_eq!(lists.len(), 1, "one remembered list: {lists:?}");
+    lists[0].clone()
+}
+
+/// `capsule serve` on `folder` with its own cache `cache` and the loader's debug lines.
+async fn serve_with_cache(folder: &Folder, cache: &std::path::Path) -> Server {
+    let mut command = folder.command(&["serve"]);
+    command
+        .env("CAPSULE_CACHE_DIR", cache)
+        .env("CAPSULE_LOG", "info,capsule::loader=debug");
+    Server::start(command).await
+}
+
+/// The description `tools/list` gives `echo_echo`.
+async fn echo_description(server: &Server) -> String {
+    let tools = server.client.list_all_tools().await.expect("tools/list");
+    let echo = tools
+        .iter()
+        .find(|t| t.name == "echo_echo")
+        .expect("echo_echo is listed");
+    echo.description.as_deref().unwrap_or_default().to_owned()
+}
+
+#[tokio::test]
+async fn a_restart_lists_remembered_tools_and_loads_the_code_for_the_first_call() {
+    let folder = Folder::new(&[("fixtures/echo.wasm", "echo.wasm")], "");
+    let cache = tempfile::tempdir().unwrap();
+    let first = serve_with_cache(&folder, cache.path()).await;
+    let asked = echo_description(&first).await;
+    drop(first);
+
+    // Change what is remembered, so a list that comes from it is told from one asked for.
+    let list = remembered_list(cache.path());
+    let mut remembered: Value =
+        serde_json::from_slice(&std::fs::read(&list).unwrap()).expect("the list is JSON");
+    for tool in remembered["tools"].as_array_mut().expect("tools") {
+        if tool["name"] == "echo" {
+            tool["description"] = json!("as remembered");
+        }
+    }
+    std::fs::write(&list, serde_json::to_vec(&remembered).unwrap()).unwrap();
+
+    let second = serve_with_cache(&folder, cache.path()).await;
+    assert_eq!(echo_description(&second).await, "as remembered");
+    // Its code was not loaded to list it; the call waits for it (or loads it).
+    second.assert_echo_answers().await;
+    let log = second.stderr();
+    assert!(
+        log.contains("listed plugin from its remembered tools"),
+        "{log}"
+    );
+    drop(second);
+
+    // Another policy: the plugin is asked again.
+    std::fs::write(
+        folder.dir.path().join("capsule.toml"),
+        "[plugins.echo.limits]\ntimeout = \"7s\"\n",
+    )
+    .unwrap();
+    let third = serve_with_cache(&folder, cache.path()).await;
+    assert_eq!(echo_description(&third).await, asked);
+    third.assert_echo_answers().await;
+    assert!(
+        !third
+            .stderr()
+            .contains("listed plugin from its remembered tools"),
+        "{}",
+        third.stderr()
+    );
+    drop(third);
+
+    // A new build (another digest): asked again, never the list of the old one.
+    let mut rebuilt = std::fs::read(component("fixtures/echo.wasm")).unwrap();
+    // A custom section at the end (id 0, size, name length, name, payload).
+    rebuilt.extend_from_slice(&[0, 6, 5, b'b', b'u', b'i', b'l', b'd']);
+    folder.write_plugin("echo.wasm", &rebuilt);
+    std::fs::write(folder.dir.path().join("capsule.toml"), "").unwrap();
+    let fourth = serve_with_cache(&folder, cache.path()).await;
+    assert_eq!(echo_description(&fourth).await, asked);
+    fourth.assert_echo_answers().await;
+}

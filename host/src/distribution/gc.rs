@@ -1,6 +1,6 @@
 //! `capsule cache ls|gc`: what the cache folder holds — precompiled artifacts
-//! (`HEX-ENGINE-v2.cwasm` and their `.digests` record; those of an earlier format are
-//! referenced by nothing), pulled plugins
+//! (`HEX-ENGINE-v2.cwasm` with their `.digests` record and `.tools` remembered tool list;
+//! those of an earlier format are referenced by nothing), pulled plugins
 //! (`plugins/sha256-HEX.wasm`) and source records (`sources/*.json`) — which plugin of the
 //! config references each, and removing what nothing references and was not used for a
 //! grace period (a use sets a file's modification time).
@@ -160,7 +160,11 @@ pub fn list(dir: &Path, settings: &Settings) -> std::io::Result<Vec<Entry>> {
         };
         let mut files = vec![path.clone()];
         let legacy = PathBuf::from(format!("{}.sha256", path.display()));
-        for record in [crate::runtime::cache::digest_path(&path), legacy] {
+        for record in [
+            crate::runtime::cache::digest_path(&path),
+            legacy,
+            crate::runtime::listing::listing_path(&path),
+        ] {
             if record.is_file() {
                 files.push(record);
             }

@@ -17,4 +17,4 @@ pub mod wasm;
 pub use digest::Digest;
 pub use fetch::{FetchError, Fetcher};
 pub use source::{Fetched, Origin, Source};
-pub use wasm::Wasm;
+pub use wasm::{Stamp, Wasm};

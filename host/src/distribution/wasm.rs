@@ -6,10 +6,74 @@
 
 use std::io::Read;
 use std::path::{Path, PathBuf};
+use std::time::{Duration, SystemTime};
 
 use sha2::{Digest as _, Sha256};
 
 use super::Digest;
+
+/// How long ago a file must have last changed for its stamp to identify its bytes.
+pub const SETTLED: Duration = Duration::from_secs(2);
+
+/// What tells a version of a file from another without reading it: device, inode, size,
+/// and the modification and change times to the nanosecond. The change time (`ctime`) is
+/// set by the kernel on every write, rename or `chmod` and cannot be set back by a user,
+/// so a file with the same stamp has the same bytes (the same check as git's index).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Stamp {
+    text: String,
+    /// The change time, for telling a stamp too recent to trust ([`Stamp::settled_at`]).
+    changed: Option<SystemTime>,
+}
+
+impl Stamp {
+    /// The stamp of a file with metadata `meta`.
+    #[cfg(unix)]
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        use std::os::unix::fs::MetadataExt;
+        let changed = u64::try_from(meta.ctime()).ok().map(|secs| {
+            let nanos = u32::try_from(meta.ctime_nsec()).unwrap_or(0);
+            SystemTime::UNIX_EPOCH + Duration::new(secs, nanos)
+        });
+        let text = format!(
+            "{} {} {} {}.{:09} {}.{:09}",
+            meta.dev(),
+            meta.ino(),
+            meta.len(),
+            meta.mtime(),
+            meta.mtime_nsec(),
+            meta.ctime(),
+            meta.ctime_nsec()
+        );
+        Self { text, changed }
+    }
+
+    /// The stamp of a file with metadata `meta`: without a change time, one that never
+    /// matches (every start hashes the file).
+    #[cfg(not(unix))]
+    pub fn of(meta: &std::fs::Metadata) -> Self {
+        let text = format!("{} {:?} unverifiable", meta.len(), meta.modified().ok());
+        Self {
+            text,
+            changed: None,
+        }
+    }
+
+    /// The stamp as text (one line).
+    pub fn as_str(&self) -> &str {
+        &self.text
+    }
+
+    /// Whether the file last changed at least [`SETTLED`] before `now`. The kernel
+    /// timestamps writes with a coarse clock (a few milliseconds), so a file written twice
+    /// within one tick, at the same size, keeps its stamp; one that has not changed for
+    /// longer than that can only change to a later stamp (git's "racy" entries).
+    pub fn settled_at(&self, now: SystemTime) -> bool {
+        self.changed
+            .and_then(|changed| now.duration_since(changed).ok())
+            .is_some_and(|age| age >= SETTLED)
+    }
+}
 
 /// How much of a file is hashed at a time: one buffer, reused.
 const CHUNK: usize = 1 << 20;
@@ -30,6 +94,8 @@ pub enum Wasm {
         head: Vec<u8>,
         /// Its size when it was hashed.
         len: u64,
+        /// Its stamp just before it was hashed.
+        stamp: Stamp,
     },
 }
 
@@ -92,8 +158,12 @@ pub async fn hash_file_blocking(path: &Path) -> std::io::Result<(Digest, Wasm)> 
 pub fn hash_file(path: &Path) -> std::io::Result<(Digest, Wasm)> {
     let mut file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
+    // Taken first: a write while hashing changes it, so the digest is never remembered
+    // for a version it was not taken of.
+    let meta = file.metadata()?;
+    let stamp = Stamp::of(&meta);
     // No bigger than the file (plus one byte, to see its end in one read if it is small).
-    let size = file.metadata().map_or(CHUNK as u64, |m| m.len() + 1);
+    let size = meta.len() + 1;
     let mut buf = vec![0u8; usize::try_from(size).unwrap_or(CHUNK).min(CHUNK)];
     let mut head = Vec::with_capacity(HEAD);
     let mut len = 0u64;
@@ -111,7 +181,15 @@ pub fn hash_file(path: &Path) -> std::io::Result<(Digest, Wasm)> {
     }
     let digest = Digest::from_sha256(hasher.finalize().into());
     let path = path.to_path_buf();
-    Ok((digest, Wasm::File { path, head, len }))
+    Ok((
+        digest,
+        Wasm::File {
+            path,
+            head,
+            len,
+            stamp,
+        },
+    ))
 }
 
 #[cfg(test)]

@@ -125,8 +125,13 @@ impl ArtifactCache {
         Ok(Self { dir, engine_key })
     }
 
+    /// The cache folder; `None` when caching is off.
+    pub(super) fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
     /// The artifact path for a wasm digest.
-    fn artifact_path(&self, digest: &str) -> Option<PathBuf> {
+    pub(super) fn artifact_path(&self, digest: &str) -> Option<PathBuf> {
         self.dir
             .as_ref()
             .map(|dir| dir.join(format!("{digest}-{}{FORMAT}", self.engine_key)))
@@ -303,15 +308,18 @@ fn blake3_of_file(path: &Path) -> std::io::Result<blake3::Hash> {
 /// to this process and call and a rename in the same folder; the artifact goes first, so a
 /// record never names bytes that are not in place yet.
 fn store(path: &Path, digest: &str, code: &[u8]) -> std::io::Result<()> {
-    write_atomically(path, code)?;
+    write_atomically(path, code, true)?;
     write_atomically(
         &digest_path(path),
         record(&blake3::hash(code), digest).as_bytes(),
+        true,
     )
 }
 
-/// Writes `bytes` to a new temporary file beside `path`, then renames it to `path`.
-fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+/// Writes `bytes` to a new temporary file beside `path`, then renames it to `path`;
+/// `durable`: synced to disk before the rename (artifacts; a lost record of a remembered
+/// list or digest only costs a start the work it saves).
+pub(super) fn write_atomically(path: &Path, bytes: &[u8], durable: bool) -> std::io::Result<()> {
     let dir = path.parent().unwrap_or(Path::new("."));
     let tmp = dir.join(format!(
         ".{}.{}-{}.tmp",
@@ -327,7 +335,9 @@ fn write_atomically(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
             .create_new(true)
             .open(&tmp)?;
         file.write_all(bytes)?;
-        file.sync_all()?;
+        if durable {
+            file.sync_all()?;
+        }
         fs::rename(&tmp, path)
     })();
     if written.is_err() {

@@ -88,6 +88,14 @@ impl Runtime {
         mut context: CallContext,
         usage: &mut Usage,
     ) -> Result<CallResult, CallFailure> {
+        // A plugin listed from its remembered tools may still be loading its code; the
+        // call waits for that (or ends when the client cancels) before its time starts.
+        if plugin.code_pending() {
+            tokio::select! {
+                ready = self.code_ready(plugin) => ready.map_err(CallFailure::Fault)?,
+                _ = context.cancel.cancelled() => return Err(CallFailure::Fault(Fault::Cancelled)),
+            }
+        }
         let deadline = deadline_after(plugin.policy.limits.timeout);
         let arrived = Instant::now();
         let admitted = self.admit(plugin, &context, deadline).await;
@@ -322,6 +330,7 @@ pub struct Usage {
 }
 
 /// What [`invoke`] measured.
+#[derive(Default)]
 struct Used {
     fuel: u64,
     memory_peak: u64,
@@ -339,6 +348,21 @@ async fn invoke(
     outbound: Arc<Outbound>,
     deadline: Instant,
 ) -> (Result<Returned, Fault>, Used) {
+    let entry = match plugin.code.get() {
+        Some(Ok(entry)) => entry,
+        Some(Err(detail)) => {
+            let fault = Fault::Unloadable {
+                detail: detail.to_owned(),
+            };
+            return (Err(fault), Used::default());
+        }
+        None => {
+            let fault = Fault::Unloadable {
+                detail: "its code was not loaded before the call (a host bug)".into(),
+            };
+            return (Err(fault), Used::default());
+        }
+    };
     let mut instantiated = false;
     let limits = &plugin.policy.limits;
     let cancel = context.cancel.clone();
@@ -373,7 +397,7 @@ async fn invoke(
     store.set_epoch_deadline(1);
 
     let run = async {
-        match &plugin.entry {
+        match entry {
             Entry::Tools(pre) => {
                 let instance = pre.instantiate_async(&mut store).await?;
                 instantiated = true;

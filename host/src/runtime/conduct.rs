@@ -39,10 +39,11 @@ pub enum Change {
 }
 
 /// Whether `fault` says the call used up one of its own limits. Crashes and tool errors
-/// end a call early (cheaply); a cancelled or queued-out call says nothing of the plugin.
+/// end a call early (cheaply); a cancelled or queued-out call, or code that could not be
+/// loaded, says nothing of how the plugin behaves.
 pub fn hit_a_limit(fault: &Fault) -> Option<bool> {
     match fault {
-        Fault::Cancelled | Fault::QueueTimeout { .. } => None,
+        Fault::Cancelled | Fault::QueueTimeout { .. } | Fault::Unloadable { .. } => None,
         Fault::Crashed { .. } => Some(false),
         Fault::OutOfFuel { .. }
         | Fault::Deadline { .. }

@@ -129,6 +129,15 @@ pub enum Fault {
     /// The client cancelled the call.
     #[error("was cancelled by the client")]
     Cancelled,
+    /// The plugin was listed from its cached tool list, but its code could not be loaded
+    /// when it was first needed (the host's log has the whole message).
+    #[error(
+        "could not be loaded: {detail}; its tools are withdrawn (run `capsule check` to see why)"
+    )]
+    Unloadable {
+        /// Why, naming the file.
+        detail: String,
+    },
 }
 
 impl Fault {
@@ -144,6 +153,7 @@ impl Fault {
         "pool-share",
         "crash",
         "cancelled",
+        "unloadable",
     ];
 
     /// A short stable name for logs and metrics (`fuel`, `deadline`, `memory`, …).
@@ -162,6 +172,7 @@ impl Fault {
             Fault::PoolShare { .. } => "pool-share",
             Fault::Crashed { .. } => "crash",
             Fault::Cancelled => "cancelled",
+            Fault::Unloadable { .. } => "unloadable",
         }
     }
 }
@@ -215,6 +226,9 @@ mod tests {
                 detail: "wasm trap: wasm `unreachable` instruction executed".into(),
             },
             Fault::Cancelled,
+            Fault::Unloadable {
+                detail: "/plugins/p.wasm: cannot be linked: component imports instance `wasi:cli/environment@0.2.9`, but a matching implementation was not found in the linker".into(),
+            },
         ]
     }
 

@@ -9,8 +9,10 @@ pub mod engine;
 pub mod events;
 mod executor;
 pub mod fault;
+pub mod listing;
 pub mod output;
 mod plugin;
+pub mod stamps;
 pub mod state;
 
 use std::path::PathBuf;
@@ -110,6 +112,11 @@ impl Runtime {
     /// Calls holding a slot of the host now (`runtime.max-concurrent-calls` bounds it).
     pub fn running_calls(&self) -> usize {
         (self.settings.max_concurrent_calls as usize).saturating_sub(self.slots.available_permits())
+    }
+
+    /// The cache of precompiled artifacts, remembered tool lists and file stamps.
+    pub fn artifacts(&self) -> &ArtifactCache {
+        &self.cache
     }
 
     /// The engine, e.g. for inspecting components.

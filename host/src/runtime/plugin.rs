@@ -1,11 +1,15 @@
 //! Loading a plugin: read → check it is a component → compile or load precompiled →
 //! check it exports `capsule:plugin/tools` → link (`InstancePre`) → ask for its tools.
 //! A component that exports plain functions instead is served with WIT-derived tools.
+//!
+//! At `capsule serve`'s start a plugin whose tool list is remembered for its digest and
+//! policy ([`super::listing`]) is *listed* first, from that list, and its code is loaded
+//! right after, in the background or by its first call ([`Runtime::code_ready`]).
 
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
-use tokio::sync::Semaphore;
+use tokio::sync::{OnceCell, Semaphore};
 use wasmtime::component::{Component, InstancePre};
 
 use super::Runtime;
@@ -14,6 +18,7 @@ use super::cache::{self, CacheOutcome};
 use super::conduct::Conduct;
 use super::derived::{self, Function};
 use super::fault::Fault;
+use super::listing;
 use super::state::CallState;
 use crate::distribution::Wasm;
 use crate::policy::PluginPolicy;
@@ -34,7 +39,7 @@ pub struct Plugin {
     pub policy: PluginPolicy,
     /// Whether the compiled code came from the artifact cache.
     pub cache: CacheOutcome,
-    pub(crate) entry: Entry,
+    pub(crate) code: Code,
     /// This plugin's call slots (`runtime.max-calls-per-plugin`).
     pub(crate) slots: Arc<Semaphore>,
     /// Whether its recent calls kept running into their limits (`runtime.demote-after`).
@@ -45,7 +50,37 @@ impl Plugin {
     /// True when the plugin exports plain functions, served as WIT-derived tools, rather
     /// than `capsule:plugin/tools`.
     pub fn wit_derived(&self) -> bool {
-        matches!(self.entry, Entry::Functions { .. })
+        matches!(self.code.entry.get(), Some(Ok(Entry::Functions { .. })))
+    }
+
+    /// Whether its code is still to be loaded (it was listed from its remembered tools).
+    pub fn code_pending(&self) -> bool {
+        self.code.entry.get().is_none()
+    }
+}
+
+/// A plugin's linked code: there from the start for a plugin loaded at once, loaded the
+/// first time it is needed for one listed from its remembered tools. Either way it is
+/// loaded once; a failure is kept, so every later call gets the same error.
+pub(crate) struct Code {
+    entry: OnceCell<Result<Entry, String>>,
+    /// The `.wasm`, for compiling it should its artifact be unusable; `None` once loaded.
+    wasm: Option<Wasm>,
+}
+
+impl Code {
+    fn ready(entry: Entry) -> Self {
+        Self {
+            entry: OnceCell::new_with(Some(Ok(entry))),
+            wasm: None,
+        }
+    }
+
+    /// The entry if it is loaded; `None` while it is not (yet).
+    pub(crate) fn get(&self) -> Option<Result<&Entry, &str>> {
+        self.entry
+            .get()
+            .map(|loaded| loaded.as_ref().map_err(String::as_str))
     }
 }
 
@@ -176,44 +211,23 @@ impl Runtime {
         policy: PluginPolicy,
         compiling: impl FnOnce(u64) + Send + 'static,
     ) -> Result<Plugin, LoadError> {
-        check_header(wasm.head(), path)?;
-        let engine = self.engine.clone();
-        let artifacts = self.cache.clone();
-        let key = digest.clone();
-        let compiled = tokio::task::spawn_blocking(move || {
-            let size = wasm.len();
-            let bytes = |key: &str| wasm.into_bytes(key);
-            artifacts.load_or_compile(&engine, bytes, &key, || compiling(size))
-        })
-        .await
-        .map_err(|err| LoadError::Compile {
-            path: path.to_path_buf(),
-            message: format!("compiler task failed: {err}"),
-        })?;
-        let (component, cache) = compiled.map_err(|err| LoadError::Compile {
-            path: path.to_path_buf(),
-            message: format!("{err:#}"),
-        })?;
-
-        let link = |err: wasmtime::Error| LoadError::Link {
-            path: path.to_path_buf(),
-            message: format!("{err:#}"),
-        };
-        let pre = self.linker.instantiate_pre(&component).map_err(link)?;
-        let plugin = |entry| Plugin {
-            name: Arc::from(name),
-            path: path.to_path_buf(),
-            digest,
-            source: None,
-            tools: Vec::new(),
-            policy,
-            cache,
-            entry,
-            slots: Arc::new(Semaphore::new(self.settings.max_calls_per_plugin as usize)),
-            conduct: Conduct::default(),
-        };
+        let (component, cache) = self
+            .component(path, wasm, digest.clone(), compiling)
+            .await?;
+        let pre = self
+            .linker
+            .instantiate_pre(&component)
+            .map_err(|err| link_error(path, err))?;
         if component.get_export_index(None, TOOLS_EXPORT).is_some() {
-            let mut plugin = plugin(Entry::Tools(PluginPre::new(pre).map_err(link)?));
+            let pre = PluginPre::new(pre).map_err(|err| link_error(path, err))?;
+            let mut plugin = self.plugin(
+                name,
+                path,
+                digest,
+                policy,
+                cache,
+                Code::ready(Entry::Tools(pre)),
+            );
             plugin.tools =
                 self.list_tools(&plugin)
                     .await
@@ -221,13 +235,138 @@ impl Runtime {
                         path: path.to_path_buf(),
                         fault,
                     })?;
+            let (cache, digest, tools) = (
+                self.cache.clone(),
+                plugin.digest.clone(),
+                plugin.tools.clone(),
+            );
+            let fingerprint = listing::fingerprint(&plugin.policy);
+            // Remembered for the next start; losing it only costs that start an instance.
+            let _ =
+                tokio::task::spawn_blocking(move || cache.remember(&digest, &fingerprint, &tools))
+                    .await;
             return Ok(plugin);
         }
         let functions = self.served_functions(&component, name, path)?;
         let tools = functions.iter().map(Function::tool).collect();
-        let mut plugin = plugin(Entry::Functions { pre, functions });
+        let code = Code::ready(Entry::Functions { pre, functions });
+        let mut plugin = self.plugin(name, path, digest, policy, cache, code);
         plugin.tools = tools;
         Ok(plugin)
+    }
+
+    /// The plugin `name` from `path`, listed with `tools` remembered for its `digest` and
+    /// `policy` ([`super::listing`]); its code is not loaded yet ([`Runtime::code_ready`]
+    /// loads it, compiling `wasm` only if its artifact turns out unusable).
+    pub fn listed(
+        &self,
+        name: &str,
+        path: &Path,
+        wasm: Wasm,
+        digest: String,
+        policy: PluginPolicy,
+        tools: Vec<Tool>,
+    ) -> Plugin {
+        let code = Code {
+            entry: OnceCell::new(),
+            wasm: Some(wasm),
+        };
+        let mut plugin = self.plugin(name, path, digest, policy, CacheOutcome::Hit, code);
+        plugin.tools = tools;
+        plugin
+    }
+
+    /// Makes sure the code of `plugin` is loaded: loads it if it was listed from its
+    /// remembered tools (once: concurrent callers wait for the same load); the error of a
+    /// load that failed, to every caller.
+    pub async fn code_ready(&self, plugin: &Plugin) -> Result<(), Fault> {
+        let loaded = plugin
+            .code
+            .entry
+            .get_or_init(|| self.load_code(plugin))
+            .await;
+        loaded
+            .as_ref()
+            .map(|_| ())
+            .map_err(|detail| Fault::Unloadable {
+                detail: detail.clone(),
+            })
+    }
+
+    /// Loads the code of a plugin listed from its remembered tools: the artifact (checked,
+    /// as every load), linked; compiled from the `.wasm` if the artifact is unusable.
+    async fn load_code(&self, plugin: &Plugin) -> Result<Entry, String> {
+        let Some(wasm) = plugin.code.wasm.clone() else {
+            return Err(format!(
+                "{}: its code is not available",
+                plugin.path.display()
+            ));
+        };
+        let path = plugin.path.as_path();
+        let started = std::time::Instant::now();
+        let (component, _) = self
+            .component(path, wasm, plugin.digest.clone(), |_| {})
+            .await
+            .map_err(|err| err.to_string())?;
+        let linked = self
+            .linker
+            .instantiate_pre(&component)
+            .and_then(PluginPre::new)
+            .map_err(|err| link_error(path, err).to_string())?;
+        tracing::debug!(plugin = %plugin.name, elapsed = ?started.elapsed(), "loaded the code of a listed plugin");
+        Ok(Entry::Tools(linked))
+    }
+
+    /// The component of `wasm` (hex sha256 `digest`), from its precompiled artifact or
+    /// compiled (then `compiling` is called with its size first), on a blocking thread.
+    async fn component(
+        &self,
+        path: &Path,
+        wasm: Wasm,
+        digest: String,
+        compiling: impl FnOnce(u64) + Send + 'static,
+    ) -> Result<(Component, CacheOutcome), LoadError> {
+        check_header(wasm.head(), path)?;
+        let engine = self.engine.clone();
+        let artifacts = self.cache.clone();
+        let compiled = tokio::task::spawn_blocking(move || {
+            let size = wasm.len();
+            let bytes = |key: &str| wasm.into_bytes(key);
+            artifacts.load_or_compile(&engine, bytes, &digest, || compiling(size))
+        })
+        .await
+        .map_err(|err| LoadError::Compile {
+            path: path.to_path_buf(),
+            message: format!("compiler task failed: {err}"),
+        })?;
+        compiled.map_err(|err| LoadError::Compile {
+            path: path.to_path_buf(),
+            message: format!("{err:#}"),
+        })
+    }
+
+    /// A plugin of this runtime with no tools yet.
+    fn plugin(
+        &self,
+        name: &str,
+        path: &Path,
+        digest: String,
+        policy: PluginPolicy,
+        cache: CacheOutcome,
+        code: Code,
+    ) -> Plugin {
+        Plugin {
+            name: Arc::from(name),
+            path: path.to_path_buf(),
+            digest,
+            source: None,
+            tools: Vec::new(),
+            policy,
+            cache,
+            code,
+            slots: Arc::new(Semaphore::new(self.settings.max_calls_per_plugin as usize)),
+            conduct: Conduct::default(),
+        }
     }
 
     /// The exported functions of a component without `capsule:plugin/tools`, documented by
@@ -264,6 +403,14 @@ impl Runtime {
             tracing::warn!(plugin = name, export = %skip.export, "not served as a tool: {}", skip.reason);
         }
         Ok(functions)
+    }
+}
+
+/// A link error of the plugin at `path`.
+fn link_error(path: &Path, err: wasmtime::Error) -> LoadError {
+    LoadError::Link {
+        path: path.to_path_buf(),
+        message: format!("{err:#}"),
     }
 }
 

@@ -328,13 +328,13 @@ async fn remembered_tools(
 /// The plugin file `name` at `path` listed from what the cache remembers, without reading
 /// the file: its digest by its stamp, its tools by that digest and its policy. `None` if
 /// anything is not remembered, or its policy or pin has a problem (a load reports it).
-/// Blocking: a few small reads.
+/// Blocking: a few small reads. The plugin comes with the warnings about its policy.
 pub fn list_from_memory(
     runtime: &Runtime,
     settings: &Settings,
     name: &str,
     path: &Path,
-) -> Option<Loaded> {
+) -> Option<(Plugin, Vec<Problem>)> {
     let started = std::time::Instant::now();
     let cache = runtime.artifacts();
     let (digest, wasm) = cache.remembered_digest(path)?;
@@ -344,7 +344,7 @@ pub fn list_from_memory(
     let tools = cache.remembered(&digest, &listing::fingerprint(&policy))?;
     let plugin = runtime.listed(name, path, fetched.wasm, digest, policy, tools);
     log_listed(&plugin, started);
-    Some((Ok(plugin), policy_warnings(warnings)))
+    Some((plugin, policy_warnings(warnings)))
 }
 
 /// The warnings about a plugin's policy, as problems.

@@ -186,15 +186,28 @@ pub fn spawn(
                 .boxed()
             })
             .collect();
-        for (name, loaded) in listed {
-            let event = Event::Loaded {
-                name,
-                loaded: Box::new(loaded),
-                in_background: false,
-            };
-            loads.push(futures::future::ready(event).boxed());
-        }
+        // The listed plugins are served at once, in one tool set; their code loads next.
         let mut loaded: Vec<Arc<Plugin>> = Vec::new();
+        if !listed.is_empty() {
+            for (plugin, warnings) in listed {
+                warnings.iter().for_each(log);
+                let plugin = Arc::new(plugin);
+                let code = load_code(
+                    runtime.clone(),
+                    plugin.clone(),
+                    state.clone(),
+                    code_slots.clone(),
+                );
+                loads.push(code.boxed());
+                loaded.push(plugin);
+            }
+            let serving = registry.snapshot();
+            registry.swap(ToolSet::build_growing(&serving, loaded.clone()).0);
+            state.progress.send_modify(|p| p.foreground -= loaded.len());
+            if state.listed_early.load(Ordering::SeqCst) {
+                announce();
+            }
+        }
         while let Some(event) = loads.next().await {
             let (changed, done, in_background) = match event {
                 Event::Loaded {
@@ -282,7 +295,7 @@ async fn list_from_memory(
     runtime: &Arc<Runtime>,
     settings: &Arc<Settings>,
     plugins: Vec<(String, Kind)>,
-) -> (Vec<(String, Loaded)>, Vec<(String, Kind)>) {
+) -> (Vec<(Plugin, Vec<Problem>)>, Vec<(String, Kind)>) {
     let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
     let mut chunks: Vec<Vec<(String, Kind)>> = (0..threads).map(|_| Vec::new()).collect();
     for (i, plugin) in plugins.into_iter().enumerate() {
@@ -303,7 +316,7 @@ async fn list_from_memory(
                     Kind::Remote(_) => None,
                 };
                 match remembered {
-                    Some(loaded) => listed.push((name, loaded)),
+                    Some(plugin) => listed.push(plugin),
                     None => rest.push((name, kind)),
                 }
             }

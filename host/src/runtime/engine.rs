@@ -8,6 +8,7 @@ use std::time::Duration;
 
 use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+use super::function_memo::FunctionMemo;
 use crate::config::RuntimeSettings;
 
 /// How often the epoch advances. A running call is checked against its deadline and
@@ -73,6 +74,8 @@ pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
         .decommit_batch_size(16);
     config.async_stack_zeroing(true);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+    // Functions compiled once are reused by every later compilation of the process.
+    config.enable_incremental_compilation(Arc::new(FunctionMemo::default()))?;
     Engine::new(&config)
 }
 

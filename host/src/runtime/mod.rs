@@ -9,6 +9,7 @@ pub mod engine;
 pub mod events;
 mod executor;
 pub mod fault;
+pub mod function_memo;
 pub mod listing;
 pub mod output;
 mod plugin;

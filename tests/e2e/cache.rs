@@ -204,3 +204,40 @@ async fn a_listed_plugin_whose_artifact_was_tampered_with_is_recompiled_for_its_
     );
     assert_ne!(std::fs::read(&artifact).unwrap(), bytes, "stored again");
 }
+
+#[tokio::test]
+async fn a_remembered_digest_is_listed_by_cache_ls_and_collected_once_its_file_is_gone() {
+    let folder = Folder::new(&[("fixtures/echo.wasm", "echo.wasm")], "");
+    let cache = tempfile::tempdir().unwrap();
+    // A digest is remembered only for a file older than a clock tick can hide (2 s).
+    tokio::time::sleep(std::time::Duration::from_millis(2100)).await;
+    let mut command = folder.command(&["serve"]);
+    command.env("CAPSULE_CACHE_DIR", cache.path());
+    crate::support::Server::start(command)
+        .await
+        .assert_echo_answers()
+        .await;
+    let plugin = folder.plugins().join("echo.wasm");
+    let digest = sha256_hex(&plugin);
+    let (code, listed, stderr) = run(&folder, cache.path(), &["cache", "ls"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    let line = listed
+        .lines()
+        .find(|l| l.starts_with("stamp"))
+        .unwrap_or_else(|| panic!("a stamp entry:\n{listed}"));
+    assert!(line.contains(&digest[..12]), "{line}");
+    assert!(line.ends_with(&plugin.display().to_string()), "{line}");
+
+    std::fs::remove_file(&plugin).unwrap();
+    let (code, removed, stderr) =
+        run(&folder, cache.path(), &["cache", "gc", "--grace", "0"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        removed.contains(&format!("removed stamp     sha256:{}", &digest[..12])),
+        "{removed}"
+    );
+    assert!(
+        files(&cache.path().join("stamps")).is_empty(),
+        "the record is gone"
+    );
+}

@@ -1,8 +1,9 @@
 //! `capsule cache ls|gc`: what the cache folder holds — precompiled artifacts
 //! (`HEX-ENGINE-v2.cwasm` with their `.digests` record and `.tools` remembered tool list;
 //! those of an earlier format are referenced by nothing), pulled plugins
-//! (`plugins/sha256-HEX.wasm`) and source records (`sources/*.json`) — which plugin of the
-//! config references each, and removing what nothing references and was not used for a
+//! (`plugins/sha256-HEX.wasm`), source records (`sources/*.json`) and the digests of plugin
+//! files remembered by their stamps (`stamps/*`, used while their file exists) — which
+//! plugin of the config references each, and removing what nothing references and was not used for a
 //! grace period (a use sets a file's modification time).
 
 use std::collections::BTreeMap;
@@ -23,6 +24,9 @@ pub enum EntryKind {
     Pulled,
     /// What a source resolved to.
     Source,
+    /// A plugin file's digest, remembered with its stamp (`runtime::stamps`); used while
+    /// the file exists.
+    Stamp,
 }
 
 impl std::fmt::Display for EntryKind {
@@ -31,6 +35,7 @@ impl std::fmt::Display for EntryKind {
             EntryKind::Artifact => "artifact",
             EntryKind::Pulled => "pulled",
             EntryKind::Source => "source",
+            EntryKind::Stamp => "stamp",
         })
     }
 }
@@ -170,6 +175,16 @@ pub fn list(dir: &Path, settings: &Settings) -> std::io::Result<Vec<Entry>> {
             }
         }
         entries.push(entry(EntryKind::Artifact, digest, files, by));
+    }
+    for path in files_in(&dir.join(crate::runtime::stamps::STAMPS))? {
+        let (digest, by) = match crate::runtime::stamps::recorded(&path) {
+            Some((digest, file)) if file.is_file() => {
+                (Some(digest), vec![file.display().to_string()])
+            }
+            Some((digest, _)) => (Some(digest), Vec::new()),
+            None => (None, Vec::new()),
+        };
+        entries.push(entry(EntryKind::Stamp, digest, vec![path], by));
     }
     for entry in &mut entries {
         entry.referenced_by.sort();

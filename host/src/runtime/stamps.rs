@@ -2,8 +2,9 @@
 //! did not change knows their digests without reading them (issue #19: 50 plugins listed
 //! in milliseconds; hashing them took 5 ms of one core, a 19 MB Python plugin 12 ms).
 //!
-//! `CACHE/stamps/KEY` (KEY from the file's path) holds the stamp, the digest and the
-//! file's first bytes. A file whose stamp differs (written, replaced, touched, copied,
+//! `CACHE/stamps/KEY` (KEY from the file's path) holds the stamp, the digest, the file's
+//! first bytes and its path (for `capsule cache gc`, which removes the records of files
+//! that are gone). A file whose stamp differs (written, replaced, touched, copied,
 //! extracted from a new image layer) is hashed again. `capsule serve --locked` and
 //! `capsule check` always hash. The folder is inside the cache folder, which only its
 //! owner may write (see [`super::cache`]).
@@ -16,12 +17,23 @@ use sha2::{Digest as _, Sha256};
 use super::cache::{ArtifactCache, write_atomically};
 use crate::distribution::{Digest, Stamp, Wasm};
 
+/// The folder of the records, in the cache folder.
+pub const STAMPS: &str = "stamps";
+
+/// The digest a record at `record` remembers and the file it is about, if it can be read.
+pub fn recorded(record: &Path) -> Option<(Digest, PathBuf)> {
+    let text = std::fs::read_to_string(record).ok()?;
+    let mut lines = text.lines().skip(1);
+    let digest = Digest::parse(lines.next()?).ok()?;
+    Some((digest, PathBuf::from(lines.nth(1)?)))
+}
+
 impl ArtifactCache {
     /// Where the digest of the file at `path` is remembered; `None` without a cache.
     fn stamp_path(&self, path: &Path) -> Option<PathBuf> {
         let dir = self.dir()?;
         let key = Sha256::digest(path.as_os_str().as_encoded_bytes());
-        Some(dir.join("stamps").join(hex::encode(&key[..16])))
+        Some(dir.join(STAMPS).join(hex::encode(&key[..16])))
     }
 
     /// Remembers that the file of `wasm` had `digest` when it had its stamp, unless the
@@ -45,10 +57,11 @@ impl ArtifactCache {
             return;
         };
         let text = format!(
-            "{}\n{}\n{}\n",
+            "{}\n{}\n{}\n{}\n",
             stamp.as_str(),
             digest.hex(),
-            hex::encode(head)
+            hex::encode(head),
+            path.display()
         );
         let written = record
             .parent()

@@ -3,6 +3,7 @@
 //! client half of the old set and half of the new one.
 
 pub mod naming;
+pub mod schemas;
 pub mod tool;
 
 use std::collections::{HashMap, HashSet};

@@ -3,9 +3,10 @@
 
 use std::sync::Arc;
 
-use rmcp::model::{JsonObject, ToolAnnotations};
+use rmcp::model::ToolAnnotations;
 use serde_json::Value;
 
+use super::schemas::{self, Schema};
 use crate::auth::access::ToolAccess;
 use crate::policy::PluginPolicy;
 use crate::runtime::Plugin;
@@ -25,8 +26,8 @@ pub struct RegisteredTool {
     pub access: ToolAccess,
     /// Its metric handles, resolved once ([`crate::metrics`]).
     pub metrics: crate::metrics::ToolSlot,
-    input: jsonschema::Validator,
-    output: Option<jsonschema::Validator>,
+    input: Arc<Schema>,
+    output: Option<Arc<Schema>>,
 }
 
 /// Most tools served from one plugin; `list-tools` entries past it are skipped.
@@ -35,9 +36,7 @@ pub const MAX_TOOLS: usize = 1000;
 pub const MAX_DESCRIPTION: usize = 8 << 10;
 /// Longest tool title served, in bytes; longer ones are cut on a character boundary.
 pub const MAX_TITLE: usize = 256;
-/// Largest input or output schema accepted, in bytes of JSON; a tool with a larger one is
-/// skipped.
-pub const MAX_SCHEMA: usize = 64 << 10;
+pub use super::schemas::MAX_SCHEMA;
 
 impl RegisteredTool {
     /// Checks a plugin's tool (its name must have passed [`super::naming::check`]) and compiles its
@@ -49,13 +48,10 @@ impl RegisteredTool {
         exposed_name: String,
         warnings: &mut Vec<String>,
     ) -> Result<Self, String> {
-        let (input_schema, input) = compile_schema(&tool.input_schema, "input schema")?;
-        let (output_schema, output) = match &tool.output_schema {
-            Some(text) => {
-                let (schema, validator) = compile_schema(text, "output schema")?;
-                (Some(schema), Some(validator))
-            }
-            None => (None, None),
+        let input = schemas::compile(&tool.input_schema, "input schema")?;
+        let output = match &tool.output_schema {
+            Some(text) => Some(schemas::compile(text, "output schema")?),
+            None => None,
         };
         if tool.description.trim().is_empty() {
             tracing::warn!(plugin = %plugin.name, tool = %tool.name, "tool has no description; models will not know when to call it");
@@ -66,9 +62,9 @@ impl RegisteredTool {
             .as_deref()
             .map(|title| bounded(title, MAX_TITLE, "title", warnings));
         let mut descriptor =
-            rmcp::model::Tool::new(exposed_name.clone(), description, Arc::new(input_schema));
+            rmcp::model::Tool::new(exposed_name.clone(), description, input.object.clone());
         descriptor.title = title;
-        descriptor.output_schema = output_schema.map(Arc::new);
+        descriptor.output_schema = output.as_ref().map(|schema| schema.object.clone());
         descriptor.annotations = annotations(tool.annotations.as_ref(), &plugin.policy);
         Ok(Self {
             exposed_name,
@@ -85,7 +81,7 @@ impl RegisteredTool {
     /// Checks call arguments against the input schema. The error lists every violation
     /// with its location, phrased for a model to correct the call.
     pub fn check_arguments(&self, arguments: &Value) -> Result<(), String> {
-        violations(&self.input, arguments).map_err(|problems| {
+        violations(&self.input.validator, arguments).map_err(|problems| {
             format!(
                 "invalid arguments for `{}`: {problems}. The input schema is in tools/list.",
                 self.exposed_name
@@ -96,7 +92,7 @@ impl RegisteredTool {
     /// Checks a structured result against the output schema, if the tool has one.
     pub fn check_output(&self, structured: &Value) -> Result<(), String> {
         match &self.output {
-            Some(validator) => violations(validator, structured).map_err(|problems| {
+            Some(schema) => violations(&schema.validator, structured).map_err(|problems| {
                 format!(
                     "plugin `{}` returned structured content that does not match the output schema of `{}`: {problems}",
                     self.plugin.name, self.exposed_name
@@ -145,29 +141,6 @@ fn bounded(text: &str, max: usize, what: &str, warnings: &mut Vec<String>) -> St
     let mut cut = text[..text.floor_char_boundary(max)].to_string();
     cut.push('…');
     cut
-}
-
-/// Parses a schema (JSON text) of at most [`MAX_SCHEMA`] bytes, requires `"type": "object"` (MCP demands it) and compiles it.
-fn compile_schema(text: &str, what: &str) -> Result<(JsonObject, jsonschema::Validator), String> {
-    if text.len() > MAX_SCHEMA {
-        return Err(format!(
-            "{what} is {} bytes; at most {MAX_SCHEMA} bytes are accepted",
-            text.len()
-        ));
-    }
-    let value: Value =
-        serde_json::from_str(text).map_err(|err| format!("{what} is not valid JSON: {err}"))?;
-    let Value::Object(object) = value else {
-        return Err(format!("{what} must be a JSON object"));
-    };
-    if object.get("type") != Some(&Value::String("object".into())) {
-        return Err(format!(
-            "{what} must have \"type\": \"object\" (MCP tools take and return JSON objects)"
-        ));
-    }
-    let validator = jsonschema::validator_for(&Value::Object(object.clone()))
-        .map_err(|err| format!("{what} is not a valid JSON Schema: {err}"))?;
-    Ok((object, validator))
 }
 
 /// The plugin's own hints, overridden by its grants wherever they claim less than the

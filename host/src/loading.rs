@@ -253,6 +253,10 @@ pub fn spawn(
                             audit.plugins(std::slice::from_ref(&plugin), &[]);
                             metrics.plugin_event(PluginEvent::Loaded, 1);
                         }
+                        // The host is shutting down: nothing to report.
+                        Err(Fault::Cancelled) => {
+                            tracing::debug!(plugin = %plugin.name, "loading its code was interrupted");
+                        }
                         Err(fault) => {
                             // Its remembered tools were listed: withdraw them, and say so.
                             loaded.retain(|p| !Arc::ptr_eq(p, &plugin));

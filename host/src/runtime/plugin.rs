@@ -167,6 +167,12 @@ pub enum LoadError {
         /// wit-parser's message.
         message: String,
     },
+    /// The host stopped (it is shutting down) before the load could finish.
+    #[error("{}: loading was interrupted: the host is shutting down", path.display())]
+    Interrupted {
+        /// The file.
+        path: PathBuf,
+    },
     /// `list-tools` failed.
     #[error("{}: list-tools {fault}", path.display())]
     ListTools {
@@ -280,11 +286,18 @@ impl Runtime {
     /// remembered tools (once: concurrent callers wait for the same load); the error of a
     /// load that failed, to every caller.
     pub async fn code_ready(&self, plugin: &Plugin) -> Result<(), Fault> {
+        // A load interrupted by the host shutting down is not kept: it says nothing of
+        // the plugin.
         let loaded = plugin
             .code
             .entry
-            .get_or_init(|| self.load_code(plugin))
-            .await;
+            .get_or_try_init(|| async {
+                match self.load_code(plugin).await {
+                    Err(LoadError::Interrupted { .. }) => Err(Fault::Cancelled),
+                    loaded => Ok(loaded.map_err(|err| err.to_string())),
+                }
+            })
+            .await?;
         loaded
             .as_ref()
             .map(|_| ())
@@ -295,24 +308,23 @@ impl Runtime {
 
     /// Loads the code of a plugin listed from its remembered tools: the artifact (checked,
     /// as every load), linked; compiled from the `.wasm` if the artifact is unusable.
-    async fn load_code(&self, plugin: &Plugin) -> Result<Entry, String> {
-        let Some(wasm) = plugin.code.wasm.clone() else {
-            return Err(format!(
-                "{}: its code is not available",
-                plugin.path.display()
-            ));
-        };
+    async fn load_code(&self, plugin: &Plugin) -> Result<Entry, LoadError> {
         let path = plugin.path.as_path();
+        let Some(wasm) = plugin.code.wasm.clone() else {
+            return Err(LoadError::Compile {
+                path: path.to_path_buf(),
+                message: "its code is not available".into(),
+            });
+        };
         let started = std::time::Instant::now();
         let (component, _) = self
             .component(path, wasm, plugin.digest.clone(), |_| {})
-            .await
-            .map_err(|err| err.to_string())?;
+            .await?;
         let linked = self
             .linker
             .instantiate_pre(&component)
             .and_then(PluginPre::new)
-            .map_err(|err| link_error(path, err).to_string())?;
+            .map_err(|err| link_error(path, err))?;
         tracing::debug!(plugin = %plugin.name, elapsed = ?started.elapsed(), "loaded the code of a listed plugin");
         Ok(Entry::Tools(linked))
     }
@@ -335,9 +347,17 @@ impl Runtime {
             artifacts.load_or_compile(&engine, bytes, &digest, || compiling(size))
         })
         .await
-        .map_err(|err| LoadError::Compile {
-            path: path.to_path_buf(),
-            message: format!("compiler task failed: {err}"),
+        .map_err(|err| {
+            if err.is_cancelled() {
+                LoadError::Interrupted {
+                    path: path.to_path_buf(),
+                }
+            } else {
+                LoadError::Compile {
+                    path: path.to_path_buf(),
+                    message: format!("compiler task failed: {err}"),
+                }
+            }
         })?;
         compiled.map_err(|err| LoadError::Compile {
             path: path.to_path_buf(),

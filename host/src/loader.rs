@@ -183,7 +183,7 @@ pub type Loaded = (Result<Plugin, String>, Vec<Problem>);
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum Listing {
     /// From the list remembered for its digest and policy when there is one, its code
-    /// loaded later ([`Runtime::list_remembered`]); by asking it otherwise.
+    /// loaded later ([`Runtime::listed`]); by asking it otherwise.
     Remembered,
     /// Always by asking it (`list-tools` in a fresh instance), its code loaded now.
     Asked,

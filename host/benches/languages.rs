@@ -6,6 +6,10 @@
 //! 2. per-call latency of one of its tools over MCP stdio against `capsule serve`, each
 //!    call in a fresh instance, driven by the same minimal blocking client as `stdio`.
 //!
+//! With `CAPSULE_BENCH_REUSE=1` it measures only the calls, each case served twice by this
+//! build in interleaved rounds: a fresh instance per call (the default) and with
+//! `isolation = "reuse"` (a sidecar beside the plugin), p50, p99 and server CPU per call.
+//!
 //! With `CAPSULE_BENCH_BASELINE=/path/to/other/capsule[:…]` it measures only the calls,
 //! this build beside each baseline in `CAPSULE_BENCH_ROUNDS` (default 3) interleaved
 //! rounds, reporting each one's median round (p50 and the server's CPU per call), so a
@@ -76,6 +80,10 @@ fn main() {
         "capsule per-language benchmark ({} cores)\n",
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
+    if std::env::var_os("CAPSULE_BENCH_REUSE").is_some() {
+        compare_isolation(&target);
+        return;
+    }
     let baselines = baselines();
     if !baselines.is_empty() {
         compare_calls(&target, &baselines);
@@ -195,6 +203,51 @@ fn compare_calls(target: &Path, baselines: &[PathBuf]) {
                 case.language,
                 micros(median.p50),
                 micros(median.cpu),
+            );
+        }
+    }
+}
+
+/// Per-call latency of each case with a fresh instance per call and with
+/// `isolation = "reuse"`, this build, interleaved rounds, the median round of each shown.
+fn compare_isolation(target: &Path) {
+    let rounds = rounds(3);
+    println!("{CALLS} sequential calls per mode and round, {rounds} interleaved rounds\n");
+    println!("| Plugin | isolation | call p50 | p99 | server CPU per call |");
+    println!("|---|---|---|---|---|");
+    for case in CASES {
+        let component = target.join(case.component);
+        if !component.is_file() {
+            println!("| {} | missing: {} |", case.language, component.display());
+            continue;
+        }
+        let (per_call, cache) = stage(&component);
+        let (reuse, _) = stage(&component);
+        let stem = component.file_stem().expect("file stem");
+        let sidecar = reuse.path().join(stem).with_extension("toml");
+        std::fs::write(&sidecar, "isolation = \"reuse\"\n").expect("write the sidecar");
+        list(per_call.path(), Some(cache.path())); // fills the cache
+        let modes = [("per-call", per_call.path()), ("reuse", reuse.path())];
+        let mut measured: Vec<Vec<(Duration, Duration, Duration)>> = vec![Vec::new(); 2];
+        for _ in 0..rounds {
+            for ((_, folder), results) in modes.iter().zip(&mut measured) {
+                let mut server = Server::start(serve(capsule(), folder, cache.path()));
+                server.sequential(&case.request(), WARMUP);
+                let before = cpu_time(server.pid());
+                let times = server.sequential(&case.request(), CALLS);
+                let cpu = cpu_time(server.pid()).saturating_sub(before) / CALLS as u32;
+                results.push((percentile(&times, 0.50), percentile(&times, 0.99), cpu));
+            }
+        }
+        for ((mode, _), mut results) in modes.iter().zip(measured) {
+            results.sort_by_key(|(p50, _, _)| *p50);
+            let (p50, p99, cpu) = results[results.len() / 2];
+            println!(
+                "| {} | {mode} | {:.0} µs | {:.0} µs | {:.0} µs |",
+                case.language,
+                micros(p50),
+                micros(p99),
+                micros(cpu),
             );
         }
     }

@@ -40,6 +40,13 @@ pub const NET_TIMEOUT: (Duration, Duration) =
     (Duration::from_millis(1), Duration::from_secs(3_600));
 /// `net.max-response`.
 pub const NET_RESPONSE: (ByteSize, ByteSize) = (ByteSize(0), ByteSize::mib(1024));
+/// `reuse-calls`: calls one reused instance serves.
+pub const REUSE_CALLS: (u32, u32) = (1, 1_000_000);
+/// `reuse-idle`: how long an unused reused instance is kept.
+pub const REUSE_IDLE: (Duration, Duration) =
+    (Duration::from_millis(10), Duration::from_secs(86_400));
+/// `runtime.max-warm-instances`: reused instances kept over all plugins.
+pub const WARM_INSTANCES: (u32, u32) = (0, 1024);
 /// `auth.jwt.leeway`: the clock skew allowed on `exp`, `nbf`, `iat`.
 pub const JWT_LEEWAY: (Duration, Duration) = (Duration::ZERO, Duration::from_secs(60));
 
@@ -75,7 +82,7 @@ pub fn check_duration(
 }
 
 /// The virtual address space the instance pool reserves for `slots` concurrent calls
-/// (plus the load slots) of `ceiling` each, two memories per slot; an error past
+/// (plus `reserved`: the load slots and the warm instances) of `ceiling` each, two memories per slot; an error past
 /// [`MAX_RESERVATION`] or on overflow.
 pub fn check_reservation(slots: u32, reserved: u32, ceiling: ByteSize) -> Result<(), String> {
     let total = u64::from(slots)
@@ -85,7 +92,7 @@ pub fn check_reservation(slots: u32, reserved: u32, ceiling: ByteSize) -> Result
     match total {
         Some(bytes) if bytes <= MAX_RESERVATION.bytes() => Ok(()),
         _ => Err(format!(
-            "(max-concurrent-calls {slots} + {reserved}) × 2 × memory-ceiling {ceiling} reserves more than {MAX_RESERVATION} of virtual memory; lower runtime.max-concurrent-calls or runtime.memory-ceiling"
+            "(max-concurrent-calls {slots} + {reserved}) × 2 × memory-ceiling {ceiling} reserves more than {MAX_RESERVATION} of virtual memory; lower runtime.max-concurrent-calls, runtime.max-warm-instances or runtime.memory-ceiling"
         )),
     }
 }
@@ -119,7 +126,7 @@ mod tests {
         assert_eq!(check_reservation(64, 4, ByteSize::mib(512)), Ok(()));
         assert_eq!(
             check_reservation(10_000, 4, ByteSize::mib(4096)).unwrap_err(),
-            "(max-concurrent-calls 10000 + 4) × 2 × memory-ceiling 4 GiB reserves more than 1024 GiB of virtual memory; lower runtime.max-concurrent-calls or runtime.memory-ceiling"
+            "(max-concurrent-calls 10000 + 4) × 2 × memory-ceiling 4 GiB reserves more than 1024 GiB of virtual memory; lower runtime.max-concurrent-calls, runtime.max-warm-instances or runtime.memory-ceiling"
         );
         assert!(check_reservation(u32::MAX, 4, ByteSize(u64::MAX)).is_err());
     }

@@ -13,11 +13,12 @@ use crate::auth::rate::RateLimit;
 use crate::bounds;
 use crate::capability::env::RawEnv;
 use crate::capability::fs::{Mode, Mounts, RawFs};
+use crate::capability::isolation::{Isolation, IsolationMode};
 use crate::capability::limits::{Limits, RawLimits};
 use crate::capability::net::{NetPolicy, RawNet};
 use crate::capability::secrets::{self, Secret};
 use crate::config::breaker::{BreakerSettings, RawBreaker};
-use crate::units::ByteSize;
+use crate::units::{ByteSize, deserialize_duration};
 
 /// `[plugins.NAME]` or `[profiles.NAME]` as written.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
@@ -48,6 +49,16 @@ pub struct RawPolicy {
     /// never the token) with `host.caller()`.
     #[schemars(extend("default" = false))]
     pub caller_identity: Option<bool>,
+    /// "per-call": a fresh instance for every call; "reuse": the plugin keeps nothing between calls, so an instance may serve several calls of one caller, one at a time (faster for big guests; docs/isolation.md).
+    #[schemars(extend("default" = "per-call"))]
+    pub isolation: Option<IsolationMode>,
+    /// With isolation = "reuse": calls one instance serves before a fresh one replaces it (1 to 1000000).
+    #[schemars(extend("default" = 1000))]
+    pub reuse_calls: Option<u32>,
+    /// With isolation = "reuse": how long an instance nobody calls is kept (10ms to 24h).
+    #[serde(default, deserialize_with = "deserialize_duration")]
+    #[schemars(with = "Option<crate::units::DurationText>", extend("default" = "60s"))]
+    pub reuse_idle: Option<std::time::Duration>,
     /// Scopes any one of which lets an HTTP caller call this plugin's tools (default: `[authorization] default-tool-scopes`); ignored in a sidecar.
     pub scopes: Option<Vec<String>>,
     /// Calls of each of this plugin's tools over all callers and transports, e.g. "5/s" or "5/s burst 10" (each tool its own bucket).
@@ -98,6 +109,8 @@ pub struct PluginPolicy {
     pub secrets: Arc<BTreeMap<String, Secret>>,
     /// Whether `host.caller()` tells it who calls (`caller-identity`).
     pub caller_identity: bool,
+    /// Whether its calls each get a fresh instance or reuse one (`isolation`).
+    pub isolation: Isolation,
     /// The profiles it was built from.
     pub profiles: Vec<String>,
     /// Grants its sidecar asks for that the operator has not approved, in words, with how
@@ -121,6 +134,7 @@ impl PluginPolicy {
             settings: Arc::default(),
             secrets: Arc::default(),
             caller_identity: false,
+            isolation: Isolation::PerCall,
             profiles: Vec::new(),
             withheld: None,
             access: Arc::new(Access::default_for(default_scopes)),
@@ -177,6 +191,9 @@ impl PluginPolicy {
             && !self.caller_identity
         {
             lines.push("grants: none (no files, network, environment or secrets)".into());
+        }
+        if self.isolation != Isolation::PerCall {
+            lines.push(self.isolation.describe());
         }
         if let Some(withheld) = &self.withheld {
             lines.push(format!("withheld: {withheld}"));
@@ -266,6 +283,9 @@ impl RawPolicy {
             merged.secrets.extend(layer.secrets.iter().cloned());
             merged.config.extend(layer.config.clone());
             merged.caller_identity = layer.caller_identity.or(merged.caller_identity);
+            merged.isolation = layer.isolation.or(merged.isolation);
+            merged.reuse_calls = layer.reuse_calls.or(merged.reuse_calls);
+            merged.reuse_idle = layer.reuse_idle.or(merged.reuse_idle);
             merged.scopes = layer.scopes.clone().or(merged.scopes);
             merged.rate_limit = layer.rate_limit.or(merged.rate_limit);
             merged.breaker = merged.breaker.under(&layer.breaker);
@@ -290,6 +310,8 @@ impl RawPolicy {
             .and_then(|()| limits.check_ceiling(cx.ceiling))
             .map_err(|m| (key("limits"), m))?;
         let mounts = self.fs.resolve(cx.base).map_err(|m| (key("fs"), m))?;
+        let isolation = Isolation::resolve(self.isolation, self.reuse_calls, self.reuse_idle)
+            .map_err(|(part, m)| (key(part), m))?;
         if let Some(timeout) = self.net.timeout {
             bounds::check_duration("net.timeout", timeout, bounds::NET_TIMEOUT)
                 .map_err(|m| (key("net"), m))?;
@@ -332,6 +354,7 @@ impl RawPolicy {
                 settings: Arc::new(self.config.clone()),
                 secrets: Arc::new(secrets),
                 caller_identity: self.caller_identity.unwrap_or(false),
+                isolation,
                 profiles: self.profiles.clone(),
                 withheld: None,
                 access: Arc::new(access),

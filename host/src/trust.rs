@@ -319,13 +319,17 @@ fn host_covers(rule: &HostRule, asked: &HostRule) -> bool {
     }
 }
 
-/// `merged` without any grant: its limits, rate limits and plain `config` settings only.
+/// `merged` without any grant: its limits, rate limits, plain `config` settings and
+/// isolation only.
 pub fn without_grants(merged: &RawPolicy) -> RawPolicy {
     RawPolicy {
         limits: merged.limits.clone(),
         config: merged.config.clone(),
         rate_limit: merged.rate_limit,
         tools: merged.tools.clone(),
+        isolation: merged.isolation,
+        reuse_calls: merged.reuse_calls,
+        reuse_idle: merged.reuse_idle,
         ..RawPolicy::default()
     }
 }

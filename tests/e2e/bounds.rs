@@ -32,7 +32,7 @@ async fn absurd_config_values_are_refused_with_the_key_and_the_range() {
         ),
         (
             "[runtime]\nmax-concurrent-calls = 10000\nmemory-ceiling = \"4GiB\"\n",
-            "invalid configuration in {file}: runtime: (max-concurrent-calls 10000 + 4) × 2 × memory-ceiling 4 GiB reserves more than 1024 GiB of virtual memory; lower runtime.max-concurrent-calls or runtime.memory-ceiling",
+            "invalid configuration in {file}: runtime: (max-concurrent-calls 10000 + 12) × 2 × memory-ceiling 4 GiB reserves more than 1024 GiB of virtual memory; lower runtime.max-concurrent-calls, runtime.max-warm-instances or runtime.memory-ceiling",
         ),
     ];
     for (config, expected) in cases {

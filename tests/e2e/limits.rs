@@ -4,27 +4,41 @@
 
 use serde_json::json;
 
-use crate::support::{assert_error, echo_and_hostile, text};
+use crate::support::{Folder, assert_error, echo_and_hostile, text};
 
-/// Runs `tool` under `limits` and checks the error result names `needles`.
+/// Runs `tool` under `limits` and checks the error result names `needles`: once with a
+/// fresh instance per call (the default), once with `isolation = "reuse"`, where the
+/// hostile call runs in an instance kept from an earlier call.
 async fn contained(limits: &str, tool: &str, arguments: serde_json::Value, needles: &[&str]) {
-    let folder = echo_and_hostile(limits);
-    let server = folder.serve().await;
-    let result = server.call(tool, arguments).await;
-    assert_error(&result, needles);
-    assert!(
-        text(&result).contains("hostile"),
-        "the message names the plugin: {result:?}"
-    );
-    let log = server.wait_for_log("sandbox fault").await;
-    assert!(log.contains(tool), "warn line names the tool: {log}");
-    server.assert_echo_answers().await;
-    let ok = server.call("hostile_ok", json!({})).await;
-    assert_eq!(
-        text(&ok),
-        "still here",
-        "the hostile plugin's next call gets a fresh instance"
-    );
+    for isolation in ["per-call", "reuse"] {
+        let folder = Folder::new(
+            &[
+                ("fixtures/echo.wasm", "echo.wasm"),
+                ("fixtures/hostile.wasm", "hostile.wasm"),
+            ],
+            &format!(
+                "[plugins.hostile]\nisolation = \"{isolation}\"\n[plugins.hostile.limits]\n{limits}\n"
+            ),
+        );
+        let server = folder.serve().await;
+        let ok = server.call("hostile_ok", json!({})).await;
+        assert_eq!(text(&ok), "still here");
+        let result = server.call(tool, arguments.clone()).await;
+        assert_error(&result, needles);
+        assert!(
+            text(&result).contains("hostile"),
+            "the message names the plugin: {result:?}"
+        );
+        let log = server.wait_for_log("sandbox fault").await;
+        assert!(log.contains(tool), "warn line names the tool: {log}");
+        server.assert_echo_answers().await;
+        let ok = server.call("hostile_ok", json!({})).await;
+        assert_eq!(
+            text(&ok),
+            "still here",
+            "the hostile plugin's next call gets a fresh instance ({isolation})"
+        );
+    }
 }
 
 #[tokio::test]

@@ -138,6 +138,38 @@ async fn every_call_gets_a_fresh_instance() {
     }
 }
 
+/// `isolation = "reuse"`: an instance serves the plugin's next calls, until it faults or
+/// has served `reuse-calls` calls; then a fresh one takes over.
+#[tokio::test]
+async fn a_plugin_that_opts_into_reuse_keeps_its_instance_until_it_faults_or_is_used_up() {
+    let folder = echo_only(
+        "[plugins.echo]\nisolation = \"reuse\"\nreuse-calls = 3\n[plugins.echo.limits]\ntimeout = \"500ms\"\n",
+    );
+    let server = folder.serve().await;
+    let mut answers = Vec::new();
+    for _ in 0..2 {
+        answers.push(text(&server.call("echo_counter", json!({})).await));
+    }
+    // A fault ends the instance it happened in.
+    let slow = server.call("echo_wait", json!({"ms": 5_000})).await;
+    assert_error(&slow, &["time limit of 500ms"]);
+    for _ in 0..4 {
+        answers.push(text(&server.call("echo_counter", json!({})).await));
+    }
+    assert_eq!(
+        answers,
+        [
+            "1 heap-fresh pages-fresh",
+            "2 heap-leaked pages-leaked 48",
+            "1 heap-fresh pages-fresh",
+            "2 heap-leaked pages-leaked 48",
+            "3 heap-leaked pages-leaked 48",
+            // reuse-calls = 3: the fourth call gets a fresh instance.
+            "1 heap-fresh pages-fresh",
+        ]
+    );
+}
+
 #[tokio::test]
 async fn calls_run_concurrently() {
     let folder = echo_only("");

@@ -3,6 +3,7 @@
 
 pub mod env;
 pub mod fs;
+pub mod isolation;
 pub mod limits;
 pub mod net;
 pub mod secrets;

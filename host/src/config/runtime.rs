@@ -24,6 +24,9 @@ pub struct RawRuntime {
     /// Demote a plugin when this many of its last 16 calls ran into a limit (fuel, time, memory, result, ...): its calls then run on one low-priority thread until fewer do (0 to 16; 0 never demotes).
     #[schemars(extend("default" = 4))]
     pub demote_after: Option<u32>,
+    /// Instances kept between calls for plugins with isolation = "reuse", over all plugins (0 to 1024; 0 gives every call a fresh instance); also sizes the instance pool.
+    #[schemars(extend("default" = 8))]
+    pub max_warm_instances: Option<u32>,
     /// The most memory any one linear memory may have (1MiB to 4GiB); no plugin limit may exceed it.
     #[schemars(extend("default" = "512MiB", "x-flag" = "--memory-ceiling"))]
     pub memory_ceiling: Option<ByteSize>,
@@ -51,6 +54,9 @@ pub struct RuntimeSettings {
     /// Limit faults among a plugin's last 16 calls that demote it to the low-priority
     /// thread (`runtime::conduct`); 0 never demotes.
     pub demote_after: u32,
+    /// Instances kept between calls for plugins with `isolation = "reuse"`, over all
+    /// plugins (`runtime::warm`); each holds one call's share of the instance pool.
+    pub max_warm_instances: u32,
     /// The most memory any one linear memory may have; no plugin limit may exceed it.
     pub memory_ceiling: ByteSize,
     /// WebAssembly stack size for every call.
@@ -68,6 +74,7 @@ impl Default for RuntimeSettings {
             max_queued_calls: 1024,
             max_calls_per_plugin: 32,
             demote_after: 4,
+            max_warm_instances: 8,
             memory_ceiling: ByteSize::mib(512),
             max_wasm_stack: ByteSize::kib(512),
             breaker: BreakerSettings::default(),
@@ -91,6 +98,9 @@ impl RawRuntime {
                 .max_calls_per_plugin
                 .unwrap_or((max_concurrent_calls / 2).max(1)),
             demote_after: self.demote_after.unwrap_or(defaults.demote_after),
+            max_warm_instances: self
+                .max_warm_instances
+                .unwrap_or(defaults.max_warm_instances),
             memory_ceiling: self.memory_ceiling.unwrap_or(defaults.memory_ceiling),
             max_wasm_stack: self.max_wasm_stack.unwrap_or(defaults.max_wasm_stack),
             breaker: self
@@ -127,6 +137,13 @@ impl RawRuntime {
         })
         .and_then(|()| {
             bounds::check(
+                "runtime.max-warm-instances",
+                runtime.max_warm_instances,
+                bounds::WARM_INSTANCES,
+            )
+        })
+        .and_then(|()| {
+            bounds::check(
                 "runtime.memory-ceiling",
                 runtime.memory_ceiling,
                 bounds::MEMORY_CEILING,
@@ -141,7 +158,7 @@ impl RawRuntime {
         })?;
         bounds::check_reservation(
             runtime.max_concurrent_calls,
-            RESERVED_INSTANCES,
+            RESERVED_INSTANCES + runtime.max_warm_instances,
             runtime.memory_ceiling,
         )?;
         Ok(runtime)

@@ -89,7 +89,7 @@ fn every_bound_is_checked_when_the_config_is_read() {
         ),
         (
             "[runtime]\nmax-concurrent-calls = 2000\nmemory-ceiling = \"512MiB\"",
-            "runtime: (max-concurrent-calls 2000 + 4) × 2 × memory-ceiling 512 MiB reserves more than 1024 GiB of virtual memory; lower runtime.max-concurrent-calls or runtime.memory-ceiling",
+            "runtime: (max-concurrent-calls 2000 + 12) × 2 × memory-ceiling 512 MiB reserves more than 1024 GiB of virtual memory; lower runtime.max-concurrent-calls, runtime.max-warm-instances or runtime.memory-ceiling",
         ),
         (
             "[limits]\nfuel = 0",

@@ -47,6 +47,10 @@ fn entries(s: &Settings) -> BTreeMap<String, String> {
             r.max_calls_per_plugin.to_string(),
         ),
         ("runtime.demote-after", r.demote_after.to_string()),
+        (
+            "runtime.max-warm-instances",
+            r.max_warm_instances.to_string(),
+        ),
         ("runtime.memory-ceiling", r.memory_ceiling.to_string()),
         ("runtime.max-wasm-stack", r.max_wasm_stack.to_string()),
         ("runtime.breaker.enabled", r.breaker.enabled.to_string()),

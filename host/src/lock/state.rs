@@ -9,6 +9,7 @@ use serde_json::Value;
 use sha2::{Digest, Sha256};
 
 use crate::capability::fs;
+use crate::capability::isolation::Isolation;
 use crate::policy::PluginPolicy;
 use crate::registry::ToolSet;
 use crate::units::format_duration;
@@ -154,6 +155,10 @@ fn limits(policy: &PluginPolicy) -> BTreeMap<String, String> {
         ("result".to_string(), l.result.to_string()),
         ("log-output".to_string(), l.log_output.to_string()),
     ]);
+    if let Isolation::Reuse(reuse) = policy.isolation {
+        limits.insert("reuse-calls".to_string(), reuse.calls.to_string());
+        limits.insert("reuse-idle".to_string(), format_duration(reuse.idle));
+    }
     if policy.has_network() {
         limits.insert(
             "net.timeout".to_string(),

@@ -1,4 +1,5 @@
-//! One call = one fresh `Store` and instance, with fuel, an epoch deadline, a memory
+//! One call = one fresh `Store` and instance (unless its plugin opted into reuse:
+//! [`super::warm`]), with fuel, an epoch deadline, a memory
 //! limiter and cancellation. Traps are mapped to the [`Fault`] they really were.
 
 use std::sync::Arc;
@@ -16,6 +17,7 @@ use super::executor::Started;
 use super::fault::Fault;
 use super::plugin::{Entry, Plugin};
 use super::state::{CallContext, CallState};
+use super::warm::{Instantiated, Lease};
 use crate::capability::limits::Limits;
 use crate::capability::net::outbound::Outbound;
 use crate::units::ByteSize;
@@ -337,8 +339,9 @@ struct Used {
     instantiated: bool,
 }
 
-/// Runs `invocation` in a fresh instance of `plugin`, under its limits, until `deadline`;
-/// its outgoing HTTP goes through `outbound`.
+/// Runs `invocation` in a fresh instance of `plugin` (or, for a call of a plugin with
+/// `isolation = "reuse"`, in an instance it kept for this caller: [`super::warm`]), under
+/// its limits, until `deadline`; its outgoing HTTP goes through `outbound`.
 async fn invoke(
     engine: &Engine,
     max_wasm_stack: ByteSize,
@@ -366,19 +369,31 @@ async fn invoke(
     let mut instantiated = false;
     let limits = &plugin.policy.limits;
     let cancel = context.cancel.clone();
-    let state = CallState::new(plugin.name.clone(), &plugin.policy, context, outbound);
-    let mut store = Store::new(engine, state);
-    store.limiter(|state| &mut state.limiter);
+    let warm = match invocation {
+        Invocation::CallTool { .. } => plugin.warm.as_deref(),
+        Invocation::ListTools => None,
+    };
+    let caller = context
+        .caller
+        .as_ref()
+        .map(|principal| principal.name.clone());
+    let (mut store, kept, lease) = match warm.and_then(|pool| pool.take(caller.as_deref())) {
+        Some(mut warm) => {
+            warm.store.data_mut().begin_call(context);
+            (warm.store, Some(warm.instance), warm.lease)
+        }
+        None => {
+            let state = CallState::new(plugin.name.clone(), &plugin.policy, context, outbound);
+            let mut store = Store::new(engine, state);
+            store.limiter(|state| &mut state.limiter);
+            (store, None, Lease::new(caller))
+        }
+    };
     if let Err(err) = store.set_fuel(limits.fuel) {
         let fault = Fault::Crashed {
             detail: format!("cannot set fuel: {err}"),
         };
-        let used = Used {
-            fuel: 0,
-            memory_peak: 0,
-            instantiated,
-        };
-        return (Err(fault), used);
+        return (Err(fault), Used::default());
     }
     // Bounds what the host copies out of guest memory in one transfer (the result, or
     // an argument of a host call) before any check of ours could run.
@@ -397,37 +412,27 @@ async fn invoke(
     store.set_epoch_deadline(1);
 
     let run = async {
-        match entry {
-            Entry::Tools(pre) => {
-                let instance = pre.instantiate_async(&mut store).await?;
-                instantiated = true;
-                let tools = instance.capsule_plugin_tools();
-                match invocation {
-                    Invocation::ListTools => {
-                        tools.call_list_tools(&mut store).await.map(Returned::Tools)
-                    }
-                    Invocation::CallTool { name, arguments } => tools
-                        .call_call_tool(&mut store, &name, &arguments)
-                        .await
-                        .map(Returned::Called),
+        if let Entry::Functions { functions, .. } = entry {
+            // A WIT-derived plugin's tools are known without an instance.
+            match &invocation {
+                Invocation::ListTools => return Ok((Returned::Tools(plugin.tools.clone()), None)),
+                Invocation::CallTool { name, .. } if !functions.iter().any(|f| f.tool == *name) => {
+                    let unknown = CallError::UnknownTool(name.clone());
+                    return Ok((Returned::Called(Err(unknown)), kept));
                 }
+                Invocation::CallTool { .. } => {}
             }
-            Entry::Functions { pre, functions } => match invocation {
-                Invocation::ListTools => Ok(Returned::Tools(plugin.tools.clone())),
-                Invocation::CallTool { name, arguments } => {
-                    let Some(function) = functions.iter().find(|f| f.tool == name) else {
-                        let unknown = CallError::UnknownTool(name);
-                        return Ok(Returned::Called(Err(unknown)));
-                    };
-                    let instance = pre.instantiate_async(&mut store).await?;
-                    instantiated = true;
-                    function
-                        .call(&mut store, &instance, &arguments)
-                        .await
-                        .map(Returned::Called)
-                }
-            },
         }
+        let instance = match kept {
+            Some(instance) => instance,
+            None => {
+                let instance = instantiate(entry, &mut store).await?;
+                instantiated = true;
+                instance
+            }
+        };
+        let returned = run_in(&instance, entry, &mut store, invocation).await?;
+        Ok((returned, Some(instance)))
     };
     // The epoch callback stops code that is running; the timeout and the cancellation
     // token also stop a call that is blocked in the host (e.g. a WASI sleep).
@@ -450,11 +455,70 @@ async fn invoke(
     };
     let state = store.data();
     state.finish_output();
-    let outcome = outcome.map_err(|err| match err {
-        None => Fault::Deadline { limit: timeout },
-        Some(err) => classify(err, state, limits, max_wasm_stack),
-    });
+    let outcome = match outcome {
+        Ok((returned, instance)) => {
+            // Only an instance whose call returned is kept: one that faulted is never
+            // entered again.
+            if let (Some(pool), Some(instance)) = (warm, instance) {
+                store.data_mut().end_call();
+                pool.give_back(store, instance, lease);
+            }
+            Ok(returned)
+        }
+        Err(None) => Err(Fault::Deadline { limit: timeout }),
+        Err(Some(err)) => Err(classify(err, state, limits, max_wasm_stack)),
+    };
     (outcome, used)
+}
+
+/// A new instance of `entry` in `store`.
+async fn instantiate(
+    entry: &Entry,
+    store: &mut Store<CallState>,
+) -> wasmtime::Result<Instantiated> {
+    Ok(match entry {
+        Entry::Tools(pre) => Instantiated::Tools(pre.instantiate_async(store).await?),
+        Entry::Functions { pre, .. } => {
+            Instantiated::Functions(pre.instantiate_async(store).await?)
+        }
+    })
+}
+
+/// Runs `invocation` in `instance` (of `entry`).
+async fn run_in(
+    instance: &Instantiated,
+    entry: &Entry,
+    store: &mut Store<CallState>,
+    invocation: Invocation,
+) -> wasmtime::Result<Returned> {
+    match (instance, entry, invocation) {
+        (Instantiated::Tools(instance), _, Invocation::ListTools) => instance
+            .capsule_plugin_tools()
+            .call_list_tools(store)
+            .await
+            .map(Returned::Tools),
+        (Instantiated::Tools(instance), _, Invocation::CallTool { name, arguments }) => instance
+            .capsule_plugin_tools()
+            .call_call_tool(store, &name, &arguments)
+            .await
+            .map(Returned::Called),
+        (
+            Instantiated::Functions(instance),
+            Entry::Functions { functions, .. },
+            Invocation::CallTool { name, arguments },
+        ) => {
+            let Some(function) = functions.iter().find(|f| f.tool == name) else {
+                return Ok(Returned::Called(Err(CallError::UnknownTool(name))));
+            };
+            function
+                .call(store, instance, &arguments)
+                .await
+                .map(Returned::Called)
+        }
+        _ => Err(wasmtime::format_err!(
+            "the instance does not match the plugin's code (a host bug)"
+        )),
+    }
 }
 
 /// The slots a running call holds: one of its plugin's and one of the host's.

@@ -39,7 +39,10 @@ pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
     // Every call may use exactly one slot's share of the pool (see `PoolShare`), and the
     // pool holds one share per call slot: a plugin that creates many memories or
     // instances fails on its own share and can never take another plugin's.
-    let instances = settings.max_concurrent_calls + RESERVED_INSTANCES;
+    // Warm instances (`isolation = "reuse"`) hold their share between calls, so the pool
+    // has one more share for each.
+    let instances =
+        settings.max_concurrent_calls + RESERVED_INSTANCES + settings.max_warm_instances;
     let share = PoolShare::PER_CALL;
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(instances)

@@ -1,4 +1,5 @@
-//! The sandbox: one wasmtime engine, plugin loading, and calls in fresh instances.
+//! The sandbox: one wasmtime engine, plugin loading, and calls in fresh instances (or,
+//! for plugins that opt in, instances kept between calls: [`warm`]).
 
 pub mod bindings;
 pub mod cache;
@@ -15,6 +16,7 @@ pub mod output;
 mod plugin;
 pub mod stamps;
 pub mod state;
+pub mod warm;
 
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -68,6 +70,8 @@ pub struct Runtime {
     /// Where calls of demoted plugins run ([`conduct`]).
     demoted: Executor,
     outbound: Arc<Outbound>,
+    /// Instances kept between calls (`isolation = "reuse"`).
+    warm: Arc<warm::WarmInstances>,
     _ticker: EpochTicker,
 }
 
@@ -101,6 +105,7 @@ impl Runtime {
             executor,
             demoted,
             outbound: Arc::new(Outbound::new(settings.outbound)),
+            warm: warm::WarmInstances::new(settings.max_warm_instances),
             _ticker,
         })
     }

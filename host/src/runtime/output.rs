@@ -28,6 +28,7 @@ struct OutputState {
     plugin: Arc<str>,
     stream: &'static str,
     pending: Vec<u8>,
+    per_call: usize,
     budget: usize,
     dropped: usize,
     lines: usize,
@@ -42,12 +43,24 @@ impl PluginOutput {
                 plugin,
                 stream,
                 pending: Vec::new(),
+                per_call: budget,
                 budget,
                 dropped: 0,
                 lines: 0,
                 tail: Vec::new(),
             })),
         }
+    }
+
+    /// Starts another call of the same instance ([`super::warm`]): its budget and line
+    /// count start again and the tail is the new call's only.
+    pub fn begin_call(&self) {
+        let mut state = self.state.lock().unwrap_or_else(PoisonError::into_inner);
+        state.budget = state.per_call;
+        state.lines = 0;
+        state.dropped = 0;
+        state.pending.clear();
+        state.tail.clear();
     }
 
     /// Logs any unterminated last line and how many bytes were dropped. Call after the call.
@@ -168,6 +181,20 @@ mod tests {
         let state = out.state.lock().unwrap();
         assert_eq!(state.lines, MAX_LINES);
         assert_eq!(state.dropped, 4000);
+    }
+
+    #[test]
+    fn another_call_starts_with_the_whole_budget_and_no_tail() {
+        let out = PluginOutput::new("p".into(), "stderr", 4);
+        out.write(b"first call: boom\n");
+        out.finish();
+        out.begin_call();
+        assert_eq!(out.tail(), "");
+        out.write(b"ok\n");
+        let state = out.state.lock().unwrap();
+        assert_eq!((state.budget, state.lines, state.dropped), (1, 1, 0));
+        drop(state);
+        assert_eq!(out.tail(), "ok");
     }
 
     #[test]

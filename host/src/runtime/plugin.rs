@@ -20,6 +20,8 @@ use super::derived::{self, Function};
 use super::fault::Fault;
 use super::listing;
 use super::state::CallState;
+use super::warm::WarmPool;
+use crate::capability::isolation::Isolation;
 use crate::distribution::Wasm;
 use crate::policy::PluginPolicy;
 
@@ -44,6 +46,9 @@ pub struct Plugin {
     pub(crate) slots: Arc<Semaphore>,
     /// Whether its recent calls kept running into their limits (`runtime.demote-after`).
     pub(crate) conduct: Conduct,
+    /// Its instances kept between calls, with `isolation = "reuse"` (and
+    /// `runtime.max-warm-instances` above 0).
+    pub(crate) warm: Option<Arc<WarmPool>>,
 }
 
 impl Plugin {
@@ -375,6 +380,12 @@ impl Runtime {
         cache: CacheOutcome,
         code: Code,
     ) -> Plugin {
+        let warm = match policy.isolation {
+            Isolation::Reuse(reuse) if self.settings.max_warm_instances > 0 => {
+                Some(self.warm.pool(reuse))
+            }
+            _ => None,
+        };
         Plugin {
             name: Arc::from(name),
             path: path.to_path_buf(),
@@ -386,6 +397,7 @@ impl Runtime {
             code,
             slots: Arc::new(Semaphore::new(self.settings.max_calls_per_plugin as usize)),
             conduct: Conduct::default(),
+            warm,
         }
     }
 

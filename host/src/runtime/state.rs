@@ -75,6 +75,13 @@ impl SandboxLimiter {
         }
     }
 
+    /// Starts another call of the same instance ([`super::warm`]): the limits it hit are
+    /// forgotten; the memory it holds still counts (memories never shrink).
+    pub fn begin_call(&mut self) {
+        self.memory_hit = None;
+        self.table_hit = false;
+    }
+
     /// The linear memory the call holds now, in bytes, over all its memories (memories
     /// never shrink, so at the end of a call this is its peak).
     pub fn memory_used(&self) -> usize {
@@ -184,6 +191,23 @@ impl CallState {
             stdout,
             events: EventGate::default(),
         }
+    }
+
+    /// Readies the state of a kept instance ([`super::warm`]) for another call with
+    /// `context`: everything that is per call starts again.
+    pub(crate) fn begin_call(&mut self, context: CallContext) {
+        self.context = context;
+        self.events = EventGate::default();
+        self.limiter.begin_call();
+        self.stdout.begin_call();
+        self.stderr.begin_call();
+    }
+
+    /// Lets go of what belonged to the call that just ended before its instance is kept
+    /// ([`super::warm`]): its event sender (the client's answer waits until every sender
+    /// is gone), cancellation token and caller.
+    pub(crate) fn end_call(&mut self) {
+        self.context = CallContext::default();
     }
 
     /// Flushes the plugin's output streams to the log.

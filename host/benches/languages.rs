@@ -9,6 +9,8 @@
 //! With `CAPSULE_BENCH_REUSE=1` it measures only the calls, each case served twice by this
 //! build in interleaved rounds: a fresh instance per call (the default) and with
 //! `isolation = "reuse"` (a sidecar beside the plugin), p50, p99 and server CPU per call.
+//! `CAPSULE_BENCH_EXTRA="NAME=PATH.wasm TOOL {ARGS}"` (several separated by `;`) adds
+//! components of your own to that comparison, e.g. the greet tools `capsule new` scaffolds.
 //!
 //! With `CAPSULE_BENCH_BASELINE=/path/to/other/capsule[:…]` it measures only the calls,
 //! this build beside each baseline in `CAPSULE_BENCH_ROUNDS` (default 3) interleaved
@@ -29,45 +31,75 @@ mod driver;
 
 /// One plugin to measure.
 struct Case {
-    language: &'static str,
-    /// Under `target/`.
-    component: &'static str,
-    tool: &'static str,
-    arguments: &'static str,
+    language: String,
+    /// Under `target/` (or absolute).
+    component: PathBuf,
+    tool: String,
+    arguments: String,
 }
 
-const CASES: &[Case] = &[
-    Case {
-        language: "Rust (capsule-sdk)",
-        component: "plugins/text.wasm",
-        tool: "text_word_count",
-        arguments: r#"{"text":"one two three"}"#,
-    },
-    Case {
-        language: "Rust (WIT-derived, dynamic call)",
-        component: "fixtures/rich.wasm",
-        tool: "rich_translate",
-        arguments: r#"{"p":{"x":1,"y":2},"dx":3,"dy":4}"#,
-    },
-    Case {
-        language: "Python (componentize-py)",
-        component: "plugins/tables.wasm",
-        tool: "tables_csv_to_markdown",
-        arguments: r#"{"csv":"name,qty\napple,3\npear,10\n"}"#,
-    },
-    Case {
-        language: "JavaScript (componentize-js)",
-        component: "plugins/dates.wasm",
-        tool: "dates_info",
-        arguments: r#"{"date":"2026-12-02"}"#,
-    },
-    Case {
-        language: "C (clang + wit-bindgen)",
-        component: "plugins/checksum.wasm",
-        tool: "checksum_crc32",
-        arguments: r#"{"text":"123456789"}"#,
-    },
+/// `(language, component under target/, tool, arguments)` of each example measured.
+const EXAMPLES: &[(&str, &str, &str, &str)] = &[
+    (
+        "Rust (capsule-sdk)",
+        "plugins/text.wasm",
+        "text_word_count",
+        r#"{"text":"one two three"}"#,
+    ),
+    (
+        "Rust (WIT-derived, dynamic call)",
+        "fixtures/rich.wasm",
+        "rich_translate",
+        r#"{"p":{"x":1,"y":2},"dx":3,"dy":4}"#,
+    ),
+    (
+        "Python (componentize-py)",
+        "plugins/tables.wasm",
+        "tables_csv_to_markdown",
+        r#"{"csv":"name,qty\napple,3\npear,10\n"}"#,
+    ),
+    (
+        "JavaScript (componentize-js)",
+        "plugins/dates.wasm",
+        "dates_info",
+        r#"{"date":"2026-12-02"}"#,
+    ),
+    (
+        "C (clang + wit-bindgen)",
+        "plugins/checksum.wasm",
+        "checksum_crc32",
+        r#"{"text":"123456789"}"#,
+    ),
 ];
+
+/// The examples, then the components of `CAPSULE_BENCH_EXTRA` (see the module docs).
+fn cases() -> Vec<Case> {
+    let mut cases: Vec<Case> = EXAMPLES
+        .iter()
+        .map(|(language, component, tool, arguments)| Case {
+            language: (*language).into(),
+            component: component.into(),
+            tool: (*tool).into(),
+            arguments: (*arguments).into(),
+        })
+        .collect();
+    let extra = std::env::var("CAPSULE_BENCH_EXTRA").unwrap_or_default();
+    for spec in extra.split(';').map(str::trim).filter(|s| !s.is_empty()) {
+        let parsed = spec.split_once('=').and_then(|(language, rest)| {
+            let mut parts = rest.splitn(3, ' ');
+            Some(Case {
+                language: language.into(),
+                component: parts.next()?.into(),
+                tool: parts.next()?.into(),
+                arguments: parts.next()?.into(),
+            })
+        });
+        cases.push(parsed.unwrap_or_else(|| {
+            panic!("CAPSULE_BENCH_EXTRA entry `{spec}`: write NAME=PATH.wasm TOOL {{ARGS}}")
+        }));
+    }
+    cases
+}
 
 const COMPILE_RUNS: usize = 3;
 const CACHED_RUNS: usize = 7;
@@ -93,8 +125,8 @@ fn main() {
         "| Plugin | .wasm | cold load, compiling | cold load, precompiled cache | call p50 | p90 | p99 | calls/s |"
     );
     println!("|---|---|---|---|---|---|---|---|");
-    for case in CASES {
-        let component = target.join(case.component);
+    for case in &cases() {
+        let component = target.join(&case.component);
         if !component.is_file() {
             println!(
                 "| {} | missing: {} (run `cargo xtask plugins`) |",
@@ -164,8 +196,8 @@ fn compare_calls(target: &Path, baselines: &[PathBuf]) {
     println!("{CALLS} sequential calls per binary and round, {rounds} interleaved rounds\n");
     println!("| Plugin | binary | call p50 | server CPU per call |");
     println!("|---|---|---|---|");
-    for case in CASES {
-        let component = target.join(case.component);
+    for case in &cases() {
+        let component = target.join(&case.component);
         if !component.is_file() {
             println!("| {} | missing: {} |", case.language, component.display());
             continue;
@@ -215,8 +247,8 @@ fn compare_isolation(target: &Path) {
     println!("{CALLS} sequential calls per mode and round, {rounds} interleaved rounds\n");
     println!("| Plugin | isolation | call p50 | p99 | server CPU per call |");
     println!("|---|---|---|---|---|");
-    for case in CASES {
-        let component = target.join(case.component);
+    for case in &cases() {
+        let component = target.join(&case.component);
         if !component.is_file() {
             println!("| {} | missing: {} |", case.language, component.display());
             continue;

@@ -16,3 +16,31 @@ pub fn proptest_config(cases: u32) -> Config {
         ..Config::default()
     }
 }
+
+/// The runtime and the loaded fixture `name` (`target/fixtures/NAME.wasm`, built by
+/// `cargo xtask plugins`) under the configuration `config` (TOML of `capsule.toml`),
+/// with the resolved settings.
+pub async fn load_fixture(
+    name: &str,
+    config: &str,
+) -> (
+    crate::runtime::Runtime,
+    std::sync::Arc<crate::runtime::Plugin>,
+    crate::config::Settings,
+) {
+    let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures");
+    let wasm = fixtures.join(format!("{name}.wasm"));
+    assert!(
+        wasm.is_file(),
+        "no {}: run `cargo xtask plugins`",
+        wasm.display()
+    );
+    let raw: crate::config::RawConfig = toml::from_str(config).expect("valid config");
+    let settings =
+        crate::config::Settings::resolve(raw, None, &fixtures, crate::config::Overrides::default())
+            .expect("config resolves");
+    let runtime = crate::runtime::Runtime::new(&settings.runtime, None).expect("runtime");
+    let (policy, _) = settings.policy(name, &wasm).expect("policy");
+    let plugin = runtime.load(name, &wasm, policy).await.expect("load");
+    (runtime, std::sync::Arc::new(plugin), settings)
+}

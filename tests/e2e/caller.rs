@@ -1,6 +1,7 @@
 //! Caller identity (`host.caller`, `caller-identity` in a plugin's policy): a plugin learns
 //! the authenticated HTTP principal's name and scopes only when the operator granted it,
-//! never over stdio or without `[auth]`, and never the token.
+//! never over stdio or without `[auth]`, and never the token; an instance reused across
+//! calls (`isolation = "reuse"`) serves one principal only.
 
 use serde_json::{Value, json};
 
@@ -178,6 +179,37 @@ async fn over_http_with_auth_only_the_granted_plugin_learns_the_principal() {
     let plain = call("plain_whoami").await.expect("tools/call plain_whoami");
     assert_eq!(whoami(&plain), json!({"caller": null}));
     drop(client);
+    server.sigterm();
+    assert_eq!(server.exit_code().await, 0);
+}
+
+/// `isolation = "reuse"` over HTTP with `[auth]`: an instance only serves the principal
+/// whose call created it, so what one principal's calls leave in memory never reaches
+/// another's.
+#[tokio::test]
+async fn a_reused_instance_serves_only_the_principal_that_created_it() {
+    let folder = Folder::new(
+        &[("fixtures/echo.wasm", "echo.wasm")],
+        "[plugins.echo]\nisolation = \"reuse\"\n",
+    );
+    let ann = add_token(&folder, "ann", "tools:call").await;
+    let bob = add_token(&folder, "bob", "tools:call").await;
+    let mut server = HttpServer::start(&folder, &[]).await;
+    let ann = client_with_token(&server.url, &ann).await;
+    let bob = client_with_token(&server.url, &bob).await;
+    let counter = async |client: &crate::http::Client| {
+        let result = client
+            .call_tool(rmcp::model::CallToolRequestParams::new("echo_counter"))
+            .await
+            .expect("tools/call echo_counter");
+        crate::support::text(&result)
+    };
+    assert_eq!(counter(&ann).await, "1 heap-fresh pages-fresh");
+    assert_eq!(counter(&ann).await, "2 heap-leaked pages-leaked 48");
+    assert_eq!(counter(&bob).await, "1 heap-fresh pages-fresh");
+    assert_eq!(counter(&ann).await, "3 heap-leaked pages-leaked 48");
+    assert_eq!(counter(&bob).await, "2 heap-leaked pages-leaked 48");
+    drop((ann, bob));
     server.sigterm();
     assert_eq!(server.exit_code().await, 0);
 }

@@ -276,6 +276,34 @@ async fn metrics_in_stdio_mode_are_served_on_metrics_addr() {
     assert_eq!(value(&scrape, "capsule_http_sessions", &[]), 0.0);
 }
 
+/// `capsule_warm_instances` counts the instances a plugin with `isolation = "reuse"` keeps,
+/// one per caller; calls that reuse one create no instance.
+#[tokio::test]
+async fn kept_instances_are_a_gauge_and_reused_ones_are_not_created_again() {
+    let folder = Folder::new(
+        &[("fixtures/echo.wasm", "echo.wasm")],
+        "[plugins.echo]\nisolation = \"reuse\"\n",
+    );
+    let server = Server::start(folder.command(&["serve", "--metrics-addr", "0"])).await;
+    let url = metrics_url(&server).await;
+    let before = scrape(&url).await;
+    assert_eq!(value(&before, "capsule_warm_instances", &[]), 0.0);
+    for expected in ["1", "2", "3"] {
+        let result = server.call("echo_counter", json!({})).await;
+        assert!(text(&result).starts_with(expected), "{result:?}");
+    }
+    let after = scrape(&url).await;
+    assert_eq!(value(&after, "capsule_warm_instances", &[]), 1.0);
+    assert_eq!(
+        value(
+            &after,
+            "capsule_instances_created_total",
+            &[("plugin", "echo")]
+        ),
+        1.0
+    );
+}
+
 #[tokio::test]
 async fn metrics_need_no_token_and_count_authentication_failures_by_reason() {
     let folder = Folder::new(&[("fixtures/echo.wasm", "echo.wasm")], "");

@@ -167,6 +167,7 @@ pub struct Families {
     pub demoted: Family<PluginLabels, Counter>,
     pub queued: Gauge,
     pub running: Gauge,
+    pub warm: Gauge,
     pub sessions: Gauge,
     pub plugins: Gauge,
     pub tools: Gauge,
@@ -190,6 +191,7 @@ impl Families {
             demoted: Family::default(),
             queued: Gauge::default(),
             running: Gauge::default(),
+            warm: Gauge::default(),
             sessions: Gauge::default(),
             plugins: Gauge::default(),
             tools: Gauge::default(),
@@ -263,6 +265,11 @@ impl Families {
             "calls_running",
             "Calls holding a call slot now",
             families.running.clone(),
+        );
+        r.register(
+            "warm_instances",
+            "Instances kept between calls now (isolation = \"reuse\"), idle or serving a call",
+            families.warm.clone(),
         );
         r.register(
             "http_sessions",

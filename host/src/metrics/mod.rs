@@ -185,6 +185,7 @@ impl Metrics {
         let gauge = |n: usize| i64::try_from(n).unwrap_or(i64::MAX);
         f.queued.set(gauge(inner.runtime.queued_calls()));
         f.running.set(gauge(inner.runtime.running_calls()));
+        f.warm.set(gauge(inner.runtime.warm_instances()));
         let set = inner.tools.snapshot();
         // Plugins load in the background and reload live: every tool serving now has its
         // series, also before its first call.

@@ -720,26 +720,9 @@ mod tests {
     /// blocking task) is still answered soon after its deadline, with the deadline fault.
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn a_call_whose_thread_gets_no_cpu_is_answered_soon_after_its_deadline() {
-        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures");
-        let wasm = fixtures.join("hostile.wasm");
-        assert!(
-            wasm.is_file(),
-            "no {}: run `cargo xtask plugins`",
-            wasm.display()
-        );
-        let text =
+        let config =
             "[runtime]\nmax-concurrent-calls = 4\n[plugins.hostile.limits]\ntimeout = \"200ms\"\n";
-        let raw: crate::config::RawConfig = toml::from_str(text).expect("valid config");
-        let settings = crate::config::Settings::resolve(
-            raw,
-            None,
-            &fixtures,
-            crate::config::Overrides::default(),
-        )
-        .expect("config resolves");
-        let runtime = Runtime::new(&settings.runtime, None).expect("runtime");
-        let (policy, _) = settings.policy("hostile", &wasm).expect("policy");
-        let plugin = Arc::new(runtime.load("hostile", &wasm, policy).await.expect("load"));
+        let (runtime, plugin, settings) = crate::testing::load_fixture("hostile", config).await;
         for _ in 0..settings.runtime.demote_after {
             plugin.conduct.record(true, settings.runtime.demote_after);
         }

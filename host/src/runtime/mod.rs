@@ -120,6 +120,12 @@ impl Runtime {
         (self.settings.max_concurrent_calls as usize).saturating_sub(self.slots.available_permits())
     }
 
+    /// Instances kept between calls now (`isolation = "reuse"`), idle or serving a call
+    /// (`runtime.max-warm-instances` bounds them).
+    pub fn warm_instances(&self) -> usize {
+        self.warm.kept()
+    }
+
     /// The cache of precompiled artifacts, remembered tool lists and file stamps.
     pub fn artifacts(&self) -> &ArtifactCache {
         &self.cache

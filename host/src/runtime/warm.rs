@@ -166,6 +166,7 @@ impl WarmPool {
 /// What every plugin's [`WarmPool`] shares: the bound on kept instances and the pools
 /// themselves, for making room and for the sweep.
 pub struct WarmInstances {
+    max: usize,
     permits: Arc<Semaphore>,
     pools: Mutex<Vec<Weak<WarmPool>>>,
     sweeper: OnceLock<()>,
@@ -175,10 +176,16 @@ impl WarmInstances {
     /// At most `max` kept instances over all plugins.
     pub fn new(max: u32) -> Arc<Self> {
         Arc::new(Self {
+            max: max as usize,
             permits: Arc::new(Semaphore::new(max as usize)),
             pools: Mutex::new(Vec::new()),
             sweeper: OnceLock::new(),
         })
+    }
+
+    /// Instances kept now, idle or serving a call.
+    pub fn kept(&self) -> usize {
+        self.max.saturating_sub(self.permits.available_permits())
     }
 
     /// A pool for one plugin with `reuse`'s bounds; starts the sweep with the first.
@@ -256,8 +263,6 @@ fn start_sweeper(shared: Weak<WarmInstances>) {
 
 #[cfg(test)]
 mod tests {
-    use std::path::Path;
-
     use super::*;
     use crate::auth::Principal;
     use crate::runtime::bindings::Content;
@@ -266,25 +271,8 @@ mod tests {
     /// The echo fixture served with `policy` (TOML of `[plugins.echo]`) and `runtime`
     /// (TOML of `[runtime]`).
     async fn echo(runtime: &str, policy: &str) -> (Runtime, Arc<Plugin>) {
-        let fixtures = Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures");
-        let wasm = fixtures.join("echo.wasm");
-        assert!(
-            wasm.is_file(),
-            "no {}: run `cargo xtask plugins`",
-            wasm.display()
-        );
-        let text = format!("[runtime]\n{runtime}\n[plugins.echo]\n{policy}\n");
-        let raw: crate::config::RawConfig = toml::from_str(&text).expect("valid config");
-        let settings = crate::config::Settings::resolve(
-            raw,
-            None,
-            &fixtures,
-            crate::config::Overrides::default(),
-        )
-        .expect("config resolves");
-        let runtime = Runtime::new(&settings.runtime, None).expect("runtime");
-        let (policy, _) = settings.policy("echo", &wasm).expect("policy");
-        let plugin = Arc::new(runtime.load("echo", &wasm, policy).await.expect("load"));
+        let config = format!("[runtime]\n{runtime}\n[plugins.echo]\n{policy}\n");
+        let (runtime, plugin, _) = crate::testing::load_fixture("echo", &config).await;
         (runtime, plugin)
     }
 

@@ -161,7 +161,7 @@ async fn changed_grants_limits_settings_and_config_are_each_named() {
     };
     std::fs::write(
         folder.dir.path().join("capsule.toml"),
-        "[runtime]\nmax-concurrent-calls = 8\n\n[secrets]\nTOKEN = \"s3cr3t-value\"\n\n[plugins.echo]\nnet.allow = [\"api.other.example\"]\nlimits.fuel = 5000000\nconfig = { mode = \"slow\" }\n",
+        "[runtime]\nmax-concurrent-calls = 8\n\n[secrets]\nTOKEN = \"s3cr3t-value\"\n\n[plugins.echo]\nnet.allow = [\"api.other.example\"]\nlimits.fuel = 5000000\nconfig = { mode = \"slow\" }\nisolation = \"reuse\"\nreuse-calls = 3\n",
     )
     .unwrap();
     let found = differences(&folder).await;
@@ -182,6 +182,9 @@ async fn changed_grants_limits_settings_and_config_are_each_named() {
             "plugin `echo`: grant removed: secret TOKEN".to_string(),
             "plugin `echo`: grant added: net https://api.other.example:443".to_string(),
             "plugin `echo`: limit fuel changed: 2000000000 → 5000000".to_string(),
+            // isolation = "reuse" is recorded by its bounds.
+            "plugin `echo`: limit reuse-calls added: 3".to_string(),
+            "plugin `echo`: limit reuse-idle added: 60s".to_string(),
             "plugin `echo`: setting mode changed: fast → slow".to_string(),
         ]
     );

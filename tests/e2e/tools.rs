@@ -145,6 +145,14 @@ async fn a_plugin_that_opts_into_reuse_keeps_its_instance_until_it_faults_or_is_
     let folder = echo_only(
         "[plugins.echo]\nisolation = \"reuse\"\nreuse-calls = 3\n[plugins.echo.limits]\ntimeout = \"500ms\"\n",
     );
+    let (code, stdout, stderr) = folder.run(&["check"]).await;
+    assert_eq!(code, 0, "{stderr}");
+    assert!(
+        stdout.contains(
+            "isolation: reuse — an instance serves up to 3 calls of one caller, kept 60s unused\n"
+        ),
+        "{stdout}"
+    );
     let server = folder.serve().await;
     let mut answers = Vec::new();
     for _ in 0..2 {

@@ -286,3 +286,30 @@ impl plugin::host::Host for CallState {
             })
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::units::ByteSize;
+
+    /// A reused instance's memory counts over its life: what an earlier call grew stays
+    /// counted after [`SandboxLimiter::begin_call`], so growth across calls meets the limit.
+    #[test]
+    fn memory_grown_by_earlier_calls_of_an_instance_still_counts() {
+        let limits = Limits {
+            memory: ByteSize::mib(1),
+            ..Limits::default()
+        };
+        let mut limiter = SandboxLimiter::new(&limits);
+        assert!(limiter.memory_growing(0, 768 << 10, None).unwrap());
+        limiter.begin_call();
+        assert_eq!(limiter.memory_used(), 768 << 10);
+        assert!(!limiter.memory_growing(768 << 10, 1536 << 10, None).unwrap());
+        assert_eq!(limiter.memory_hit, Some(1536 << 10));
+        limiter.begin_call();
+        assert_eq!(
+            limiter.memory_hit, None,
+            "a new call starts with no limit hit"
+        );
+    }
+}

@@ -178,6 +178,34 @@ async fn a_plugin_that_opts_into_reuse_keeps_its_instance_until_it_faults_or_is_
     );
 }
 
+/// A plugin's author declares it stateless in its sidecar; the operator's own
+/// `[plugins.NAME]` replaces the sidecar and can keep a fresh instance per call.
+#[tokio::test]
+async fn a_sidecar_declares_reuse_and_the_operators_entry_overrides_it() {
+    for (config, expected) in [
+        (
+            "",
+            ["1 heap-fresh pages-fresh", "2 heap-leaked pages-leaked 48"],
+        ),
+        (
+            "[plugins.echo]\nisolation = \"per-call\"\n",
+            ["1 heap-fresh pages-fresh", "1 heap-fresh pages-fresh"],
+        ),
+    ] {
+        let folder = echo_only(config);
+        std::fs::write(
+            folder.plugins().join("echo.toml"),
+            "isolation = \"reuse\"\n",
+        )
+        .unwrap();
+        let server = folder.serve().await;
+        for answer in expected {
+            let result = server.call("echo_counter", json!({})).await;
+            assert_eq!(text(&result), answer, "with capsule.toml {config:?}");
+        }
+    }
+}
+
 #[tokio::test]
 async fn calls_run_concurrently() {
     let folder = echo_only("");

@@ -373,9 +373,9 @@ async fn invoke(
         Invocation::CallTool { .. } => plugin.warm.as_deref(),
         Invocation::ListTools => None,
     };
-    let caller = context
-        .caller
-        .as_ref()
+    // Whom a kept instance serves; only looked at for plugins that keep instances.
+    let caller = warm
+        .and(context.caller.as_ref())
         .map(|principal| principal.name.clone());
     let (mut store, kept, lease) = match warm.and_then(|pool| pool.take(caller.as_deref())) {
         Some(mut warm) => {

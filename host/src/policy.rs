@@ -192,8 +192,8 @@ impl PluginPolicy {
         {
             lines.push("grants: none (no files, network, environment or secrets)".into());
         }
-        if self.isolation != Isolation::PerCall {
-            lines.push(self.isolation.describe());
+        if let Isolation::Reuse(reuse) = &self.isolation {
+            lines.push(reuse.describe());
         }
         if let Some(withheld) = &self.withheld {
             lines.push(format!("withheld: {withheld}"));

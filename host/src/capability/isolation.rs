@@ -41,6 +41,15 @@ pub struct Reuse {
 }
 
 impl Reuse {
+    /// In words, for `capsule list` and `capsule check`.
+    pub fn describe(&self) -> String {
+        format!(
+            "isolation: reuse — an instance serves up to {} calls of one caller, kept {} unused",
+            self.calls,
+            format_duration(self.idle)
+        )
+    }
+
     /// Calls per instance when `reuse-calls` is not set.
     pub const DEFAULT_CALLS: u32 = 1000;
     /// `reuse-idle` when not set.
@@ -76,18 +85,6 @@ impl Isolation {
         bounds::check_duration("reuse-idle", idle, bounds::REUSE_IDLE)
             .map_err(|m| ("reuse-idle", m))?;
         Ok(Self::Reuse(Reuse { calls, idle }))
-    }
-
-    /// In words, for `capsule list` and `capsule check`.
-    pub fn describe(&self) -> String {
-        match self {
-            Self::PerCall => "isolation: a fresh instance for every call".into(),
-            Self::Reuse(reuse) => format!(
-                "isolation: reuse — an instance serves up to {} calls of one caller, kept {} unused",
-                reuse.calls,
-                format_duration(reuse.idle)
-            ),
-        }
     }
 }
 

@@ -4,7 +4,7 @@
 use std::sync::Arc;
 
 use crate::audit::{Audit, AuditError};
-use crate::config::Settings;
+use crate::config::{Compiler, Settings};
 use crate::loader::{self, FolderError, Problem};
 use crate::registry::{Registry, ToolSet};
 use crate::runtime::{Runtime, RuntimeError};
@@ -36,10 +36,16 @@ pub struct App {
 }
 
 impl App {
-    /// Creates the runtime and loads every plugin in the plugins folder.
+    /// Creates the runtime and loads every plugin in the plugins folder, compiling
+    /// optimized code only (and caching it): with `runtime.compiler = "tiered"` too, as
+    /// one-shot commands and `serve --locked` serve nothing before every plugin is loaded.
     pub async fn start(settings: Settings) -> Result<Self, StartError> {
         let cache_dir = settings.cache_dir.clone();
-        let runtime = Arc::new(Runtime::new(&settings.runtime, cache_dir)?);
+        let mut runtime_settings = settings.runtime.clone();
+        if runtime_settings.compiler == Compiler::Tiered {
+            runtime_settings.compiler = Compiler::Cranelift;
+        }
+        let runtime = Arc::new(Runtime::new(&runtime_settings, cache_dir)?);
         let report = loader::load_folder(&runtime, &settings).await?;
         Ok(Self {
             registry: Arc::new(Registry::new(report.tools)),
@@ -64,6 +70,7 @@ impl App {
     /// Creates the runtime and an empty registry; `capsule serve` then loads the plugins
     /// while it already answers ([`crate::loading`]).
     pub fn start_empty(settings: Settings) -> Result<Self, StartError> {
+        crate::runtime::tier::compile_in_background_priority();
         let cache_dir = settings.cache_dir.clone();
         let runtime = Arc::new(Runtime::new(&settings.runtime, cache_dir)?);
         Ok(Self {

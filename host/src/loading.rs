@@ -8,6 +8,9 @@
 //! answers without it, and its tools are announced with `notifications/tools/list_changed`
 //! once it is loaded. `/readyz` reports ready when every plugin has loaded or failed.
 //! `capsule check` precompiles, so a checked folder loads entirely in the foreground.
+//! With tiered compilation ([`crate::runtime::tier`]) a compiled plugin is served from
+//! baseline-compiled code, and its optimized code is compiled once every plugin is
+//! served.
 
 use std::panic::AssertUnwindSafe;
 use std::sync::atomic::{AtomicBool, Ordering};
@@ -124,6 +127,8 @@ pub fn spawn(
     });
     let state = loading.clone();
     tokio::spawn(async move {
+        // Plugins served from the quick tier are optimized once every plugin is served.
+        let optimizations = runtime.hold_optimizations().await;
         let threshold = settings.server.background_compile_above.bytes();
         let background = Arc::new(Semaphore::new(1));
         let code_slots = Arc::new(Semaphore::new(
@@ -281,6 +286,7 @@ pub fn spawn(
                 announce();
             }
         }
+        drop(optimizations);
         let (tools, problems) = ToolSet::build(loaded);
         loader::tool_problems(problems).for_each(|p| log(&p));
         tracing::info!(

@@ -39,7 +39,13 @@ pub async fn load_fixture(
     let settings =
         crate::config::Settings::resolve(raw, None, &fixtures, crate::config::Overrides::default())
             .expect("config resolves");
-    let runtime = crate::runtime::Runtime::new(&settings.runtime, None).expect("runtime");
+    // Optimized code only, unless the test asks for a compiler: a test of a tiered
+    // runtime holds the optimizer itself (`runtime::tier`).
+    let mut runtime_settings = settings.runtime.clone();
+    if !config.contains("compiler") {
+        runtime_settings.compiler = crate::config::Compiler::Cranelift;
+    }
+    let runtime = crate::runtime::Runtime::new(&runtime_settings, None).expect("runtime");
     let (policy, _) = settings.policy(name, &wasm).expect("policy");
     let plugin = runtime.load(name, &wasm, policy).await.expect("load");
     (runtime, std::sync::Arc::new(plugin), settings)

@@ -177,8 +177,12 @@ async fn a_listed_plugin_whose_artifact_was_tampered_with_is_recompiled_for_its_
             .env("CAPSULE_LOG", "info,capsule::loader=debug");
         crate::support::Server::start(command)
     };
-    // The first start asks the plugin and remembers its tools and its file's digest.
-    serve().await.assert_echo_answers().await;
+    // The first start asks the plugin and remembers its tools and its file's digest; its
+    // optimized code (compiled after the quick tier's) is the artifact.
+    let first = serve().await;
+    first.assert_echo_answers().await;
+    first.wait_for_log("optimized code ready").await;
+    drop(first);
     let artifact = files(cache.path())
         .into_iter()
         .find(|p| p.extension().is_some_and(|e| e == "cwasm"))
@@ -202,6 +206,8 @@ async fn a_listed_plugin_whose_artifact_was_tampered_with_is_recompiled_for_its_
         log.contains("WARN discarding precompiled artifact: the digest of its bytes does not match the recorded one (corrupt or tampered with); recompiling"),
         "{log}"
     );
+    // Recompiled by the quick tier for the call, then optimized and stored again.
+    server.wait_for_log("optimized code ready").await;
     assert_ne!(std::fs::read(&artifact).unwrap(), bytes, "stored again");
 }
 

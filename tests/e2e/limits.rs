@@ -8,16 +8,22 @@ use crate::support::{Folder, assert_error, echo_and_hostile, text};
 
 /// Runs `tool` under `limits` and checks the error result names `needles`: once with a
 /// fresh instance per call (the default), once with `isolation = "reuse"`, where the
-/// hostile call runs in an instance kept from an earlier call.
+/// hostile call runs in an instance kept from an earlier call, and once with code from
+/// the baseline compiler (`runtime.compiler = "winch"`, what tiered compilation serves
+/// first; `runtime::tier`'s unit test holds the quick tier itself to the limits).
 async fn contained(limits: &str, tool: &str, arguments: serde_json::Value, needles: &[&str]) {
-    for isolation in ["per-call", "reuse"] {
+    for (isolation, compiler) in [
+        ("per-call", "tiered"),
+        ("reuse", "tiered"),
+        ("per-call", "winch"),
+    ] {
         let folder = Folder::new(
             &[
                 ("fixtures/echo.wasm", "echo.wasm"),
                 ("fixtures/hostile.wasm", "hostile.wasm"),
             ],
             &format!(
-                "[plugins.hostile]\nisolation = \"{isolation}\"\n[plugins.hostile.limits]\n{limits}\n"
+                "[runtime]\ncompiler = \"{compiler}\"\n[plugins.hostile]\nisolation = \"{isolation}\"\n[plugins.hostile.limits]\n{limits}\n"
             ),
         );
         let server = folder.serve().await;
@@ -36,7 +42,7 @@ async fn contained(limits: &str, tool: &str, arguments: serde_json::Value, needl
         assert_eq!(
             text(&ok),
             "still here",
-            "the hostile plugin's next call gets a fresh instance ({isolation})"
+            "the hostile plugin's next call gets a fresh instance ({isolation}, {compiler})"
         );
     }
 }

@@ -8,7 +8,7 @@ use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::{Value, json};
 
 use crate::http::HttpServer;
-use crate::support::{Folder, HANG, Recorder, Server, component};
+use crate::support::{Folder, HANG, Recorder, Server, component, text};
 
 /// The echo fixture plus one broken file of each kind.
 fn folder_with_broken_files() -> Folder {
@@ -147,6 +147,44 @@ async fn a_python_plugin_compiles_in_the_background_and_is_announced() {
     let after = listed_after_changes(&server.client, &server.recorder, &["tables_", "echo_"]).await;
     assert!(after.iter().any(|n| n == "echo_echo"), "{after:?}");
     eprintln!("initialize after {handshake:?}, first tools/list after {listed:?}");
+
+    // Tiered compilation (the default): tables was compiled by the baseline compiler and
+    // answers at once; its optimized code follows in the background, is cached, and
+    // serves the next calls.
+    let markdown = |result: &rmcp::model::CallToolResult| {
+        assert!(text(result).contains("|   1 |   2 |"), "{result:?}");
+    };
+    let arguments = json!({"csv": "a,b\n1,2"});
+    assert!(
+        server
+            .stderr()
+            .contains("cache=compiled quickly, optimizing in the background"),
+        "{}",
+        server.stderr()
+    );
+    markdown(
+        &server
+            .call("tables_csv_to_markdown", arguments.clone())
+            .await,
+    );
+    let optimized = server
+        .wait_for_log("optimized code ready; calls use it from now on plugin=tables")
+        .await;
+    assert!(optimized.contains("INFO"), "{optimized}");
+    markdown(&server.call("tables_csv_to_markdown", arguments).await);
+    use sha2::Digest;
+    let tables = std::fs::read(component("plugins/tables.wasm")).expect("read tables.wasm");
+    let digest = hex::encode(sha2::Sha256::digest(&tables));
+    let artifacts: Vec<String> = std::fs::read_dir(cache.path())
+        .expect("read the cache folder")
+        .filter_map(|e| Some(e.ok()?.file_name().to_string_lossy().into_owned()))
+        .collect();
+    assert!(
+        artifacts
+            .iter()
+            .any(|name| name.starts_with(&digest) && name.ends_with(".cwasm")),
+        "the optimized code of tables ({digest}) is cached: {artifacts:?}"
+    );
 }
 
 /// Over HTTP the same: `/readyz` answers 503 `loading` while the 12 MB componentize-js
@@ -271,6 +309,9 @@ async fn a_restart_lists_remembered_tools_and_loads_the_code_for_the_first_call(
     let cache = tempfile::tempdir().unwrap();
     let first = serve_with_cache(&folder, cache.path()).await;
     let asked = echo_description(&first).await;
+    // Served from the quick tier first: the artifact a restart lists from is the
+    // optimized code's.
+    first.wait_for_log("optimized code ready").await;
     drop(first);
 
     // Change what is remembered, so a list that comes from it is told from one asked for.

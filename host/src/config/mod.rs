@@ -50,7 +50,7 @@ pub(crate) use file::parse_toml;
 pub use layer::{Entry, FlagValue, Source};
 pub use metrics::MetricsSettings;
 pub use raw::RawConfig;
-pub use runtime::{RawRuntime, RuntimeSettings};
+pub use runtime::{Compiler, RawRuntime, RuntimeSettings};
 pub use server::{ServerSettings, Transport};
 pub use telemetry::{OtlpSettings, TelemetrySettings};
 

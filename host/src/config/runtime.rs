@@ -8,6 +8,34 @@ use crate::bounds;
 use crate::runtime::engine::RESERVED_INSTANCES;
 use crate::units::ByteSize;
 
+/// How plugins are compiled to native code (`runtime.compiler`).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Deserialize, schemars::JsonSchema)]
+#[serde(rename_all = "kebab-case")]
+pub enum Compiler {
+    /// `capsule serve`: a plugin without a precompiled artifact is compiled by the
+    /// baseline compiler (Winch, several times faster to compile) and served at once,
+    /// while the optimizing compiler (Cranelift) compiles it in the background; its calls
+    /// switch to the optimized code, which is cached, when that is ready. One-shot
+    /// commands (`check`, `call`, `list`, ...) compile optimized code only.
+    #[default]
+    Tiered,
+    /// The optimizing compiler only: a plugin is served once its optimized code is ready.
+    Cranelift,
+    /// The baseline compiler only: the fastest start, slower calls for compute-heavy
+    /// plugins (interpreters such as Python and JavaScript components).
+    Winch,
+}
+
+impl std::fmt::Display for Compiler {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Tiered => "tiered",
+            Self::Cranelift => "cranelift",
+            Self::Winch => "winch",
+        })
+    }
+}
+
 /// `[runtime]`.
 #[derive(Debug, Default, Deserialize, schemars::JsonSchema)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -27,6 +55,9 @@ pub struct RawRuntime {
     /// Instances kept between calls for plugins with isolation = "reuse", over all plugins (0 to 1024; 0 gives every call a fresh instance); also sizes the instance pool.
     #[schemars(extend("default" = 8))]
     pub max_warm_instances: Option<u32>,
+    /// How plugins are compiled: `tiered` (serve: a quick baseline compile first, optimized code from the background), `cranelift` (optimized only) or `winch` (baseline only).
+    #[schemars(extend("default" = "tiered"))]
+    pub compiler: Option<Compiler>,
     /// The most memory any one linear memory may have (1MiB to 4GiB); no plugin limit may exceed it.
     #[schemars(extend("default" = "512MiB", "x-flag" = "--memory-ceiling"))]
     pub memory_ceiling: Option<ByteSize>,
@@ -57,6 +88,8 @@ pub struct RuntimeSettings {
     /// Instances kept between calls for plugins with `isolation = "reuse"`, over all
     /// plugins (`runtime::warm`); each holds one call's share of the instance pool.
     pub max_warm_instances: u32,
+    /// How plugins are compiled to native code.
+    pub compiler: Compiler,
     /// The most memory any one linear memory may have; no plugin limit may exceed it.
     pub memory_ceiling: ByteSize,
     /// WebAssembly stack size for every call.
@@ -75,6 +108,7 @@ impl Default for RuntimeSettings {
             max_calls_per_plugin: 32,
             demote_after: 4,
             max_warm_instances: 8,
+            compiler: Compiler::Tiered,
             memory_ceiling: ByteSize::mib(512),
             max_wasm_stack: ByteSize::kib(512),
             breaker: BreakerSettings::default(),
@@ -101,6 +135,7 @@ impl RawRuntime {
             max_warm_instances: self
                 .max_warm_instances
                 .unwrap_or(defaults.max_warm_instances),
+            compiler: self.compiler.unwrap_or(defaults.compiler),
             memory_ceiling: self.memory_ceiling.unwrap_or(defaults.memory_ceiling),
             max_wasm_stack: self.max_wasm_stack.unwrap_or(defaults.max_wasm_stack),
             breaker: self

@@ -51,6 +51,7 @@ fn entries(s: &Settings) -> BTreeMap<String, String> {
             "runtime.max-warm-instances",
             r.max_warm_instances.to_string(),
         ),
+        ("runtime.compiler", r.compiler.to_string()),
         ("runtime.memory-ceiling", r.memory_ceiling.to_string()),
         ("runtime.max-wasm-stack", r.max_wasm_stack.to_string()),
         ("runtime.breaker.enabled", r.breaker.enabled.to_string()),

@@ -24,7 +24,7 @@
 //! `capsule cache gc` removes them.
 //!
 //! Loading one maps native code into the process, which is why this is the one module
-//! allowed `unsafe`: see the safety comments in [`ArtifactCache::load_or_compile`].
+//! allowed `unsafe`: see the safety comments in [`ArtifactCache::load`] and [`ArtifactCache::compile`].
 #![allow(unsafe_code)]
 
 use std::fs;
@@ -52,6 +52,9 @@ pub enum CacheOutcome {
     Hit,
     /// Compiled, and stored the artifact for next time (if the cache is enabled).
     Compiled,
+    /// Compiled by the baseline compiler for the quick tier (`runtime.compiler =
+    /// "tiered"`); the optimized code is compiled, and cached, in the background.
+    Quick,
 }
 
 impl std::fmt::Display for CacheOutcome {
@@ -59,6 +62,7 @@ impl std::fmt::Display for CacheOutcome {
         f.write_str(match self {
             CacheOutcome::Hit => "precompiled, from cache",
             CacheOutcome::Compiled => "compiled",
+            CacheOutcome::Quick => "compiled quickly, optimizing in the background",
         })
     }
 }
@@ -137,57 +141,57 @@ impl ArtifactCache {
             .map(|dir| dir.join(format!("{digest}-{}{FORMAT}", self.engine_key)))
     }
 
-    /// Returns the component of the `.wasm` whose sha256 is `digest`, from the cache if
-    /// possible, compiling and storing it otherwise (`wasm` gives its bytes, asked for only
-    /// then). An artifact whose header does not
-    /// match (corrupt, tampered with, or not ours) is discarded and replaced, never run.
-    /// `compiling` is called once compilation is known to be needed, before it starts.
-    pub fn load_or_compile(
-        &self,
-        engine: &Engine,
-        wasm: impl FnOnce(&str) -> std::io::Result<Vec<u8>>,
-        digest: &str,
-        compiling: impl FnOnce(),
-    ) -> wasmtime::Result<(Component, CacheOutcome)> {
-        let path = self.artifact_path(digest);
+    /// The component of the `.wasm` whose sha256 is `digest`, from its precompiled
+    /// artifact, if there is a usable one. An artifact whose header does not match
+    /// (corrupt, tampered with, or not ours) is never run: `None`, and the next
+    /// [`ArtifactCache::compile`] replaces it.
+    pub fn load(&self, engine: &Engine, digest: &str) -> Option<Component> {
+        let path = self.artifact_path(digest)?;
         let verifying = Instant::now();
-        if let Some(path) = path.as_deref()
-            && verified(path, digest)
-        {
-            let verified = verifying.elapsed();
-            let started = Instant::now();
-            // SAFETY: `deserialize_file` requires a file produced by `precompile_component`
-            // of a compatible engine and not modified since. This module wrote it from
-            // `precompile_component` and recorded its BLAKE3 digest, which its bytes were just
-            // checked against, in a folder only this user may write (so nobody else can
-            // change it between the check and the mapping), under a name that carries the
-            // `.wasm` digest and our engine's compatibility hash; wasmtime also checks its own
-            // header and the engine settings and errors (handled below by recompiling).
-            match unsafe { Component::deserialize_file(engine, path) } {
-                Ok(component) => {
-                    // "Last used", for `capsule cache gc`.
-                    crate::distribution::store::touch(&digest_path(path));
-                    tracing::debug!(artifact = %path.display(), verified = ?verified, elapsed = ?started.elapsed(), "loaded precompiled component");
-                    return Ok((component, CacheOutcome::Hit));
-                }
-                Err(err) => {
-                    tracing::warn!(artifact = %path.display(), "ignoring unusable precompiled artifact, recompiling: {err:#}");
-                }
+        if !verified(&path, digest) {
+            return None;
+        }
+        let verified = verifying.elapsed();
+        let started = Instant::now();
+        // SAFETY: `deserialize_file` requires a file produced by `precompile_component`
+        // of a compatible engine and not modified since. This module wrote it from
+        // `precompile_component` and recorded its BLAKE3 digest, which its bytes were just
+        // checked against, in a folder only this user may write (so nobody else can
+        // change it between the check and the mapping), under a name that carries the
+        // `.wasm` digest and our engine's compatibility hash; wasmtime also checks its own
+        // header and the engine settings and errors (handled below by recompiling).
+        match unsafe { Component::deserialize_file(engine, &path) } {
+            Ok(component) => {
+                // "Last used", for `capsule cache gc`.
+                crate::distribution::store::touch(&digest_path(&path));
+                tracing::debug!(artifact = %path.display(), verified = ?verified, elapsed = ?started.elapsed(), "loaded precompiled component");
+                Some(component)
+            }
+            Err(err) => {
+                tracing::warn!(artifact = %path.display(), "ignoring unusable precompiled artifact, recompiling: {err:#}");
+                None
             }
         }
-        compiling();
-        let wasm = wasm(digest).map_err(|err| wasmtime::Error::msg(err.to_string()))?;
+    }
+
+    /// Compiles `wasm` (whose sha256 is `digest`) for `engine` and stores the artifact for
+    /// next time (if the cache is enabled; a failure to store is logged, not returned).
+    pub fn compile(
+        &self,
+        engine: &Engine,
+        wasm: &[u8],
+        digest: &str,
+    ) -> wasmtime::Result<Component> {
         let started = Instant::now();
-        let artifact = engine.precompile_component(&wasm)?;
+        let artifact = engine.precompile_component(wasm)?;
         tracing::debug!(elapsed = ?started.elapsed(), bytes = wasm.len(), "compiled component");
-        if let Some(path) = path.as_deref()
+        if let Some(path) = self.artifact_path(digest).as_deref()
             && let Err(err) = store(path, digest, &artifact)
         {
             tracing::warn!(artifact = %path.display(), "could not write precompiled artifact (loads will recompile): {err}");
         }
         // SAFETY: `artifact` came from `precompile_component` of this very engine.
-        let component = unsafe { Component::deserialize(engine, &artifact)? };
-        Ok((component, CacheOutcome::Compiled))
+        unsafe { Component::deserialize(engine, &artifact) }
     }
 }
 

@@ -106,7 +106,6 @@ impl Runtime {
         tracing::debug!(plugin = %plugin.name, tool = name, "call admitted");
         context.cancel = context.cancel.child_token();
         let _cancel_when_abandoned = context.cancel.clone().drop_guard();
-        let engine = self.engine.clone();
         let stack = self.settings.max_wasm_stack;
         let outbound = self.outbound.clone();
         let running = plugin.clone();
@@ -132,10 +131,7 @@ impl Runtime {
         let work = async move {
             // The slots are the instance's: held until it is gone.
             let _slots = slots;
-            invoke(
-                &engine, stack, &running, invocation, context, outbound, deadline,
-            )
-            .await
+            invoke(stack, &running, invocation, context, outbound, deadline).await
         };
         let started_here = if alone {
             executor.start_here(work).await
@@ -220,7 +216,6 @@ impl Runtime {
     pub(crate) async fn list_tools(&self, plugin: &Plugin) -> Result<Vec<Tool>, Fault> {
         let deadline = deadline_after(plugin.policy.limits.timeout);
         match invoke(
-            &self.engine,
             self.settings.max_wasm_stack,
             plugin,
             Invocation::ListTools,
@@ -343,7 +338,6 @@ struct Used {
 /// `isolation = "reuse"`, in an instance it kept for this caller: [`super::warm`]), under
 /// its limits, until `deadline`; its outgoing HTTP goes through `outbound`.
 async fn invoke(
-    engine: &Engine,
     max_wasm_stack: ByteSize,
     plugin: &Plugin,
     invocation: Invocation,
@@ -377,14 +371,19 @@ async fn invoke(
     let caller = warm
         .and(context.caller.as_ref())
         .map(|principal| principal.name.clone());
-    let (mut store, kept, lease) = match warm.and_then(|pool| pool.take(caller.as_deref())) {
+    // An instance kept from before the plugin's optimized code replaced its quick code
+    // ([`super::tier`]) is not entered again.
+    let taken = warm
+        .and_then(|pool| pool.take(caller.as_deref()))
+        .filter(|kept| Engine::same(kept.store.engine(), entry.engine()));
+    let (mut store, kept, lease) = match taken {
         Some(mut warm) => {
             warm.store.data_mut().begin_call(context);
             (warm.store, Some(warm.instance), warm.lease)
         }
         None => {
             let state = CallState::new(plugin.name.clone(), &plugin.policy, context, outbound);
-            let mut store = Store::new(engine, state);
+            let mut store = Store::new(entry.engine(), state);
             store.limiter(|state| &mut state.limiter);
             (store, None, Lease::new(caller))
         }

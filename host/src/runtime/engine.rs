@@ -6,35 +6,22 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::thread;
 use std::time::Duration;
 
-use wasmtime::{Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig};
+use wasmtime::{
+    Config, Enabled, Engine, InstanceAllocationStrategy, PoolingAllocationConfig, Strategy,
+};
 
 use super::function_memo::FunctionMemo;
-use crate::config::RuntimeSettings;
+use crate::config::{Compiler, RuntimeSettings};
 
 /// How often the epoch advances. A running call is checked against its deadline and
 /// cancellation, and yields to other tasks, once per tick.
 pub const EPOCH_TICK: Duration = Duration::from_millis(2);
 
-/// Builds the engine for `settings`.
+/// Builds the engine for `settings`: the optimizing compiler (Cranelift), or the
+/// baseline compiler (Winch) with `runtime.compiler = "winch"`.
 pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
-    let mut config = Config::new();
-    config.wasm_component_model(true);
-    config.consume_fuel(true);
-    config.epoch_interruption(true);
-    let stack = usize::try_from(settings.max_wasm_stack.bytes()).unwrap_or(usize::MAX);
-    config.max_wasm_stack(stack);
-    // Host functions run on the same fiber stack: give them room beyond the wasm limit.
-    config.async_stack_size(stack + (1 << 20));
-
-    // Every linear memory slot is exactly the ceiling: nothing grows past it and the
-    // virtual reservation stays `slots × ceiling` instead of wasmtime's 4 GiB default
-    // per memory, so the host also starts in containers with address-space limits.
+    let mut config = sandbox(settings);
     let ceiling = settings.memory_ceiling.bytes();
-    config.memory_reservation(ceiling);
-    config.memory_reservation_for_growth(0);
-    config.memory_guard_size(64 << 10);
-    config.memory_may_move(false);
-    config.memory_init_cow(true);
 
     // Every call may use exactly one slot's share of the pool (see `PoolShare`), and the
     // pool holds one share per call slot: a plugin that creates many memories or
@@ -77,9 +64,47 @@ pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
         .decommit_batch_size(16);
     config.async_stack_zeroing(true);
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
-    // Functions compiled once are reused by every later compilation of the process.
-    config.enable_incremental_compilation(Arc::new(FunctionMemo::default()))?;
+    if settings.compiler == Compiler::Winch {
+        config.strategy(Strategy::Winch);
+    } else {
+        // Functions compiled once are reused by every later compilation of the process.
+        config.enable_incremental_compilation(Arc::new(FunctionMemo::default()))?;
+    }
     Engine::new(&config)
+}
+
+/// Builds the engine of the quick tier ([`super::tier`]): the baseline compiler (Winch)
+/// under the same sandbox settings, with instances allocated on demand instead of from a
+/// pool of their own (its plugins serve only until their optimized code is ready, and a
+/// second pool would double the address space the host reserves). Call slots still bound
+/// its calls, and the limiter the memories, tables and instances of each.
+pub fn build_quick(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
+    let mut config = sandbox(settings);
+    config.strategy(Strategy::Winch);
+    Engine::new(&config)
+}
+
+/// What every engine of the host shares: component model, fuel, epoch interruption, the
+/// stack limit, and linear memories reserved at exactly the ceiling.
+fn sandbox(settings: &RuntimeSettings) -> Config {
+    let mut config = Config::new();
+    config.wasm_component_model(true);
+    config.consume_fuel(true);
+    config.epoch_interruption(true);
+    let stack = usize::try_from(settings.max_wasm_stack.bytes()).unwrap_or(usize::MAX);
+    config.max_wasm_stack(stack);
+    // Host functions run on the same fiber stack: give them room beyond the wasm limit.
+    config.async_stack_size(stack + (1 << 20));
+
+    // Every linear memory slot is exactly the ceiling: nothing grows past it and the
+    // virtual reservation stays `slots × ceiling` instead of wasmtime's 4 GiB default
+    // per memory, so the host also starts in containers with address-space limits.
+    config.memory_reservation(settings.memory_ceiling.bytes());
+    config.memory_reservation_for_growth(0);
+    config.memory_guard_size(64 << 10);
+    config.memory_may_move(false);
+    config.memory_init_cow(true);
+    config
 }
 
 /// What one call may take from the instance pool. The pool holds one share per call slot,

@@ -16,6 +16,7 @@ pub mod output;
 mod plugin;
 pub mod stamps;
 pub mod state;
+pub mod tier;
 pub mod warm;
 
 use std::path::PathBuf;
@@ -37,6 +38,7 @@ use cache::ArtifactCache;
 use engine::EpochTicker;
 use executor::Executor;
 use state::CallState;
+use tier::{Optimizer, QuickCell};
 
 /// The engine could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -58,6 +60,19 @@ pub enum RuntimeError {
     Executor(std::io::Error),
 }
 
+/// A linker for `engine` with WASI (deny by default), `wasi:http` (deny hook) and the
+/// `host` interface.
+fn link(engine: &Engine) -> Result<Linker<CallState>, RuntimeError> {
+    let mut linker = Linker::new(engine);
+    let link = |e: wasmtime::Error| RuntimeError::Link(format!("{e:#}"));
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
+    crate::capability::symlinks::guard(&mut linker).map_err(link)?;
+    wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
+    bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
+        .map_err(link)?;
+    Ok(linker)
+}
+
 /// Loads plugins and runs calls. One per process; shared by every client.
 pub struct Runtime {
     engine: Engine,
@@ -72,6 +87,9 @@ pub struct Runtime {
     outbound: Arc<Outbound>,
     /// Instances kept between calls (`isolation = "reuse"`).
     warm: Arc<warm::WarmInstances>,
+    /// Baseline-compiled code, served until the optimized code is ready ([`tier`]).
+    quick: QuickCell,
+    optimizer: Optimizer,
     _ticker: EpochTicker,
 }
 
@@ -83,15 +101,15 @@ impl Runtime {
         cache_dir: Option<PathBuf>,
     ) -> Result<Self, RuntimeError> {
         let engine = engine::build(settings).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
-        let mut linker = Linker::new(&engine);
-        let link = |e: wasmtime::Error| RuntimeError::Link(format!("{e:#}"));
-        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(link)?;
-        crate::capability::symlinks::guard(&mut linker).map_err(link)?;
-        wasmtime_wasi_http::p2::add_only_http_to_linker_async(&mut linker).map_err(link)?;
-        bindings::Plugin::add_to_linker::<CallState, HasSelf<CallState>>(&mut linker, |s| s)
-            .map_err(link)?;
+        let linker = link(&engine)?;
         let cache = ArtifactCache::new(cache_dir, &engine)?;
         let _ticker = EpochTicker::start(&engine).map_err(RuntimeError::Ticker)?;
+        let optimizer = Optimizer {
+            engine: engine.clone(),
+            linker: linker.clone(),
+            cache: cache.clone(),
+            turn: Arc::new(Semaphore::new(1)),
+        };
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let executor = Executor::new(threads).map_err(RuntimeError::Executor)?;
         let demoted = Executor::low_priority().map_err(RuntimeError::Executor)?;
@@ -106,8 +124,30 @@ impl Runtime {
             demoted,
             outbound: Arc::new(Outbound::new(settings.outbound)),
             warm: warm::WarmInstances::new(settings.max_warm_instances),
+            quick: QuickCell::new(settings),
+            optimizer,
             _ticker,
         })
+    }
+
+    /// Holds back the optimization of plugins served from the quick tier ([`tier`]) until
+    /// the returned permit is dropped: `capsule serve` holds it while it loads the plugins
+    /// folder, so every plugin is served before the optimizing compiler takes the cores.
+    pub async fn hold_optimizations(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
+        self.optimizer.turn.clone().acquire_owned().await.ok()
+    }
+
+    /// The quick tier, to start on first use.
+    fn quick_tier(&self) -> QuickCell {
+        self.quick.clone()
+    }
+
+    /// The linker of the engine `component` was compiled for.
+    fn linker_for(&self, component: &wasmtime::component::Component) -> &Linker<CallState> {
+        match self.quick.started() {
+            Some(quick) if Engine::same(component.engine(), &quick.engine) => &quick.linker,
+            _ => &self.linker,
+        }
     }
 
     /// Calls waiting for a slot now (`runtime.max-queued-calls` bounds it).

@@ -10,7 +10,8 @@ use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 use tokio::sync::{OnceCell, Semaphore};
-use wasmtime::component::{Component, InstancePre};
+use wasmtime::Engine;
+use wasmtime::component::{Component, InstancePre, Linker};
 
 use super::Runtime;
 use super::bindings::{PluginPre, TOOLS_EXPORT, Tool};
@@ -20,6 +21,7 @@ use super::derived::{self, Function};
 use super::fault::Fault;
 use super::listing;
 use super::state::CallState;
+use super::tier::{Optimized, Pending};
 use super::warm::WarmPool;
 use crate::capability::isolation::Isolation;
 use crate::distribution::Wasm;
@@ -71,6 +73,9 @@ pub(crate) struct Code {
     entry: OnceCell<Result<Entry, String>>,
     /// The `.wasm`, for compiling it should its artifact be unusable; `None` once loaded.
     wasm: Option<Wasm>,
+    /// The optimized code of a plugin first served from the quick tier ([`super::tier`]):
+    /// calls use it once it is there.
+    optimized: Optimized,
 }
 
 impl Code {
@@ -78,11 +83,22 @@ impl Code {
         Self {
             entry: OnceCell::new_with(Some(Ok(entry))),
             wasm: None,
+            optimized: Optimized::default(),
         }
     }
 
-    /// The entry if it is loaded; `None` while it is not (yet).
+    /// Whether the optimized code replaced the quick tier's.
+    #[cfg(test)]
+    pub(crate) fn is_optimized(&self) -> bool {
+        self.optimized.get().is_some()
+    }
+
+    /// The entry if it is loaded (its optimized code, once there is some); `None` while it
+    /// is not (yet).
     pub(crate) fn get(&self) -> Option<Result<&Entry, &str>> {
+        if let Some(optimized) = self.optimized.get() {
+            return Some(Ok(optimized));
+        }
         self.entry
             .get()
             .map(|loaded| loaded.as_ref().map_err(String::as_str))
@@ -98,6 +114,37 @@ pub(crate) enum Entry {
         pre: InstancePre<CallState>,
         functions: Vec<Function>,
     },
+}
+
+impl Entry {
+    /// The engine the code was compiled for: its stores must belong to it.
+    pub(crate) fn engine(&self) -> &Engine {
+        match self {
+            Entry::Tools(pre) => pre.instance_pre().engine(),
+            Entry::Functions { pre, .. } => pre.engine(),
+        }
+    }
+}
+
+/// Links `component` with `linker` into how its tools are called: its
+/// `capsule:plugin/tools` export, else its exported functions (documented by the sidecar
+/// WIT beside `path`, if any; `warn` logs the functions that cannot be served).
+pub(crate) fn link_entry(
+    linker: &Linker<CallState>,
+    component: &Component,
+    name: &str,
+    path: &Path,
+    warn: bool,
+) -> Result<Entry, LoadError> {
+    let pre = linker
+        .instantiate_pre(component)
+        .map_err(|err| link_error(path, err))?;
+    if component.get_export_index(None, TOOLS_EXPORT).is_some() {
+        let pre = PluginPre::new(pre).map_err(|err| link_error(path, err))?;
+        return Ok(Entry::Tools(pre));
+    }
+    let functions = served_functions(component, name, path, warn)?;
+    Ok(Entry::Functions { pre, functions })
 }
 
 /// Why a plugin could not be loaded. Every message names the file and what to do.
@@ -222,47 +269,40 @@ impl Runtime {
         policy: PluginPolicy,
         compiling: impl FnOnce(u64) + Send + 'static,
     ) -> Result<Plugin, LoadError> {
-        let (component, cache) = self
+        let (component, cache, quick) = self
             .component(path, wasm, digest.clone(), compiling)
             .await?;
-        let pre = self
-            .linker
-            .instantiate_pre(&component)
-            .map_err(|err| link_error(path, err))?;
-        if component.get_export_index(None, TOOLS_EXPORT).is_some() {
-            let pre = PluginPre::new(pre).map_err(|err| link_error(path, err))?;
-            let mut plugin = self.plugin(
-                name,
-                path,
-                digest,
-                policy,
-                cache,
-                Code::ready(Entry::Tools(pre)),
-            );
-            plugin.tools =
-                self.list_tools(&plugin)
-                    .await
-                    .map_err(|fault| LoadError::ListTools {
-                        path: path.to_path_buf(),
-                        fault,
-                    })?;
-            let (cache, digest, tools) = (
-                self.cache.clone(),
-                plugin.digest.clone(),
-                plugin.tools.clone(),
-            );
-            let fingerprint = listing::fingerprint(&plugin.policy);
-            // Remembered for the next start; losing it only costs that start an instance.
-            let _ =
-                tokio::task::spawn_blocking(move || cache.remember(&digest, &fingerprint, &tools))
-                    .await;
+        let entry = link_entry(self.linker_for(&component), &component, name, path, true)?;
+        let derived_tools = match &entry {
+            Entry::Tools(_) => None,
+            Entry::Functions { functions, .. } => {
+                Some(functions.iter().map(Function::tool).collect())
+            }
+        };
+        let mut plugin = self.plugin(name, path, digest, policy, cache, Code::ready(entry));
+        if let Some(wasm) = quick {
+            self.optimize_later(&plugin, wasm);
+        }
+        if let Some(tools) = derived_tools {
+            plugin.tools = tools;
             return Ok(plugin);
         }
-        let functions = self.served_functions(&component, name, path)?;
-        let tools = functions.iter().map(Function::tool).collect();
-        let code = Code::ready(Entry::Functions { pre, functions });
-        let mut plugin = self.plugin(name, path, digest, policy, cache, code);
-        plugin.tools = tools;
+        plugin.tools = self
+            .list_tools(&plugin)
+            .await
+            .map_err(|fault| LoadError::ListTools {
+                path: path.to_path_buf(),
+                fault,
+            })?;
+        let (cache, digest, tools) = (
+            self.cache.clone(),
+            plugin.digest.clone(),
+            plugin.tools.clone(),
+        );
+        let fingerprint = listing::fingerprint(&plugin.policy);
+        // Remembered for the next start; losing it only costs that start an instance.
+        let _ = tokio::task::spawn_blocking(move || cache.remember(&digest, &fingerprint, &tools))
+            .await;
         Ok(plugin)
     }
 
@@ -281,6 +321,7 @@ impl Runtime {
         let code = Code {
             entry: OnceCell::new(),
             wasm: Some(wasm),
+            optimized: Optimized::default(),
         };
         let mut plugin = self.plugin(name, path, digest, policy, CacheOutcome::Hit, code);
         plugin.tools = tools;
@@ -322,34 +363,58 @@ impl Runtime {
             });
         };
         let started = std::time::Instant::now();
-        let (component, _) = self
+        let (component, _, quick) = self
             .component(path, wasm, plugin.digest.clone(), |_| {})
             .await?;
         let linked = self
-            .linker
+            .linker_for(&component)
             .instantiate_pre(&component)
             .and_then(PluginPre::new)
             .map_err(|err| link_error(path, err))?;
+        if let Some(wasm) = quick {
+            self.optimize_later(plugin, wasm);
+        }
         tracing::debug!(plugin = %plugin.name, elapsed = ?started.elapsed(), "loaded the code of a listed plugin");
         Ok(Entry::Tools(linked))
     }
 
     /// The component of `wasm` (hex sha256 `digest`), from its precompiled artifact or
     /// compiled (then `compiling` is called with its size first), on a blocking thread.
+    /// With tiered compilation a compiled component comes from the quick tier, returned
+    /// with the `.wasm` to optimize later.
     async fn component(
         &self,
         path: &Path,
         wasm: Wasm,
         digest: String,
         compiling: impl FnOnce(u64) + Send + 'static,
-    ) -> Result<(Component, CacheOutcome), LoadError> {
+    ) -> Result<(Component, CacheOutcome, Option<Wasm>), LoadError> {
         check_header(wasm.head(), path)?;
         let engine = self.engine.clone();
         let artifacts = self.cache.clone();
+        let quick = self.quick_tier();
         let compiled = tokio::task::spawn_blocking(move || {
-            let size = wasm.len();
-            let bytes = |key: &str| wasm.into_bytes(key);
-            artifacts.load_or_compile(&engine, bytes, &digest, || compiling(size))
+            if let Some(component) = artifacts.load(&engine, &digest) {
+                return Ok((component, CacheOutcome::Hit, None));
+            }
+            compiling(wasm.len());
+            let bytes = wasm
+                .into_bytes(&digest)
+                .map_err(|err| wasmtime::Error::msg(err.to_string()))?;
+            if let Some(quick) = quick.get() {
+                let started = std::time::Instant::now();
+                match Component::new(&quick.engine, &bytes) {
+                    Ok(component) => {
+                        tracing::debug!(elapsed = ?started.elapsed(), bytes = bytes.len(), "compiled component with the baseline compiler");
+                        return Ok((component, CacheOutcome::Quick, Some(Wasm::Bytes(bytes))));
+                    }
+                    Err(err) => tracing::warn!(
+                        "the baseline compiler refused the component ({err:#}); compiling optimized code before serving it"
+                    ),
+                }
+            }
+            let component = artifacts.compile(&engine, &bytes, &digest)?;
+            Ok((component, CacheOutcome::Compiled, None))
         })
         .await
         .map_err(|err| {
@@ -364,10 +429,22 @@ impl Runtime {
                 }
             }
         })?;
-        compiled.map_err(|err| LoadError::Compile {
+        compiled.map_err(|err: wasmtime::Error| LoadError::Compile {
             path: path.to_path_buf(),
             message: format!("{err:#}"),
         })
+    }
+
+    /// Queues the optimized compilation of `plugin`, served from the quick tier.
+    fn optimize_later(&self, plugin: &Plugin, wasm: Wasm) {
+        self.optimizer.spawn(Pending {
+            name: plugin.name.clone(),
+            path: plugin.path.clone(),
+            wasm,
+            digest: plugin.digest.clone(),
+            optimized: plugin.code.optimized.clone(),
+            warm: plugin.warm.clone(),
+        });
     }
 
     /// A plugin of this runtime with no tools yet.
@@ -400,42 +477,46 @@ impl Runtime {
             warm,
         }
     }
+}
 
-    /// The exported functions of a component without `capsule:plugin/tools`, documented by
-    /// its sidecar WIT if it has one; an error if none can be served.
-    fn served_functions(
-        &self,
-        component: &Component,
-        name: &str,
-        path: &Path,
-    ) -> Result<Vec<Function>, LoadError> {
-        let (mut functions, skipped) = derived::discover(component, &self.engine);
-        if let Some(wit) = derived::docs::sidecar(path) {
-            let mut docs = derived::docs::read(&wit).map_err(|message| LoadError::WitDocs {
-                path: wit.clone(),
-                message,
-            })?;
-            for function in &mut functions {
-                function.doc = docs.remove(&function.export);
-            }
+/// The exported functions of a component without `capsule:plugin/tools`, documented by
+/// its sidecar WIT if it has one; an error if none can be served. `warn` logs the ones
+/// that cannot.
+fn served_functions(
+    component: &Component,
+    name: &str,
+    path: &Path,
+    warn: bool,
+) -> Result<Vec<Function>, LoadError> {
+    let engine = component.engine();
+    let (mut functions, skipped) = derived::discover(component, engine);
+    if let Some(wit) = derived::docs::sidecar(path) {
+        let mut docs = derived::docs::read(&wit).map_err(|message| LoadError::WitDocs {
+            path: wit.clone(),
+            message,
+        })?;
+        for function in &mut functions {
+            function.doc = docs.remove(&function.export);
         }
-        if functions.is_empty() {
-            let exports = component
-                .component_type()
-                .exports(&self.engine)
-                .map(|(n, _)| n.to_string())
-                .collect();
-            return Err(LoadError::MissingExport {
-                path: path.to_path_buf(),
-                exports,
-                skipped,
-            });
-        }
+    }
+    if functions.is_empty() {
+        let exports = component
+            .component_type()
+            .exports(engine)
+            .map(|(n, _)| n.to_string())
+            .collect();
+        return Err(LoadError::MissingExport {
+            path: path.to_path_buf(),
+            exports,
+            skipped,
+        });
+    }
+    if warn {
         for skip in &skipped {
             tracing::warn!(plugin = name, export = %skip.export, "not served as a tool: {}", skip.reason);
         }
-        Ok(functions)
     }
+    Ok(functions)
 }
 
 /// A link error of the plugin at `path`.

@@ -128,6 +128,12 @@ impl WarmPool {
         drop(expired);
     }
 
+    /// Ends every instance kept now (the plugin's code was replaced by its optimized code).
+    pub(crate) fn clear(&self) {
+        let ended = std::mem::take(&mut *self.lock());
+        drop(ended);
+    }
+
     /// How many instances are kept now.
     #[cfg(test)]
     pub(crate) fn kept(&self) -> usize {

@@ -1,0 +1,312 @@
+//! Tiered compilation (`runtime.compiler = "tiered"`, the default of `capsule serve`).
+//!
+//! Cranelift, the optimizing compiler, takes seconds for a big component (7 s for a
+//! 19 MB componentize-py plugin on two cores); Winch, wasmtime's baseline compiler, does
+//! the same in about a sixth of the time, and its code runs the same sandbox (fuel, epoch
+//! deadlines, stack and memory limits) somewhat slower. A plugin without a precompiled
+//! artifact is therefore compiled by Winch first, on the *quick tier* (an engine of its
+//! own), and served at once; Cranelift then compiles it in the background, one plugin at a
+//! time, the artifact is cached, and the plugin's calls switch to the optimized code. A
+//! call that started on the quick code finishes there; instances kept for reuse are not
+//! carried over.
+//!
+//! The quick tier starts with its first use, so a host whose plugins are all precompiled
+//! (`capsule check`) never builds it.
+
+use std::path::PathBuf;
+use std::sync::{Arc, OnceLock};
+use std::time::Instant;
+
+use tokio::sync::Semaphore;
+use wasmtime::Engine;
+use wasmtime::component::Linker;
+
+use super::cache::ArtifactCache;
+use super::engine::{self, EpochTicker};
+use super::plugin::{self, Entry};
+use super::state::CallState;
+use super::warm::WarmPool;
+use crate::config::{Compiler, RuntimeSettings};
+use crate::distribution::Wasm;
+
+/// Makes the compiler's threads (rayon's global pool, on which wasmtime compiles and the
+/// cache hashes big artifacts) run at the lowest CPU priority: while a server compiles in
+/// the background, its calls get the cores first (a call of a baseline-compiled Python
+/// plugin measured 9 ms instead of 2 ms beside a normal-priority compile). Only the
+/// first use in a process takes effect (the pool is global); an idle machine compiles
+/// as fast either way.
+pub fn compile_in_background_priority() {
+    let built = rayon::ThreadPoolBuilder::new()
+        .thread_name(|i| format!("capsule-compile-{i}"))
+        .start_handler(|_| super::executor::lower_priority())
+        .build_global();
+    if let Err(err) = built {
+        tracing::debug!("compiler threads keep their priority: {err}");
+    }
+}
+
+/// The engine of baseline-compiled code, with its linker and epoch ticker.
+pub(crate) struct QuickTier {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<CallState>,
+    _ticker: EpochTicker,
+}
+
+impl QuickTier {
+    /// Builds the quick tier's engine and links the host interfaces into it.
+    pub(crate) fn start(settings: &RuntimeSettings) -> Result<Self, String> {
+        let engine = engine::build_quick(settings).map_err(|e| format!("{e:#}"))?;
+        let linker = super::link(&engine).map_err(|e| e.to_string())?;
+        let _ticker = EpochTicker::start(&engine).map_err(|e| e.to_string())?;
+        Ok(Self {
+            engine,
+            linker,
+            _ticker,
+        })
+    }
+}
+
+/// The quick tier, started by its first use; empty unless `runtime.compiler` is
+/// `tiered`, or where the baseline compiler cannot run (then every plugin is compiled by
+/// the optimizing compiler, as with `cranelift`).
+#[derive(Clone)]
+pub(crate) struct QuickCell {
+    settings: Option<Arc<RuntimeSettings>>,
+    cell: Arc<OnceLock<Option<QuickTier>>>,
+}
+
+impl QuickCell {
+    /// The quick tier of a runtime with `settings`.
+    pub(crate) fn new(settings: &RuntimeSettings) -> Self {
+        Self {
+            settings: (settings.compiler == Compiler::Tiered).then(|| Arc::new(settings.clone())),
+            cell: Arc::default(),
+        }
+    }
+
+    /// The quick tier, started now if it was not yet; `None` without tiering.
+    pub(crate) fn get(&self) -> Option<&QuickTier> {
+        let settings = self.settings.as_ref()?;
+        self.cell
+            .get_or_init(|| match QuickTier::start(settings) {
+                Ok(tier) => Some(tier),
+                Err(err) => {
+                    tracing::warn!(
+                        "the baseline compiler cannot run here ({err}); plugins are served once their optimized code is compiled"
+                    );
+                    None
+                }
+            })
+            .as_ref()
+    }
+
+    /// The quick tier if it has started.
+    pub(crate) fn started(&self) -> Option<&QuickTier> {
+        self.cell.get()?.as_ref()
+    }
+}
+
+/// Where the optimized code of a plugin served from the quick tier goes: calls use it
+/// from the moment it is set.
+pub(crate) type Optimized = Arc<OnceLock<Entry>>;
+
+/// A plugin whose code came from the quick tier, to compile again with the optimizing
+/// compiler.
+pub(crate) struct Pending {
+    /// The plugin's name, for the log.
+    pub name: Arc<str>,
+    /// Its `.wasm`, for messages and its sidecar WIT.
+    pub path: PathBuf,
+    /// Its bytes.
+    pub wasm: Wasm,
+    /// Their hex sha256.
+    pub digest: String,
+    /// Where the optimized code goes.
+    pub optimized: Optimized,
+    /// Its kept instances (quick code), let go when the optimized code is in place.
+    pub warm: Option<Arc<WarmPool>>,
+}
+
+/// Compiles plugins with the optimizing compiler in the background, one at a time (the
+/// compiler uses every core itself).
+#[derive(Clone)]
+pub(crate) struct Optimizer {
+    pub(crate) engine: Engine,
+    pub(crate) linker: Linker<CallState>,
+    pub(crate) cache: ArtifactCache,
+    pub(crate) turn: Arc<Semaphore>,
+}
+
+impl Optimizer {
+    /// Starts optimizing `pending` on the current async runtime, after the optimizations
+    /// queued before it (and after whoever holds [`Optimizer::turn`]: the start-up load,
+    /// until every plugin is served).
+    pub(crate) fn spawn(&self, pending: Pending) {
+        let this = self.clone();
+        tokio::spawn(async move {
+            let Ok(_turn) = this.turn.clone().acquire_owned().await else {
+                return;
+            };
+            let name = pending.name.clone();
+            let started = Instant::now();
+            let optimized = pending.optimized.clone();
+            let warm = pending.warm.clone();
+            let worker = this.clone();
+            // A thread of its own at the lowest priority: the parts of a compilation that
+            // do not run on the compiler's pool (translation, linking) yield to calls too.
+            let (done, built) = tokio::sync::oneshot::channel();
+            let spawned = std::thread::Builder::new()
+                .name("capsule-optimize".into())
+                .spawn(move || {
+                    super::executor::lower_priority();
+                    let _ = done.send(worker.build(pending));
+                });
+            if let Err(err) = spawned {
+                tracing::warn!(plugin = %name, "cannot start a thread to optimize the plugin; it keeps running its baseline-compiled code: {err}");
+                return;
+            }
+            match built.await {
+                Ok(Ok(entry)) => {
+                    // Set once: a plugin is optimized by one task only.
+                    let _ = optimized.set(entry);
+                    if let Some(pool) = warm {
+                        pool.clear();
+                    }
+                    tracing::info!(plugin = %name, elapsed = ?started.elapsed(), "optimized code ready; calls use it from now on");
+                }
+                Ok(Err(message)) => tracing::warn!(
+                    plugin = %name,
+                    "could not compile optimized code; the plugin keeps running its baseline-compiled code: {message}"
+                ),
+                // The host is shutting down.
+                Err(_) => {}
+            }
+        });
+    }
+
+    /// Compiles (and caches) the optimized code of `pending` and links it.
+    fn build(&self, pending: Pending) -> Result<Entry, String> {
+        let bytes = pending
+            .wasm
+            .into_bytes(&pending.digest)
+            .map_err(|e| e.to_string())?;
+        let component = self
+            .cache
+            .compile(&self.engine, &bytes, &pending.digest)
+            .map_err(|e| format!("{e:#}"))?;
+        plugin::link_entry(
+            &self.linker,
+            &component,
+            &pending.name,
+            &pending.path,
+            false,
+        )
+        .map_err(|e| e.to_string())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use super::*;
+    use crate::runtime::cache::CacheOutcome;
+    use crate::runtime::fault::Fault;
+    use crate::runtime::{CallContext, CallFailure, Runtime};
+
+    /// The hostile fixture under tiered compilation with an empty cache: served from the
+    /// quick tier, where every limit stops its calls as on optimized code; then, once the
+    /// optimizer may run, its calls switch to optimized code, cached for the next start.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn quick_code_is_held_to_every_limit_then_replaced_by_cached_optimized_code() {
+        let cache = tempfile::tempdir().expect("temp dir");
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures");
+        let wasm = fixtures.join("hostile.wasm");
+        assert!(
+            wasm.is_file(),
+            "no {}: run `cargo xtask plugins`",
+            wasm.display()
+        );
+        let raw: crate::config::RawConfig = toml::from_str(
+            "[runtime]\ncompiler = \"tiered\"\n[plugins.hostile.limits]\nfuel = 50_000_000\ntimeout = \"750ms\"\nmemory = \"32MiB\"\n",
+        )
+        .expect("valid config");
+        let settings = crate::config::Settings::resolve(
+            raw,
+            None,
+            &fixtures,
+            crate::config::Overrides::default(),
+        )
+        .expect("config resolves");
+        let runtime =
+            Runtime::new(&settings.runtime, Some(cache.path().to_path_buf())).expect("runtime");
+        let held = runtime.hold_optimizations().await;
+        let (policy, _) = settings.policy("hostile", &wasm).expect("policy");
+        let plugin = Arc::new(runtime.load("hostile", &wasm, policy).await.expect("load"));
+        assert_eq!(plugin.cache, CacheOutcome::Quick);
+        let quick = runtime.quick.started().expect("the quick tier started");
+        assert!(Engine::same(code_engine(&plugin), &quick.engine));
+        let artifact = runtime
+            .artifacts()
+            .artifact_path(&plugin.digest)
+            .expect("a cache");
+        assert!(
+            !artifact.exists(),
+            "nothing cached before the optimizer ran"
+        );
+
+        let fault = |name: &'static str| {
+            let (runtime, plugin) = (&runtime, plugin.clone());
+            async move {
+                match runtime
+                    .call(&plugin, name, "{}", CallContext::default())
+                    .await
+                {
+                    Err(CallFailure::Fault(fault)) => fault,
+                    Err(other) => panic!("{name}: expected a sandbox fault, got {other:?}"),
+                    Ok(result) => panic!("{name}: expected a sandbox fault, got {result:?}"),
+                }
+            }
+        };
+        assert!(matches!(
+            fault("spin").await,
+            Fault::OutOfFuel { limit: 50_000_000 }
+        ));
+        assert!(matches!(fault("sleep").await, Fault::Deadline { .. }));
+        assert!(matches!(fault("grow_memory").await, Fault::Memory { .. }));
+        assert!(matches!(
+            fault("recurse").await,
+            Fault::StackOverflow { .. }
+        ));
+        assert!(still_here(&runtime, &plugin).await);
+
+        drop(held);
+        let optimized = async {
+            while !plugin.code.is_optimized() {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(120), optimized)
+            .await
+            .expect("optimized within 2 minutes");
+        assert!(Engine::same(code_engine(&plugin), runtime.engine()));
+        assert!(artifact.is_file(), "the optimized code is cached");
+        assert!(still_here(&runtime, &plugin).await);
+        assert!(matches!(
+            fault("spin").await,
+            Fault::OutOfFuel { limit: 50_000_000 }
+        ));
+    }
+
+    fn code_engine(plugin: &crate::runtime::Plugin) -> &Engine {
+        plugin.code.get().expect("loaded").expect("linked").engine()
+    }
+
+    async fn still_here(runtime: &Runtime, plugin: &Arc<crate::runtime::Plugin>) -> bool {
+        let result = runtime
+            .call(plugin, "ok", "{}", CallContext::default())
+            .await
+            .expect("hostile_ok answers");
+        format!("{:?}", result.content).contains("still here")
+    }
+}

@@ -23,7 +23,7 @@ use futures::{FutureExt, StreamExt};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore, watch};
 
 use crate::audit::Audit;
-use crate::config::Settings;
+use crate::config::{Compiler, Settings};
 use crate::loader::{self, FolderError, Kind, Listing, Loaded, Plan, Problem, Severity};
 use crate::metrics::{Metrics, PluginEvent};
 use crate::registry::{Registry, ToolSet};
@@ -130,10 +130,15 @@ pub fn spawn(
         // Plugins served from the quick tier are optimized once every plugin is served.
         let optimizations = runtime.hold_optimizations().await;
         let threshold = settings.server.background_compile_above.bytes();
-        let background = Arc::new(Semaphore::new(1));
-        let code_slots = Arc::new(Semaphore::new(
-            std::thread::available_parallelism().map_or(1, |n| n.get()),
-        ));
+        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        // Cranelift spreads one big compilation over every core; Winch's quick compiles
+        // of small plugins do not fill them, so with tiering one runs per core.
+        let compiles_at_once = match settings.runtime.compiler {
+            Compiler::Tiered => cores,
+            Compiler::Cranelift | Compiler::Winch => 1,
+        };
+        let background = Arc::new(Semaphore::new(compiles_at_once));
+        let code_slots = Arc::new(Semaphore::new(cores));
         let fetcher = Arc::new(loader::fetcher(&settings));
         let (listed, plugins) = list_from_memory(&runtime, &settings, plugins).await;
         let mut loads: FuturesUnordered<BoxFuture<'static, Event>> = plugins
@@ -162,8 +167,8 @@ pub fn spawn(
                                 "compiling in the background (precompile with `capsule check`); its tools are announced when ready"
                             );
                             // Runs on a blocking thread: wait there until the foreground is
-                            // loaded, then compile one background plugin at a time (the
-                            // compiler uses every core itself).
+                            // loaded, then compile `compiles_at_once` background plugins at
+                            // a time.
                             let handle = tokio::runtime::Handle::current();
                             handle.block_on(state.wait_until(|p| p.foreground == 0));
                             let permit = handle.block_on(background.acquire_owned()).ok();

@@ -345,7 +345,9 @@ async fn invoke(
     outbound: Arc<Outbound>,
     deadline: Instant,
 ) -> (Result<Returned, Fault>, Used) {
-    let entry = match plugin.code.get() {
+    // The code the call started with, held until it ends (optimized code replacing it
+    // meanwhile serves the next calls).
+    let current = match plugin.code.get() {
         Some(Ok(entry)) => entry,
         Some(Err(detail)) => {
             let fault = Fault::Unloadable {
@@ -360,6 +362,7 @@ async fn invoke(
             return (Err(fault), Used::default());
         }
     };
+    let entry: &Entry = &current;
     let mut instantiated = false;
     let limits = &plugin.policy.limits;
     let cancel = context.cancel.clone();

@@ -137,11 +137,6 @@ impl Runtime {
         self.optimizer.turn.clone().acquire_owned().await.ok()
     }
 
-    /// The quick tier, to start on first use.
-    fn quick_tier(&self) -> QuickCell {
-        self.quick.clone()
-    }
-
     /// The linker of the engine `component` was compiled for.
     fn linker_for(&self, component: &wasmtime::component::Component) -> &Linker<CallState> {
         match self.quick.started() {

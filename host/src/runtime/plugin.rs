@@ -9,6 +9,7 @@
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
+use arc_swap::ArcSwap;
 use tokio::sync::{OnceCell, Semaphore};
 use wasmtime::Engine;
 use wasmtime::component::{Component, InstancePre, Linker};
@@ -21,7 +22,7 @@ use super::derived::{self, Function};
 use super::fault::Fault;
 use super::listing;
 use super::state::CallState;
-use super::tier::{Optimized, Pending};
+use super::tier::Pending;
 use super::warm::WarmPool;
 use crate::capability::isolation::Isolation;
 use crate::distribution::Wasm;
@@ -57,7 +58,7 @@ impl Plugin {
     /// True when the plugin exports plain functions, served as WIT-derived tools, rather
     /// than `capsule:plugin/tools`.
     pub fn wit_derived(&self) -> bool {
-        matches!(self.code.entry.get(), Some(Ok(Entry::Functions { .. })))
+        matches!(self.code.get(), Some(Ok(entry)) if matches!(*entry, Entry::Functions { .. }))
     }
 
     /// Whether its code is still to be loaded (it was listed from its remembered tools).
@@ -70,38 +71,32 @@ impl Plugin {
 /// first time it is needed for one listed from its remembered tools. Either way it is
 /// loaded once; a failure is kept, so every later call gets the same error.
 pub(crate) struct Code {
-    entry: OnceCell<Result<Entry, String>>,
+    entry: OnceCell<Result<Linked, String>>,
     /// The `.wasm`, for compiling it should its artifact be unusable; `None` once loaded.
     wasm: Option<Wasm>,
-    /// The optimized code of a plugin first served from the quick tier ([`super::tier`]):
-    /// calls use it once it is there.
-    optimized: Optimized,
 }
 
+/// A plugin's linked code. Code from the quick tier is replaced by the optimized code
+/// when that is ready ([`super::tier`]); a call holds the code it started with, and the
+/// quick code is freed when the last such call ends.
+pub(crate) type Linked = Arc<ArcSwap<Entry>>;
+
 impl Code {
-    fn ready(entry: Entry) -> Self {
+    fn ready(linked: Linked) -> Self {
         Self {
-            entry: OnceCell::new_with(Some(Ok(entry))),
+            entry: OnceCell::new_with(Some(Ok(linked))),
             wasm: None,
-            optimized: Optimized::default(),
         }
     }
 
-    /// Whether the optimized code replaced the quick tier's.
-    #[cfg(test)]
-    pub(crate) fn is_optimized(&self) -> bool {
-        self.optimized.get().is_some()
-    }
-
-    /// The entry if it is loaded (its optimized code, once there is some); `None` while it
-    /// is not (yet).
-    pub(crate) fn get(&self) -> Option<Result<&Entry, &str>> {
-        if let Some(optimized) = self.optimized.get() {
-            return Some(Ok(optimized));
-        }
-        self.entry
-            .get()
-            .map(|loaded| loaded.as_ref().map_err(String::as_str))
+    /// The entry if it is loaded; `None` while it is not (yet).
+    pub(crate) fn get(&self) -> Option<Result<Arc<Entry>, &str>> {
+        self.entry.get().map(|loaded| {
+            loaded
+                .as_ref()
+                .map(|linked| linked.load_full())
+                .map_err(String::as_str)
+        })
     }
 }
 
@@ -279,30 +274,34 @@ impl Runtime {
                 Some(functions.iter().map(Function::tool).collect())
             }
         };
-        let mut plugin = self.plugin(name, path, digest, policy, cache, Code::ready(entry));
-        if let Some(wasm) = quick {
-            self.optimize_later(&plugin, wasm);
-        }
+        let linked: Linked = Arc::new(ArcSwap::from_pointee(entry));
+        let code = Code::ready(linked.clone());
+        let mut plugin = self.plugin(name, path, digest, policy, cache, code);
         if let Some(tools) = derived_tools {
             plugin.tools = tools;
-            return Ok(plugin);
+        } else {
+            plugin.tools =
+                self.list_tools(&plugin)
+                    .await
+                    .map_err(|fault| LoadError::ListTools {
+                        path: path.to_path_buf(),
+                        fault,
+                    })?;
+            let (cache, digest, tools) = (
+                self.cache.clone(),
+                plugin.digest.clone(),
+                plugin.tools.clone(),
+            );
+            let fingerprint = listing::fingerprint(&plugin.policy);
+            // Remembered for the next start; losing it only costs that start an instance.
+            let _ =
+                tokio::task::spawn_blocking(move || cache.remember(&digest, &fingerprint, &tools))
+                    .await;
         }
-        plugin.tools = self
-            .list_tools(&plugin)
-            .await
-            .map_err(|fault| LoadError::ListTools {
-                path: path.to_path_buf(),
-                fault,
-            })?;
-        let (cache, digest, tools) = (
-            self.cache.clone(),
-            plugin.digest.clone(),
-            plugin.tools.clone(),
-        );
-        let fingerprint = listing::fingerprint(&plugin.policy);
-        // Remembered for the next start; losing it only costs that start an instance.
-        let _ = tokio::task::spawn_blocking(move || cache.remember(&digest, &fingerprint, &tools))
-            .await;
+        // Only a plugin that loaded is worth optimizing.
+        if let Some(wasm) = quick {
+            self.optimize_later(&plugin, wasm, linked);
+        }
         Ok(plugin)
     }
 
@@ -321,7 +320,6 @@ impl Runtime {
         let code = Code {
             entry: OnceCell::new(),
             wasm: Some(wasm),
-            optimized: Optimized::default(),
         };
         let mut plugin = self.plugin(name, path, digest, policy, CacheOutcome::Hit, code);
         plugin.tools = tools;
@@ -354,7 +352,7 @@ impl Runtime {
 
     /// Loads the code of a plugin listed from its remembered tools: the artifact (checked,
     /// as every load), linked; compiled from the `.wasm` if the artifact is unusable.
-    async fn load_code(&self, plugin: &Plugin) -> Result<Entry, LoadError> {
+    async fn load_code(&self, plugin: &Plugin) -> Result<Linked, LoadError> {
         let path = plugin.path.as_path();
         let Some(wasm) = plugin.code.wasm.clone() else {
             return Err(LoadError::Compile {
@@ -371,11 +369,12 @@ impl Runtime {
             .instantiate_pre(&component)
             .and_then(PluginPre::new)
             .map_err(|err| link_error(path, err))?;
+        let linked: Linked = Arc::new(ArcSwap::from_pointee(Entry::Tools(linked)));
         if let Some(wasm) = quick {
-            self.optimize_later(plugin, wasm);
+            self.optimize_later(plugin, wasm, linked.clone());
         }
         tracing::debug!(plugin = %plugin.name, elapsed = ?started.elapsed(), "loaded the code of a listed plugin");
-        Ok(Entry::Tools(linked))
+        Ok(linked)
     }
 
     /// The component of `wasm` (hex sha256 `digest`), from its precompiled artifact or
@@ -392,7 +391,7 @@ impl Runtime {
         check_header(wasm.head(), path)?;
         let engine = self.engine.clone();
         let artifacts = self.cache.clone();
-        let quick = self.quick_tier();
+        let quick = self.quick.clone();
         let compiled = tokio::task::spawn_blocking(move || {
             if let Some(component) = artifacts.load(&engine, &digest) {
                 return Ok((component, CacheOutcome::Hit, None));
@@ -435,14 +434,15 @@ impl Runtime {
         })
     }
 
-    /// Queues the optimized compilation of `plugin`, served from the quick tier.
-    fn optimize_later(&self, plugin: &Plugin, wasm: Wasm) {
+    /// Queues the optimized compilation of `plugin`, served from the quick tier with the
+    /// code in `linked` (which the optimized code replaces).
+    fn optimize_later(&self, plugin: &Plugin, wasm: Wasm, linked: Linked) {
         self.optimizer.spawn(Pending {
             name: plugin.name.clone(),
             path: plugin.path.clone(),
             wasm,
             digest: plugin.digest.clone(),
-            optimized: plugin.code.optimized.clone(),
+            linked,
             warm: plugin.warm.clone(),
         });
     }

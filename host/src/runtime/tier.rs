@@ -23,7 +23,7 @@ use wasmtime::component::Linker;
 
 use super::cache::ArtifactCache;
 use super::engine::{self, EpochTicker};
-use super::plugin::{self, Entry};
+use super::plugin::{self, Entry, Linked};
 use super::state::CallState;
 use super::warm::WarmPool;
 use crate::config::{Compiler, RuntimeSettings};
@@ -106,10 +106,6 @@ impl QuickCell {
     }
 }
 
-/// Where the optimized code of a plugin served from the quick tier goes: calls use it
-/// from the moment it is set.
-pub(crate) type Optimized = Arc<OnceLock<Entry>>;
-
 /// A plugin whose code came from the quick tier, to compile again with the optimizing
 /// compiler.
 pub(crate) struct Pending {
@@ -121,8 +117,8 @@ pub(crate) struct Pending {
     pub wasm: Wasm,
     /// Their hex sha256.
     pub digest: String,
-    /// Where the optimized code goes.
-    pub optimized: Optimized,
+    /// Its code, which the optimized code replaces.
+    pub linked: Linked,
     /// Its kept instances (quick code), let go when the optimized code is in place.
     pub warm: Option<Arc<WarmPool>>,
 }
@@ -149,7 +145,7 @@ impl Optimizer {
             };
             let name = pending.name.clone();
             let started = Instant::now();
-            let optimized = pending.optimized.clone();
+            let linked = pending.linked.clone();
             let warm = pending.warm.clone();
             let worker = this.clone();
             // A thread of its own at the lowest priority: the parts of a compilation that
@@ -167,8 +163,7 @@ impl Optimizer {
             }
             match built.await {
                 Ok(Ok(entry)) => {
-                    // Set once: a plugin is optimized by one task only.
-                    let _ = optimized.set(entry);
+                    linked.store(Arc::new(entry));
                     if let Some(pool) = warm {
                         pool.clear();
                     }
@@ -245,7 +240,7 @@ mod tests {
         let plugin = Arc::new(runtime.load("hostile", &wasm, policy).await.expect("load"));
         assert_eq!(plugin.cache, CacheOutcome::Quick);
         let quick = runtime.quick.started().expect("the quick tier started");
-        assert!(Engine::same(code_engine(&plugin), &quick.engine));
+        assert!(Engine::same(&code_engine(&plugin), &quick.engine));
         let artifact = runtime
             .artifacts()
             .artifact_path(&plugin.digest)
@@ -282,14 +277,14 @@ mod tests {
 
         drop(held);
         let optimized = async {
-            while !plugin.code.is_optimized() {
+            while !Engine::same(&code_engine(&plugin), runtime.engine()) {
                 tokio::time::sleep(Duration::from_millis(10)).await;
             }
         };
         tokio::time::timeout(Duration::from_secs(120), optimized)
             .await
             .expect("optimized within 2 minutes");
-        assert!(Engine::same(code_engine(&plugin), runtime.engine()));
+        assert!(Engine::same(&code_engine(&plugin), runtime.engine()));
         assert!(artifact.is_file(), "the optimized code is cached");
         assert!(still_here(&runtime, &plugin).await);
         assert!(matches!(
@@ -298,8 +293,14 @@ mod tests {
         ));
     }
 
-    fn code_engine(plugin: &crate::runtime::Plugin) -> &Engine {
-        plugin.code.get().expect("loaded").expect("linked").engine()
+    fn code_engine(plugin: &crate::runtime::Plugin) -> Engine {
+        plugin
+            .code
+            .get()
+            .expect("loaded")
+            .expect("linked")
+            .engine()
+            .clone()
     }
 
     async fn still_here(runtime: &Runtime, plugin: &Arc<crate::runtime::Plugin>) -> bool {

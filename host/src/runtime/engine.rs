@@ -1,8 +1,8 @@
 //! The one wasmtime `Engine`: component model, fuel, epoch interruption, pooling
 //! allocator with copy-on-write memory images and a bounded virtual memory reservation.
 
-use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
 use std::thread;
 use std::time::Duration;
 
@@ -158,26 +158,39 @@ const STACK_KEEP_RESIDENT: usize = 64 << 10;
 /// Instance slots kept beyond `max_concurrent_calls` for loading plugins (`list-tools`).
 pub const RESERVED_INSTANCES: u32 = 4;
 
-/// Advances the engine's epoch every [`EPOCH_TICK`] on a background thread, until dropped.
+/// The thread that advances the epoch of the host's engines every [`EPOCH_TICK`]: the
+/// main engine's and, once it starts, the quick tier's (one thread for both, so a second
+/// engine adds no wake-ups). Stops when dropped.
 pub struct EpochTicker {
     stop: Arc<AtomicBool>,
+    engines: Arc<Mutex<Vec<Engine>>>,
 }
 
 impl EpochTicker {
     /// Starts ticking `engine`.
     pub fn start(engine: &Engine) -> std::io::Result<Self> {
         let stop = Arc::new(AtomicBool::new(false));
-        let engine = engine.clone();
-        let flag = stop.clone();
+        let engines = Arc::new(Mutex::new(vec![engine.clone()]));
+        let (flag, ticked) = (stop.clone(), engines.clone());
         thread::Builder::new()
             .name("capsule-epoch".into())
             .spawn(move || {
                 while !flag.load(Ordering::Relaxed) {
                     thread::sleep(EPOCH_TICK);
-                    engine.increment_epoch();
+                    for engine in ticked.lock().unwrap_or_else(PoisonError::into_inner).iter() {
+                        engine.increment_epoch();
+                    }
                 }
             })?;
-        Ok(Self { stop })
+        Ok(Self { stop, engines })
+    }
+
+    /// Ticks `engine` too, from the next tick on.
+    pub fn add(&self, engine: &Engine) {
+        self.engines
+            .lock()
+            .unwrap_or_else(PoisonError::into_inner)
+            .push(engine.clone());
     }
 }
 

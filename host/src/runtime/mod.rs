@@ -90,7 +90,8 @@ pub struct Runtime {
     /// Baseline-compiled code, served until the optimized code is ready ([`tier`]).
     quick: QuickCell,
     optimizer: Optimizer,
-    _ticker: EpochTicker,
+    /// Advances the engines' epochs; stops when the runtime and its quick tier are gone.
+    _ticker: Arc<EpochTicker>,
 }
 
 impl Runtime {
@@ -103,7 +104,7 @@ impl Runtime {
         let engine = engine::build(settings).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let linker = link(&engine)?;
         let cache = ArtifactCache::new(cache_dir, &engine)?;
-        let _ticker = EpochTicker::start(&engine).map_err(RuntimeError::Ticker)?;
+        let _ticker = Arc::new(EpochTicker::start(&engine).map_err(RuntimeError::Ticker)?);
         let optimizer = Optimizer {
             engine: engine.clone(),
             linker: linker.clone(),
@@ -124,7 +125,7 @@ impl Runtime {
             demoted,
             outbound: Arc::new(Outbound::new(settings.outbound)),
             warm: warm::WarmInstances::new(settings.max_warm_instances),
-            quick: QuickCell::new(settings),
+            quick: QuickCell::new(settings, _ticker.clone()),
             optimizer,
             _ticker,
         })

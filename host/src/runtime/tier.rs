@@ -45,24 +45,20 @@ pub fn compile_in_background_priority() {
     }
 }
 
-/// The engine of baseline-compiled code, with its linker and epoch ticker.
+/// The engine of baseline-compiled code, with its linker.
 pub(crate) struct QuickTier {
     pub(crate) engine: Engine,
     pub(crate) linker: Linker<CallState>,
-    _ticker: EpochTicker,
 }
 
 impl QuickTier {
-    /// Builds the quick tier's engine and links the host interfaces into it.
-    pub(crate) fn start(settings: &RuntimeSettings) -> Result<Self, String> {
+    /// Builds the quick tier's engine, links the host interfaces into it, and has `ticker`
+    /// advance its epoch.
+    fn start(settings: &RuntimeSettings, ticker: &EpochTicker) -> Result<Self, String> {
         let engine = engine::build_quick(settings).map_err(|e| format!("{e:#}"))?;
         let linker = super::link(&engine).map_err(|e| e.to_string())?;
-        let _ticker = EpochTicker::start(&engine).map_err(|e| e.to_string())?;
-        Ok(Self {
-            engine,
-            linker,
-            _ticker,
-        })
+        ticker.add(&engine);
+        Ok(Self { engine, linker })
     }
 }
 
@@ -72,14 +68,16 @@ impl QuickTier {
 #[derive(Clone)]
 pub(crate) struct QuickCell {
     settings: Option<Arc<RuntimeSettings>>,
+    ticker: Arc<EpochTicker>,
     cell: Arc<OnceLock<Option<QuickTier>>>,
 }
 
 impl QuickCell {
-    /// The quick tier of a runtime with `settings`.
-    pub(crate) fn new(settings: &RuntimeSettings) -> Self {
+    /// The quick tier of a runtime with `settings`, whose epochs `ticker` advances.
+    pub(crate) fn new(settings: &RuntimeSettings, ticker: Arc<EpochTicker>) -> Self {
         Self {
             settings: (settings.compiler == Compiler::Tiered).then(|| Arc::new(settings.clone())),
+            ticker,
             cell: Arc::default(),
         }
     }
@@ -88,7 +86,7 @@ impl QuickCell {
     pub(crate) fn get(&self) -> Option<&QuickTier> {
         let settings = self.settings.as_ref()?;
         self.cell
-            .get_or_init(|| match QuickTier::start(settings) {
+            .get_or_init(|| match QuickTier::start(settings, &self.ticker) {
                 Ok(tier) => Some(tier),
                 Err(err) => {
                     tracing::warn!(

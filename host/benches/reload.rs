@@ -238,10 +238,25 @@ impl Drop for Server {
 /// A plugin copied into a served folder, `runs` times (deleted again between runs).
 fn added(label: &str, plugin: &Path, tool: &str, cache: Option<&Path>, runs: usize) {
     if let Some(cache) = cache {
-        // Warm the cache: the first copy compiles into it.
-        let mut server = Server::start(&[], Some(cache));
-        std::fs::copy(plugin, server.path("p.wasm")).expect("copy");
-        server.wait_for_list_changed();
+        // Warm the cache with the optimized code (a server would store it only once its
+        // background optimization ends).
+        let folder = tempfile::tempdir().expect("temp dir");
+        std::fs::copy(plugin, folder.path().join("p.wasm")).expect("copy");
+        let status = Command::new(env!("CARGO_BIN_EXE_capsule"))
+            .arg("check")
+            .arg("--plugins")
+            .arg(folder.path())
+            .arg("--cache-dir")
+            .arg(cache)
+            .env_remove("CAPSULE_CONFIG")
+            .stdout(Stdio::null())
+            .status()
+            .expect("run capsule check");
+        assert!(
+            status.success(),
+            "capsule check of {} failed",
+            plugin.display()
+        );
     }
     let mut server = Server::start(&[], cache);
     let name = plugin.file_name().expect("a file name").to_owned();

@@ -30,11 +30,11 @@ use crate::config::{Compiler, RuntimeSettings};
 use crate::distribution::Wasm;
 
 /// Makes the compiler's threads (rayon's global pool, on which wasmtime compiles and the
-/// cache hashes big artifacts) run at the lowest CPU priority: while a server compiles in
-/// the background, its calls get the cores first (a call of a baseline-compiled Python
-/// plugin measured 9 ms instead of 2 ms beside a normal-priority compile). Only the
-/// first use in a process takes effect (the pool is global); an idle machine compiles
-/// as fast either way.
+/// cache hashes big artifacts) run at the lowest CPU priority, so a server's calls come
+/// before its background compiles (a call of a baseline-compiled Python plugin measured
+/// ~2 ms alone, 9 ms beside a normal-priority compile, 5.5 ms beside this one: the
+/// compiler still competes for memory bandwidth and caches). Only the first use in a
+/// process takes effect (the pool is global); an idle machine compiles as fast either way.
 pub fn compile_in_background_priority() {
     let built = rayon::ThreadPoolBuilder::new()
         .thread_name(|i| format!("capsule-compile-{i}"))

@@ -187,6 +187,36 @@ async fn a_python_plugin_compiles_in_the_background_and_is_announced() {
     );
 }
 
+/// `runtime.compiler = "cranelift"`: no quick tier; a plugin that must be compiled is
+/// served once its optimized code is compiled, and that code is cached at once.
+#[tokio::test]
+async fn with_the_cranelift_compiler_a_plugin_is_served_from_optimized_code_only() {
+    let folder = Folder::new(&[("fixtures/echo.wasm", "echo.wasm")], "");
+    let cache = tempfile::tempdir().expect("temp dir");
+    let mut command = folder.command(&["serve"]);
+    command
+        .env("CAPSULE_CACHE_DIR", cache.path())
+        .env("CAPSULE_RUNTIME_COMPILER", "cranelift");
+    let server = Server::start(command).await;
+    server.assert_echo_answers().await;
+    let loaded = server.wait_for_log("loaded plugin plugin=echo").await;
+    assert!(loaded.contains("cache=compiled"), "{loaded}");
+    let artifacts = std::fs::read_dir(cache.path())
+        .expect("read the cache folder")
+        .filter(|e| {
+            e.as_ref()
+                .is_ok_and(|e| e.file_name().to_string_lossy().ends_with(".cwasm"))
+        })
+        .count();
+    assert_eq!(
+        artifacts, 1,
+        "the optimized code is cached when the plugin is served"
+    );
+    let log = server.stderr();
+    assert!(!log.contains("compiled quickly"), "{log}");
+    assert!(!log.contains("optimized code ready"), "{log}");
+}
+
 /// Over HTTP the same: `/readyz` answers 503 `loading` while the 12 MB componentize-js
 /// example compiles in the background, a session hears `tools/list_changed`, then
 /// `/readyz` is 200 with both plugins.

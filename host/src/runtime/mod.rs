@@ -38,7 +38,7 @@ use cache::ArtifactCache;
 use engine::EpochTicker;
 use executor::Executor;
 use state::CallState;
-use tier::{Optimizer, QuickCell};
+use tier::QuickCell;
 
 /// The engine could not be set up.
 #[derive(Debug, thiserror::Error)]
@@ -89,7 +89,8 @@ pub struct Runtime {
     warm: Arc<warm::WarmInstances>,
     /// Baseline-compiled code, served until the optimized code is ready ([`tier`]).
     quick: QuickCell,
-    optimizer: Optimizer,
+    /// One optimization at a time ([`tier::Optimizer`]); held by `capsule serve`'s start.
+    optimizing: Arc<Semaphore>,
     /// Advances the engines' epochs; stops when the runtime and its quick tier are gone.
     _ticker: Arc<EpochTicker>,
 }
@@ -105,12 +106,6 @@ impl Runtime {
         let linker = link(&engine)?;
         let cache = ArtifactCache::new(cache_dir, &engine)?;
         let _ticker = Arc::new(EpochTicker::start(&engine).map_err(RuntimeError::Ticker)?);
-        let optimizer = Optimizer {
-            engine: engine.clone(),
-            linker: linker.clone(),
-            cache: cache.clone(),
-            turn: Arc::new(Semaphore::new(1)),
-        };
         let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
         let executor = Executor::new(threads).map_err(RuntimeError::Executor)?;
         let demoted = Executor::low_priority().map_err(RuntimeError::Executor)?;
@@ -126,7 +121,7 @@ impl Runtime {
             outbound: Arc::new(Outbound::new(settings.outbound)),
             warm: warm::WarmInstances::new(settings.max_warm_instances),
             quick: QuickCell::new(settings, _ticker.clone()),
-            optimizer,
+            optimizing: Arc::new(Semaphore::new(1)),
             _ticker,
         })
     }
@@ -135,7 +130,7 @@ impl Runtime {
     /// the returned permit is dropped: `capsule serve` holds it while it loads the plugins
     /// folder, so every plugin is served before the optimizing compiler takes the cores.
     pub async fn hold_optimizations(&self) -> Option<tokio::sync::OwnedSemaphorePermit> {
-        self.optimizer.turn.clone().acquire_owned().await.ok()
+        self.optimizing.clone().acquire_owned().await.ok()
     }
 
     /// The linker of the engine `component` was compiled for.

@@ -22,7 +22,7 @@ use super::derived::{self, Function};
 use super::fault::Fault;
 use super::listing;
 use super::state::CallState;
-use super::tier::Pending;
+use super::tier::{Optimizer, Pending};
 use super::warm::WarmPool;
 use crate::capability::isolation::Isolation;
 use crate::distribution::Wasm;
@@ -437,7 +437,13 @@ impl Runtime {
     /// Queues the optimized compilation of `plugin`, served from the quick tier with the
     /// code in `linked` (which the optimized code replaces).
     fn optimize_later(&self, plugin: &Plugin, wasm: Wasm, linked: Linked) {
-        self.optimizer.spawn(Pending {
+        let optimizer = Optimizer {
+            engine: self.engine.clone(),
+            linker: self.linker.clone(),
+            cache: self.cache.clone(),
+            turn: self.optimizing.clone(),
+        };
+        optimizer.spawn(Pending {
             name: plugin.name.clone(),
             path: plugin.path.clone(),
             wasm,

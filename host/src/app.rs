@@ -70,7 +70,6 @@ impl App {
     /// Creates the runtime and an empty registry; `capsule serve` then loads the plugins
     /// while it already answers ([`crate::loading`]).
     pub fn start_empty(settings: Settings) -> Result<Self, StartError> {
-        crate::runtime::tier::compile_in_background_priority();
         let cache_dir = settings.cache_dir.clone();
         let runtime = Arc::new(Runtime::new(&settings.runtime, cache_dir)?);
         Ok(Self {

@@ -94,7 +94,7 @@ pub enum Started<T> {
 
 /// Lowers the calling thread to [`LOW_PRIORITY_NICE`] (Linux: `setpriority` on its tid
 /// sets that thread's nice value alone).
-pub(super) fn lower_priority() {
+fn lower_priority() {
     #[cfg(target_os = "linux")]
     let lowered =
         rustix::process::setpriority_process(Some(rustix::thread::gettid()), LOW_PRIORITY_NICE)

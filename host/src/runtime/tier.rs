@@ -29,22 +29,6 @@ use super::warm::WarmPool;
 use crate::config::{Compiler, RuntimeSettings};
 use crate::distribution::Wasm;
 
-/// Makes the compiler's threads (rayon's global pool, on which wasmtime compiles and the
-/// cache hashes big artifacts) run at the lowest CPU priority, so a server's calls come
-/// before its background compiles (a call of a baseline-compiled Python plugin measured
-/// ~2 ms alone, 9 ms beside a normal-priority compile, 5.5 ms beside this one: the
-/// compiler still competes for memory bandwidth and caches). Only the first use in a
-/// process takes effect (the pool is global); an idle machine compiles as fast either way.
-pub fn compile_in_background_priority() {
-    let built = rayon::ThreadPoolBuilder::new()
-        .thread_name(|i| format!("capsule-compile-{i}"))
-        .start_handler(|_| super::executor::lower_priority())
-        .build_global();
-    if let Err(err) = built {
-        tracing::debug!("compiler threads keep their priority: {err}");
-    }
-}
-
 /// The engine of baseline-compiled code, with its linker.
 pub(crate) struct QuickTier {
     pub(crate) engine: Engine,
@@ -146,20 +130,10 @@ impl Optimizer {
             let linked = pending.linked.clone();
             let warm = pending.warm.clone();
             let worker = this.clone();
-            // A thread of its own at the lowest priority: the parts of a compilation that
-            // do not run on the compiler's pool (translation, linking) yield to calls too.
-            let (done, built) = tokio::sync::oneshot::channel();
-            let spawned = std::thread::Builder::new()
-                .name("capsule-optimize".into())
-                .spawn(move || {
-                    super::executor::lower_priority();
-                    let _ = done.send(worker.build(pending));
-                });
-            if let Err(err) = spawned {
-                tracing::warn!(plugin = %name, "cannot start a thread to optimize the plugin; it keeps running its baseline-compiled code: {err}");
-                return;
-            }
-            match built.await {
+            // At normal priority: on a host whose cores are kept busy, a compile at the
+            // lowest priority never finished (e2e under load), and its plugin would run
+            // the slower quick code for good.
+            match tokio::task::spawn_blocking(move || worker.build(pending)).await {
                 Ok(Ok(entry)) => {
                     linked.store(Arc::new(entry));
                     if let Some(pool) = warm {

@@ -448,8 +448,8 @@ impl Runtime {
             path: plugin.path.clone(),
             wasm,
             digest: plugin.digest.clone(),
-            linked,
-            warm: plugin.warm.clone(),
+            linked: Arc::downgrade(&linked),
+            warm: plugin.warm.as_ref().map(Arc::downgrade),
         });
     }
 

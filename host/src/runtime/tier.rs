@@ -14,16 +14,17 @@
 //! (`capsule check`) never builds it.
 
 use std::path::PathBuf;
-use std::sync::{Arc, OnceLock};
+use std::sync::{Arc, OnceLock, Weak};
 use std::time::Instant;
 
+use arc_swap::ArcSwap;
 use tokio::sync::Semaphore;
 use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 use super::cache::ArtifactCache;
 use super::engine::{self, EpochTicker};
-use super::plugin::{self, Entry, Linked};
+use super::plugin::{self, Entry};
 use super::state::CallState;
 use super::warm::WarmPool;
 use crate::config::{Compiler, RuntimeSettings};
@@ -99,10 +100,11 @@ pub(crate) struct Pending {
     pub wasm: Wasm,
     /// Their hex sha256.
     pub digest: String,
-    /// Its code, which the optimized code replaces.
-    pub linked: Linked,
+    /// Its code, which the optimized code replaces. Weak: a plugin replaced or removed
+    /// before its turn frees its quick code at once, and is not compiled again.
+    pub linked: Weak<ArcSwap<Entry>>,
     /// Its kept instances (quick code), let go when the optimized code is in place.
-    pub warm: Option<Arc<WarmPool>>,
+    pub warm: Option<Weak<WarmPool>>,
 }
 
 /// Compiles plugins with the optimizing compiler in the background, one at a time (the
@@ -126,6 +128,10 @@ impl Optimizer {
                 return;
             };
             let name = pending.name.clone();
+            if pending.linked.strong_count() == 0 {
+                tracing::debug!(plugin = %name, "not optimizing: the plugin was replaced or removed before its turn");
+                return;
+            }
             let started = Instant::now();
             let linked = pending.linked.clone();
             let warm = pending.warm.clone();
@@ -135,8 +141,12 @@ impl Optimizer {
             // the slower quick code for good.
             match tokio::task::spawn_blocking(move || worker.build(pending)).await {
                 Ok(Ok(entry)) => {
+                    let Some(linked) = linked.upgrade() else {
+                        tracing::debug!(plugin = %name, "optimized code cached; the plugin was replaced or removed while it compiled");
+                        return;
+                    };
                     linked.store(Arc::new(entry));
-                    if let Some(pool) = warm {
+                    if let Some(pool) = warm.and_then(|pool| pool.upgrade()) {
                         pool.clear();
                     }
                     tracing::info!(plugin = %name, elapsed = ?started.elapsed(), "optimized code ready; calls use it from now on");
@@ -187,26 +197,7 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn quick_code_is_held_to_every_limit_then_replaced_by_cached_optimized_code() {
         let cache = tempfile::tempdir().expect("temp dir");
-        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures");
-        let wasm = fixtures.join("hostile.wasm");
-        assert!(
-            wasm.is_file(),
-            "no {}: run `cargo xtask plugins`",
-            wasm.display()
-        );
-        let raw: crate::config::RawConfig = toml::from_str(
-            "[runtime]\ncompiler = \"tiered\"\n[plugins.hostile.limits]\nfuel = 50_000_000\ntimeout = \"750ms\"\nmemory = \"32MiB\"\n",
-        )
-        .expect("valid config");
-        let settings = crate::config::Settings::resolve(
-            raw,
-            None,
-            &fixtures,
-            crate::config::Overrides::default(),
-        )
-        .expect("config resolves");
-        let runtime =
-            Runtime::new(&settings.runtime, Some(cache.path().to_path_buf())).expect("runtime");
+        let (runtime, settings, wasm) = tiered_runtime(cache.path());
         let held = runtime.hold_optimizations().await;
         let (policy, _) = settings.policy("hostile", &wasm).expect("policy");
         let plugin = Arc::new(runtime.load("hostile", &wasm, policy).await.expect("load"));
@@ -263,6 +254,63 @@ mod tests {
             fault("spin").await,
             Fault::OutOfFuel { limit: 50_000_000 }
         ));
+    }
+
+    /// A plugin replaced or removed (hot reload) while its optimization waits for its
+    /// turn frees its quick code at once and is not compiled again.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_plugin_gone_before_its_turn_is_not_optimized() {
+        let cache = tempfile::tempdir().expect("temp dir");
+        let (runtime, settings, wasm) = tiered_runtime(cache.path());
+        let held = runtime.hold_optimizations().await;
+        let (policy, _) = settings.policy("hostile", &wasm).expect("policy");
+        let plugin = runtime.load("hostile", &wasm, policy).await.expect("load");
+        assert_eq!(plugin.cache, CacheOutcome::Quick);
+        let quick_code = Arc::downgrade(&plugin.code.get().expect("loaded").expect("linked"));
+        let artifact = runtime
+            .artifacts()
+            .artifact_path(&plugin.digest)
+            .expect("a cache");
+        // Let the queued optimization reach the (fair) queue for its turn.
+        tokio::time::sleep(Duration::from_millis(100)).await;
+
+        drop(plugin);
+        assert!(
+            quick_code.upgrade().is_none(),
+            "the quick code is freed with its plugin, not kept by the queued optimization"
+        );
+        drop(held);
+        // Granted in order: once this turn comes, the queued optimization has had its own.
+        let _turn = runtime.hold_optimizations().await;
+        assert!(
+            !artifact.exists(),
+            "a plugin gone before its turn is not compiled (nothing cached)"
+        );
+    }
+
+    /// A runtime with tiered compilation and an artifact cache in `cache`, its settings
+    /// (tight limits for the hostile fixture) and the hostile fixture's path.
+    fn tiered_runtime(cache: &std::path::Path) -> (Runtime, crate::config::Settings, PathBuf) {
+        let fixtures = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../target/fixtures");
+        let wasm = fixtures.join("hostile.wasm");
+        assert!(
+            wasm.is_file(),
+            "no {}: run `cargo xtask plugins`",
+            wasm.display()
+        );
+        let raw: crate::config::RawConfig = toml::from_str(
+            "[runtime]\ncompiler = \"tiered\"\n[plugins.hostile.limits]\nfuel = 50_000_000\ntimeout = \"750ms\"\nmemory = \"32MiB\"\n",
+        )
+        .expect("valid config");
+        let settings = crate::config::Settings::resolve(
+            raw,
+            None,
+            &fixtures,
+            crate::config::Overrides::default(),
+        )
+        .expect("config resolves");
+        let runtime = Runtime::new(&settings.runtime, Some(cache.to_path_buf())).expect("runtime");
+        (runtime, settings, wasm)
     }
 
     fn code_engine(plugin: &crate::runtime::Plugin) -> Engine {

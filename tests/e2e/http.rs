@@ -77,6 +77,16 @@ impl HttpServer {
         self.stderr.text()
     }
 
+    /// The names of the server's threads (Linux: `/proc/PID/task/*/comm`).
+    fn thread_names(&self) -> Vec<String> {
+        let pid = self.child.id().expect("the server is running");
+        std::fs::read_dir(format!("/proc/{pid}/task"))
+            .expect("the server's threads")
+            .filter_map(|task| std::fs::read_to_string(task.ok()?.path().join("comm")).ok())
+            .map(|name| name.trim().to_owned())
+            .collect()
+    }
+
     /// Waits until stderr contains `needle`.
     pub(crate) async fn wait_for_log(&self, needle: &str) -> String {
         self.stderr.wait_for(needle, 1).await
@@ -266,6 +276,35 @@ async fn stateless_mode_serves_both_protocol_versions_with_plain_json() {
     assert_eq!(response.headers()["content-type"], "application/json");
     let body: Value = response.json().await.unwrap();
     assert_eq!(body["result"]["protocolVersion"], "2025-11-25");
+}
+
+/// Connections are served on `server.io-threads` threads of their own (each connection
+/// on one, round robin), and sessions opened on different ones all work, in both modes.
+#[tokio::test]
+async fn connections_are_served_on_the_configured_number_of_threads() {
+    let folder = echo();
+    for mode in [&[][..], &["--stateless"][..]] {
+        let mut extra = vec!["--set", "server.io-threads=3"];
+        extra.extend_from_slice(mode);
+        let server = HttpServer::start(&folder, &extra).await;
+        let mut clients = Vec::new();
+        for _ in 0..4 {
+            clients.push(server.legacy_client().await);
+        }
+        for (i, client) in clients.iter().enumerate() {
+            let said = format!("client {i}");
+            assert_eq!(
+                call_text(client, "echo_echo", json!({ "message": said })).await,
+                said
+            );
+        }
+        let names = server.thread_names();
+        assert_eq!(
+            names.iter().filter(|name| *name == "capsule-http").count(),
+            3,
+            "{mode:?}: threads {names:?}"
+        );
+    }
 }
 
 #[tokio::test]

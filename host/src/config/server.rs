@@ -74,6 +74,9 @@ pub struct RawServer {
     /// HTTP: requests of one session in flight at once (1 to 100000); one more gets 429.
     #[schemars(extend("default" = 64))]
     pub max_requests_per_session: Option<u32>,
+    /// HTTP: threads that serve connections (0 to 1024), each connection on one of them; plugin calls run on threads of their own. 0: half the cores, at least 1.
+    #[schemars(extend("default" = 0))]
+    pub io_threads: Option<u32>,
     /// HTTP: the largest request body (1KiB to 1GiB); a larger one gets 413.
     #[schemars(extend("default" = "4MiB"))]
     pub max_body_size: Option<ByteSize>,
@@ -136,6 +139,9 @@ pub struct ServerSettings {
     pub max_sessions: u32,
     /// Requests of one session in flight at once; one more gets 429 (default 64).
     pub max_requests_per_session: u32,
+    /// Threads that serve HTTP connections; 0 (the default) is half the cores, at least
+    /// 1 ([`ServerSettings::http_threads`]).
+    pub io_threads: u32,
     /// The largest request body; larger gets 413 (default 4 MiB).
     pub max_body_size: ByteSize,
     /// Time a client has to send a request's headers (default 10s).
@@ -172,6 +178,17 @@ impl ServerSettings {
     pub fn watches(&self) -> bool {
         self.watch.unwrap_or(self.transport == Transport::Stdio)
     }
+
+    /// The threads that serve HTTP connections: `server.io-threads`, or half of `cores`
+    /// (at least 1). Fewer threads than cores, as plugin calls run on threads of their
+    /// own: on 2 cores one connection thread served ~1.3× the calls of two, at a third
+    /// less CPU per call (BENCHMARKS.md, "HTTP connections on threads of their own").
+    pub fn http_threads(&self, cores: usize) -> usize {
+        match self.io_threads {
+            0 => (cores / 2).max(1),
+            n => n as usize,
+        }
+    }
 }
 
 impl Default for ServerSettings {
@@ -186,6 +203,7 @@ impl Default for ServerSettings {
             session_idle_timeout: Duration::from_secs(300),
             max_sessions: 1024,
             max_requests_per_session: 64,
+            io_threads: 0,
             max_body_size: ByteSize::mib(4),
             header_read_timeout: Duration::from_secs(10),
             body_read_timeout: Duration::from_secs(30),
@@ -205,6 +223,8 @@ impl Default for ServerSettings {
 const SESSIONS: (u32, u32) = (1, 1_000_000);
 /// `server.max-requests-per-session`.
 const REQUESTS_PER_SESSION: (u32, u32) = (1, 100_000);
+/// `server.io-threads`.
+const IO_THREADS: (u32, u32) = (0, 1024);
 /// `server.max-body-size`.
 const BODY_SIZE: (ByteSize, ByteSize) = (ByteSize(1024), ByteSize::mib(1024));
 /// `server.*-timeout`.
@@ -239,6 +259,7 @@ impl RawServer {
             max_requests_per_session: self
                 .max_requests_per_session
                 .unwrap_or(defaults.max_requests_per_session),
+            io_threads: self.io_threads.unwrap_or(defaults.io_threads),
             max_body_size: self.max_body_size.unwrap_or(defaults.max_body_size),
             header_read_timeout: self
                 .header_read_timeout
@@ -269,6 +290,10 @@ impl RawServer {
                 settings.max_requests_per_session,
                 REQUESTS_PER_SESSION,
             ),
+        )?;
+        checked(
+            "io-threads",
+            bounds::check("server.io-threads", settings.io_threads, IO_THREADS),
         )?;
         checked(
             "max-body-size",
@@ -382,6 +407,23 @@ mod tests {
         assert!(settings.stateless);
         assert!(settings.allow_unauthenticated);
         assert!(!settings.is_loopback());
+    }
+
+    #[test]
+    fn http_threads_default_to_half_the_cores_and_can_be_set() {
+        let auto = resolve("").unwrap();
+        assert_eq!(auto.io_threads, 0);
+        assert_eq!(auto.http_threads(1), 1);
+        assert_eq!(auto.http_threads(2), 1);
+        assert_eq!(auto.http_threads(16), 8);
+        assert_eq!(resolve("io-threads = 3").unwrap().http_threads(2), 3);
+        assert_eq!(
+            resolve("io-threads = 2000").unwrap_err(),
+            (
+                "server.io-threads".into(),
+                "server.io-threads = 2000 is out of range; allowed: 0 to 1024".into()
+            )
+        );
     }
 
     #[test]

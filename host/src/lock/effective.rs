@@ -217,7 +217,7 @@ fn auth(a: &AuthSettings) -> Vec<(&'static str, String)> {
 }
 
 /// `[server]`: how clients reach the tools and what the HTTP edge refuses.
-fn server(s: &ServerSettings) -> [(&'static str, String); 19] {
+fn server(s: &ServerSettings) -> [(&'static str, String); 20] {
     let list = |items: &[String]| items.join(", ");
     [
         ("server.transport", s.transport.to_string()),
@@ -235,6 +235,7 @@ fn server(s: &ServerSettings) -> [(&'static str, String); 19] {
             "server.max-requests-per-session",
             s.max_requests_per_session.to_string(),
         ),
+        ("server.io-threads", s.io_threads.to_string()),
         ("server.max-body-size", s.max_body_size.to_string()),
         (
             "server.header-read-timeout",

@@ -81,7 +81,15 @@ pub async fn serve(
     tracing::info!("metrics on http://{local}{PATH}");
     tokio::spawn(async move {
         let graceful = GracefulShutdown::new();
-        listener::accept(bound, router, HEADER_READ_TIMEOUT, &graceful, shutdown).await;
+        listener::accept(
+            bound,
+            router,
+            HEADER_READ_TIMEOUT,
+            &graceful,
+            None,
+            shutdown,
+        )
+        .await;
         graceful.shutdown().await;
     });
     Ok(local)

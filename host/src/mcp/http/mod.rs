@@ -11,6 +11,7 @@ mod allow;
 mod authenticate;
 mod edge;
 mod health;
+mod io_threads;
 mod limit;
 mod listener;
 pub mod metrics;
@@ -38,6 +39,7 @@ use crate::units::format_duration;
 use authenticate::Authentication;
 use edge::Edge;
 use health::Health;
+use io_threads::IoThreads;
 
 /// How long connections get to close once the requests in flight are done.
 const CLOSE_GRACE: Duration = Duration::from_secs(2);
@@ -66,6 +68,11 @@ pub enum HttpError {
         /// Why.
         reason: std::io::Error,
     },
+    /// The threads that serve connections could not be started.
+    #[error(
+        "cannot start the threads that serve HTTP connections: {0}; lower server.io-threads or raise the process's thread limit"
+    )]
+    Threads(std::io::Error),
 }
 
 /// What the HTTP server needs that can fail before anything is served: the address may
@@ -118,6 +125,9 @@ pub async fn serve(
             "serving without authentication on {local} (server.allow-unauthenticated): anyone who can reach it can call every tool"
         );
     }
+
+    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let threads = IoThreads::start(settings.http_threads(cores)).map_err(HttpError::Threads)?;
 
     let health = Arc::new(Health::new(
         server.registry().clone(),
@@ -205,6 +215,7 @@ pub async fn serve(
         router,
         settings.header_read_timeout,
         &graceful,
+        Some(&threads),
         shutdown,
     )
     .await;

@@ -13,6 +13,10 @@
 //! digest and artifact: the same times from a warm cache and from an empty one (issue #19's
 //! "50 plugins" rows).
 //!
+//! And the memory a server keeps: its resident set once a start with an empty cache has
+//! compiled every example (and optimized each, `optimized code ready` in its log), and
+//! after a start from the cache that wrote.
+//!
 //! `CAPSULE_BENCH_BASELINE=/path/to/capsule` runs an older build side by side (one that
 //! compiles everything before answering shows it in its `initialize` time).
 //!
@@ -77,6 +81,30 @@ fn main() {
     println!("|---|---|---|---|");
     for (label, binary) in &binaries {
         row(label, binary, folder.path(), expected, None);
+    }
+    println!(
+        "\n| build | resident after a compiling start, all optimized (median) | after a cached start |"
+    );
+    println!("|---|---|---|");
+    for (label, binary) in &binaries {
+        // The median of `RUNS` compiling starts (one run varies by ±15%), each into a
+        // cache of its own; the cached start reads the last one's.
+        let mut compiling = Vec::new();
+        let mut cache = tempfile::tempdir().expect("temp dir");
+        for _ in 0..RUNS {
+            cache = tempfile::tempdir().expect("temp dir");
+            compiling.push(resident(
+                binary,
+                folder.path(),
+                cache.path(),
+                plugins.len(),
+                expected,
+            ));
+        }
+        compiling.sort_by(f64::total_cmp);
+        let compiling = compiling[RUNS / 2];
+        let cached = resident(binary, folder.path(), cache.path(), 0, expected);
+        println!("| {label} | {compiling:.0} MB | {cached:.0} MB |");
     }
 
     for stem in ["echo", "caller"] {
@@ -254,6 +282,63 @@ fn run(binary: &Path, plugins: &Path, expected: usize, warm: Option<&Path>) -> R
         all_tools,
         tools,
     }
+}
+
+/// The resident set (MB) of `binary` serving `plugins` with `cache`, once every tool is
+/// listed, `optimized` plugins said `optimized code ready` (at most 3 minutes) and 2 s
+/// passed.
+fn resident(binary: &Path, plugins: &Path, cache: &Path, optimized: usize, expected: usize) -> f64 {
+    let log = tempfile::NamedTempFile::new().expect("temp file");
+    let mut child = Command::new(binary)
+        .args(["serve", "--log-level", "info", "--plugins"])
+        .arg(plugins)
+        .env("CAPSULE_CACHE_DIR", cache)
+        .env_remove("CAPSULE_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(log.reopen().expect("the log file"))
+        .spawn()
+        .expect("spawn capsule serve");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    let mut send = |line: &str| {
+        stdin
+            .write_all(format!("{line}\n").as_bytes())
+            .expect("write a request");
+    };
+    send(
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#,
+    );
+    wait_for(&mut stdout, r#""id":1,"#);
+    send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+    let started = Instant::now();
+    let mut tools = 0;
+    while tools < expected && started.elapsed() < Duration::from_secs(300) {
+        send(r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#);
+        tools = tools_in(&wait_for(&mut stdout, r#""id":2,"#));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let ready = || {
+        std::fs::read_to_string(log.path())
+            .unwrap_or_default()
+            .matches("optimized code ready")
+            .count()
+    };
+    while ready() < optimized && started.elapsed() < Duration::from_secs(180) {
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    std::thread::sleep(Duration::from_secs(2));
+    let status =
+        std::fs::read_to_string(format!("/proc/{}/status", child.id())).unwrap_or_default();
+    let kib: f64 = status
+        .lines()
+        .find_map(|line| line.strip_prefix("VmRSS:"))
+        .and_then(|rest| rest.trim().trim_end_matches("kB").trim().parse().ok())
+        .unwrap_or(f64::NAN);
+    drop(stdin);
+    let _ = child.kill();
+    let _ = child.wait();
+    kib / 1024.0
 }
 
 fn read(stdout: &mut BufReader<ChildStdout>) -> String {

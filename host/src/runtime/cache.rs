@@ -183,7 +183,7 @@ impl ArtifactCache {
         digest: &str,
     ) -> wasmtime::Result<Component> {
         let started = Instant::now();
-        let artifact = engine.precompile_component(wasm)?;
+        let artifact = super::compile_threads::run(|| engine.precompile_component(wasm))?;
         tracing::debug!(elapsed = ?started.elapsed(), bytes = wasm.len(), "compiled component");
         if let Some(path) = self.artifact_path(digest).as_deref()
             && let Err(err) = store(path, digest, &artifact)

@@ -4,6 +4,7 @@
 pub mod bindings;
 pub mod cache;
 mod call;
+mod compile_threads;
 pub mod conduct;
 pub mod derived;
 pub mod engine;

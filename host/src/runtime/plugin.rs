@@ -402,7 +402,7 @@ impl Runtime {
                 .map_err(|err| wasmtime::Error::msg(err.to_string()))?;
             if let Some(quick) = quick.get() {
                 let started = std::time::Instant::now();
-                match Component::new(&quick.engine, &bytes) {
+                match super::compile_threads::run(|| Component::new(&quick.engine, &bytes)) {
                     Ok(component) => {
                         tracing::debug!(elapsed = ?started.elapsed(), bytes = bytes.len(), "compiled component with the baseline compiler");
                         return Ok((component, CacheOutcome::Quick, Some(Wasm::Bytes(bytes))));

@@ -74,7 +74,7 @@ pub struct RawServer {
     /// HTTP: requests of one session in flight at once (1 to 100000); one more gets 429.
     #[schemars(extend("default" = 64))]
     pub max_requests_per_session: Option<u32>,
-    /// HTTP: threads that serve connections (0 to 1024), each connection on one of them; plugin calls run on threads of their own. 0: half the cores, at least 1.
+    /// HTTP: threads that serve connections (0 to 1024), each connection on one of them; plugin calls run on threads of their own. 0: half the cores, at least 2 (1 serves more calls per second on 2 cores, but a client's big responses then delay the others).
     #[schemars(extend("default" = 0))]
     pub io_threads: Option<u32>,
     /// HTTP: the largest request body (1KiB to 1GiB); a larger one gets 413.
@@ -140,7 +140,7 @@ pub struct ServerSettings {
     /// Requests of one session in flight at once; one more gets 429 (default 64).
     pub max_requests_per_session: u32,
     /// Threads that serve HTTP connections; 0 (the default) is half the cores, at least
-    /// 1 ([`ServerSettings::http_threads`]).
+    /// 2 ([`ServerSettings::http_threads`]).
     pub io_threads: u32,
     /// The largest request body; larger gets 413 (default 4 MiB).
     pub max_body_size: ByteSize,
@@ -180,12 +180,13 @@ impl ServerSettings {
     }
 
     /// The threads that serve HTTP connections: `server.io-threads`, or half of `cores`
-    /// (at least 1). Fewer threads than cores, as plugin calls run on threads of their
-    /// own: on 2 cores one connection thread served ~1.3× the calls of two, at a third
-    /// less CPU per call (BENCHMARKS.md, "HTTP connections on threads of their own").
+    /// and at least 2, as plugin calls run on threads of their own. On 2 cores one thread
+    /// served ~1.3× the calls per second of two, but let one client's large responses
+    /// delay the others' calls (p99 under the hostile soak 1.3–2.3× its unloaded value,
+    /// against 1.0–1.1× with two); BENCHMARKS.md, "HTTP connections on threads of their own".
     pub fn http_threads(&self, cores: usize) -> usize {
         match self.io_threads {
-            0 => (cores / 2).max(1),
+            0 => (cores / 2).max(2),
             n => n as usize,
         }
     }
@@ -413,8 +414,8 @@ mod tests {
     fn http_threads_default_to_half_the_cores_and_can_be_set() {
         let auto = resolve("").unwrap();
         assert_eq!(auto.io_threads, 0);
-        assert_eq!(auto.http_threads(1), 1);
-        assert_eq!(auto.http_threads(2), 1);
+        assert_eq!(auto.http_threads(1), 2);
+        assert_eq!(auto.http_threads(2), 2);
         assert_eq!(auto.http_threads(16), 8);
         assert_eq!(resolve("io-threads = 3").unwrap().http_threads(2), 3);
         assert_eq!(

@@ -2,11 +2,13 @@
 //! its own, and every connection lives on one of them, round robin, with all the tasks
 //! its requests start (rmcp starts a service and three tasks per stateless request).
 //!
-//! On one multi-threaded runtime those tasks are spread over the workers: each spawn
-//! wakes an idle sibling to steal it, and a request's tasks hop between cores. Measured on
-//! 2 cores (BENCHMARKS.md, "HTTP connections on threads of their own"): stateless
-//! `tools/call` at 16 clients went from ~18.7k to ~25k calls/s, with a third less server
-//! CPU per call. Plugin calls still run on the call threads (`runtime/executor.rs`), so a
+//! On the process's multi-threaded runtime, beside the call threads, those tasks hopped
+//! between workers and cores. With threads of their own the protocol work of a request
+//! stays on one core; how many there are (`server.io-threads`, by default half the cores
+//! and at least 2) trades throughput against isolation between clients: on 2 cores one
+//! thread served ~1.3× the calls per second of two, but one client's large responses then
+//! delayed every other client's calls (BENCHMARKS.md, "HTTP connections on threads of
+//! their own"). Plugin calls still run on the call threads (`runtime/executor.rs`), so a
 //! spinning plugin never holds a connection's thread.
 
 use std::sync::atomic::{AtomicUsize, Ordering};

@@ -24,7 +24,7 @@
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{ChildStdout, Command, Stdio};
+use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
 const RUNS: usize = 3;
@@ -232,27 +232,9 @@ fn run(binary: &Path, plugins: &Path, expected: usize, warm: Option<&Path>) -> R
     let empty = tempfile::tempdir().expect("temp dir");
     let cache = warm.unwrap_or(empty.path());
     let started = Instant::now();
-    let mut child = Command::new(binary)
-        .args(["serve", "--log-level", "warn", "--plugins"])
-        .arg(plugins)
-        .env("CAPSULE_CACHE_DIR", cache)
-        .env_remove("CAPSULE_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn capsule serve");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut send = |line: &str| {
-        stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .expect("write a request");
-    };
-    send(
-        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#,
-    );
-    wait_for(&mut stdout, r#""id":1,"#);
+    let (mut child, mut stdin, mut stdout) =
+        initialized(binary, plugins, cache, "warn", Stdio::null());
+    let mut send = |line: &str| send_line(&mut stdin, line);
     let initialize = started.elapsed();
     send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
     let list = r#"{"jsonrpc":"2.0","id":2,"method":"tools/list"}"#;
@@ -289,27 +271,9 @@ fn run(binary: &Path, plugins: &Path, expected: usize, warm: Option<&Path>) -> R
 /// passed.
 fn resident(binary: &Path, plugins: &Path, cache: &Path, optimized: usize, expected: usize) -> f64 {
     let log = tempfile::NamedTempFile::new().expect("temp file");
-    let mut child = Command::new(binary)
-        .args(["serve", "--log-level", "info", "--plugins"])
-        .arg(plugins)
-        .env("CAPSULE_CACHE_DIR", cache)
-        .env_remove("CAPSULE_CONFIG")
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(log.reopen().expect("the log file"))
-        .spawn()
-        .expect("spawn capsule serve");
-    let mut stdin = child.stdin.take().expect("stdin");
-    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
-    let mut send = |line: &str| {
-        stdin
-            .write_all(format!("{line}\n").as_bytes())
-            .expect("write a request");
-    };
-    send(
-        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#,
-    );
-    wait_for(&mut stdout, r#""id":1,"#);
+    let stderr = Stdio::from(log.reopen().expect("the log file"));
+    let (mut child, mut stdin, mut stdout) = initialized(binary, plugins, cache, "info", stderr);
+    let mut send = |line: &str| send_line(&mut stdin, line);
     send(r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
     let started = Instant::now();
     let mut tools = 0;
@@ -339,6 +303,41 @@ fn resident(binary: &Path, plugins: &Path, cache: &Path, optimized: usize, expec
     let _ = child.kill();
     let _ = child.wait();
     kib / 1024.0
+}
+
+/// `capsule serve` of `binary` on `plugins` with `cache`, logging at `level` to `stderr`,
+/// once it answered `initialize`: the process, its stdin and its stdout.
+fn initialized(
+    binary: &Path,
+    plugins: &Path,
+    cache: &Path,
+    level: &str,
+    stderr: Stdio,
+) -> (Child, ChildStdin, BufReader<ChildStdout>) {
+    let mut child = Command::new(binary)
+        .args(["serve", "--log-level", level, "--plugins"])
+        .arg(plugins)
+        .env("CAPSULE_CACHE_DIR", cache)
+        .env_remove("CAPSULE_CONFIG")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(stderr)
+        .spawn()
+        .expect("spawn capsule serve");
+    let mut stdin = child.stdin.take().expect("stdin");
+    let mut stdout = BufReader::new(child.stdout.take().expect("stdout"));
+    send_line(
+        &mut stdin,
+        r#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"bench","version":"0"}}}"#,
+    );
+    wait_for(&mut stdout, r#""id":1,"#);
+    (child, stdin, stdout)
+}
+
+fn send_line(stdin: &mut ChildStdin, line: &str) {
+    stdin
+        .write_all(format!("{line}\n").as_bytes())
+        .expect("write a request");
 }
 
 fn read(stdout: &mut BufReader<ChildStdout>) -> String {

@@ -12,7 +12,6 @@
 //! spinning plugin never holds a connection's thread.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::thread::JoinHandle;
 
 use tokio::runtime::{Builder, Handle};
 use tokio_util::sync::CancellationToken;
@@ -20,7 +19,6 @@ use tokio_util::sync::CancellationToken;
 /// Threads, each with a single-threaded runtime that runs until the set is dropped.
 pub struct IoThreads {
     handles: Vec<Handle>,
-    _threads: Vec<JoinHandle<()>>,
     next: AtomicUsize,
     stop: CancellationToken,
 }
@@ -30,7 +28,6 @@ impl IoThreads {
     pub fn start(count: usize) -> std::io::Result<Self> {
         let stop = CancellationToken::new();
         let mut handles = Vec::new();
-        let mut threads = Vec::new();
         for _ in 0..count.max(1) {
             let runtime = Builder::new_current_thread()
                 .enable_all()
@@ -38,19 +35,17 @@ impl IoThreads {
                 .build()?;
             handles.push(runtime.handle().clone());
             let stop = stop.clone();
-            threads.push(
-                std::thread::Builder::new()
-                    .name("capsule-http".into())
-                    .spawn(move || {
-                        runtime.block_on(stop.cancelled());
-                        // Blocking tasks still running are not waited for.
-                        runtime.shutdown_background();
-                    })?,
-            );
+            // Detached: it ends when `stop` is cancelled.
+            std::thread::Builder::new()
+                .name("capsule-http".into())
+                .spawn(move || {
+                    runtime.block_on(stop.cancelled());
+                    // Blocking tasks still running are not waited for.
+                    runtime.shutdown_background();
+                })?;
         }
         Ok(Self {
             handles,
-            _threads: threads,
             next: AtomicUsize::new(0),
             stop,
         })

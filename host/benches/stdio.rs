@@ -12,6 +12,10 @@
 //!    sequential and with one task per core.
 //! 3. Fairness: `echo_echo` latency while another plugin holds every slot it may take
 //!    (`runtime.max-calls-per-plugin`) with sleeping calls and has as many queued behind.
+//! 4. The machine's wake-up floor: a one-byte round trip over two pipes between two
+//!    threads, the far one busy for a while before it answers. What the round trip costs
+//!    beyond that busy time is what waking a thread whose CPU went idle costs here, and
+//!    no server can answer a sequential client faster than its work plus that.
 //!
 //! Needs the fixtures: run `cargo xtask plugins` first.
 
@@ -254,6 +258,46 @@ fn main() {
         in_process(folder.path());
         fairness(&fixtures);
     }
+    wake_floor();
+}
+
+/// Part 4: a round trip over pipes between two threads, the far thread spinning for a
+/// set time before it answers; reports the round trip minus that time. With no busy time
+/// the waiting thread never gets to idle its CPU; with some, a CPU that idles has to be
+/// woken, and on a virtual machine whose idle CPUs halt that is the cost measured here.
+fn wake_floor() {
+    use std::io::{Read, Write};
+    const TRIPS: usize = 3_000;
+    for busy_us in [0u64, 20, 50, 100] {
+        let busy = Duration::from_micros(busy_us);
+        let (mut ask_read, mut ask_write) = std::io::pipe().expect("pipe");
+        let (mut answer_read, mut answer_write) = std::io::pipe().expect("pipe");
+        let far = std::thread::spawn(move || {
+            let mut byte = [0u8];
+            while ask_read.read(&mut byte).is_ok_and(|n| n == 1) {
+                let until = Instant::now() + busy;
+                while Instant::now() < until {
+                    std::hint::spin_loop();
+                }
+                answer_write.write_all(&byte).expect("answer");
+            }
+        });
+        let mut beyond = Vec::with_capacity(TRIPS);
+        let mut byte = [0u8];
+        for _ in 0..TRIPS {
+            let sent = Instant::now();
+            ask_write.write_all(&byte).expect("ask");
+            answer_read.read_exact(&mut byte).expect("read the answer");
+            beyond.push(sent.elapsed().saturating_sub(busy));
+        }
+        drop(ask_write);
+        far.join().expect("the far thread ends");
+        println!(
+            "wake-up floor: pipe round trip beyond {busy_us} µs of work on the far side: p50 {:.1} µs, p90 {:.1} µs",
+            micros(percentile(&beyond, 0.50)),
+            micros(percentile(&beyond, 0.90)),
+        );
+    }
 }
 
 /// An OTLP/HTTP sink on 127.0.0.1 that counts what it receives.
@@ -402,6 +446,7 @@ fn in_process(plugins: &Path) {
             memory_peak: Some(1 << 20),
             instantiated: true,
             demoted: false,
+            started_here: true,
         };
         const RECORDS: u32 = 1_000_000;
         let started = Instant::now();

@@ -680,9 +680,6 @@ async fn serve(
         .with_metrics(metrics.clone())
         .with_limiter(RateLimiter::new(app.settings.per_principal_rate_limit))
         .with_resilience(app.settings.runtime.breaker, Degraded::default());
-    if settings.transport == Transport::Stdio {
-        server = server.starting_lone_calls_here();
-    }
     if settings.degraded {
         server.degraded().set(true, "config", &app.audit);
     }
@@ -891,7 +888,6 @@ async fn call(app: &App, name: &str, args: &str, json: bool) -> Result<ExitCode>
         cancel: cancel.clone(),
         events: None,
         caller: None,
-        start_here: true,
     };
     let result = tokio::select! {
         result = mcp::server::execute(&app.runtime, tool, arguments, context) => result,

@@ -57,7 +57,6 @@ pub struct CapsuleServer {
     loading: Arc<Loading>,
     list_wait: Duration,
     peers: Arc<Peers>,
-    start_here: bool,
 }
 
 /// How long a `tools/call` of a name not (yet) served waits for plugins still loading.
@@ -81,16 +80,6 @@ impl CapsuleServer {
             loading: Loading::finished(),
             list_wait: Duration::ZERO,
             peers,
-            start_here: false,
-        }
-    }
-
-    /// This handler, starting a call that runs alone on the thread that received it
-    /// ([`CallContext::start_here`]): for stdio.
-    pub fn starting_lone_calls_here(self) -> Self {
-        Self {
-            start_here: true,
-            ..self
         }
     }
 
@@ -357,7 +346,6 @@ impl ServerHandler for CapsuleServer {
             cancel: context.ct.clone(),
             events: None,
             caller: principal,
-            start_here: self.start_here,
         };
         let span = trace::call_span(&tool.plugin.name, &tool.exposed_name, || {
             traceparent(&context)

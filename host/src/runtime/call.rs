@@ -11,9 +11,9 @@ use wasmtime::{Engine, Store, Trap, UpdateDeadline};
 
 use super::Runtime;
 use super::bindings::{CallError, CallResult, Content, ResourceBody, Tool};
-use super::conduct::{self, Change, WINDOW};
+use super::conduct::{self, Change, QUICK_CALL, WINDOW};
 use super::engine::PoolShare;
-use super::executor::Started;
+use super::executor::{Busy, Started};
 use super::fault::Fault;
 use super::plugin::{Entry, Plugin};
 use super::state::{CallContext, CallState};
@@ -65,10 +65,10 @@ impl Runtime {
     /// Runs tool `name` of `plugin` with `arguments` (a JSON object as text). The call's
     /// time limit starts now: time spent waiting for a slot counts toward it.
     ///
-    /// A call that runs alone and whose context asks for it ([`CallContext::start_here`])
-    /// starts on the caller's thread and moves to the call threads ([`super::executor`])
-    /// at its first yield; other calls run there from the start. If the caller stops
-    /// waiting, the call is cancelled.
+    /// A call of a quick plugin ([`super::conduct::Conduct::quick`]) starts on the
+    /// caller's thread and moves to the call threads ([`super::executor`]) at its first
+    /// yield; other calls run there from the start. If the caller stops waiting, the call
+    /// is cancelled.
     pub async fn call(
         &self,
         plugin: &Arc<Plugin>,
@@ -115,25 +115,30 @@ impl Runtime {
         };
         let started = Instant::now();
         usage.demoted = plugin.conduct.demoted();
-        // A call that runs alone starts on this thread, if its transport asks for it
-        // (stdio): most calls end before their first
-        // yield, and then no thread is woken to run them and none to hand back the result
-        // (on an idle machine each such wake-up waits for a halted CPU). A call that
-        // yields (an epoch tick, host I/O) moves to the call threads and continues there,
-        // so no call holds a protocol thread for more than one tick. A call with company,
-        // and every call of a demoted plugin, goes to the call threads at once.
-        let alone = context.start_here && !usage.demoted && self.running_calls() == 1;
+        // A call of a quick plugin (its last calls were all busy briefly, within their
+        // limits) starts on this thread: most calls end before their first yield, and then no
+        // thread is woken to run them and none to hand back the result (on an idle machine
+        // each such wake-up waits for a halted CPU). A call that yields (an epoch tick,
+        // host I/O) moves to the call threads and continues there, so no call holds a
+        // protocol thread for more than one tick; if it was busy long, the plugin's next
+        // calls go to the call threads at once, as every call of a demoted plugin does.
+        // While any call runs on the call threads, calls join it there: the protocol
+        // threads then only do I/O, which the OS schedules ahead of threads that compute
+        // (an HTTP soak beside hostile plugins measured good-call p99 1.79× its unloaded
+        // p99 with quick calls started here regardless, BENCHMARKS.md).
+        let here = !usage.demoted && plugin.conduct.quick() && self.executor.running() == 0;
         let executor = if usage.demoted {
             &self.demoted
         } else {
             &self.executor
         };
-        let work = async move {
+        let work = Busy::new(async move {
             // The slots are the instance's: held until it is gone.
             let _slots = slots;
             invoke(stack, &running, invocation, context, outbound, deadline).await
-        };
-        let started_here = if alone {
+        });
+        usage.started_here = here;
+        let started_here = if here {
             executor.start_here(work).await
         } else {
             Started::Moved(executor.spawn(work))
@@ -158,14 +163,14 @@ impl Runtime {
                         let fault = Fault::Deadline {
                             limit: plugin.policy.limits.timeout,
                         };
-                        self.judge(plugin, Some(&fault));
+                        self.judge(plugin, Some(&fault), None);
                         return Err(CallFailure::Fault(fault));
                     }
                 }
             }
         };
         usage.run_time = Some(started.elapsed());
-        let (returned, used) = finished;
+        let ((returned, used), busy) = finished;
         usage.fuel = Some(used.fuel);
         usage.memory_peak = Some(used.memory_peak);
         usage.instantiated = used.instantiated;
@@ -180,15 +185,16 @@ impl Runtime {
                 Err(err) => Ok(Err(err)),
             }
         });
-        self.judge(plugin, outcome.as_ref().err());
+        self.judge(plugin, outcome.as_ref().err(), Some(busy));
         outcome
             .map_err(CallFailure::Fault)?
             .map_err(CallFailure::Tool)
     }
 
     /// Adds a finished call to `plugin`'s record (`fault`: the fault that stopped it, if
-    /// any) and logs a change of its standing.
-    fn judge(&self, plugin: &Plugin, fault: Option<&Fault>) {
+    /// any; `busy`: how long it ran, not waiting, if it ended) and logs a change of its
+    /// standing.
+    fn judge(&self, plugin: &Plugin, fault: Option<&Fault>, busy: Option<Duration>) {
         let limit = match fault {
             None => false,
             Some(fault) => match conduct::hit_a_limit(fault) {
@@ -196,6 +202,9 @@ impl Runtime {
                 None => return,
             },
         };
+        plugin
+            .conduct
+            .record_pace(!limit && busy.is_some_and(|busy| busy < QUICK_CALL));
         match plugin.conduct.record(limit, self.settings.demote_after) {
             Some(Change::Demoted { faults }) => tracing::warn!(
                 plugin = %plugin.name,
@@ -324,6 +333,9 @@ pub struct Usage {
     /// Whether it ran on the low-priority thread, its plugin being demoted
     /// (`runtime.demote-after`).
     pub demoted: bool,
+    /// Whether it started on the thread that received it, its plugin being quick
+    /// ([`super::conduct::Conduct::quick`]).
+    pub started_here: bool,
 }
 
 /// What [`invoke`] measured.
@@ -745,6 +757,43 @@ mod tests {
         );
         // 200 ms + ANSWERED_LATE, far from the 10 s the thread is held.
         assert!(took < Duration::from_secs(5), "answered after {took:?}");
+    }
+
+    /// Calls of a plugin whose calls are busy briefly start on the receiving thread, a
+    /// call that waits included; one that runs into a limit sends the next ones to the call
+    /// threads ([`conduct::Conduct::quick`] says for how long).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_start_here_until_one_runs_long() {
+        let (runtime, plugin, _) = crate::testing::load_fixture(
+            "hostile",
+            "[plugins.hostile.limits]\ntimeout = \"50ms\"\n",
+        )
+        .await;
+        let call = |name: &'static str| {
+            let (runtime, plugin) = (&runtime, &plugin);
+            async move {
+                let mut usage = Usage::default();
+                let result = runtime
+                    .call_measured(plugin, name, "{}", CallContext::default(), &mut usage)
+                    .await
+                    .map(|_| ())
+                    .map_err(|failure| failure.to_string());
+                (usage.started_here, result)
+            }
+        };
+        assert_eq!(call("ok").await, (true, Ok(())), "a new plugin is quick");
+        let (here, spun) = call("spin").await;
+        assert!(here, "the plugin was still quick");
+        assert_eq!(
+            spun,
+            Err("exceeded its time limit of 50ms per call; raise limits.timeout for this plugin if the work is legitimate".to_owned())
+        );
+        assert!(!plugin.conduct.quick(), "a call that ran into a limit");
+        assert_eq!(
+            call("ok").await,
+            (false, Ok(())),
+            "the call after a long one goes to the call threads"
+        );
     }
 
     #[test]

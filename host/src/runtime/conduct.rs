@@ -8,19 +8,37 @@
 //! A single fault does not demote a plugin: it is demoted while at least
 //! `runtime.demote-after` of its last [`WINDOW`] calls ran into a limit, and restored
 //! once enough calls within their limits have pushed the faults out of the window.
+//!
+//! The record also says where a plugin's next call starts: a plugin whose last [`WINDOW`]
+//! calls were each busy (running, not waiting) for less than [`QUICK_CALL`] and stayed
+//! within their limits is *quick*, and
+//! its calls start on the thread that received them, skipping the hop to the call threads
+//! and back; any other plugin's calls go to the call threads at once ([`super::executor`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+use std::time::Duration;
 
 use super::fault::Fault;
 
 /// How many of a plugin's last calls the record keeps.
 pub const WINDOW: u32 = 16;
 
+/// The longest a call may be busy (running, not waiting) and still count as quick: half an
+/// epoch tick ([`super::engine::EPOCH_TICK`]). A call that computes longer sends its
+/// plugin's next calls to the call threads, where they cannot hold a protocol thread; a
+/// call that merely met an epoch tick (which comes at any point of a call) or waited for
+/// host I/O still counts as quick, having held its thread only briefly before it yielded.
+/// Waiting is not counted, so calls slowed by a queue for the call threads do not keep
+/// their plugin there.
+pub const QUICK_CALL: Duration = Duration::from_millis(1);
+
 /// One plugin's record: a bit per recent call, 1 for a call stopped by a limit.
 #[derive(Debug, Default)]
 pub struct Conduct {
     recent: AtomicU32,
     demoted: AtomicBool,
+    /// A bit per recent call, 1 for a call that yielded or hit a limit.
+    slow: AtomicU32,
 }
 
 /// How a call changed its plugin's standing.
@@ -62,6 +80,28 @@ impl Conduct {
     /// Whether the plugin's calls run on the low-priority thread now.
     pub fn demoted(&self) -> bool {
         self.demoted.load(Ordering::Relaxed)
+    }
+
+    /// Whether the plugin's calls may start on the thread that received them: each of its
+    /// last [`WINDOW`] calls was busy for less than [`QUICK_CALL`], within its limits.
+    pub fn quick(&self) -> bool {
+        self.slow.load(Ordering::Relaxed) == 0
+    }
+
+    /// Records whether a finished call was quick (busy for less than [`QUICK_CALL`], within
+    /// its limits); a call that was not keeps the plugin's next [`WINDOW`] calls off the
+    /// receiving thread.
+    pub fn record_pace(&self, quick: bool) {
+        // The common case, a plugin whose calls are all quick: nothing to write.
+        if quick && self.slow.load(Ordering::Relaxed) == 0 {
+            return;
+        }
+        let mask = (1u32 << WINDOW) - 1;
+        let _ = self
+            .slow
+            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+                Some(((bits << 1) | u32::from(!quick)) & mask)
+            });
     }
 
     /// Records one finished call (`limit`: whether a limit stopped it) and returns the
@@ -127,6 +167,22 @@ mod tests {
             Some(Change::Restored { faults: 3 })
         );
         assert!(!conduct.demoted());
+    }
+
+    #[test]
+    fn one_slow_call_keeps_the_next_window_of_calls_off_the_receiving_thread() {
+        let conduct = Conduct::default();
+        assert!(conduct.quick(), "a new plugin starts quick");
+        conduct.record_pace(true);
+        assert!(conduct.quick());
+        conduct.record_pace(false);
+        for _ in 0..WINDOW - 1 {
+            assert!(!conduct.quick());
+            conduct.record_pace(true);
+        }
+        assert!(!conduct.quick(), "the slow call is the window's oldest");
+        conduct.record_pace(true);
+        assert!(conduct.quick(), "the slow call left the window");
     }
 
     #[test]

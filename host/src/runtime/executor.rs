@@ -4,9 +4,12 @@
 //! only to other calls. On the runtime that also reads requests and writes responses,
 //! every spinning call sits in the same run queue as the I/O tasks, and a `ping` waits
 //! behind them at each task hop. Calls run here instead: the I/O threads stay idle and
-//! the OS scheduler wakes them at once when a request arrives. The one exception is a
-//! call that runs alone ([`Executor::start_here`]): it starts on the I/O thread that
-//! received it and moves here at its first yield, which is at most one epoch tick.
+//! the OS scheduler wakes them at once when a request arrives. The exception is a call of
+//! a plugin whose recent calls were all busy briefly ([`super::conduct`]'s quick plugins,
+//! measured by [`Busy`]): it
+//! starts on the I/O thread that received it ([`Executor::start_here`]), so no thread is
+//! woken to run it and none to hand back its result, and if it yields, it moves here at
+//! that first yield, which is at most one epoch tick.
 //!
 //! Calls of a demoted plugin ([`super::conduct`]) run on a second executor of one thread
 //! at the lowest CPU priority (`nice` 19): it gets the CPU the other threads leave, and
@@ -14,7 +17,11 @@
 //! behind calls that keep running into their limits.
 
 use std::future::Future;
-use std::task::Poll;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::task::{Context, Poll};
+use std::time::{Duration, Instant};
 
 use tokio::runtime::{Builder, Handle, Runtime};
 use tokio::task::JoinHandle;
@@ -27,6 +34,24 @@ pub const LOW_PRIORITY_NICE: i32 = 19;
 pub struct Executor {
     handle: Handle,
     runtime: Option<Runtime>,
+    /// Futures spawned here and not yet ended (finished, cancelled or aborted).
+    running: Arc<AtomicUsize>,
+}
+
+/// Counts a future as running on an [`Executor`] until it is dropped.
+struct Running(Arc<AtomicUsize>);
+
+impl Running {
+    fn new(count: &Arc<AtomicUsize>) -> Self {
+        count.fetch_add(1, Ordering::Relaxed);
+        Self(Arc::clone(count))
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
+    }
 }
 
 impl Executor {
@@ -56,6 +81,7 @@ impl Executor {
         Ok(Self {
             handle: runtime.handle().clone(),
             runtime: Some(runtime),
+            running: Arc::default(),
         })
     }
 
@@ -65,22 +91,59 @@ impl Executor {
         F: Future + Send + 'static,
         F::Output: Send + 'static,
     {
-        self.handle.spawn(future)
+        let running = Running::new(&self.running);
+        self.handle.spawn(async move {
+            let _running = running;
+            future.await
+        })
+    }
+
+    /// How many futures run on the call threads now.
+    pub fn running(&self) -> usize {
+        self.running.load(Ordering::Relaxed)
     }
 
     /// Polls `future` once on the calling thread and, unless that finished it, hands it
     /// to the call threads, where it continues from where it yielded.
-    pub async fn start_here<F>(&self, future: F) -> Started<F::Output>
+    pub async fn start_here<F>(&self, mut future: F) -> Started<F::Output>
     where
-        F: Future + Send + 'static,
+        F: Future + Unpin + Send + 'static,
         F::Output: Send + 'static,
     {
-        let mut future = Box::pin(future);
-        let first = std::future::poll_fn(|cx| Poll::Ready(future.as_mut().poll(cx))).await;
+        let first = std::future::poll_fn(|cx| Poll::Ready(Pin::new(&mut future).poll(cx))).await;
         match first {
             Poll::Ready(output) => Started::Done(output),
             Poll::Pending => Started::Moved(self.spawn(future)),
         }
+    }
+}
+
+/// A call's future that reports, with its output, how long it was busy: the sum of its
+/// polls, on whichever thread ran them, without the time it waited for a thread, a timer
+/// or host I/O. That is how long it held threads, whatever else ran beside it.
+pub struct Busy<F> {
+    future: Pin<Box<F>>,
+    busy: Duration,
+}
+
+impl<F: Future> Busy<F> {
+    /// Wraps `future`.
+    pub fn new(future: F) -> Self {
+        Self {
+            future: Box::pin(future),
+            busy: Duration::ZERO,
+        }
+    }
+}
+
+impl<F: Future> Future for Busy<F> {
+    type Output = (F::Output, Duration);
+
+    fn poll(mut self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let started = Instant::now();
+        let polled = self.future.as_mut().poll(cx);
+        self.busy += started.elapsed();
+        polled.map(|output| (output, self.busy))
     }
 }
 

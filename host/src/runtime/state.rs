@@ -32,11 +32,6 @@ pub struct CallContext {
     /// The authenticated caller (HTTP with `[auth]`), told to plugins whose policy grants
     /// `caller-identity` through `host.caller`. Its token is never part of it.
     pub caller: Option<Principal>,
-    /// Start the call on the caller's thread when no other call runs (see
-    /// [`super::Runtime::call`]): for stdio, where one client waits for each answer and
-    /// every thread hop is a wake-up on its path. Over HTTP, with many clients, calls go
-    /// to the call threads at once (measured faster there).
-    pub start_here: bool,
 }
 
 /// Enforces a call's memory, table and instance limits and records which one was hit,

@@ -759,9 +759,9 @@ mod tests {
         assert!(took < Duration::from_secs(5), "answered after {took:?}");
     }
 
-    /// Calls of a plugin whose calls are busy briefly start on the receiving thread, a
-    /// call that waits included; one that runs into a limit sends the next ones to the call
-    /// threads ([`conduct::Conduct::quick`] says for how long).
+    /// Calls of a plugin whose calls are busy briefly start on the receiving thread; one
+    /// that runs into a limit sends the next ones to the call threads
+    /// ([`conduct::Conduct::quick`] says for how long).
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn calls_start_here_until_one_runs_long() {
         let (runtime, plugin, _) = crate::testing::load_fixture(
@@ -794,6 +794,33 @@ mod tests {
             (false, Ok(())),
             "the call after a long one goes to the call threads"
         );
+    }
+
+    /// While anything runs on the call threads, even a quick plugin's calls go there.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn calls_join_a_call_running_on_the_call_threads() {
+        let (runtime, plugin, _) = crate::testing::load_fixture("hostile", "").await;
+        let started_here = || async {
+            let mut usage = Usage::default();
+            runtime
+                .call_measured(&plugin, "ok", "{}", CallContext::default(), &mut usage)
+                .await
+                .expect("the call succeeds");
+            usage.started_here
+        };
+        let held = runtime
+            .executor
+            .spawn(tokio::time::sleep(Duration::from_secs(10)));
+        assert_eq!(runtime.executor.running(), 1);
+        assert!(!started_here().await, "something runs on the call threads");
+        held.abort();
+        let _ = held.await;
+        assert_eq!(
+            runtime.executor.running(),
+            0,
+            "an aborted task is not running"
+        );
+        assert!(started_here().await, "the call threads are idle again");
     }
 
     #[test]

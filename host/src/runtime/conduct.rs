@@ -11,9 +11,9 @@
 //!
 //! The record also says where a plugin's next call starts: a plugin whose last [`WINDOW`]
 //! calls were each busy (running, not waiting) for less than [`QUICK_CALL`] and stayed
-//! within their limits is *quick*, and
-//! its calls start on the thread that received them, skipping the hop to the call threads
-//! and back; any other plugin's calls go to the call threads at once ([`super::executor`]).
+//! within their limits is *quick*, and its calls start on the thread that received them,
+//! skipping the hop to the call threads and back; any other plugin's calls go to the call
+//! threads at once ([`super::executor`]).
 
 use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
 use std::time::Duration;
@@ -37,7 +37,8 @@ pub const QUICK_CALL: Duration = Duration::from_millis(1);
 pub struct Conduct {
     recent: AtomicU32,
     demoted: AtomicBool,
-    /// A bit per recent call, 1 for a call that yielded or hit a limit.
+    /// A bit per recent call, 1 for a call busy for [`QUICK_CALL`] or longer or stopped
+    /// by a limit.
     slow: AtomicU32,
 }
 
@@ -96,12 +97,7 @@ impl Conduct {
         if quick && self.slow.load(Ordering::Relaxed) == 0 {
             return;
         }
-        let mask = (1u32 << WINDOW) - 1;
-        let _ = self
-            .slow
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                Some(((bits << 1) | u32::from(!quick)) & mask)
-            });
+        push(&self.slow, !quick);
     }
 
     /// Records one finished call (`limit`: whether a limit stopped it) and returns the
@@ -115,16 +111,7 @@ impl Conduct {
         if !limit && self.recent.load(Ordering::Relaxed) == 0 {
             return None;
         }
-        let mask = (1u32 << WINDOW) - 1;
-        let shift = |bits: u32| ((bits << 1) | u32::from(limit)) & mask;
-        let before = self
-            .recent
-            .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
-                Some(shift(bits))
-            })
-            .unwrap_or_else(|bits| bits);
-        let recent = shift(before);
-        let faults = recent.count_ones();
+        let faults = push(&self.recent, limit).count_ones();
         let demoted = faults >= demote_after;
         (self.demoted.swap(demoted, Ordering::Relaxed) != demoted).then_some(if demoted {
             Change::Demoted { faults }
@@ -132,6 +119,18 @@ impl Conduct {
             Change::Restored { faults }
         })
     }
+}
+
+/// Adds `bit` as the newest of the last [`WINDOW`] calls in `window`, dropping the
+/// oldest, and returns the window's new bits.
+fn push(window: &AtomicU32, bit: bool) -> u32 {
+    let shift = |bits: u32| ((bits << 1) | u32::from(bit)) & ((1u32 << WINDOW) - 1);
+    let before = window
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |bits| {
+            Some(shift(bits))
+        })
+        .unwrap_or_else(|bits| bits);
+    shift(before)
 }
 
 #[cfg(test)]

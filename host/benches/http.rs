@@ -4,7 +4,8 @@
 //!    each, blocking, so the driver adds microseconds), against `capsule serve --transport
 //!    http` stateful and stateless, side by side in interleaved rounds with the official
 //!    Python SDK's HTTP server serving the same tool in the same two modes: calls/s and
-//!    p50/p99 per call.
+//!    p50/p99 per call. Every capsule binary serves plugins it precompiled with
+//!    `capsule check`, as a promoted server does.
 //!    The same stateless (and stateful) server with `[auth]` on, side by side: a static
 //!    bearer token and an ES256 JWT verified against a local key file, so the report gives
 //!    what authentication costs (issue #16's bound: ≤ 10% of the calls/s).
@@ -87,18 +88,24 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
 
-    let auth = AuthSetup::create();
+    let this = Path::new(env!("CARGO_BIN_EXE_capsule"));
+    let cache = driver::precompiled(this, folder.path());
+    let auth = AuthSetup::create(cache.path());
+    let served = |stateless: bool| -> Start {
+        let cache = cache.path().to_path_buf();
+        Box::new(move |plugins, port| capsule_http_of(this, plugins, &cache, port, stateless))
+    };
     let mut targets = vec![
         Target {
             name: "capsule stateful (session)".into(),
-            start: Box::new(|plugins, port| capsule_http(plugins, port, false)),
+            start: served(false),
             tool: "echo_echo",
             calls_per_client: 2_000,
             bearer: None,
         },
         Target {
             name: "capsule stateless".into(),
-            start: Box::new(|plugins, port| capsule_http(plugins, port, true)),
+            start: served(true),
             tool: "echo_echo",
             calls_per_client: 2_000,
             bearer: None,
@@ -127,9 +134,11 @@ fn main() {
     ];
     // Other capsule binaries (e.g. the previous commit's; a `:`-separated list), stateless
     // and stateful, in the same rounds: a change is judged by a ratio on one machine state.
+    let mut caches = vec![cache];
     for baseline in driver::baselines() {
+        let cache = driver::precompiled(&baseline, folder.path());
         for stateless in [true, false] {
-            let binary = baseline.clone();
+            let (binary, cache) = (baseline.clone(), cache.path().to_path_buf());
             targets.push(Target {
                 name: format!(
                     "capsule {} (baseline {})",
@@ -141,13 +150,14 @@ fn main() {
                     baseline.display()
                 ),
                 start: Box::new(move |plugins, port| {
-                    capsule_http_of(&binary, plugins, port, stateless)
+                    capsule_http_of(&binary, plugins, &cache, port, stateless)
                 }),
                 tool: "echo_echo",
                 calls_per_client: 2_000,
                 bearer: None,
             });
         }
+        caches.push(cache);
     }
     if python_peer().is_some() {
         targets.push(Target {
@@ -309,7 +319,9 @@ fn io_beside_spinning(fixtures: &Path) {
     .expect("write capsule.toml");
     let port = free_port();
     let address: SocketAddr = ([127, 0, 0, 1], port).into();
-    let mut command = capsule_http(&plugins, port, false);
+    let this = Path::new(env!("CARGO_BIN_EXE_capsule"));
+    let cache = driver::precompiled(this, &plugins);
+    let mut command = capsule_http_of(this, &plugins, cache.path(), port, false);
     command.arg("--config").arg(&config);
     let _server = Running(
         command
@@ -354,6 +366,8 @@ fn io_beside_spinning(fixtures: &Path) {
 /// The two `[auth]` setups the auth rounds run with, in a temporary folder.
 struct AuthSetup {
     _folder: tempfile::TempDir,
+    /// The compile cache the servers start from.
+    cache: PathBuf,
     /// `[auth.tokens.bench]`, written by `capsule auth add-token`.
     static_config: PathBuf,
     static_token: String,
@@ -363,7 +377,7 @@ struct AuthSetup {
 }
 
 impl AuthSetup {
-    fn create() -> Self {
+    fn create(cache: &Path) -> Self {
         let folder = tempfile::tempdir().expect("temp dir");
         let static_config = folder.path().join("static.toml");
         let output = Command::new(env!("CARGO_BIN_EXE_capsule"))
@@ -412,6 +426,7 @@ impl AuthSetup {
         let jwt = key.sign("bench", &claims);
         Self {
             _folder: folder,
+            cache: cache.to_path_buf(),
             static_config,
             static_token,
             jwt_config,
@@ -421,38 +436,32 @@ impl AuthSetup {
 
     /// Starts `capsule serve --transport http` with `config`.
     fn server(&self, config: &Path, stateless: bool) -> Start {
-        let config = config.to_path_buf();
+        let (config, cache) = (config.to_path_buf(), self.cache.clone());
         Box::new(move |plugins, port| {
-            let mut command = capsule_http(plugins, port, stateless);
+            let this = Path::new(env!("CARGO_BIN_EXE_capsule"));
+            let mut command = capsule_http_of(this, plugins, &cache, port, stateless);
             command.arg("--config").arg(&config);
             command
         })
     }
 }
 
-fn capsule_http(plugins: &Path, port: u16, stateless: bool) -> Command {
-    capsule_http_of(
-        Path::new(env!("CARGO_BIN_EXE_capsule")),
-        plugins,
-        port,
-        stateless,
-    )
-}
-
-/// `binary serve --transport http` on `port` with the plugins in `plugins`.
-fn capsule_http_of(binary: &Path, plugins: &Path, port: u16, stateless: bool) -> Command {
+/// `binary serve --transport http` on `port` with the plugins in `plugins`, compiled into
+/// `cache` beforehand ([`driver::precompiled`]).
+fn capsule_http_of(
+    binary: &Path,
+    plugins: &Path,
+    cache: &Path,
+    port: u16,
+    stateless: bool,
+) -> Command {
     let mut command = Command::new(binary);
     command
-        .args([
-            "serve",
-            "--transport",
-            "http",
-            "--no-cache",
-            "--log-level",
-            "warn",
-        ])
+        .args(["serve", "--transport", "http", "--log-level", "warn"])
         .args(["--port", &port.to_string(), "--plugins"])
-        .arg(plugins);
+        .arg(plugins)
+        .arg("--cache-dir")
+        .arg(cache);
     if stateless {
         command.arg("--stateless");
     }

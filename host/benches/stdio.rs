@@ -7,7 +7,8 @@
 //!    in flight; the same binary beside it with metrics on (`--metrics-addr`), with OTLP
 //!    export on (`--otlp-endpoint`, to a sink this process runs on 127.0.0.1), with
 //!    both, and with both exporting a sample of 10% of the calls, in the same interleaved
-//!    rounds; each with the server's CPU time per pipelined call.
+//!    rounds; each with the server's CPU time per pipelined call. Every capsule binary
+//!    serves plugins it precompiled with `capsule check`, as a promoted server does.
 //! 2. Fresh-instance cost in process: `Runtime::call` (new store + instance per call),
 //!    sequential and with one task per core.
 //! 3. Fairness: `echo_echo` latency while another plugin holds every slot it may take
@@ -79,17 +80,10 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
 
+    let this = Path::new(env!("CARGO_BIN_EXE_capsule"));
+    let cache = driver::precompiled(this, folder.path());
     // The protocol floor: `ping` never reaches a plugin.
-    let mut server = Server::start(capsule(
-        Path::new(env!("CARGO_BIN_EXE_capsule")),
-        folder.path(),
-    ));
-    // One call first: it waits for the plugin still compiling in the background, so the
-    // pings below are not measured beside a compiler.
-    server.sequential(
-        r#"{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":"echo_echo","arguments":{"message":"hi"}}}"#,
-        1,
-    );
+    let mut server = Server::start(capsule(this, folder.path(), cache.path()));
     server.sequential(PING, WARMUP);
     report_latency(
         "capsule stdio ping round trip",
@@ -103,7 +97,13 @@ fn main() {
             "(Python MCP SDK not found: set CAPSULE_BENCH_PYTHON to a python with `mcp` 2.x for the side-by-side peer)"
         );
     }
-    let baselines = driver::baselines();
+    let baselines: Vec<_> = driver::baselines()
+        .into_iter()
+        .map(|binary| {
+            let cache = driver::precompiled(&binary, folder.path());
+            (binary, cache)
+        })
+        .collect();
     let mut results: Vec<(String, Vec<Round>)> = Vec::new();
     // Every span exported goes here; it answers at once, like a collector that keeps up.
     let sink = OtlpSink::start();
@@ -118,7 +118,7 @@ fn main() {
         // an endpoint is set: the same binary with `--metrics-addr`, `--otlp-endpoint` or
         // both measures what they cost (docs/observability.md).
         let observed = |metrics: bool, otlp: bool| {
-            let mut command = capsule(Path::new(env!("CARGO_BIN_EXE_capsule")), folder.path());
+            let mut command = capsule(this, folder.path(), cache.path());
             if metrics {
                 command.args(["--metrics-addr", "127.0.0.1:0"]);
             }
@@ -168,10 +168,10 @@ fn main() {
             // of the sampling one's.
             calls_exported += 2 * (WARMUP + 2 * 20_000) + (WARMUP + 2 * 20_000) / 10;
         }
-        for baseline in &baselines {
+        for (baseline, cache) in &baselines {
             targets.push(Target {
                 name: format!("capsule baseline {}", baseline.display()),
-                command: capsule(baseline, folder.path()),
+                command: capsule(baseline, folder.path(), cache.path()),
                 tool: "echo_echo",
                 calls: 20_000,
             });
@@ -347,11 +347,15 @@ impl OtlpSink {
 
 const PING: &str = r#"{"jsonrpc":"2.0","id":ID,"method":"ping"}"#;
 
-fn capsule(binary: &Path, plugins: &Path) -> Command {
+/// `binary serve` over stdio with the plugins in `plugins`, compiled into `cache`
+/// beforehand ([`driver::precompiled`]).
+fn capsule(binary: &Path, plugins: &Path, cache: &Path) -> Command {
     let mut command = Command::new(binary);
     command
-        .args(["serve", "--no-cache", "--log-level", "warn", "--plugins"])
-        .arg(plugins);
+        .args(["serve", "--log-level", "warn", "--plugins"])
+        .arg(plugins)
+        .arg("--cache-dir")
+        .arg(cache);
     command
 }
 
@@ -496,10 +500,9 @@ fn fairness(fixtures: &Path) {
         let file = format!("{name}.wasm");
         std::fs::copy(fixtures.join(&file), folder.path().join(&file)).expect("copy fixture");
     }
-    let mut server = Server::start(capsule(
-        Path::new(env!("CARGO_BIN_EXE_capsule")),
-        folder.path(),
-    ));
+    let this = Path::new(env!("CARGO_BIN_EXE_capsule"));
+    let cache = driver::precompiled(this, folder.path());
+    let mut server = Server::start(capsule(this, folder.path(), cache.path()));
     let echo = r#"{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":"echo_echo","arguments":{"message":"hi"}}}"#;
     server.sequential(echo, WARMUP);
     let nap = format!(

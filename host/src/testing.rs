@@ -50,3 +50,29 @@ pub async fn load_fixture(
     let plugin = runtime.load(name, &wasm, policy).await.expect("load");
     (runtime, std::sync::Arc::new(plugin), settings)
 }
+
+/// A component of `world` in the WIT package `wit` (source text) whose core module does
+/// nothing but has every import and export the world names (`wit-component`'s dummy
+/// module): for tests of what wasmtime makes of a component's types and layout.
+pub fn dummy_component(wit: &str, world: &str) -> Vec<u8> {
+    let mut resolve = wit_parser::Resolve::default();
+    let package = resolve
+        .push_str("test.wit", wit)
+        .unwrap_or_else(|err| panic!("WIT does not parse: {err:#}\n{wit}"));
+    let world = resolve
+        .select_world(&[package], Some(world))
+        .expect("the world is in the package");
+    let mut module =
+        wit_component::dummy_module(&resolve, world, wit_parser::ManglingAndAbi::Standard32);
+    wit_component::embed_component_metadata(
+        &mut module,
+        &resolve,
+        world,
+        wit_component::StringEncoding::UTF8,
+    )
+    .expect("embed metadata");
+    wit_component::ComponentEncoder::default()
+        .module(&module)
+        .and_then(|encoder| encoder.validate(true).encode())
+        .unwrap_or_else(|err| panic!("cannot encode a component: {err:#}\n{wit}"))
+}

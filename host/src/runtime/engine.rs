@@ -20,7 +20,7 @@ pub const EPOCH_TICK: Duration = Duration::from_millis(2);
 /// Builds the engine for `settings`: the optimizing compiler (Cranelift), or the
 /// baseline compiler (Winch) with `runtime.compiler = "winch"`.
 pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
-    let mut config = sandbox(settings);
+    let mut config = sandbox(settings)?;
     let ceiling = settings.memory_ceiling.bytes();
 
     // Every call may use exactly one slot's share of the pool (see `PoolShare`), and the
@@ -66,9 +66,6 @@ pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
     config.allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
     if settings.compiler == Compiler::Winch {
         config.strategy(Strategy::Winch);
-    } else {
-        // Functions compiled once are reused by every later compilation of the process.
-        config.enable_incremental_compilation(Arc::new(FunctionMemo::default()))?;
     }
     Engine::new(&config)
 }
@@ -79,15 +76,20 @@ pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
 /// second pool would double the address space the host reserves). Call slots still bound
 /// its calls, and the limiter the memories, tables and instances of each.
 pub fn build_quick(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
-    let mut config = sandbox(settings);
+    let mut config = sandbox(settings)?;
     config.strategy(Strategy::Winch);
     Engine::new(&config)
 }
 
 /// What every engine of the host shares: component model, fuel, epoch interruption, the
-/// stack limit, and linear memories reserved at exactly the ceiling.
-fn sandbox(settings: &RuntimeSettings) -> Config {
+/// stack limit, linear memories reserved at exactly the ceiling, and the process's
+/// [`FunctionMemo`].
+fn sandbox(settings: &RuntimeSettings) -> wasmtime::Result<Config> {
     let mut config = Config::new();
+    // Functions compiled once are reused by every later compilation of the process: all
+    // of Cranelift's, and under Winch the trampolines it has Cranelift compile
+    // (vendor/README.md).
+    config.enable_incremental_compilation(FunctionMemo::shared())?;
     config.wasm_component_model(true);
     config.consume_fuel(true);
     config.epoch_interruption(true);
@@ -104,7 +106,7 @@ fn sandbox(settings: &RuntimeSettings) -> Config {
     config.memory_guard_size(64 << 10);
     config.memory_may_move(false);
     config.memory_init_cow(true);
-    config
+    Ok(config)
 }
 
 /// What one call may take from the instance pool. The pool holds one share per call slot,

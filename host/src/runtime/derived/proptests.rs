@@ -20,7 +20,6 @@ use serde_json::{Map, Value, json};
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{Component, Type};
 use wasmtime::{Config, Engine};
-use wit_parser::{ManglingAndAbi, Resolve};
 
 use super::{schema, value};
 use crate::testing::proptest_config;
@@ -170,23 +169,7 @@ fn component_types(tys: &[Ty]) -> Vec<Type> {
         decls.join("\n"),
         funcs.join("\n")
     );
-    let mut resolve = Resolve::default();
-    let package = resolve
-        .push_str("fuzz.wit", &wit)
-        .unwrap_or_else(|err| panic!("generated WIT does not parse: {err:#}\n{wit}"));
-    let world = resolve.select_world(&[package], Some("w")).expect("world");
-    let mut module = wit_component::dummy_module(&resolve, world, ManglingAndAbi::Standard32);
-    wit_component::embed_component_metadata(
-        &mut module,
-        &resolve,
-        world,
-        wit_component::StringEncoding::UTF8,
-    )
-    .expect("embed metadata");
-    let bytes = wit_component::ComponentEncoder::default()
-        .module(&module)
-        .and_then(|encoder| encoder.validate(true).encode())
-        .unwrap_or_else(|err| panic!("cannot encode a component: {err:#}\n{wit}"));
+    let bytes = crate::testing::dummy_component(&wit, "w");
     let component = Component::new(engine(), bytes).expect("wasmtime accepts the component");
     let mut found: Vec<(usize, Type)> = Vec::new();
     for (_, export) in component.component_type().exports(engine()) {

@@ -184,7 +184,8 @@ impl ArtifactCache {
     ) -> wasmtime::Result<Component> {
         let started = Instant::now();
         let artifact = super::compile_threads::run(|| engine.precompile_component(wasm))?;
-        tracing::debug!(elapsed = ?started.elapsed(), bytes = wasm.len(), "compiled component");
+        let memo = super::function_memo::FunctionMemo::shared();
+        tracing::debug!(elapsed = ?started.elapsed(), bytes = wasm.len(), memo_functions = memo.size().0, memo_reused = memo.reused(), "compiled component");
         if let Some(path) = self.artifact_path(digest).as_deref()
             && let Err(err) = store(path, digest, &artifact)
         {

@@ -404,7 +404,8 @@ impl Runtime {
                 let started = std::time::Instant::now();
                 match super::compile_threads::run(|| Component::new(&quick.engine, &bytes)) {
                     Ok(component) => {
-                        tracing::debug!(elapsed = ?started.elapsed(), bytes = bytes.len(), "compiled component with the baseline compiler");
+                        let memo = super::function_memo::FunctionMemo::shared();
+                        tracing::debug!(elapsed = ?started.elapsed(), bytes = bytes.len(), memo_functions = memo.size().0, memo_reused = memo.reused(), "compiled component with the baseline compiler");
                         return Ok((component, CacheOutcome::Quick, Some(Wasm::Bytes(bytes))));
                     }
                     Err(err) => tracing::warn!(

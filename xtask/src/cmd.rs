@@ -28,6 +28,26 @@ pub fn cargo_program() -> String {
 /// about 15 minutes.
 pub const STEP_TIMEOUT: Duration = Duration::from_secs(30 * 60);
 
+/// Whether this runs in CI (`CI=true`): no terminal, a clean clone, a disk shared with others.
+pub fn is_ci() -> bool {
+    std::env::var("CI").is_ok_and(|v| v == "true")
+}
+
+/// What CI's cargo builds leave out to keep a clean clone's `target/` small: incremental
+/// state (a clean run never reuses it; it was over half of a warm `target/debug`) and the
+/// full debug info of the workspace's own crates (file:line backtraces stay). A variable the
+/// caller set wins.
+fn lean_ci_builds(command: &mut Command) {
+    for (key, value) in [
+        ("CARGO_INCREMENTAL", "0"),
+        ("CARGO_PROFILE_DEV_DEBUG", "line-tables-only"),
+    ] {
+        if std::env::var_os(key).is_none() {
+            command.env(key, value);
+        }
+    }
+}
+
 /// Runs a prepared command, echoing it and its duration; kills it (with everything it
 /// started) and fails, naming it, if it runs longer than [`STEP_TIMEOUT`].
 pub fn run_command(command: &mut Command) -> Result<()> {
@@ -36,6 +56,9 @@ pub fn run_command(command: &mut Command) -> Result<()> {
 
 /// [`run_command`] with a step-specific time limit.
 pub fn run_command_within(command: &mut Command, limit: Duration) -> Result<()> {
+    if is_ci() {
+        lean_ci_builds(command);
+    }
     let line = describe(command);
     eprintln!("$ {line}");
     let started = Instant::now();

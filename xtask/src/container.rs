@@ -46,7 +46,7 @@ const DAEMON_STOP: Duration = Duration::from_secs(20);
 pub fn test(root: &Path, python: &Path) -> Result<()> {
     validate_manifests(root, python)?;
     if let Err(why) = prerequisites(root) {
-        if std::env::var("CI").is_ok_and(|v| v == "true") {
+        if cmd::is_ci() {
             return Err(why.context("the container checks cannot run in CI"));
         }
         eprintln!(

@@ -4,7 +4,7 @@
 
 use serde_json::json;
 
-use crate::support::{Folder, assert_error, echo_and_hostile, text};
+use crate::support::{Folder, assert_error, capsule_bin, echo_and_hostile, text};
 
 /// Runs `tool` under `limits` and checks the error result names `needles`: once with a
 /// fresh instance per call (the default), once with `isolation = "reuse"`, where the
@@ -170,5 +170,119 @@ async fn runaway_calls_do_not_starve_others() {
     }
     for result in spinners.await {
         assert_error(&result, &["time limit of 3s"]);
+    }
+}
+
+/// Loads and stores outside a plugin's linear memory trap, whichever way the host lays
+/// memories out (`runtime::memory_layout`) and whichever compiler made the code: with the
+/// default pool, memories sit in 4 GiB slots and guard regions catch the accesses (no
+/// bounds checks in the code, except for an offset that reaches past the guard); a pool
+/// too large for that (2,000 calls) puts them in slots of exactly the ceiling, and the
+/// code checks every access. In-bounds accesses answer, and the host keeps serving.
+#[tokio::test]
+async fn accesses_outside_linear_memory_trap_in_either_memory_layout() {
+    const LARGE_POOL: &str = "max-concurrent-calls = 2000\nmemory-ceiling = \"128MiB\"\n";
+    for (compiler, pool, layout) in [
+        (
+            "cranelift",
+            "",
+            "memories in 4 GiB slots with guard regions",
+        ),
+        ("winch", "", "memories in 4 GiB slots with guard regions"),
+        ("cranelift", LARGE_POOL, "memories in slots of exactly"),
+        ("winch", LARGE_POOL, "memories in slots of exactly"),
+    ] {
+        let folder = Folder::new(
+            &[
+                ("fixtures/echo.wasm", "echo.wasm"),
+                ("fixtures/outside.wasm", "outside.wasm"),
+            ],
+            // Seven crashes in a row would open the plugin's circuit breaker.
+            &format!(
+                "[runtime]\ncompiler = \"{compiler}\"\n{pool}\n[runtime.breaker]\nenabled = false\n"
+            ),
+        );
+        let server = folder.serve_traced().await;
+        server.wait_for_log(layout).await;
+        for (tool, at) in [
+            ("outside_load", 65_533),
+            ("outside_load", 65_536),
+            ("outside_load", u32::MAX - 3),
+            ("outside_store", 65_536),
+            ("outside_store", 1 << 31),
+            ("outside_far_offset_load", 0),
+            ("outside_grown_load", 131_072),
+        ] {
+            let result = server.call(tool, json!({ "at": at })).await;
+            assert_error(
+                &result,
+                &[
+                    "plugin `outside` crashed",
+                    "wasm trap: out of bounds memory access",
+                ],
+            );
+        }
+        let inside = server.call("outside_load", json!({ "at": 65_532 })).await;
+        assert_eq!(
+            text(&inside),
+            r#"{"result":0}"#,
+            "{compiler} {pool}: {inside:?}"
+        );
+        let grown = server
+            .call("outside_grown_load", json!({ "at": 65_536 }))
+            .await;
+        assert_eq!(
+            text(&grown),
+            r#"{"result":0}"#,
+            "{compiler} {pool}: {grown:?}"
+        );
+        server.assert_echo_answers().await;
+    }
+}
+
+/// Under an address-space limit (`prlimit --as`, what `ulimit -v` sets) that the guarded
+/// pool would take more than half of, the host lays memories out at exactly the ceiling
+/// and serves; without the limit, the same config gets guarded slots.
+#[tokio::test]
+async fn an_address_space_limit_gets_the_exact_memory_layout() {
+    let folder = Folder::new(
+        &[("fixtures/outside.wasm", "outside.wasm")],
+        "[runtime]\nmax-concurrent-calls = 4\nmemory-ceiling = \"128MiB\"\n",
+    );
+    // (4 calls + 4 reserved) × 2 memories × 4 GiB and more: over half of 64 GiB.
+    let limit = format!("--as={}", 64_u64 << 30);
+    for (prlimit, layout) in [
+        (
+            Some(limit.as_str()),
+            "memories in slots of exactly runtime.memory-ceiling",
+        ),
+        (None, "memories in 4 GiB slots with guard regions"),
+    ] {
+        let mut command = match prlimit {
+            Some(limit) => {
+                let mut command = tokio::process::Command::new("prlimit");
+                command.arg(limit).arg(capsule_bin());
+                command
+            }
+            None => tokio::process::Command::new(capsule_bin()),
+        };
+        let out = command
+            .arg("list")
+            .arg("--config")
+            .arg(folder.dir.path().join("capsule.toml"))
+            .arg("--plugins")
+            .arg(folder.plugins())
+            .arg("--no-cache")
+            .env("CAPSULE_LOG", "warn,capsule::runtime::engine=debug")
+            .output()
+            .await
+            .expect("run capsule under prlimit");
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(out.status.success(), "{prlimit:?}: {stderr}");
+        assert!(stderr.contains(layout), "{prlimit:?}: {stderr}");
+        assert!(
+            String::from_utf8_lossy(&out.stdout).contains("outside_load"),
+            "{prlimit:?}: listed"
+        );
     }
 }

@@ -1,5 +1,5 @@
 //! The one wasmtime `Engine`: component model, fuel, epoch interruption, pooling
-//! allocator with copy-on-write memory images and a bounded virtual memory reservation.
+//! allocator with copy-on-write memory images, memories laid out as [`MemoryLayout`] says.
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
@@ -11,6 +11,7 @@ use wasmtime::{
 };
 
 use super::function_memo::FunctionMemo;
+use super::memory_layout::MemoryLayout;
 use crate::config::{Compiler, RuntimeSettings};
 
 /// How often the epoch advances. A running call is checked against its deadline and
@@ -18,18 +19,44 @@ use crate::config::{Compiler, RuntimeSettings};
 pub const EPOCH_TICK: Duration = Duration::from_millis(2);
 
 /// Builds the engine for `settings`: the optimizing compiler (Cranelift), or the
-/// baseline compiler (Winch) with `runtime.compiler = "winch"`.
-pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
-    let mut config = sandbox(settings)?;
+/// baseline compiler (Winch) with `runtime.compiler = "winch"`; its memories laid out as
+/// [`MemoryLayout::for_this_process`] prefers, or exactly at the ceiling where the guarded
+/// pool cannot be reserved. Returns the layout too (the quick tier uses the same).
+pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<(Engine, MemoryLayout)> {
+    let instances =
+        settings.max_concurrent_calls + RESERVED_INSTANCES + settings.max_warm_instances;
+    let memories = u64::from(instances) * u64::from(PoolShare::PER_CALL.memories);
+    let layout = MemoryLayout::for_this_process(memories);
+    let built = match build_laid_out(settings, instances, layout) {
+        Err(err) if layout == MemoryLayout::Guarded => {
+            tracing::warn!(
+                "cannot reserve the guarded memory layout ({err:#}); memories are laid out at exactly runtime.memory-ceiling, and compiled code checks the bounds of every access"
+            );
+            (
+                build_laid_out(settings, instances, MemoryLayout::Exact)?,
+                MemoryLayout::Exact,
+            )
+        }
+        built => (built?, layout),
+    };
+    tracing::debug!(layout = ?built.1, "{}", built.1.describe());
+    Ok(built)
+}
+
+/// [`build`] with a pool of `instances` instances and memories laid out as `layout`.
+fn build_laid_out(
+    settings: &RuntimeSettings,
+    instances: u32,
+    layout: MemoryLayout,
+) -> wasmtime::Result<Engine> {
+    let mut config = sandbox(settings, layout)?;
     let ceiling = settings.memory_ceiling.bytes();
 
     // Every call may use exactly one slot's share of the pool (see `PoolShare`), and the
     // pool holds one share per call slot: a plugin that creates many memories or
     // instances fails on its own share and can never take another plugin's.
     // Warm instances (`isolation = "reuse"`) hold their share between calls, so the pool
-    // has one more share for each.
-    let instances =
-        settings.max_concurrent_calls + RESERVED_INSTANCES + settings.max_warm_instances;
+    // has one more share for each (`instances` counts them).
     let share = PoolShare::PER_CALL;
     let mut pool = PoolingAllocationConfig::new();
     pool.total_component_instances(instances)
@@ -75,16 +102,16 @@ pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
 /// pool of their own (its plugins serve only until their optimized code is ready, and a
 /// second pool would double the address space the host reserves). Call slots still bound
 /// its calls, and the limiter the memories, tables and instances of each.
-pub fn build_quick(settings: &RuntimeSettings) -> wasmtime::Result<Engine> {
-    let mut config = sandbox(settings)?;
+pub fn build_quick(settings: &RuntimeSettings, layout: MemoryLayout) -> wasmtime::Result<Engine> {
+    let mut config = sandbox(settings, layout)?;
     config.strategy(Strategy::Winch);
     Engine::new(&config)
 }
 
 /// What every engine of the host shares: component model, fuel, epoch interruption, the
-/// stack limit, linear memories reserved at exactly the ceiling, and the process's
+/// stack limit, linear memories laid out as `layout` says, and the process's
 /// [`FunctionMemo`].
-fn sandbox(settings: &RuntimeSettings) -> wasmtime::Result<Config> {
+fn sandbox(settings: &RuntimeSettings, layout: MemoryLayout) -> wasmtime::Result<Config> {
     let mut config = Config::new();
     // Functions compiled once are reused by every later compilation of the process: all
     // of Cranelift's, and under Winch the trampolines it has Cranelift compile
@@ -98,13 +125,9 @@ fn sandbox(settings: &RuntimeSettings) -> wasmtime::Result<Config> {
     // Host functions run on the same fiber stack: give them room beyond the wasm limit.
     config.async_stack_size(stack + (1 << 20));
 
-    // Every linear memory slot is exactly the ceiling: nothing grows past it and the
-    // virtual reservation stays `slots × ceiling` instead of wasmtime's 4 GiB default
-    // per memory, so the host also starts in containers with address-space limits.
-    config.memory_reservation(settings.memory_ceiling.bytes());
-    config.memory_reservation_for_growth(0);
-    config.memory_guard_size(64 << 10);
-    config.memory_may_move(false);
+    // No memory grows past the ceiling (the pool's `max_memory_size` and the limiter);
+    // the layout decides only the address space around it, and with it the bounds checks.
+    layout.apply(&mut config, settings.memory_ceiling.bytes());
     config.memory_init_cow(true);
     Ok(config)
 }

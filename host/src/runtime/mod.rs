@@ -13,6 +13,7 @@ mod executor;
 pub mod fault;
 pub mod function_memo;
 pub mod listing;
+pub mod memory_layout;
 pub mod output;
 mod plugin;
 pub mod stamps;
@@ -103,7 +104,8 @@ impl Runtime {
         settings: &RuntimeSettings,
         cache_dir: Option<PathBuf>,
     ) -> Result<Self, RuntimeError> {
-        let engine = engine::build(settings).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
+        let (engine, layout) =
+            engine::build(settings).map_err(|e| RuntimeError::Engine(format!("{e:#}")))?;
         let linker = link(&engine)?;
         let cache = ArtifactCache::new(cache_dir, &engine)?;
         let _ticker = Arc::new(EpochTicker::start(&engine).map_err(RuntimeError::Ticker)?);
@@ -121,7 +123,7 @@ impl Runtime {
             demoted,
             outbound: Arc::new(Outbound::new(settings.outbound)),
             warm: warm::WarmInstances::new(settings.max_warm_instances),
-            quick: QuickCell::new(settings, _ticker.clone()),
+            quick: QuickCell::new(settings, layout, _ticker.clone()),
             optimizing: Arc::new(Semaphore::new(1)),
             _ticker,
         })

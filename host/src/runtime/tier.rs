@@ -24,6 +24,7 @@ use wasmtime::component::Linker;
 
 use super::cache::ArtifactCache;
 use super::engine::{self, EpochTicker};
+use super::memory_layout::MemoryLayout;
 use super::plugin::{self, Entry};
 use super::state::CallState;
 use super::warm::WarmPool;
@@ -39,8 +40,12 @@ pub(crate) struct QuickTier {
 impl QuickTier {
     /// Builds the quick tier's engine, links the host interfaces into it, and has `ticker`
     /// advance its epoch.
-    fn start(settings: &RuntimeSettings, ticker: &EpochTicker) -> Result<Self, String> {
-        let engine = engine::build_quick(settings).map_err(|e| format!("{e:#}"))?;
+    fn start(
+        settings: &RuntimeSettings,
+        layout: MemoryLayout,
+        ticker: &EpochTicker,
+    ) -> Result<Self, String> {
+        let engine = engine::build_quick(settings, layout).map_err(|e| format!("{e:#}"))?;
         let linker = super::link(&engine).map_err(|e| e.to_string())?;
         ticker.add(&engine);
         Ok(Self { engine, linker })
@@ -53,15 +58,23 @@ impl QuickTier {
 #[derive(Clone)]
 pub(crate) struct QuickCell {
     settings: Option<Arc<RuntimeSettings>>,
+    /// The main engine's memory layout, which the quick tier's follows.
+    layout: MemoryLayout,
     ticker: Arc<EpochTicker>,
     cell: Arc<OnceLock<Option<QuickTier>>>,
 }
 
 impl QuickCell {
-    /// The quick tier of a runtime with `settings`, whose epochs `ticker` advances.
-    pub(crate) fn new(settings: &RuntimeSettings, ticker: Arc<EpochTicker>) -> Self {
+    /// The quick tier of a runtime with `settings` and memories laid out as `layout`,
+    /// whose epochs `ticker` advances.
+    pub(crate) fn new(
+        settings: &RuntimeSettings,
+        layout: MemoryLayout,
+        ticker: Arc<EpochTicker>,
+    ) -> Self {
         Self {
             settings: (settings.compiler == Compiler::Tiered).then(|| Arc::new(settings.clone())),
+            layout,
             ticker,
             cell: Arc::default(),
         }
@@ -71,7 +84,7 @@ impl QuickCell {
     pub(crate) fn get(&self) -> Option<&QuickTier> {
         let settings = self.settings.as_ref()?;
         self.cell
-            .get_or_init(|| match QuickTier::start(settings, &self.ticker) {
+            .get_or_init(|| match QuickTier::start(settings, self.layout, &self.ticker) {
                 Ok(tier) => Some(tier),
                 Err(err) => {
                     tracing::warn!(

@@ -185,8 +185,9 @@ struct Calls {
 }
 
 /// Per-call latency of each case, this build beside each of `baselines` (one shared
-/// precompiled cache: the artifacts are the same for builds of one wasmtime version and
-/// engine configuration), interleaved rounds, the median round of each shown.
+/// precompiled cache, filled by every binary: builds of one wasmtime version and engine
+/// configuration share their artifacts, others add their own), interleaved rounds, the
+/// median round of each shown.
 fn compare_calls(target: &Path, baselines: &[PathBuf]) {
     let this = PathBuf::from(env!("CARGO_BIN_EXE_capsule"));
     let binaries: Vec<&Path> = std::iter::once(this.as_path())
@@ -203,7 +204,9 @@ fn compare_calls(target: &Path, baselines: &[PathBuf]) {
             continue;
         }
         let (folder, cache) = stage(&component);
-        list(folder.path(), Some(cache.path())); // fills the cache
+        for binary in &binaries {
+            list_with(binary, folder.path(), Some(cache.path())); // fills the cache
+        }
         let mut measured: Vec<Vec<Calls>> = binaries.iter().map(|_| Vec::new()).collect();
         for _ in 0..rounds {
             for (binary, results) in binaries.iter().zip(&mut measured) {
@@ -299,7 +302,12 @@ fn capsule() -> Command {
 
 /// Wall time of `capsule list` on `plugins`: start, load (compile or map), list, exit.
 fn list(plugins: &Path, cache: Option<&Path>) -> Duration {
-    let mut command = capsule();
+    list_with(Path::new(env!("CARGO_BIN_EXE_capsule")), plugins, cache)
+}
+
+/// [`list`] by `binary`.
+fn list_with(binary: &Path, plugins: &Path, cache: Option<&Path>) -> Duration {
+    let mut command = Command::new(binary);
     command.arg("list").arg("--plugins").arg(plugins);
     match cache {
         Some(dir) => command.arg("--cache-dir").arg(dir),

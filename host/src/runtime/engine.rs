@@ -26,21 +26,20 @@ pub fn build(settings: &RuntimeSettings) -> wasmtime::Result<(Engine, MemoryLayo
     let instances =
         settings.max_concurrent_calls + RESERVED_INSTANCES + settings.max_warm_instances;
     let memories = u64::from(instances) * u64::from(PoolShare::PER_CALL.memories);
-    let layout = MemoryLayout::for_this_process(memories);
-    let built = match build_laid_out(settings, instances, layout) {
-        Err(err) if layout == MemoryLayout::Guarded => {
+    let preferred = MemoryLayout::for_this_process(memories);
+    let (engine, layout) = match build_laid_out(settings, instances, preferred) {
+        Ok(engine) => (engine, preferred),
+        Err(err) if preferred == MemoryLayout::Guarded => {
             tracing::warn!(
                 "cannot reserve the guarded memory layout ({err:#}); memories are laid out at exactly runtime.memory-ceiling, and compiled code checks the bounds of every access"
             );
-            (
-                build_laid_out(settings, instances, MemoryLayout::Exact)?,
-                MemoryLayout::Exact,
-            )
+            let exact = MemoryLayout::Exact;
+            (build_laid_out(settings, instances, exact)?, exact)
         }
-        built => (built?, layout),
+        Err(err) => return Err(err),
     };
-    tracing::debug!(layout = ?built.1, "{}", built.1.describe());
-    Ok(built)
+    tracing::debug!(?layout, "{}", layout.describe());
+    Ok((engine, layout))
 }
 
 /// [`build`] with a pool of `instances` instances and memories laid out as `layout`.

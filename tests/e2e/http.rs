@@ -278,6 +278,84 @@ async fn stateless_mode_serves_both_protocol_versions_with_plain_json() {
     assert_eq!(body["result"]["protocolVersion"], "2025-11-25");
 }
 
+/// A stateless call whose plugin reports progress is answered with an SSE stream: each
+/// progress notification in order, then the result. Without a progress token the same
+/// call is answered with plain JSON.
+#[tokio::test]
+async fn a_stateless_call_streams_its_progress_before_the_result() {
+    let folder = echo();
+    let server = HttpServer::start(&folder, &["--stateless"]).await;
+    let mut request = call_request(7, "echo_progress", json!({"steps": 3}));
+    request["params"]["_meta"] = json!({"progressToken": "p7"});
+    let response = server.post(&request).send().await.unwrap();
+    assert_eq!(response.status(), StatusCode::OK);
+    assert_eq!(response.headers()["content-type"], "text/event-stream");
+    let body = response.text().await.unwrap();
+    let messages: Vec<Value> = body
+        .lines()
+        .filter_map(|line| line.strip_prefix("data:"))
+        .filter_map(|data| serde_json::from_str(data.trim()).ok())
+        .collect();
+    assert_eq!(
+        messages.len(),
+        4,
+        "three progress notifications and the result: {body}"
+    );
+    for (step, message) in (1..=3).zip(&messages) {
+        assert_eq!(message["method"], "notifications/progress", "{body}");
+        assert_eq!(message["params"]["progressToken"], "p7");
+        assert_eq!(
+            message["params"]["progress"].as_f64(),
+            Some(f64::from(step))
+        );
+        assert_eq!(message["params"]["total"].as_f64(), Some(3.0));
+        assert_eq!(message["params"]["message"], format!("step {step}"));
+    }
+    assert_eq!(messages[3]["id"], 7);
+    assert_eq!(
+        messages[3]["result"]["content"][0]["text"], "done",
+        "{body}"
+    );
+
+    let plain = call_request(8, "echo_progress", json!({"steps": 3}));
+    let response = server.post(&plain).send().await.unwrap();
+    assert_eq!(response.headers()["content-type"], "application/json");
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["id"], 8);
+    assert_eq!(body["result"]["content"][0]["text"], "done");
+}
+
+/// A stateless client that goes away during a call cancels it: the plugin sees
+/// `cancelled` and stops, and the server keeps serving.
+#[tokio::test]
+async fn a_stateless_call_is_cancelled_when_its_client_disconnects() {
+    let folder = Folder::new(
+        &[("fixtures/echo.wasm", "echo.wasm")],
+        "[plugins.echo.limits]\ntimeout = \"60s\"\n",
+    );
+    let server = HttpServer::start(&folder, &["--stateless"]).await;
+    let call = server
+        .post(&call_request(1, "echo_wait", json!({"ms": 50_000})))
+        .send();
+    tokio::select! {
+        result = call => panic!("the call answered before its client went away: {result:?}"),
+        _ = server.wait_for_log("call admitted") => {}
+    }
+    let log = server.wait_for_log("fault=\"cancelled\"").await;
+    assert!(log.contains("echo_wait"), "{log}");
+    let response = server
+        .post(&call_request(
+            2,
+            "echo_echo",
+            json!({"message": "still here"}),
+        ))
+        .send()
+        .await
+        .unwrap();
+    let body: Value = response.json().await.unwrap();
+    assert_eq!(body["result"]["content"][0]["text"], "still here");
+}
+
 /// Connections are served on `server.io-threads` threads of their own (each connection
 /// on one, round robin), and sessions opened on different ones all work, in both modes.
 #[tokio::test]

@@ -1788,11 +1788,18 @@ where
     /// as upstream does: the handler and its messages move to a task that forwards
     /// them, the response last. If the client goes away first, the request's token
     /// is cancelled (the handler sees `context.ct`), as upstream does.
+    ///
+    /// `negotiated` is `Some(request_meta_malformed)` for a request that carries its
+    /// protocol version (2026-07-28): its answer's HTTP status follows the JSON-RPC
+    /// error (`jsonrpc_http_status`), and with `json_response` off a successful
+    /// answer is an SSE stream, as upstream's `serve_negotiated_request_directly`
+    /// does. `None` for the others, which come here only with `json_response` on.
     async fn serve_stateless_request_inline(
         &self,
         service: S,
         request: crate::model::JsonRpcRequest<ClientRequest>,
         peer_info: Option<InitializeRequestParams>,
+        negotiated: Option<bool>,
     ) -> HttpResult<BoxResponse> {
         let (peer, mut outbound) = crate::service::Peer::<RoleServer>::new(
             Arc::new(crate::service::AtomicU32RequestIdProvider::default()),
@@ -1857,13 +1864,15 @@ where
         match first {
             Ok(response) => {
                 tracing::trace!(message = ?response);
-                let body = serde_json::to_vec(&response)
-                    .map_err(|e| internal_error_response("serialize json response")(e))?;
-                Ok(Response::builder()
-                    .status(http::StatusCode::OK)
-                    .header(http::header::CONTENT_TYPE, JSON_MIME_TYPE)
-                    .body(Full::new(Bytes::from(body)).boxed())
-                    .expect("valid response"))
+                let status = negotiated.map_or(http::StatusCode::OK, |malformed| {
+                    jsonrpc_http_status(&response, malformed)
+                });
+                if self.config.json_response || status != http::StatusCode::OK {
+                    return jsonrpc_message_response(response, status);
+                }
+                // An SSE stream of the response alone.
+                let (_, receiver) = tokio::sync::mpsc::channel(1);
+                Ok(self.stateless_sse_response(Some(response), receiver, request_ct))
             }
             Err(message) => {
                 let (sender, receiver) =
@@ -1895,61 +1904,15 @@ where
             .is_empty();
         let peer_info = Self::peer_info_for_stateless_request(&request, &parts.headers);
         request.request.extensions_mut().insert(parts);
-        let (transport, mut receiver) =
-            OneshotTransport::<RoleServer>::new(ClientJsonRpcMessage::Request(request));
-        // Give this stateless request its own cancellation token so a client
-        // disconnect can cancel the in-flight handler (#857), as in the
-        // non-negotiated stateless path below.
-        let request_ct = CancellationToken::new();
-        let service = serve_directly_with_ct(
-            NegotiatingStatelessHttpService(service),
-            transport,
+        // Capsule patch: served in the task that read it
+        // (`serve_stateless_request_inline`).
+        self.serve_stateless_request_inline(
+            service,
+            request,
             peer_info,
-            request_ct.clone(),
-        );
-        tokio::spawn(async move {
-            let _ = service.waiting().await;
-        });
-
-        let cancel = self.config.cancellation_token.child_token();
-        // Cancel the handler if the client disconnects while it is still
-        // producing its first message (this future is dropped before
-        // `receiver.recv()` completes). Disarmed once the handler emits
-        // anything, so a normal response is never cancelled.
-        let mut disconnect_guard = Some(request_ct.clone().drop_guard());
-        let first = tokio::select! {
-            message = receiver.recv() => {
-                if let Some(guard) = disconnect_guard.take() {
-                    guard.disarm();
-                }
-                message
-            }
-            _ = cancel.cancelled() => None,
-        }
-        .ok_or_else(|| {
-            internal_error_response("empty response")(std::io::Error::new(
-                std::io::ErrorKind::UnexpectedEof,
-                "no response message received from handler",
-            ))
-        })?;
-
-        let terminal = matches!(
-            &first,
-            ServerJsonRpcMessage::Response(_) | ServerJsonRpcMessage::Error(_)
-        );
-        let status = jsonrpc_http_status(&first, request_meta_malformed);
-        if terminal && (self.config.json_response || status != http::StatusCode::OK) {
-            // This message is the whole reply, so `receiver` is dropped here and
-            // anything the handler emits afterwards is undeliverable. Cancel it so
-            // a still-running handler stops instead of running on unobserved: its
-            // terminal `send` would otherwise fail before adding the termination
-            // permit, leaving the serve loop parked forever. A no-op when the
-            // handler already completed.
-            request_ct.cancel();
-            return jsonrpc_message_response(first, status);
-        }
-
-        Ok(self.stateless_sse_response(Some(first), receiver, request_ct))
+            Some(request_meta_malformed),
+        )
+        .await
     }
 
     /// Looks up `name`'s input schema for SEP-2243 `Mcp-Param-*` validation.
@@ -2646,7 +2609,7 @@ where
                         // Capsule patch: a request answered with JSON is served in the
                         // task that read it (see `serve_stateless_request_inline`).
                         return self
-                            .serve_stateless_request_inline(service, request, peer_info)
+                            .serve_stateless_request_inline(service, request, peer_info, None)
                             .await;
                     }
                     let (transport, receiver) =

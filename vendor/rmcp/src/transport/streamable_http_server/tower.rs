@@ -1775,8 +1775,7 @@ where
         }
     }
 
-    /// Capsule patch: serves one stateless request whose answer is JSON in the task
-    /// that read it.
+    /// Capsule patch: serves one request without a session in the task that read it.
     ///
     /// Upstream serves each stateless request through `serve_directly`: a service
     /// loop task, a task for the handler, a task that waits for the service, a task
@@ -1787,7 +1786,8 @@ where
     /// JSON, as upstream does. A message that comes first switches to an SSE stream,
     /// as upstream does: the handler and its messages move to a task that forwards
     /// them, the response last. If the client goes away first, the request's token
-    /// is cancelled (the handler sees `context.ct`), as upstream does.
+    /// is cancelled (the handler sees `context.ct`) and the handler runs to its end
+    /// in a task of its own, as upstream's does.
     ///
     /// `negotiated` is `Some(request_meta_malformed)` for a request that carries its
     /// protocol version (2026-07-28): its answer's HTTP status follows the JSON-RPC

@@ -71,11 +71,14 @@ impl Drop for Running {
 
 /// One round against one target: every call's round trip, the overall rate, and the
 /// server's CPU time per call (user + system, all its threads): a cost that the machine's
-/// other load moves less than the rate.
+/// other load moves less than the rate. Beside it the clients' CPU time per call, the
+/// share of the two cores the server could not have.
 struct Round {
     calls: Vec<Duration>,
     per_second: f64,
     cpu_per_call: Duration,
+    /// The bench's own CPU time per call: its 16 clients, on the same cores as the server.
+    clients_cpu_per_call: Duration,
 }
 
 fn main() {
@@ -201,9 +204,10 @@ fn main() {
         let median = &rounds[rounds.len() / 2];
         report_latency(&format!("{name}: per call"), &median.calls);
         println!(
-            "{name}: {:.0} calls/s, server CPU {:.1} µs per call",
+            "{name}: {:.0} calls/s, server CPU {:.1} µs per call, clients' CPU {:.1} µs per call",
             median.per_second,
-            micros(median.cpu_per_call)
+            micros(median.cpu_per_call),
+            micros(median.clients_cpu_per_call)
         );
         rates.push((
             *name,
@@ -287,15 +291,19 @@ fn measure(target: &Target, plugins: &Path) -> Round {
     barrier.wait();
     let started = Instant::now();
     let cpu_before = cpu_time(server.0.id());
+    let clients_before = cpu_time(std::process::id());
     let mut all = Vec::with_capacity(CLIENTS * calls);
     for worker in workers {
         all.extend(worker.join().expect("client thread"));
     }
     let elapsed = started.elapsed();
     let cpu = cpu_time(server.0.id()).saturating_sub(cpu_before);
+    let clients_cpu = cpu_time(std::process::id()).saturating_sub(clients_before);
+    let count = u32::try_from(all.len()).expect("fewer calls than u32::MAX");
     Round {
         per_second: all.len() as f64 / elapsed.as_secs_f64(),
-        cpu_per_call: cpu / u32::try_from(all.len()).expect("fewer calls than u32::MAX"),
+        cpu_per_call: cpu / count,
+        clients_cpu_per_call: clients_cpu / count,
         calls: all,
     }
 }

@@ -11,6 +11,7 @@ mod capabilities;
 mod content;
 mod elicitation_schema;
 mod extension;
+mod fast_call;
 mod meta;
 mod mrtr;
 mod prompt;

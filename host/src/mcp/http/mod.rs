@@ -14,6 +14,8 @@ mod health;
 mod io_threads;
 mod limit;
 mod listener;
+#[cfg(test)]
+mod message_reading;
 pub mod metrics;
 mod session_slots;
 mod tracked_body;

@@ -253,7 +253,8 @@ where
         }
     }
 
-    match serde_json::from_slice::<ClientJsonRpcMessage>(&collected) {
+    // Capsule patch: a `tools/call` is read directly (`model/fast_call.rs`).
+    match ClientJsonRpcMessage::from_json_slice(&collected) {
         Ok(message) => Ok(message),
         Err(e) => {
             let response = Response::builder()

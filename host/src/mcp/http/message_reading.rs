@@ -1,12 +1,18 @@
 //! The vendored rmcp reads a `tools/call` request straight from its JSON
 //! (`vendor/rmcp/src/model/fast_call.rs`, `vendor/README.md`). These tests hold that reading
 //! to the derived one's: the same message for every request it accepts, the same error
-//! for every message it leaves to the derived reading.
+//! for every message it leaves to the derived reading, and which messages those are.
 
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage};
 
-/// Reads `json` both ways and asserts the same outcome; returns the message, if any.
-fn read_both_ways(json: &str) -> Option<ClientJsonRpcMessage> {
+/// Reads `json` both ways and asserts the same outcome, and that the direct reading
+/// took it exactly if `direct` says so; returns the message, if any.
+fn read_both_ways(json: &str, direct: bool) -> Option<ClientJsonRpcMessage> {
+    assert_eq!(
+        ClientJsonRpcMessage::tools_call_from_json_slice(json.as_bytes()).is_some(),
+        direct,
+        "read directly? {json}"
+    );
     let direct = ClientJsonRpcMessage::from_json_slice(json.as_bytes());
     let derived = serde_json::from_slice::<ClientJsonRpcMessage>(json.as_bytes());
     match (direct, derived) {
@@ -41,10 +47,12 @@ fn tool_call(message: Option<ClientJsonRpcMessage>) -> rmcp::model::CallToolRequ
 fn a_tools_call_reads_the_same_as_the_derived_reading() {
     let call = tool_call(read_both_ways(
         r#"{"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"echo_echo","arguments":{"message":"hi"}}}"#,
+        true,
     ));
     assert_eq!(call.params.name, "echo_echo");
     let call = tool_call(read_both_ways(
         r#"{"method":"tools/call","params":{"_meta":{"progressToken":"p-1","other":{"x":[1,2]}},"name":"a","arguments":{"n":1.5,"big":18446744073709551615,"neg":-9223372036854775808,"e":1e3,"z":-0.0,"s":"caf\u00e9 \/ \"q\"","deep":[{"a":null,"b":[true,false]}]}},"id":"abc","jsonrpc":"2.0"}"#,
+        true,
     ));
     assert_eq!(
         call.params.arguments.as_ref().and_then(|a| a.get("n")),
@@ -63,7 +71,7 @@ fn a_tools_call_reads_the_same_as_the_derived_reading() {
         // The method written with an escape.
         r#"{"jsonrpc":"2.0","id":1,"method":"tools\/call","params":{"name":"a"}}"#,
     ] {
-        tool_call(read_both_ways(json));
+        tool_call(read_both_ways(json, true));
     }
 }
 
@@ -94,6 +102,6 @@ fn messages_the_direct_reading_declines_read_as_upstream_reads_them() {
         r#"{"jsonrpc":"2.0","id":1,"method":"tools/call","params":{"name":"a"}"#,
         "",
     ] {
-        read_both_ways(json);
+        read_both_ways(json, false);
     }
 }

@@ -34,10 +34,16 @@ impl ClientJsonRpcMessage {
     /// Reads a client message from JSON: what `serde_json::from_slice` returns, sooner
     /// for a `tools/call` request.
     pub fn from_json_slice(json: &[u8]) -> Result<Self, serde_json::Error> {
-        match tools_call(json) {
+        match Self::tools_call_from_json_slice(json) {
             Some(message) => Ok(message),
             None => serde_json::from_slice(json),
         }
+    }
+
+    /// `json` as a `tools/call` request, if it is one the direct reading accepts; `None`
+    /// for every message left to the derived reading.
+    pub fn tools_call_from_json_slice(json: &[u8]) -> Option<Self> {
+        tools_call(json)
     }
 }
 

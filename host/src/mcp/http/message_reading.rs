@@ -6,11 +6,11 @@
 use rmcp::model::{ClientJsonRpcMessage, ClientRequest, JsonRpcMessage};
 
 /// Reads `json` both ways and asserts the same outcome, and that the direct reading
-/// took it exactly if `direct` says so; returns the message, if any.
-fn read_both_ways(json: &str, direct: bool) -> Option<ClientJsonRpcMessage> {
+/// took it exactly if `taken_directly` says so; returns the message, if any.
+fn read_both_ways(json: &str, taken_directly: bool) -> Option<ClientJsonRpcMessage> {
     assert_eq!(
         ClientJsonRpcMessage::tools_call_from_json_slice(json.as_bytes()).is_some(),
-        direct,
+        taken_directly,
         "read directly? {json}"
     );
     let direct = ClientJsonRpcMessage::from_json_slice(json.as_bytes());

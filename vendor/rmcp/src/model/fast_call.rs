@@ -43,22 +43,17 @@ impl ClientJsonRpcMessage {
     /// `json` as a `tools/call` request, if it is one the direct reading accepts; `None`
     /// for every message left to the derived reading.
     pub fn tools_call_from_json_slice(json: &[u8]) -> Option<Self> {
-        tools_call(json)
+        let envelope: Envelope<'_> = serde_json::from_slice(json).ok()?;
+        if envelope.method != "tools/call" {
+            return None;
+        }
+        // `Request`'s reading takes `method` and `params` (with `_meta` moved to the
+        // extensions) and skips the envelope's other fields.
+        let request: CallToolRequest = serde_json::from_slice(json).ok()?;
+        Some(Self::Request(JsonRpcRequest {
+            jsonrpc: envelope.jsonrpc,
+            id: envelope.id,
+            request: ClientRequest::CallToolRequest(request),
+        }))
     }
-}
-
-/// `json` as a `tools/call` request, if it is one the direct reading accepts.
-fn tools_call(json: &[u8]) -> Option<ClientJsonRpcMessage> {
-    let envelope: Envelope<'_> = serde_json::from_slice(json).ok()?;
-    if envelope.method != "tools/call" {
-        return None;
-    }
-    // `Request`'s reading takes `method` and `params` (with `_meta` moved to the
-    // extensions) and skips the envelope's other fields.
-    let request: CallToolRequest = serde_json::from_slice(json).ok()?;
-    Some(ClientJsonRpcMessage::Request(JsonRpcRequest {
-        jsonrpc: envelope.jsonrpc,
-        id: envelope.id,
-        request: ClientRequest::CallToolRequest(request),
-    }))
 }

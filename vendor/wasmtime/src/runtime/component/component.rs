@@ -99,6 +99,11 @@ struct ComponentInner {
 
     /// The checksum of the source binary from which the module was compiled.
     checksum: WasmChecksum,
+
+    /// Capsule patch: the text offsets of each trampoline's wasm-call and array-call
+    /// code, looked up once here instead of in `index` for every trampoline of every
+    /// instantiation (`trampoline_ptrs`).
+    trampoline_code: PrimaryMap<TrampolineIndex, (u32, u32)>,
 }
 
 impl fmt::Debug for Component {
@@ -471,6 +476,22 @@ impl Component {
             [ValType::I32],
         ));
 
+        // Capsule patch: see `ComponentInner::trampoline_code`.
+        let trampoline_code = info
+            .component
+            .trampolines
+            .keys()
+            .map(|trampoline| {
+                let start = |abi| {
+                    index
+                        .func_loc(FuncKey::ComponentTrampoline(abi, trampoline))
+                        .expect("every trampoline is compiled for both ABIs")
+                        .start
+                };
+                (start(Abi::Wasm), start(Abi::Array))
+            })
+            .collect();
+
         Ok(Component {
             inner: Arc::new(ComponentInner {
                 id: CompiledModuleId::new(),
@@ -482,6 +503,7 @@ impl Component {
                 index,
                 realloc_func_type,
                 checksum,
+                trampoline_code,
             }),
         })
     }
@@ -518,14 +540,22 @@ impl Component {
     }
 
     pub(crate) fn trampoline_ptrs(&self, index: TrampolineIndex) -> AllCallFuncPointers {
-        let wasm_call = self
-            .store_invariant_func(FuncKey::ComponentTrampoline(Abi::Wasm, index))
-            .unwrap()
-            .cast();
-        let array_call = self
-            .store_invariant_func(FuncKey::ComponentTrampoline(Abi::Array, index))
-            .unwrap()
-            .cast();
+        // Capsule patch: the offsets `store_invariant_func` would find, from
+        // `trampoline_code`.
+        let (wasm, array) = self.inner.trampoline_code[index];
+        let text = self.engine_code().text();
+        let wasm_call = NonNull::from(&text[wasm as usize]).cast();
+        let array_call = NonNull::from(&text[array as usize]).cast();
+        debug_assert_eq!(
+            Some(wasm_call),
+            self.store_invariant_func(FuncKey::ComponentTrampoline(Abi::Wasm, index))
+                .map(NonNull::cast)
+        );
+        debug_assert_eq!(
+            Some(array_call),
+            self.store_invariant_func(FuncKey::ComponentTrampoline(Abi::Array, index))
+                .map(NonNull::cast)
+        );
         AllCallFuncPointers {
             wasm_call,
             array_call,

@@ -60,12 +60,8 @@ impl Breakers {
     }
 
     fn settings(&self, plugin: &Plugin) -> BreakerSettings {
-        // Checked when the policy was resolved, so only the defaults can come back here.
-        plugin
-            .policy
-            .breaker
-            .apply_to(&self.defaults, "")
-            .unwrap_or(self.defaults)
+        // Checked against their bounds when the policy was resolved.
+        plugin.policy.breaker.over(&self.defaults)
     }
 
     /// The breaker of `plugin`, made (closed) on first use, or made anew when the plugin's

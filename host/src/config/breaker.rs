@@ -108,15 +108,7 @@ impl RawBreaker {
         base: &BreakerSettings,
         prefix: &str,
     ) -> Result<BreakerSettings, (String, String)> {
-        let settings = BreakerSettings {
-            enabled: self.enabled.unwrap_or(base.enabled),
-            consecutive_faults: self.consecutive_faults.unwrap_or(base.consecutive_faults),
-            fault_percent: self.fault_percent.unwrap_or(base.fault_percent),
-            window: self.window.unwrap_or(base.window),
-            min_calls: self.min_calls.unwrap_or(base.min_calls),
-            cool_down: self.cool_down.unwrap_or(base.cool_down),
-            open_tools: self.open_tools.unwrap_or(base.open_tools),
-        };
+        let settings = self.over(base);
         let key = |name: &str| format!("{prefix}{name}");
         let checks = [
             bounds::check(
@@ -136,6 +128,20 @@ impl RawBreaker {
         ];
         checks.into_iter().collect::<Result<Vec<()>, _>>()?;
         Ok(settings)
+    }
+
+    /// These settings over `base`, unchecked: for settings [`RawBreaker::apply_to`] has
+    /// already checked (a resolved policy's, on every call).
+    pub fn over(&self, base: &BreakerSettings) -> BreakerSettings {
+        BreakerSettings {
+            enabled: self.enabled.unwrap_or(base.enabled),
+            consecutive_faults: self.consecutive_faults.unwrap_or(base.consecutive_faults),
+            fault_percent: self.fault_percent.unwrap_or(base.fault_percent),
+            window: self.window.unwrap_or(base.window),
+            min_calls: self.min_calls.unwrap_or(base.min_calls),
+            cool_down: self.cool_down.unwrap_or(base.cool_down),
+            open_tools: self.open_tools.unwrap_or(base.open_tools),
+        }
     }
 
     /// This section with `over`'s values where it sets them (a profile or a plugin's own

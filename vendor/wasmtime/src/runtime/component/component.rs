@@ -100,10 +100,10 @@ struct ComponentInner {
     /// The checksum of the source binary from which the module was compiled.
     checksum: WasmChecksum,
 
-    /// Capsule patch: the text offsets of each trampoline's wasm-call and array-call
-    /// code, looked up once here instead of in `index` for every trampoline of every
-    /// instantiation (`trampoline_ptrs`).
-    trampoline_code: PrimaryMap<TrampolineIndex, (u32, u32)>,
+    /// Capsule patch: where each trampoline's wasm-call and array-call code is in
+    /// the text section, looked up once here instead of in `index` for every
+    /// trampoline of every instantiation (`trampoline_ptrs`).
+    trampoline_code: PrimaryMap<TrampolineIndex, (FunctionLoc, FunctionLoc)>,
 }
 
 impl fmt::Debug for Component {
@@ -482,13 +482,12 @@ impl Component {
             .trampolines
             .keys()
             .map(|trampoline| {
-                let start = |abi| {
-                    index
+                let loc = |abi| {
+                    *index
                         .func_loc(FuncKey::ComponentTrampoline(abi, trampoline))
                         .expect("every trampoline is compiled for both ABIs")
-                        .start
                 };
-                (start(Abi::Wasm), start(Abi::Array))
+                (loc(Abi::Wasm), loc(Abi::Array))
             })
             .collect();
 
@@ -540,25 +539,24 @@ impl Component {
     }
 
     pub(crate) fn trampoline_ptrs(&self, index: TrampolineIndex) -> AllCallFuncPointers {
-        // Capsule patch: the offsets `store_invariant_func` would find, from
+        // Capsule patch: the locations `store_invariant_func` would find, from
         // `trampoline_code`.
-        let (wasm, array) = self.inner.trampoline_code[index];
-        let text = self.engine_code().text();
-        let wasm_call = NonNull::from(&text[wasm as usize]).cast();
-        let array_call = NonNull::from(&text[array as usize]).cast();
+        let (wasm, array) = &self.inner.trampoline_code[index];
         debug_assert_eq!(
-            Some(wasm_call),
-            self.store_invariant_func(FuncKey::ComponentTrampoline(Abi::Wasm, index))
-                .map(NonNull::cast)
+            Some(wasm),
+            self.inner
+                .index
+                .func_loc(FuncKey::ComponentTrampoline(Abi::Wasm, index))
         );
         debug_assert_eq!(
-            Some(array_call),
-            self.store_invariant_func(FuncKey::ComponentTrampoline(Abi::Array, index))
-                .map(NonNull::cast)
+            Some(array),
+            self.inner
+                .index
+                .func_loc(FuncKey::ComponentTrampoline(Abi::Array, index))
         );
         AllCallFuncPointers {
-            wasm_call,
-            array_call,
+            wasm_call: self.func_loc_to_pointer(wasm).cast(),
+            array_call: self.func_loc_to_pointer(array).cast(),
         }
     }
 

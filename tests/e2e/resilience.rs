@@ -206,13 +206,16 @@ async fn the_breaker_opens_after_n_faults_refuses_without_running_and_closes_aft
 }
 
 /// Checks the server's own account of the `refusals` calls its open breaker refused: each
-/// counted as `breaker-open` and timed in `capsule_call_refused_seconds`; each took its
-/// handler less than 1 ms of work (the CPU time of its `refused:` debug line); and the
-/// wall time from the server receiving it to its answer was under 1 ms for most of them.
-/// Not for all: on a loaded machine the scheduler can hold the server's thread off its CPU
-/// in the middle of a refusal (measured: 123 µs of work in 2.2 ms of wall time), which no
-/// code of ours can prevent; a refusal that waited for anything (a slot, an instance, a
-/// lock held by a call) would miss the bound every time, and fail here.
+/// counted as `breaker-open` and timed in `capsule_call_refused_seconds`; at least nine in
+/// ten took their handler less than 1 ms of work (the CPU time of its `refused:` debug
+/// line); and the wall time from the server receiving it to its answer was under 1 ms for
+/// most of them. Not for all: on a loaded machine the scheduler can hold the server's
+/// thread off its CPU in the middle of a refusal (measured: 123 µs of work in 2.2 ms of
+/// wall time), and a thread's CPU clock also counts interrupts served on its CPU and, on
+/// a virtual machine, time the hypervisor held its vCPU (measured: one refusal of
+/// 2,643 µs among 38 of 23–191 µs, the test alone on a 2-core VM); no code of ours can
+/// prevent either; a refusal that waited for anything (a slot, an instance, a lock held
+/// by a call) or worked for it would miss the bounds every time, and fail here.
 async fn assert_refused_within_1ms(server: &Server, metrics: &str, refusals: usize) {
     let scrape = scrape(metrics).await;
     let refused = refusals as f64;
@@ -264,9 +267,10 @@ async fn assert_refused_within_1ms(server: &Server, metrics: &str, refusals: usi
         })
         .collect();
     assert_eq!(work.len(), refusals, "refusals logged:\n{log}");
+    let heavy = work.iter().filter(|us| **us >= 1_000).count();
     assert!(
-        work.iter().all(|us| *us < 1_000),
-        "a refusal's handler worked 1 ms or more (µs of CPU per refusal): {work:?}"
+        heavy * 10 <= refusals,
+        "{heavy} of {refusals} refusals' handlers worked 1 ms or more (µs of CPU per refusal): {work:?}"
     );
 }
 

@@ -8,10 +8,12 @@
 //! - all tools: spawn until a `tools/list` (sent after each `tools/list_changed`) lists
 //!   every tool, i.e. until the big guests finished compiling in the background.
 //!
-//! Then 50 distinct small plugins, once of the echo fixture (16 tools) and once of the
-//! caller fixture (1 tool), each copy with its own custom section, so each has its own
-//! digest and artifact: the same times from a warm cache and from an empty one (issue #19's
-//! "50 plugins" rows).
+//! Then 50 distinct small plugins, once of each of four fixtures: echo (16 tools,
+//! capsule-sdk), caller (1 tool), rich (8 plain WIT functions served as WIT-derived tools)
+//! and plain (one plain `echo` function, the kind of component issue #19's own numbers
+//! came from), each copy with its own custom section, so each has its own digest and
+//! artifact: the same times from a warm cache and from an empty one (issue #19's "50
+//! plugins" rows).
 //!
 //! And the memory a server keeps: its resident set once a start with an empty cache has
 //! compiled every example (and optimized each, `optimized code ready` in its log), and
@@ -107,7 +109,7 @@ fn main() {
         println!("| {label} | {compiling:.0} MB | {cached:.0} MB |");
     }
 
-    for stem in ["echo", "caller"] {
+    for stem in ["echo", "caller", "rich", "plain"] {
         let fixture = target.join(format!("fixtures/{stem}.wasm"));
         if !fixture.is_file() {
             println!(

@@ -315,7 +315,7 @@ async fn remembered_tools(
 ) -> Option<Vec<crate::runtime::bindings::Tool>> {
     let cache = runtime.artifacts().clone();
     let (wasm, digest) = (fetched.wasm.clone(), fetched.digest.clone());
-    let fingerprint = listing::fingerprint(policy);
+    let fingerprint = listing::fingerprint(policy, &fetched.path);
     tokio::task::spawn_blocking(move || {
         cache.remember_digest(&wasm, &digest);
         cache.remembered(digest.hex(), &fingerprint)
@@ -341,7 +341,7 @@ pub fn list_from_memory(
     let (policy, warnings) = settings.policy(name, path).ok()?;
     let fetched = fetch::file_read(name, path, wasm, digest, file_origin(settings, name)).ok()?;
     let digest = fetched.digest.hex().to_string();
-    let tools = cache.remembered(&digest, &listing::fingerprint(&policy))?;
+    let tools = cache.remembered(&digest, &listing::fingerprint(&policy, path))?;
     let plugin = runtime.listed(name, path, fetched.wasm, digest, policy, tools);
     log_listed(&plugin, started);
     Some((plugin, policy_warnings(warnings)))

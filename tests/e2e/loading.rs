@@ -394,3 +394,79 @@ async fn a_restart_lists_remembered_tools_and_loads_the_code_for_the_first_call(
     assert_eq!(echo_description(&fourth).await, asked);
     fourth.assert_echo_answers().await;
 }
+
+/// The description `tools/list` gives `rich_greet`.
+async fn greet_description(server: &Server) -> Option<String> {
+    let tools = server.client.list_all_tools().await.expect("tools/list");
+    let greet = tools
+        .iter()
+        .find(|t| t.name == "rich_greet")
+        .expect("rich_greet is listed");
+    greet.description.as_deref().map(str::to_owned)
+}
+
+#[tokio::test]
+async fn a_restart_lists_remembered_derived_tools_until_their_sidecar_wit_changes() {
+    let folder = Folder::new(&[("fixtures/rich.wasm", "rich.wasm")], "");
+    let cache = tempfile::tempdir().unwrap();
+    let first = serve_with_cache(&folder, cache.path()).await;
+    let undocumented = greet_description(&first).await;
+    first.wait_for_log("optimized code ready").await;
+    drop(first);
+    assert_eq!(
+        serde_json::from_slice::<Value>(&std::fs::read(remembered_list(cache.path())).unwrap())
+            .expect("the list is JSON")["tools"]
+            .as_array()
+            .map(Vec::len),
+        Some(8),
+        "the 8 derived tools are remembered"
+    );
+
+    // Listed from memory; the first call loads the code and runs the function.
+    let second = serve_with_cache(&folder, cache.path()).await;
+    assert_eq!(greet_description(&second).await, undocumented);
+    let greeting = second.call("rich_greet", json!({"name": "Ada"})).await;
+    assert_eq!(text(&greeting), "hello, Ada");
+    assert!(
+        second
+            .stderr()
+            .contains("listed plugin from its remembered tools"),
+        "{}",
+        second.stderr()
+    );
+    drop(second);
+
+    // A sidecar `.wit` documents the functions: derived again, never the old list.
+    std::fs::write(
+        folder.plugins().join("rich.wit"),
+        "package example:rich@0.1.0;\n\nworld rich {\n  /// Greets by name.\n  export greet: func(name: string) -> string;\n}\n",
+    )
+    .unwrap();
+    let third = serve_with_cache(&folder, cache.path()).await;
+    assert_eq!(
+        greet_description(&third).await.as_deref(),
+        Some("Greets by name.")
+    );
+    assert!(
+        !third
+            .stderr()
+            .contains("listed plugin from its remembered tools"),
+        "{}",
+        third.stderr()
+    );
+    drop(third);
+
+    // Now the documented list is remembered, and a restart lists it from memory.
+    let fourth = serve_with_cache(&folder, cache.path()).await;
+    assert_eq!(
+        greet_description(&fourth).await.as_deref(),
+        Some("Greets by name.")
+    );
+    assert!(
+        fourth
+            .stderr()
+            .contains("listed plugin from its remembered tools"),
+        "{}",
+        fourth.stderr()
+    );
+}

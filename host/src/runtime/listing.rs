@@ -2,11 +2,13 @@
 //! without instantiating it (issue #19: 50 plugins listed in milliseconds, not one
 //! `list-tools` instance each).
 //!
-//! After a plugin's `list-tools` answered, its tools are written to
-//! `ARTIFACT.cwasm.tools` with a *fingerprint* of everything the answer may depend on
-//! besides the code: the host's version and the plugin's effective policy (limits, files,
-//! hosts, environment values, config, the names of granted secrets). The code itself is
-//! the artifact's `.wasm` digest, in the file's name. A start whose plugin has the same
+//! After a plugin's `list-tools` answered (or, for a component of plain functions, its
+//! WIT-derived tools were derived), its tools are written to `ARTIFACT.cwasm.tools` with a
+//! *fingerprint* of everything the answer may depend on besides the code: the host's
+//! version, the plugin's effective policy (limits, files, hosts, environment values,
+//! config, the names of granted secrets) and the sidecar `.wit` that documents derived
+//! tools, if there is one. The code itself is the artifact's `.wasm` digest, in the file's
+//! name. A start whose plugin has the same
 //! digest and fingerprint lists the remembered tools, then loads the code in the
 //! background (a call waits for it). Anything else (another build, a changed grant, a
 //! missing or unreadable file) is a miss, and the plugin is loaded and asked as before.
@@ -22,13 +24,22 @@ use sha2::{Digest, Sha256};
 
 use super::bindings::{Tool, ToolAnnotations};
 use super::cache::{ArtifactCache, write_atomically};
+use super::derived::docs;
 use crate::policy::PluginPolicy;
 
-/// What `list-tools` may depend on besides the code: the host's version and the plugin's
-/// effective policy (secret values are not part of it, only the names of those granted).
-pub fn fingerprint(policy: &PluginPolicy) -> String {
-    let described = format!("capsule {}\n{policy:?}", env!("CARGO_PKG_VERSION"));
-    hex::encode(&Sha256::digest(described.as_bytes())[..16])
+/// What the tools of the plugin file at `plugin` may depend on besides the code: the
+/// host's version, the plugin's effective policy (secret values are not part of it, only
+/// the names of those granted) and its sidecar `.wit` (the docs of derived tools).
+pub fn fingerprint(policy: &PluginPolicy, plugin: &Path) -> String {
+    let mut described = Sha256::new();
+    described.update(format!("capsule {}\n{policy:?}", env!("CARGO_PKG_VERSION")));
+    if let Some(wit) = docs::sidecar(plugin) {
+        // An unreadable one counts as empty; loading the plugin then fails on it, and
+        // nothing is remembered.
+        described.update(b"\nsidecar\n");
+        described.update(std::fs::read(wit).unwrap_or_default());
+    }
+    hex::encode(&described.finalize()[..16])
 }
 
 /// Where the tools of the plugin whose artifact is at `artifact` are remembered (removed

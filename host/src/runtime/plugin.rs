@@ -277,27 +277,26 @@ impl Runtime {
         let linked: Linked = Arc::new(ArcSwap::from_pointee(entry));
         let code = Code::ready(linked.clone());
         let mut plugin = self.plugin(name, path, digest, policy, cache, code);
-        if let Some(tools) = derived_tools {
-            plugin.tools = tools;
-        } else {
-            plugin.tools =
-                self.list_tools(&plugin)
-                    .await
-                    .map_err(|fault| LoadError::ListTools {
-                        path: path.to_path_buf(),
-                        fault,
-                    })?;
-            let (cache, digest, tools) = (
-                self.cache.clone(),
-                plugin.digest.clone(),
-                plugin.tools.clone(),
-            );
-            let fingerprint = listing::fingerprint(&plugin.policy);
-            // Remembered for the next start; losing it only costs that start an instance.
-            let _ =
-                tokio::task::spawn_blocking(move || cache.remember(&digest, &fingerprint, &tools))
-                    .await;
-        }
+        plugin.tools = match derived_tools {
+            Some(tools) => tools,
+            None => self
+                .list_tools(&plugin)
+                .await
+                .map_err(|fault| LoadError::ListTools {
+                    path: path.to_path_buf(),
+                    fault,
+                })?,
+        };
+        let (cache, digest, tools) = (
+            self.cache.clone(),
+            plugin.digest.clone(),
+            plugin.tools.clone(),
+        );
+        let fingerprint = listing::fingerprint(&plugin.policy, path);
+        // Remembered for the next start; losing it only costs that start an instance (or,
+        // for derived tools, loading the code before listing them).
+        let _ = tokio::task::spawn_blocking(move || cache.remember(&digest, &fingerprint, &tools))
+            .await;
         // Only a plugin that loaded is worth optimizing.
         if let Some(wasm) = quick {
             self.optimize_later(&plugin, wasm, linked);
@@ -364,12 +363,14 @@ impl Runtime {
         let (component, _, quick) = self
             .component(path, wasm, plugin.digest.clone(), |_| {})
             .await?;
-        let linked = self
-            .linker_for(&component)
-            .instantiate_pre(&component)
-            .and_then(PluginPre::new)
-            .map_err(|err| link_error(path, err))?;
-        let linked: Linked = Arc::new(ArcSwap::from_pointee(Entry::Tools(linked)));
+        let entry = link_entry(
+            self.linker_for(&component),
+            &component,
+            &plugin.name,
+            path,
+            true,
+        )?;
+        let linked: Linked = Arc::new(ArcSwap::from_pointee(entry));
         if let Some(wasm) = quick {
             self.optimize_later(plugin, wasm, linked.clone());
         }

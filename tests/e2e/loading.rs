@@ -323,26 +323,40 @@ async fn serve_with_cache(folder: &Folder, cache: &std::path::Path) -> Server {
     Server::start(command).await
 }
 
-/// The description `tools/list` gives `echo_echo`.
-async fn echo_description(server: &Server) -> String {
+/// The description `tools/list` gives `tool`.
+async fn description(server: &Server, tool: &str) -> String {
     let tools = server.client.list_all_tools().await.expect("tools/list");
-    let echo = tools
+    let listed = tools
         .iter()
-        .find(|t| t.name == "echo_echo")
-        .expect("echo_echo is listed");
-    echo.description.as_deref().unwrap_or_default().to_owned()
+        .find(|t| t.name == tool)
+        .unwrap_or_else(|| panic!("{tool} is listed"));
+    listed.description.as_deref().unwrap_or_default().to_owned()
+}
+
+/// Whether `server`'s start listed a plugin from its remembered tools (its log says so).
+fn listed_from_memory(server: &Server) -> bool {
+    server
+        .stderr()
+        .contains("listed plugin from its remembered tools")
+}
+
+/// A folder serving the fixture `fixture` as `file`, served once with a cache of its own
+/// until its optimized code was ready (so that cache holds what a restart lists from),
+/// and the description that start gave `tool`.
+async fn served_once(fixture: &str, file: &str, tool: &str) -> (Folder, tempfile::TempDir, String) {
+    let folder = Folder::new(&[(fixture, file)], "");
+    let cache = tempfile::tempdir().unwrap();
+    let first = serve_with_cache(&folder, cache.path()).await;
+    let asked = description(&first, tool).await;
+    // Served from the quick tier first: the artifact a restart lists from is the
+    // optimized code's.
+    first.wait_for_log("optimized code ready").await;
+    (folder, cache, asked)
 }
 
 #[tokio::test]
 async fn a_restart_lists_remembered_tools_and_loads_the_code_for_the_first_call() {
-    let folder = Folder::new(&[("fixtures/echo.wasm", "echo.wasm")], "");
-    let cache = tempfile::tempdir().unwrap();
-    let first = serve_with_cache(&folder, cache.path()).await;
-    let asked = echo_description(&first).await;
-    // Served from the quick tier first: the artifact a restart lists from is the
-    // optimized code's.
-    first.wait_for_log("optimized code ready").await;
-    drop(first);
+    let (folder, cache, asked) = served_once("fixtures/echo.wasm", "echo.wasm", "echo_echo").await;
 
     // Change what is remembered, so a list that comes from it is told from one asked for.
     let list = remembered_list(cache.path());
@@ -356,14 +370,10 @@ async fn a_restart_lists_remembered_tools_and_loads_the_code_for_the_first_call(
     std::fs::write(&list, serde_json::to_vec(&remembered).unwrap()).unwrap();
 
     let second = serve_with_cache(&folder, cache.path()).await;
-    assert_eq!(echo_description(&second).await, "as remembered");
+    assert_eq!(description(&second, "echo_echo").await, "as remembered");
     // Its code was not loaded to list it; the call waits for it (or loads it).
     second.assert_echo_answers().await;
-    let log = second.stderr();
-    assert!(
-        log.contains("listed plugin from its remembered tools"),
-        "{log}"
-    );
+    assert!(listed_from_memory(&second), "{}", second.stderr());
     drop(second);
 
     // Another policy: the plugin is asked again.
@@ -373,15 +383,9 @@ async fn a_restart_lists_remembered_tools_and_loads_the_code_for_the_first_call(
     )
     .unwrap();
     let third = serve_with_cache(&folder, cache.path()).await;
-    assert_eq!(echo_description(&third).await, asked);
+    assert_eq!(description(&third, "echo_echo").await, asked);
     third.assert_echo_answers().await;
-    assert!(
-        !third
-            .stderr()
-            .contains("listed plugin from its remembered tools"),
-        "{}",
-        third.stderr()
-    );
+    assert!(!listed_from_memory(&third), "{}", third.stderr());
     drop(third);
 
     // A new build (another digest): asked again, never the list of the old one.
@@ -391,28 +395,14 @@ async fn a_restart_lists_remembered_tools_and_loads_the_code_for_the_first_call(
     folder.write_plugin("echo.wasm", &rebuilt);
     std::fs::write(folder.dir.path().join("capsule.toml"), "").unwrap();
     let fourth = serve_with_cache(&folder, cache.path()).await;
-    assert_eq!(echo_description(&fourth).await, asked);
+    assert_eq!(description(&fourth, "echo_echo").await, asked);
     fourth.assert_echo_answers().await;
-}
-
-/// The description `tools/list` gives `rich_greet`.
-async fn greet_description(server: &Server) -> Option<String> {
-    let tools = server.client.list_all_tools().await.expect("tools/list");
-    let greet = tools
-        .iter()
-        .find(|t| t.name == "rich_greet")
-        .expect("rich_greet is listed");
-    greet.description.as_deref().map(str::to_owned)
 }
 
 #[tokio::test]
 async fn a_restart_lists_remembered_derived_tools_until_their_sidecar_wit_changes() {
-    let folder = Folder::new(&[("fixtures/rich.wasm", "rich.wasm")], "");
-    let cache = tempfile::tempdir().unwrap();
-    let first = serve_with_cache(&folder, cache.path()).await;
-    let undocumented = greet_description(&first).await;
-    first.wait_for_log("optimized code ready").await;
-    drop(first);
+    let (folder, cache, undocumented) =
+        served_once("fixtures/rich.wasm", "rich.wasm", "rich_greet").await;
     assert_eq!(
         serde_json::from_slice::<Value>(&std::fs::read(remembered_list(cache.path())).unwrap())
             .expect("the list is JSON")["tools"]
@@ -424,16 +414,10 @@ async fn a_restart_lists_remembered_derived_tools_until_their_sidecar_wit_change
 
     // Listed from memory; the first call loads the code and runs the function.
     let second = serve_with_cache(&folder, cache.path()).await;
-    assert_eq!(greet_description(&second).await, undocumented);
+    assert_eq!(description(&second, "rich_greet").await, undocumented);
     let greeting = second.call("rich_greet", json!({"name": "Ada"})).await;
     assert_eq!(text(&greeting), "hello, Ada");
-    assert!(
-        second
-            .stderr()
-            .contains("listed plugin from its remembered tools"),
-        "{}",
-        second.stderr()
-    );
+    assert!(listed_from_memory(&second), "{}", second.stderr());
     drop(second);
 
     // A sidecar `.wit` documents the functions: derived again, never the old list.
@@ -443,30 +427,12 @@ async fn a_restart_lists_remembered_derived_tools_until_their_sidecar_wit_change
     )
     .unwrap();
     let third = serve_with_cache(&folder, cache.path()).await;
-    assert_eq!(
-        greet_description(&third).await.as_deref(),
-        Some("Greets by name.")
-    );
-    assert!(
-        !third
-            .stderr()
-            .contains("listed plugin from its remembered tools"),
-        "{}",
-        third.stderr()
-    );
+    assert_eq!(description(&third, "rich_greet").await, "Greets by name.");
+    assert!(!listed_from_memory(&third), "{}", third.stderr());
     drop(third);
 
     // Now the documented list is remembered, and a restart lists it from memory.
     let fourth = serve_with_cache(&folder, cache.path()).await;
-    assert_eq!(
-        greet_description(&fourth).await.as_deref(),
-        Some("Greets by name.")
-    );
-    assert!(
-        fourth
-            .stderr()
-            .contains("listed plugin from its remembered tools"),
-        "{}",
-        fourth.stderr()
-    );
+    assert_eq!(description(&fourth, "rich_greet").await, "Greets by name.");
+    assert!(listed_from_memory(&fourth), "{}", fourth.stderr());
 }

@@ -8,7 +8,7 @@ use rmcp::transport::StreamableHttpClientTransport;
 use serde_json::{Value, json};
 
 use crate::http::HttpServer;
-use crate::support::{Folder, HANG, Recorder, Server, component, text};
+use crate::support::{Folder, HANG, Recorder, Server, capsule_bin, component, text};
 
 /// The echo fixture plus one broken file of each kind.
 fn folder_with_broken_files() -> Folder {
@@ -316,7 +316,16 @@ fn remembered_list(cache: &std::path::Path) -> std::path::PathBuf {
 
 /// `capsule serve` on `folder` with its own cache `cache` and the loader's debug lines.
 async fn serve_with_cache(folder: &Folder, cache: &std::path::Path) -> Server {
-    let mut command = folder.command(&["serve"]);
+    serve_with_cache_by(folder, cache, std::path::Path::new(capsule_bin())).await
+}
+
+/// [`serve_with_cache`] by the executable at `capsule`.
+async fn serve_with_cache_by(
+    folder: &Folder,
+    cache: &std::path::Path,
+    capsule: &std::path::Path,
+) -> Server {
+    let mut command = folder.command_of(capsule, &["serve"]);
     command
         .env("CAPSULE_CACHE_DIR", cache)
         .env("CAPSULE_LOG", "info,capsule::loader=debug");
@@ -435,4 +444,28 @@ async fn a_restart_lists_remembered_derived_tools_until_their_sidecar_wit_change
     let fourth = serve_with_cache(&folder, cache.path()).await;
     assert_eq!(description(&fourth, "rich_greet").await, "Greets by name.");
     assert!(listed_from_memory(&fourth), "{}", fourth.stderr());
+}
+
+#[tokio::test]
+async fn another_build_of_the_host_lists_nothing_this_one_remembered() {
+    let (folder, cache, asked) = served_once("fixtures/rich.wasm", "rich.wasm", "rich_greet").await;
+    let again = serve_with_cache(&folder, cache.path()).await;
+    assert_eq!(description(&again, "rich_greet").await, asked);
+    assert!(listed_from_memory(&again), "{}", again.stderr());
+    drop(again);
+
+    // A copy of the executable, modified later, stands for another build of the same
+    // version (whose WIT-derived tools may differ): it derives them again.
+    let builds = tempfile::tempdir().unwrap();
+    let other = builds.path().join("capsule");
+    std::fs::copy(capsule_bin(), &other).unwrap();
+    std::fs::File::options()
+        .write(true)
+        .open(&other)
+        .and_then(|file| file.set_modified(std::time::SystemTime::now() + HANG))
+        .unwrap();
+    let rebuilt = serve_with_cache_by(&folder, cache.path(), &other).await;
+    let greeting = rebuilt.call("rich_greet", json!({"name": "Ada"})).await;
+    assert_eq!(text(&greeting), "hello, Ada");
+    assert!(!listed_from_memory(&rebuilt), "{}", rebuilt.stderr());
 }

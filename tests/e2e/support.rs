@@ -83,7 +83,12 @@ impl Folder {
 
     /// `capsule ARGS` for this folder: its config, its plugins, a shared compile cache.
     pub fn command(&self, args: &[&str]) -> Command {
-        let mut command = Command::new(capsule_bin());
+        self.command_of(Path::new(capsule_bin()), args)
+    }
+
+    /// [`Folder::command`] running the executable at `capsule` (e.g. a copy of it).
+    pub fn command_of(&self, capsule: &Path, args: &[&str]) -> Command {
+        let mut command = Command::new(capsule);
         command
             .args(args)
             .arg("--config")

@@ -5,7 +5,7 @@
 //! After a plugin's `list-tools` answered (or, for a component of plain functions, its
 //! WIT-derived tools were derived), its tools are written to `ARTIFACT.cwasm.tools` with a
 //! *fingerprint* of everything the answer may depend on besides the code: the host's
-//! version, the plugin's effective policy (limits, files, hosts, environment values,
+//! build, the plugin's effective policy (limits, files, hosts, environment values,
 //! config, the names of granted secrets) and the sidecar `.wit` that documents derived
 //! tools, if there is one. The code itself is the artifact's `.wasm` digest, in the file's
 //! name. A start whose plugin has the same
@@ -18,6 +18,7 @@
 //! with `--no-cache`).
 
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
@@ -27,12 +28,13 @@ use super::cache::{ArtifactCache, write_atomically};
 use super::derived::docs;
 use crate::policy::PluginPolicy;
 
-/// What the tools of the plugin file at `plugin` may depend on besides the code: the
-/// host's version, the plugin's effective policy (secret values are not part of it, only
-/// the names of those granted) and its sidecar `.wit` (the docs of derived tools).
+/// What the tools of the plugin file at `plugin` may depend on besides the code: this
+/// build of the host ([`host_build`]), the plugin's effective policy (secret values are not
+/// part of it, only the names of those granted) and its sidecar `.wit` (the docs of
+/// derived tools).
 pub fn fingerprint(policy: &PluginPolicy, plugin: &Path) -> String {
     let mut described = Sha256::new();
-    described.update(format!("capsule {}\n{policy:?}", env!("CARGO_PKG_VERSION")));
+    described.update(format!("{}\n{policy:?}", host_build()));
     if let Some(wit) = docs::sidecar(plugin) {
         // An unreadable one counts as empty; loading the plugin then fails on it, and
         // nothing is remembered.
@@ -40,6 +42,23 @@ pub fn fingerprint(policy: &PluginPolicy, plugin: &Path) -> String {
         described.update(std::fs::read(wit).unwrap_or_default());
     }
     hex::encode(&described.finalize()[..16])
+}
+
+/// This build of the host: its version, and the size and modification time of its
+/// executable. WIT-derived tools are the host's own translation of the plugin's types, so
+/// a rebuild that translates differently (the same version between releases) must not
+/// list what another build remembered; a new build only costs its first start the
+/// listing from memory. Read once per process.
+fn host_build() -> &'static str {
+    static BUILD: OnceLock<String> = OnceLock::new();
+    BUILD.get_or_init(|| {
+        let version = env!("CARGO_PKG_VERSION");
+        let executable = std::env::current_exe().and_then(std::fs::metadata);
+        match executable.as_ref().map(|m| (m.len(), m.modified())) {
+            Ok((size, Ok(modified))) => format!("capsule {version} ({size} bytes, {modified:?})"),
+            _ => format!("capsule {version}"),
+        }
+    })
 }
 
 /// Where the tools of the plugin whose artifact is at `artifact` are remembered (removed

@@ -44,20 +44,29 @@ pub fn fingerprint(policy: &PluginPolicy, plugin: &Path) -> String {
     hex::encode(&described.finalize()[..16])
 }
 
-/// This build of the host: its version, and the size and modification time of its
-/// executable. WIT-derived tools are the host's own translation of the plugin's types, so
-/// a rebuild that translates differently (the same version between releases) must not
-/// list what another build remembered; a new build only costs its first start the
-/// listing from memory. Read once per process.
+/// This build of the host: its version, and a digest of the source of its translation of
+/// WIT types into tools (`runtime/derived`: the functions, their schemas, their docs).
+/// Derived tools are the host's own work, so a build that translates differently (the
+/// same version between releases) must never list what another build remembered. A
+/// build with the same translation keeps the lists (a container image's binary is a copy,
+/// whatever its file times). Computed once per process.
 fn host_build() -> &'static str {
+    const TRANSLATION: [&str; 3] = [
+        include_str!("derived/mod.rs"),
+        include_str!("derived/schema.rs"),
+        include_str!("derived/docs.rs"),
+    ];
     static BUILD: OnceLock<String> = OnceLock::new();
     BUILD.get_or_init(|| {
-        let version = env!("CARGO_PKG_VERSION");
-        let executable = std::env::current_exe().and_then(std::fs::metadata);
-        match executable.as_ref().map(|m| (m.len(), m.modified())) {
-            Ok((size, Ok(modified))) => format!("capsule {version} ({size} bytes, {modified:?})"),
-            _ => format!("capsule {version}"),
+        let mut translation = Sha256::new();
+        for source in TRANSLATION {
+            translation.update(source);
         }
+        let translation = hex::encode(&translation.finalize()[..8]);
+        format!(
+            "capsule {} (tools derived by {translation})",
+            env!("CARGO_PKG_VERSION")
+        )
     })
 }
 

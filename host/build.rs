@@ -1,5 +1,7 @@
 //! Embeds the `capsule new` templates: for each language in `guest-sdk/<lang>/`, every file
-//! of `template/`, the SDK files listed in `template.files`, and `wit/capsule.wit`.
+//! of `template/`, the SDK files listed in `template.files`, and `wit/capsule.wit`; and
+//! names the source of the host's WIT-to-tool translation by a digest
+//! (`CAPSULE_DERIVED_SOURCE`, see `runtime/listing.rs`).
 
 use std::fmt::Write as _;
 use std::path::{Path, PathBuf};
@@ -62,6 +64,31 @@ fn main() {
     let dest =
         PathBuf::from(std::env::var_os("OUT_DIR").expect("cargo sets it")).join("templates.rs");
     std::fs::write(dest, out).expect("write templates.rs");
+    derived_source(&manifest.join("src/runtime/derived"));
+}
+
+/// Sets `CAPSULE_DERIVED_SOURCE` to a digest of every file in `folder` (the source of the
+/// translation of WIT functions into tools), with its name: a build whose translation
+/// differs has another, so it never lists tools another build derived. Not a security
+/// hash: it tells builds apart, nobody forges it.
+fn derived_source(folder: &Path) {
+    use std::hash::{DefaultHasher, Hash, Hasher};
+    // A folder: cargo reruns this script when any file in it changes.
+    println!("cargo:rerun-if-changed={}", folder.display());
+    let mut files = Vec::new();
+    walk(folder, folder, &mut files);
+    assert!(!files.is_empty(), "{} has no files", folder.display());
+    let mut hasher = DefaultHasher::new();
+    for (relative, path) in files {
+        relative.hash(&mut hasher);
+        std::fs::read(&path)
+            .unwrap_or_else(|err| panic!("read {}: {err}", path.display()))
+            .hash(&mut hasher);
+    }
+    println!(
+        "cargo:rustc-env=CAPSULE_DERIVED_SOURCE={:016x}",
+        hasher.finish()
+    );
 }
 
 /// Every file under `dir`, as (path relative to `root` with `/`, absolute path), sorted.

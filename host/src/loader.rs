@@ -10,6 +10,7 @@ use crate::distribution::store::Store;
 use crate::distribution::{Digest, FetchError, Fetcher, Origin, Source, Wasm, fetch};
 use crate::policy::PluginPolicy;
 use crate::registry::{ToolProblem, ToolSet, naming};
+use crate::runtime::derived::docs::Sidecar;
 use crate::runtime::{Plugin, Runtime, listing};
 
 /// How bad a [`Problem`] is.
@@ -315,10 +316,14 @@ async fn remembered_tools(
 ) -> Option<Vec<crate::runtime::bindings::Tool>> {
     let cache = runtime.artifacts().clone();
     let (wasm, digest) = (fetched.wasm.clone(), fetched.digest.clone());
-    let fingerprint = listing::fingerprint(policy, &fetched.path);
+    let (policy, path) = (policy.clone(), fetched.path.clone());
     tokio::task::spawn_blocking(move || {
         cache.remember_digest(&wasm, &digest);
-        cache.remembered(digest.hex(), &fingerprint)
+        let sidecar = Sidecar::digest(&path);
+        cache.remembered(
+            digest.hex(),
+            &listing::fingerprint(&policy, sidecar.as_ref()),
+        )
     })
     .await
     .ok()
@@ -341,7 +346,8 @@ pub fn list_from_memory(
     let (policy, warnings) = settings.policy(name, path).ok()?;
     let fetched = fetch::file_read(name, path, wasm, digest, file_origin(settings, name)).ok()?;
     let digest = fetched.digest.hex().to_string();
-    let tools = cache.remembered(&digest, &listing::fingerprint(&policy, path))?;
+    let sidecar = Sidecar::digest(path);
+    let tools = cache.remembered(&digest, &listing::fingerprint(&policy, sidecar.as_ref()))?;
     let plugin = runtime.listed(name, path, fetched.wasm, digest, policy, tools);
     log_listed(&plugin, started);
     Some((plugin, policy_warnings(warnings)))

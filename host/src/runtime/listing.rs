@@ -18,57 +18,41 @@
 //! with `--no-cache`).
 
 use std::path::{Path, PathBuf};
-use std::sync::OnceLock;
 
 use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
 use super::bindings::{Tool, ToolAnnotations};
 use super::cache::{ArtifactCache, write_atomically};
-use super::derived::docs;
 use crate::policy::PluginPolicy;
 
-/// What the tools of the plugin file at `plugin` may depend on besides the code: this
-/// build of the host ([`host_build`]), the plugin's effective policy (secret values are not
-/// part of it, only the names of those granted) and its sidecar `.wit` (the docs of
-/// derived tools).
-pub fn fingerprint(policy: &PluginPolicy, plugin: &Path) -> String {
+/// What the tools of a plugin may depend on besides the code: this build of the host
+/// ([`HOST_BUILD`]), the plugin's effective policy (secret values are not part of it, only
+/// the names of those granted) and the digest of its sidecar `.wit` (the docs of derived
+/// tools: [`Sidecar`](super::derived::docs::Sidecar)), if it has one.
+pub fn fingerprint(policy: &PluginPolicy, sidecar: Option<&[u8; 32]>) -> String {
     let mut described = Sha256::new();
-    described.update(format!("{}\n{policy:?}", host_build()));
-    if let Some(wit) = docs::sidecar(plugin) {
-        // An unreadable one counts as empty; loading the plugin then fails on it, and
-        // nothing is remembered.
+    described.update(format!("{}\n{policy:?}", HOST_BUILD));
+    if let Some(digest) = sidecar {
         described.update(b"\nsidecar\n");
-        described.update(std::fs::read(wit).unwrap_or_default());
+        described.update(digest);
     }
     hex::encode(&described.finalize()[..16])
 }
 
 /// This build of the host: its version, and a digest of the source of its translation of
-/// WIT types into tools (`runtime/derived`: the functions, their schemas, their docs).
-/// Derived tools are the host's own work, so a build that translates differently (the
-/// same version between releases) must never list what another build remembered. A
-/// build with the same translation keeps the lists (a container image's binary is a copy,
-/// whatever its file times). Computed once per process.
-fn host_build() -> &'static str {
-    const TRANSLATION: [&str; 3] = [
-        include_str!("derived/mod.rs"),
-        include_str!("derived/schema.rs"),
-        include_str!("derived/docs.rs"),
-    ];
-    static BUILD: OnceLock<String> = OnceLock::new();
-    BUILD.get_or_init(|| {
-        let mut translation = Sha256::new();
-        for source in TRANSLATION {
-            translation.update(source);
-        }
-        let translation = hex::encode(&translation.finalize()[..8]);
-        format!(
-            "capsule {} (tools derived by {translation})",
-            env!("CARGO_PKG_VERSION")
-        )
-    })
-}
+/// WIT types into tools (every file of `runtime/derived`: the functions, their schemas,
+/// their docs), computed by `build.rs`. Derived tools are the host's own work, so a build
+/// that translates differently (the same version between releases) must never list what
+/// another build remembered. A build with the same translation keeps the lists (a
+/// container image's binary is a copy, whatever its file times).
+const HOST_BUILD: &str = concat!(
+    "capsule ",
+    env!("CARGO_PKG_VERSION"),
+    " (tools derived by ",
+    env!("CAPSULE_DERIVED_SOURCE"),
+    ")"
+);
 
 /// Where the tools of the plugin whose artifact is at `artifact` are remembered (removed
 /// with it by `capsule cache gc`).

@@ -18,6 +18,7 @@ use super::Runtime;
 use super::bindings::{PluginPre, TOOLS_EXPORT, Tool};
 use super::cache::{self, CacheOutcome};
 use super::conduct::Conduct;
+use super::derived::docs::Sidecar;
 use super::derived::{self, Function};
 use super::fault::Fault;
 use super::listing;
@@ -100,6 +101,18 @@ impl Code {
     }
 }
 
+/// A plugin's code as [`Runtime::component`] gives it, with its sidecar WIT read.
+struct Compiled {
+    /// The component.
+    component: Component,
+    /// Where it came from.
+    cache: CacheOutcome,
+    /// The `.wasm` to optimize later, if it came from the quick tier.
+    quick: Option<Wasm>,
+    /// Its sidecar WIT, if it has one.
+    sidecar: Option<Sidecar>,
+}
+
 /// How a plugin's tools are called.
 pub(crate) enum Entry {
     /// Through its `capsule:plugin/tools` export.
@@ -122,13 +135,14 @@ impl Entry {
 }
 
 /// Links `component` with `linker` into how its tools are called: its
-/// `capsule:plugin/tools` export, else its exported functions (documented by the sidecar
-/// WIT beside `path`, if any; `warn` logs the functions that cannot be served).
+/// `capsule:plugin/tools` export, else its exported functions (documented by `sidecar`,
+/// the WIT beside `path`, if any; `warn` logs the functions that cannot be served).
 pub(crate) fn link_entry(
     linker: &Linker<CallState>,
     component: &Component,
     name: &str,
     path: &Path,
+    sidecar: Option<&Sidecar>,
     warn: bool,
 ) -> Result<Entry, LoadError> {
     let pre = linker
@@ -138,7 +152,7 @@ pub(crate) fn link_entry(
         let pre = PluginPre::new(pre).map_err(|err| link_error(path, err))?;
         return Ok(Entry::Tools(pre));
     }
-    let functions = served_functions(component, name, path, warn)?;
+    let functions = served_functions(component, name, path, sidecar, warn)?;
     Ok(Entry::Functions { pre, functions })
 }
 
@@ -264,10 +278,22 @@ impl Runtime {
         policy: PluginPolicy,
         compiling: impl FnOnce(u64) + Send + 'static,
     ) -> Result<Plugin, LoadError> {
-        let (component, cache, quick) = self
+        let Compiled {
+            component,
+            cache,
+            quick,
+            sidecar,
+        } = self
             .component(path, wasm, digest.clone(), compiling)
             .await?;
-        let entry = link_entry(self.linker_for(&component), &component, name, path, true)?;
+        let entry = link_entry(
+            self.linker_for(&component),
+            &component,
+            name,
+            path,
+            sidecar.as_ref(),
+            true,
+        )?;
         let derived_tools = match &entry {
             Entry::Tools(_) => None,
             Entry::Functions { functions, .. } => {
@@ -292,7 +318,9 @@ impl Runtime {
             plugin.digest.clone(),
             plugin.tools.clone(),
         );
-        let fingerprint = listing::fingerprint(&plugin.policy, path);
+        // Fingerprinted with the sidecar as read for these tools' docs.
+        let fingerprint =
+            listing::fingerprint(&plugin.policy, sidecar.as_ref().map(|wit| &wit.digest));
         // Remembered for the next start; losing it only costs that start an instance (or,
         // for derived tools, loading the code before listing them).
         let _ = tokio::task::spawn_blocking(move || cache.remember(&digest, &fingerprint, &tools))
@@ -360,7 +388,12 @@ impl Runtime {
             });
         };
         let started = std::time::Instant::now();
-        let (component, _, quick) = self
+        let Compiled {
+            component,
+            quick,
+            sidecar,
+            ..
+        } = self
             .component(path, wasm, plugin.digest.clone(), |_| {})
             .await?;
         let entry = link_entry(
@@ -368,6 +401,7 @@ impl Runtime {
             &component,
             &plugin.name,
             path,
+            sidecar.as_ref(),
             true,
         )?;
         let linked: Linked = Arc::new(ArcSwap::from_pointee(entry));
@@ -379,23 +413,30 @@ impl Runtime {
     }
 
     /// The component of `wasm` (hex sha256 `digest`), from its precompiled artifact or
-    /// compiled (then `compiling` is called with its size first), on a blocking thread.
-    /// With tiered compilation a compiled component comes from the quick tier, returned
-    /// with the `.wasm` to optimize later.
+    /// compiled (then `compiling` is called with its size first), and the sidecar WIT
+    /// beside `path`, on a blocking thread. With tiered compilation a compiled component
+    /// comes from the quick tier, returned with the `.wasm` to optimize later.
     async fn component(
         &self,
         path: &Path,
         wasm: Wasm,
         digest: String,
         compiling: impl FnOnce(u64) + Send + 'static,
-    ) -> Result<(Component, CacheOutcome, Option<Wasm>), LoadError> {
+    ) -> Result<Compiled, LoadError> {
         check_header(wasm.head(), path)?;
         let engine = self.engine.clone();
         let artifacts = self.cache.clone();
         let quick = self.quick.clone();
+        let plugin_path = path.to_path_buf();
         let compiled = tokio::task::spawn_blocking(move || {
+            let compiled = |component, cache, quick| Compiled {
+                component,
+                cache,
+                quick,
+                sidecar: Sidecar::read(&plugin_path),
+            };
             if let Some(component) = artifacts.load(&engine, &digest) {
-                return Ok((component, CacheOutcome::Hit, None));
+                return Ok(compiled(component, CacheOutcome::Hit, None));
             }
             compiling(wasm.len());
             let bytes = wasm
@@ -407,7 +448,11 @@ impl Runtime {
                     Ok(component) => {
                         let memo = super::function_memo::FunctionMemo::shared();
                         tracing::debug!(elapsed = ?started.elapsed(), bytes = bytes.len(), memo_functions = memo.size().0, memo_reused = memo.reused(), "compiled component with the baseline compiler");
-                        return Ok((component, CacheOutcome::Quick, Some(Wasm::Bytes(bytes))));
+                        return Ok(compiled(
+                            component,
+                            CacheOutcome::Quick,
+                            Some(Wasm::Bytes(bytes)),
+                        ));
                     }
                     Err(err) => tracing::warn!(
                         "the baseline compiler refused the component ({err:#}); compiling optimized code before serving it"
@@ -415,7 +460,7 @@ impl Runtime {
                 }
             }
             let component = artifacts.compile(&engine, &bytes, &digest)?;
-            Ok((component, CacheOutcome::Compiled, None))
+            Ok(compiled(component, CacheOutcome::Compiled, None))
         })
         .await
         .map_err(|err| {
@@ -488,19 +533,20 @@ impl Runtime {
 }
 
 /// The exported functions of a component without `capsule:plugin/tools`, documented by
-/// its sidecar WIT if it has one; an error if none can be served. `warn` logs the ones
+/// its `sidecar` WIT if it has one; an error if none can be served. `warn` logs the ones
 /// that cannot.
 fn served_functions(
     component: &Component,
     name: &str,
     path: &Path,
+    sidecar: Option<&Sidecar>,
     warn: bool,
 ) -> Result<Vec<Function>, LoadError> {
     let engine = component.engine();
     let (mut functions, skipped) = derived::discover(component, engine);
-    if let Some(wit) = derived::docs::sidecar(path) {
-        let mut docs = derived::docs::read(&wit).map_err(|message| LoadError::WitDocs {
-            path: wit.clone(),
+    if let Some(sidecar) = sidecar {
+        let mut docs = sidecar.docs.clone().map_err(|message| LoadError::WitDocs {
+            path: sidecar.path.clone(),
             message,
         })?;
         for function in &mut functions {

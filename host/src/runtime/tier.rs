@@ -23,6 +23,7 @@ use wasmtime::Engine;
 use wasmtime::component::Linker;
 
 use super::cache::ArtifactCache;
+use super::derived::docs::Sidecar;
 use super::engine::{self, EpochTicker};
 use super::memory_layout::MemoryLayout;
 use super::plugin::{self, Entry};
@@ -184,11 +185,13 @@ impl Optimizer {
             .cache
             .compile(&self.engine, &bytes, &pending.digest)
             .map_err(|e| format!("{e:#}"))?;
+        let sidecar = Sidecar::read(&pending.path);
         plugin::link_entry(
             &self.linker,
             &component,
             &pending.name,
             &pending.path,
+            sidecar.as_ref(),
             false,
         )
         .map_err(|e| e.to_string())

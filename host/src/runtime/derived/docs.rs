@@ -2,10 +2,15 @@
 //! (wit-bindgen and componentize-* drop them), so they come from the WIT itself, put next to
 //! the component as a sidecar: `rich.wit` (a file, or a folder of `.wit` files) beside
 //! `rich.wasm`, just as `rich.toml` holds its policy.
+//!
+//! A sidecar is read once per load, on a blocking thread ([`Sidecar::read`]): the same read
+//! gives the doc comments and the digest that fingerprints the tools remembered for the
+//! next start (`runtime/listing.rs`), so what is remembered is what was read.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
+use sha2::{Digest, Sha256};
 use wit_parser::{Resolve, WorldItem, WorldKey};
 
 /// The sidecar WIT of `wasm`: `<stem>.wit` beside it, if it exists.
@@ -14,14 +19,110 @@ pub fn sidecar(wasm: &Path) -> Option<PathBuf> {
     path.exists().then_some(path)
 }
 
-/// Doc comments of the functions in the WIT at `path`, keyed like
-/// [`super::Function::export`]: `greet` for a function a world exports directly,
-/// `example:rich/shapes@0.1.0#area` for one in an interface.
-pub fn read(path: &Path) -> Result<HashMap<String, String>, String> {
+/// A plugin's sidecar WIT, as read once: its digest and its doc comments.
+#[derive(Debug)]
+pub struct Sidecar {
+    /// The sidecar file or folder.
+    pub path: PathBuf,
+    /// sha256 of what was read: the file, or every file in the folder (with its path
+    /// inside it), in name order; of the error if it could not be read.
+    pub digest: [u8; 32],
+    /// Its doc comments, keyed as [`docs_of`] keys them, or why they cannot be read.
+    pub docs: Result<HashMap<String, String>, String>,
+}
+
+impl Sidecar {
+    /// Reads the sidecar WIT of the plugin at `wasm`, if it has one. Blocking.
+    pub fn read(wasm: &Path) -> Option<Sidecar> {
+        let path = sidecar(wasm)?;
+        let (digest, docs) = match contents(&path) {
+            Err(err) => {
+                let message = format!("cannot read {}: {err}", path.display());
+                (Sha256::digest(&message).into(), Err(message))
+            }
+            Ok(Contents::File(bytes)) => {
+                let docs = match std::str::from_utf8(&bytes) {
+                    Ok(text) => parse(|resolve| resolve.push_str(&path, text).map(|_| ())),
+                    Err(err) => Err(format!("{}: not UTF-8 text: {err}", path.display())),
+                };
+                (Sha256::digest(&bytes).into(), docs)
+            }
+            // wit-parser reads a folder itself (its `deps` are packages of their own).
+            Ok(Contents::Folder(digest)) => (
+                digest,
+                parse(|resolve| resolve.push_path(&path).map(|_| ())),
+            ),
+        };
+        Some(Sidecar { path, digest, docs })
+    }
+
+    /// Only the digest of the sidecar WIT of the plugin at `wasm` (what [`Sidecar::read`]
+    /// would give), without parsing it. Blocking.
+    pub fn digest(wasm: &Path) -> Option<[u8; 32]> {
+        let path = sidecar(wasm)?;
+        Some(match contents(&path) {
+            Ok(Contents::File(bytes)) => Sha256::digest(&bytes).into(),
+            Ok(Contents::Folder(digest)) => digest,
+            Err(err) => Sha256::digest(format!("cannot read {}: {err}", path.display())).into(),
+        })
+    }
+}
+
+/// What a sidecar holds: a file's bytes, or the digest of a folder's files.
+enum Contents {
+    File(Vec<u8>),
+    Folder([u8; 32]),
+}
+
+/// Reads the sidecar at `path`: a file, or a folder whose files (at any depth, so its
+/// `deps` too) are hashed with their paths inside it, in name order.
+fn contents(path: &Path) -> std::io::Result<Contents> {
+    if !path.is_dir() {
+        return std::fs::read(path).map(Contents::File);
+    }
+    let mut files = Vec::new();
+    collect_files(path, &mut files)?;
+    files.sort();
+    let mut digest = Sha256::new();
+    for file in files {
+        let inside = file.strip_prefix(path).unwrap_or(&file);
+        digest.update(inside.to_string_lossy().as_bytes());
+        digest.update(b"\0");
+        let bytes = std::fs::read(&file)?;
+        digest.update((bytes.len() as u64).to_le_bytes());
+        digest.update(&bytes);
+    }
+    Ok(Contents::Folder(digest.finalize().into()))
+}
+
+/// Every file under `folder`, at any depth.
+fn collect_files(folder: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+    for entry in std::fs::read_dir(folder)? {
+        let path = entry?.path();
+        if path.is_dir() {
+            collect_files(&path, files)?;
+        } else {
+            files.push(path);
+        }
+    }
+    Ok(())
+}
+
+/// The doc comments of the WIT that `push` puts into a fresh [`Resolve`].
+fn parse(
+    push: impl FnOnce(&mut Resolve) -> anyhow::Result<()>,
+) -> Result<HashMap<String, String>, String> {
     let mut resolve = Resolve::default();
-    if let Err(err) = resolve.push_path(path) {
+    if let Err(err) = push(&mut resolve) {
         return Err(resolve.render_error(&err));
     }
+    Ok(docs_of(&resolve))
+}
+
+/// Doc comments of the functions in `resolve`, keyed like [`super::Function::export`]:
+/// `greet` for a function a world exports directly, `example:rich/shapes@0.1.0#area` for
+/// one in an interface.
+fn docs_of(resolve: &Resolve) -> HashMap<String, String> {
     let mut docs = HashMap::new();
     for (_, interface) in resolve.interfaces.iter() {
         let (Some(package), Some(name)) = (interface.package, interface.name.as_deref()) else {
@@ -43,29 +144,75 @@ pub fn read(path: &Path) -> Result<HashMap<String, String>, String> {
             }
         }
     }
-    Ok(docs)
+    docs
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
 
+    /// The sidecar of `wasm`, read.
+    fn read(wasm: &Path) -> Sidecar {
+        Sidecar::read(wasm).expect("a sidecar")
+    }
+
     #[test]
     fn docs_are_keyed_by_export() {
         let dir = tempfile::tempdir().unwrap();
-        let wit = dir.path().join("x.wit");
+        let wasm = dir.path().join("x.wasm");
+        assert!(Sidecar::read(&wasm).is_none(), "no sidecar");
+        assert!(Sidecar::digest(&wasm).is_none(), "no sidecar");
         std::fs::write(
-            &wit,
+            wasm.with_extension("wit"),
             "package a:b@1.0.0;\ninterface i {\n  /// Adds.\n  add: func(x: u8) -> u8;\n  sub: func();\n}\n\
              world w {\n  export i;\n  /// Says hi.\n  export hi: func();\n}\n",
         )
         .unwrap();
-        let docs = read(&wit).unwrap();
+        let sidecar = read(&wasm);
+        let docs = sidecar.docs.as_ref().unwrap();
         assert_eq!(docs["a:b/i@1.0.0#add"], "Adds.");
         assert_eq!(docs["hi"], "Says hi.");
         assert_eq!(docs.len(), 2, "{docs:?}");
-        std::fs::write(&wit, "package a:b;\ninterface i { oops }\n").unwrap();
-        let err = read(&wit).unwrap_err();
+        assert_eq!(Sidecar::digest(&wasm), Some(sidecar.digest));
+        std::fs::write(
+            wasm.with_extension("wit"),
+            "package a:b;\ninterface i { oops }\n",
+        )
+        .unwrap();
+        let changed = read(&wasm);
+        let err = changed.docs.unwrap_err();
         assert!(err.contains("x.wit"), "{err}");
+        assert_ne!(changed.digest, sidecar.digest);
+    }
+
+    /// A folder sidecar: its docs, and a digest that changes with any file in it, its
+    /// `deps` too.
+    #[test]
+    fn a_folder_sidecar_is_read_and_every_file_in_it_counts() {
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = dir.path().join("x.wasm");
+        let folder = wasm.with_extension("wit");
+        std::fs::create_dir_all(folder.join("deps")).unwrap();
+        std::fs::write(
+            folder.join("deps/types.wit"),
+            "package a:types;\ninterface t {\n  type id = u32;\n}\n",
+        )
+        .unwrap();
+        std::fs::write(
+            folder.join("world.wit"),
+            "package a:b;\nworld w {\n  use a:types/t.{id};\n  /// Finds one.\n  export find: func(x: id) -> id;\n}\n",
+        )
+        .unwrap();
+        let first = read(&wasm);
+        assert_eq!(first.docs.as_ref().unwrap()["find"], "Finds one.");
+        assert_eq!(Sidecar::digest(&wasm), Some(first.digest));
+        std::fs::write(
+            folder.join("deps/types.wit"),
+            "package a:types;\ninterface t {\n  type id = u64;\n}\n",
+        )
+        .unwrap();
+        let second = read(&wasm);
+        assert_ne!(second.digest, first.digest, "a dependency changed");
+        assert_eq!(second.docs.unwrap()["find"], "Finds one.");
     }
 }

@@ -18,6 +18,7 @@ pub mod bounds;
 pub mod breaker;
 pub mod capability;
 pub mod config;
+pub mod cores;
 pub mod degraded;
 pub mod distribution;
 pub mod install;

@@ -130,7 +130,7 @@ pub fn spawn(
         // Plugins served from the quick tier are optimized once every plugin is served.
         let optimizations = runtime.hold_optimizations().await;
         let threshold = settings.server.background_compile_above.bytes();
-        let cores = std::thread::available_parallelism().map_or(1, |n| n.get());
+        let cores = crate::cores::available();
         // Cranelift spreads one big compilation over every core; Winch's quick compiles
         // of small plugins do not fill them, so with tiering one runs per core.
         let compiles_at_once = match settings.runtime.compiler {
@@ -311,7 +311,7 @@ async fn list_from_memory(
     settings: &Arc<Settings>,
     plugins: Vec<(String, Kind)>,
 ) -> (Vec<(Plugin, Vec<Problem>)>, Vec<(String, Kind)>) {
-    let threads = std::thread::available_parallelism().map_or(1, |n| n.get());
+    let threads = crate::cores::available();
     let mut chunks: Vec<Vec<(String, Kind)>> = (0..threads).map(|_| Vec::new()).collect();
     for (i, plugin) in plugins.into_iter().enumerate() {
         chunks[i % threads].push(plugin);

@@ -60,22 +60,98 @@ pub fn from_text(root: &Value, schema: &Value, text: &str) -> Result<Value, Stri
 }
 
 /// Whether `value` fits `schema`, including the integer formats (`uint32`, …) that JSON
-/// Schema validators do not check.
+/// Schema validators do not check. A schema of a type and annotations only is checked
+/// here; any other is compiled with the definitions it refers to (compiling the whole
+/// config schema for each override took a good part of a start).
 fn is_valid(root: &Value, schema: &Value, value: &Value) -> bool {
-    let mut standalone = schema.clone();
-    if let (Some(object), Some(definitions)) = (standalone.as_object_mut(), root.get("definitions"))
-    {
-        object.insert("definitions".into(), definitions.clone());
+    if !fits_format(schema, value) || value.is_null() {
+        return false;
     }
-    let fits_format = match (schema.get("format").and_then(Value::as_str), value.as_u64()) {
+    if let Some(object) = schema.as_object()
+        && object.iter().all(|(keyword, v)| is_annotation(keyword, v))
+    {
+        return match object.get("type") {
+            Some(Value::String(t)) => has_type(value, t),
+            Some(Value::Array(ts)) => ts
+                .iter()
+                .filter_map(Value::as_str)
+                .any(|t| has_type(value, t)),
+            _ => true,
+        };
+    }
+    let mut standalone = schema.clone();
+    let definitions = referenced_definitions(root, schema);
+    if let Some(object) = standalone.as_object_mut()
+        && !definitions.is_empty()
+    {
+        object.insert("definitions".into(), Value::Object(definitions));
+    }
+    jsonschema::validator_for(&standalone).is_ok_and(|v| v.is_valid(value))
+}
+
+/// Whether `value` fits the unsigned integer `format` of `schema`, if it has one.
+fn fits_format(schema: &Value, value: &Value) -> bool {
+    match (schema.get("format").and_then(Value::as_str), value.as_u64()) {
         (Some("uint32"), Some(n)) => u32::try_from(n).is_ok(),
         (Some("uint16"), Some(n)) => u16::try_from(n).is_ok(),
         (Some("uint8"), Some(n)) => u8::try_from(n).is_ok(),
         _ => true,
-    };
-    fits_format
-        && !value.is_null()
-        && jsonschema::validator_for(&standalone).is_ok_and(|v| v.is_valid(value))
+    }
+}
+
+/// Whether `keyword` (with `value`) constrains nothing besides `type` (checked by
+/// [`has_type`]): an annotation, or a numeric `format`, which validators ignore (the
+/// unsigned ones are checked by [`fits_format`]).
+fn is_annotation(keyword: &str, value: &Value) -> bool {
+    match keyword {
+        "type" | "description" | "default" | "title" | "examples" => true,
+        "format" => value.as_str().is_some_and(|format| {
+            ["uint", "int", "float", "double"]
+                .iter()
+                .any(|numeric| format.starts_with(numeric))
+        }),
+        _ => keyword.starts_with("x-"),
+    }
+}
+
+/// Whether `value` is of the JSON Schema type `name`.
+fn has_type(value: &Value, name: &str) -> bool {
+    match name {
+        "string" => value.is_string(),
+        "integer" => value.is_i64() || value.is_u64(),
+        "number" => value.is_number(),
+        "boolean" => value.is_boolean(),
+        "array" => value.is_array(),
+        "object" => value.is_object(),
+        _ => false,
+    }
+}
+
+/// The definitions of `root` that `schema` refers to (`#/definitions/NAME`), directly or
+/// through other definitions.
+fn referenced_definitions(root: &Value, schema: &Value) -> serde_json::Map<String, Value> {
+    let mut found = serde_json::Map::new();
+    let mut pending = vec![schema];
+    while let Some(next) = pending.pop() {
+        match next {
+            Value::Object(object) => {
+                if let Some(name) = object
+                    .get("$ref")
+                    .and_then(Value::as_str)
+                    .and_then(|target| target.strip_prefix("#/definitions/"))
+                    && !found.contains_key(name)
+                    && let Some(definition) = root.get("definitions").and_then(|d| d.get(name))
+                {
+                    found.insert(name.to_string(), definition.clone());
+                    pending.push(definition);
+                }
+                pending.extend(object.values());
+            }
+            Value::Array(items) => pending.extend(items),
+            _ => {}
+        }
+    }
+    found
 }
 
 /// The JSON types `schema` allows (following `$ref` and `anyOf`/`oneOf`).
@@ -202,6 +278,48 @@ mod tests {
             .find(|k| k.dotted() == dotted)
             .unwrap_or_else(|| panic!("no key {dotted}"));
         from_text(&root, &key.schema, text)
+    }
+
+    /// The shortcut for schemas of a type and annotations, and the definitions a schema
+    /// is compiled with, decide as compiling every key's schema with all of them does.
+    #[test]
+    fn every_key_validates_as_with_the_whole_schema() {
+        let root = json_schema();
+        let values = [
+            serde_json::json!(1),
+            serde_json::json!(-1),
+            serde_json::json!(1.5),
+            serde_json::json!(4294967296u64),
+            serde_json::json!(true),
+            serde_json::json!("abc"),
+            serde_json::json!("10s"),
+            serde_json::json!("64MiB"),
+            serde_json::json!("info"),
+            serde_json::json!(["a"]),
+            serde_json::json!([{ "host": "/srv", "guest": "/srv" }]),
+            serde_json::json!({ "a": 1 }),
+        ];
+        let mut shortcut = 0;
+        for key in keys(&root) {
+            let schema = resolve(&root, &key.schema);
+            let mut whole = schema.clone();
+            whole["definitions"] = root["definitions"].clone();
+            let validator = jsonschema::validator_for(&whole).expect("compiles");
+            for value in &values {
+                assert_eq!(
+                    is_valid(&root, schema, value),
+                    !value.is_null() && fits_format(schema, value) && validator.is_valid(value),
+                    "{} = {value}",
+                    key.dotted()
+                );
+            }
+            shortcut += usize::from(
+                schema
+                    .as_object()
+                    .is_some_and(|o| o.iter().all(|(k, v)| is_annotation(k, v))),
+            );
+        }
+        assert!(shortcut > 10, "only {shortcut} keys take the shortcut");
     }
 
     #[test]

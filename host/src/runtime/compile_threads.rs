@@ -14,6 +14,7 @@
 /// one thread per core, ended when it returns; on the caller's pool if none can start.
 pub fn run<T: Send>(compile: impl FnOnce() -> T + Send) -> T {
     match rayon::ThreadPoolBuilder::new()
+        .num_threads(crate::cores::available())
         .thread_name(|i| format!("capsule-compile-{i}"))
         .build()
     {

@@ -109,7 +109,7 @@ impl Runtime {
         let linker = link(&engine)?;
         let cache = ArtifactCache::new(cache_dir, &engine)?;
         let _ticker = Arc::new(EpochTicker::start(&engine).map_err(RuntimeError::Ticker)?);
-        let threads = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let threads = crate::cores::available();
         let executor = Executor::new(threads).map_err(RuntimeError::Executor)?;
         let demoted = Executor::low_priority().map_err(RuntimeError::Executor)?;
         Ok(Self {

@@ -128,7 +128,7 @@ pub async fn serve(
         );
     }
 
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let cores = crate::cores::available();
     let threads = IoThreads::start(settings.http_threads(cores)).map_err(HttpError::Threads)?;
 
     let health = Arc::new(Health::new(

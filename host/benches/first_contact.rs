@@ -24,6 +24,9 @@
 //!
 //! Needs the components: run `cargo xtask plugins` first.
 
+#[path = "driver/binary.rs"]
+mod binary;
+
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
@@ -67,7 +70,7 @@ fn main() {
         .sum();
     let mut binaries = vec![(
         "this build".to_string(),
-        PathBuf::from(env!("CARGO_BIN_EXE_capsule")),
+        binary::capsule_binary().to_path_buf(),
     )];
     if let Some(baseline) = std::env::var_os("CAPSULE_BENCH_BASELINE") {
         binaries.push(("baseline".into(), PathBuf::from(baseline)));
@@ -78,7 +81,7 @@ fn main() {
         bytes as f64 / 1e6,
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
-    let expected = every_tool(Path::new(env!("CARGO_BIN_EXE_capsule")), folder.path());
+    let expected = every_tool(binary::capsule_binary(), folder.path());
     let able = listing_all(&binaries, expected, |binary| {
         every_tool(binary, folder.path())
     });
@@ -123,23 +126,27 @@ fn main() {
         }
         let distinct = tempfile::tempdir().expect("temp dir");
         distinct_copies(&fixture, distinct.path(), DISTINCT, stem);
-        // One warm cache, filled by every binary: builds with the same engine
-        // configuration share its artifacts, others add their own.
-        let warm = tempfile::tempdir().expect("temp dir");
-        let expected = every_tool_cached(
-            Path::new(env!("CARGO_BIN_EXE_capsule")),
-            distinct.path(),
-            warm.path(),
-        );
+        // A warm cache per build: builds that derive tools differently remember them
+        // under other fingerprints in the same files, and would evict each other's.
+        let scratch = tempfile::tempdir().expect("temp dir");
+        let expected = every_tool_cached(binary::capsule_binary(), distinct.path(), scratch.path());
+        let warm: Vec<tempfile::TempDir> = binaries
+            .iter()
+            .map(|_| tempfile::tempdir().expect("temp dir"))
+            .collect();
+        let warm_of = |binary: &Path| {
+            let at = binaries.iter().position(|(_, b)| b == binary).unwrap_or(0);
+            warm[at].path().to_path_buf()
+        };
         // One start remembers each file's digest by its stamp, once the files are older
         // than a clock tick can hide (`SETTLED`): the cached rows are the restarts of a
         // folder served before.
         std::thread::sleep(Duration::from_millis(2100));
         let able = listing_all(&binaries, expected, |binary| {
-            every_tool_cached(binary, distinct.path(), warm.path())
+            every_tool_cached(binary, distinct.path(), &warm_of(binary))
         });
         for (_, binary) in &able {
-            run(binary, distinct.path(), expected, Some(warm.path()));
+            run(binary, distinct.path(), expected, Some(&warm_of(binary)));
         }
         println!(
             "\n{DISTINCT} distinct plugins ({stem} fixture copies, {expected} tools), median of {RUNS} runs\n"
@@ -155,7 +162,7 @@ fn main() {
                 binary,
                 folder,
                 expected,
-                Some(warm.path()),
+                Some(&warm_of(binary)),
             );
             row(
                 &format!("{label}, empty cache"),

@@ -91,7 +91,7 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
 
-    let this = Path::new(env!("CARGO_BIN_EXE_capsule"));
+    let this = driver::binary::capsule_binary();
     let cache = driver::precompiled(this, folder.path());
     let auth = AuthSetup::create(cache.path());
     let served = |stateless: bool| -> Start {
@@ -327,7 +327,7 @@ fn io_beside_spinning(fixtures: &Path) {
     .expect("write capsule.toml");
     let port = free_port();
     let address: SocketAddr = ([127, 0, 0, 1], port).into();
-    let this = Path::new(env!("CARGO_BIN_EXE_capsule"));
+    let this = driver::binary::capsule_binary();
     let cache = driver::precompiled(this, &plugins);
     let mut command = capsule_http_of(this, &plugins, cache.path(), port, false);
     command.arg("--config").arg(&config);
@@ -388,7 +388,7 @@ impl AuthSetup {
     fn create(cache: &Path) -> Self {
         let folder = tempfile::tempdir().expect("temp dir");
         let static_config = folder.path().join("static.toml");
-        let output = Command::new(env!("CARGO_BIN_EXE_capsule"))
+        let output = Command::new(driver::binary::capsule_binary())
             .args([
                 "auth",
                 "add-token",
@@ -446,7 +446,7 @@ impl AuthSetup {
     fn server(&self, config: &Path, stateless: bool) -> Start {
         let (config, cache) = (config.to_path_buf(), self.cache.clone());
         Box::new(move |plugins, port| {
-            let this = Path::new(env!("CARGO_BIN_EXE_capsule"));
+            let this = driver::binary::capsule_binary();
             let mut command = capsule_http_of(this, plugins, &cache, port, stateless);
             command.arg("--config").arg(&config);
             command

@@ -189,7 +189,7 @@ struct Calls {
 /// configuration share their artifacts, others add their own), interleaved rounds, the
 /// median round of each shown.
 fn compare_calls(target: &Path, baselines: &[PathBuf]) {
-    let this = PathBuf::from(env!("CARGO_BIN_EXE_capsule"));
+    let this = driver::binary::capsule_binary().to_path_buf();
     let binaries: Vec<&Path> = std::iter::once(this.as_path())
         .chain(baselines.iter().map(PathBuf::as_path))
         .collect();
@@ -297,12 +297,12 @@ fn stage(component: &Path) -> (TempDir, TempDir) {
 }
 
 fn capsule() -> Command {
-    Command::new(env!("CARGO_BIN_EXE_capsule"))
+    Command::new(driver::binary::capsule_binary())
 }
 
 /// Wall time of `capsule list` on `plugins`: start, load (compile or map), list, exit.
 fn list(plugins: &Path, cache: Option<&Path>) -> Duration {
-    list_with(Path::new(env!("CARGO_BIN_EXE_capsule")), plugins, cache)
+    list_with(driver::binary::capsule_binary(), plugins, cache)
 }
 
 /// [`list`] by `binary`.

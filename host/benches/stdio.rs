@@ -80,7 +80,7 @@ fn main() {
         std::thread::available_parallelism().map_or(1, |n| n.get())
     );
 
-    let this = Path::new(env!("CARGO_BIN_EXE_capsule"));
+    let this = driver::binary::capsule_binary();
     let cache = driver::precompiled(this, folder.path());
     // The protocol floor: `ping` never reaches a plugin.
     let mut server = Server::start(capsule(this, folder.path(), cache.path()));
@@ -500,7 +500,7 @@ fn fairness(fixtures: &Path) {
         let file = format!("{name}.wasm");
         std::fs::copy(fixtures.join(&file), folder.path().join(&file)).expect("copy fixture");
     }
-    let this = Path::new(env!("CARGO_BIN_EXE_capsule"));
+    let this = driver::binary::capsule_binary();
     let cache = driver::precompiled(this, folder.path());
     let mut server = Server::start(capsule(this, folder.path(), cache.path()));
     let echo = r#"{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":"echo_echo","arguments":{"message":"hi"}}}"#;

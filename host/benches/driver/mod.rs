@@ -4,6 +4,7 @@
 //! configuration and their charts. Each benchmark uses the part it needs.
 #![allow(dead_code)]
 
+pub mod binary;
 pub mod http;
 pub mod plot;
 pub mod soak;

@@ -35,53 +35,57 @@ impl Sidecar {
     /// Reads the sidecar WIT of the plugin at `wasm`, if it has one. Blocking.
     pub fn read(wasm: &Path) -> Option<Sidecar> {
         let path = sidecar(wasm)?;
-        let (digest, docs) = match contents(&path) {
-            Err(err) => {
-                let message = format!("cannot read {}: {err}", path.display());
-                (Sha256::digest(&message).into(), Err(message))
-            }
-            Ok(Contents::File(bytes)) => {
-                let docs = match std::str::from_utf8(&bytes) {
-                    Ok(text) => parse(|resolve| resolve.push_str(&path, text).map(|_| ())),
-                    Err(err) => Err(format!("{}: not UTF-8 text: {err}", path.display())),
-                };
-                (Sha256::digest(&bytes).into(), docs)
-            }
+        let (digest, contents) = contents(&path);
+        let docs = contents.and_then(|contents| match contents {
+            Contents::File(bytes) => match std::str::from_utf8(&bytes) {
+                Ok(text) => parse(|resolve| resolve.push_str(&path, text).map(|_| ())),
+                Err(err) => Err(format!("{}: not UTF-8 text: {err}", path.display())),
+            },
             // wit-parser reads a folder itself (its `deps` are packages of their own).
-            Ok(Contents::Folder(digest)) => (
-                digest,
-                parse(|resolve| resolve.push_path(&path).map(|_| ())),
-            ),
-        };
+            Contents::Folder => parse(|resolve| resolve.push_path(&path).map(|_| ())),
+        });
         Some(Sidecar { path, digest, docs })
     }
 
     /// Only the digest of the sidecar WIT of the plugin at `wasm` (what [`Sidecar::read`]
     /// would give), without parsing it. Blocking.
     pub fn digest(wasm: &Path) -> Option<[u8; 32]> {
-        let path = sidecar(wasm)?;
-        Some(match contents(&path) {
-            Ok(Contents::File(bytes)) => Sha256::digest(&bytes).into(),
-            Ok(Contents::Folder(digest)) => digest,
-            Err(err) => Sha256::digest(format!("cannot read {}: {err}", path.display())).into(),
-        })
+        sidecar(wasm).map(|path| contents(&path).0)
     }
 }
 
-/// What a sidecar holds: a file's bytes, or the digest of a folder's files.
+/// What a sidecar holds: a file's bytes, or a folder (hashed, left to wit-parser to read).
 enum Contents {
     File(Vec<u8>),
-    Folder([u8; 32]),
+    Folder,
 }
 
-/// Reads the sidecar at `path`: a file, or a folder whose files (at any depth, so its
-/// `deps` too) are hashed with their paths inside it, in name order.
-fn contents(path: &Path) -> std::io::Result<Contents> {
-    if !path.is_dir() {
-        return std::fs::read(path).map(Contents::File);
+/// How deep a folder sidecar is hashed: its files, `deps/` and each package folder in it,
+/// which is all wit-parser reads. The bound also ends a symlink loop.
+const FOLDER_DEPTH: usize = 2;
+
+/// Reads the sidecar at `path`: the sha256 of what was read (a file; or a folder's files
+/// down to [`FOLDER_DEPTH`], each with its path inside it, in name order; or the error),
+/// and the contents, or why they could not be read.
+fn contents(path: &Path) -> ([u8; 32], Result<Contents, String>) {
+    let read = if path.is_dir() {
+        folder_digest(path).map(|digest| (digest, Contents::Folder))
+    } else {
+        std::fs::read(path).map(|bytes| (Sha256::digest(&bytes).into(), Contents::File(bytes)))
+    };
+    match read {
+        Ok((digest, contents)) => (digest, Ok(contents)),
+        Err(err) => {
+            let message = format!("cannot read {}: {err}", path.display());
+            (Sha256::digest(&message).into(), Err(message))
+        }
     }
+}
+
+/// The sha256 of the files of the folder `path` (see [`contents`]).
+fn folder_digest(path: &Path) -> std::io::Result<[u8; 32]> {
     let mut files = Vec::new();
-    collect_files(path, &mut files)?;
+    collect_files(path, FOLDER_DEPTH, &mut files)?;
     files.sort();
     let mut digest = Sha256::new();
     for file in files {
@@ -92,17 +96,17 @@ fn contents(path: &Path) -> std::io::Result<Contents> {
         digest.update((bytes.len() as u64).to_le_bytes());
         digest.update(&bytes);
     }
-    Ok(Contents::Folder(digest.finalize().into()))
+    Ok(digest.finalize().into())
 }
 
-/// Every file under `folder`, at any depth.
-fn collect_files(folder: &Path, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
+/// Every file under `folder`, and in its folders `depth` levels down.
+fn collect_files(folder: &Path, depth: usize, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(folder)? {
         let path = entry?.path();
-        if path.is_dir() {
-            collect_files(&path, files)?;
-        } else {
+        if !path.is_dir() {
             files.push(path);
+        } else if depth > 0 {
+            collect_files(&path, depth - 1, files)?;
         }
     }
     Ok(())
@@ -214,5 +218,31 @@ mod tests {
         let second = read(&wasm);
         assert_ne!(second.digest, first.digest, "a dependency changed");
         assert_eq!(second.docs.unwrap()["find"], "Finds one.");
+    }
+
+    /// A folder sidecar with two symlinks to itself is hashed to a bounded depth: followed
+    /// until the kernel's symlink limit, the two loops would be 2^40 folders.
+    #[cfg(unix)]
+    #[test]
+    fn a_symlink_loop_in_a_folder_sidecar_is_not_followed_for_ever() {
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = dir.path().join("x.wasm");
+        let folder = wasm.with_extension("wit");
+        std::fs::create_dir_all(folder.join("deps")).unwrap();
+        std::fs::write(
+            folder.join("world.wit"),
+            "package a:b;\nworld w {\n  /// Greets.\n  export hi: func();\n}\n",
+        )
+        .unwrap();
+        std::os::unix::fs::symlink(&folder, folder.join("deps/loop")).unwrap();
+        std::os::unix::fs::symlink(&folder, folder.join("deps/again")).unwrap();
+        let sidecar = read(&wasm);
+        assert_eq!(Sidecar::digest(&wasm), Some(sidecar.digest));
+        // wit-parser reads the links in `deps` as package folders: the same package again.
+        let err = sidecar.docs.unwrap_err();
+        assert!(
+            err.contains("package `a:b` is defined in two different locations"),
+            "{err}"
+        );
     }
 }

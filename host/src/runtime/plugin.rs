@@ -327,7 +327,7 @@ impl Runtime {
             .await;
         // Only a plugin that loaded is worth optimizing.
         if let Some(wasm) = quick {
-            self.optimize_later(&plugin, wasm, linked);
+            self.optimize_later(&plugin, wasm, sidecar, linked);
         }
         Ok(plugin)
     }
@@ -406,7 +406,7 @@ impl Runtime {
         )?;
         let linked: Linked = Arc::new(ArcSwap::from_pointee(entry));
         if let Some(wasm) = quick {
-            self.optimize_later(plugin, wasm, linked.clone());
+            self.optimize_later(plugin, wasm, sidecar, linked.clone());
         }
         tracing::debug!(plugin = %plugin.name, elapsed = ?started.elapsed(), "loaded the code of a listed plugin");
         Ok(linked)
@@ -482,8 +482,15 @@ impl Runtime {
     }
 
     /// Queues the optimized compilation of `plugin`, served from the quick tier with the
-    /// code in `linked` (which the optimized code replaces).
-    fn optimize_later(&self, plugin: &Plugin, wasm: Wasm, linked: Linked) {
+    /// code in `linked` (which the optimized code replaces), documented by `sidecar` as
+    /// the quick code was.
+    fn optimize_later(
+        &self,
+        plugin: &Plugin,
+        wasm: Wasm,
+        sidecar: Option<Sidecar>,
+        linked: Linked,
+    ) {
         let optimizer = Optimizer {
             engine: self.engine.clone(),
             linker: self.linker.clone(),
@@ -495,6 +502,7 @@ impl Runtime {
             path: plugin.path.clone(),
             wasm,
             digest: plugin.digest.clone(),
+            sidecar,
             linked: Arc::downgrade(&linked),
             warm: plugin.warm.as_ref().map(Arc::downgrade),
         });

@@ -108,12 +108,15 @@ impl QuickCell {
 pub(crate) struct Pending {
     /// The plugin's name, for the log.
     pub name: Arc<str>,
-    /// Its `.wasm`, for messages and its sidecar WIT.
+    /// Its `.wasm`, for messages.
     pub path: PathBuf,
     /// Its bytes.
     pub wasm: Wasm,
     /// Their hex sha256.
     pub digest: String,
+    /// Its sidecar WIT as the quick code's tools were documented from (not read again:
+    /// the optimized code serves the tools that were listed).
+    pub sidecar: Option<Sidecar>,
     /// Its code, which the optimized code replaces. Weak: a plugin replaced or removed
     /// before its turn frees its quick code at once, and is not compiled again.
     pub linked: Weak<ArcSwap<Entry>>,
@@ -185,13 +188,12 @@ impl Optimizer {
             .cache
             .compile(&self.engine, &bytes, &pending.digest)
             .map_err(|e| format!("{e:#}"))?;
-        let sidecar = Sidecar::read(&pending.path);
         plugin::link_entry(
             &self.linker,
             &component,
             &pending.name,
             &pending.path,
-            sidecar.as_ref(),
+            pending.sidecar.as_ref(),
             false,
         )
         .map_err(|e| e.to_string())
@@ -302,6 +304,53 @@ mod tests {
             !artifact.exists(),
             "a plugin gone before its turn is not compiled (nothing cached)"
         );
+    }
+
+    /// The optimized code of a WIT-derived plugin documents its tools from the sidecar WIT
+    /// as its quick code read it: a sidecar edited while the optimizer waits does not
+    /// change the served tools behind the clients' backs (hot reload re-lists an edited
+    /// plugin and announces it; the optimizer does not read the sidecar again).
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn optimized_code_keeps_the_docs_its_quick_code_was_listed_with() {
+        let cache = tempfile::tempdir().expect("temp dir");
+        let (runtime, settings, fixture) = tiered_runtime(cache.path());
+        let plugins = tempfile::tempdir().expect("temp dir");
+        let wasm = plugins.path().join("plain.wasm");
+        std::fs::copy(fixture.with_file_name("plain.wasm"), &wasm).expect("copy plain.wasm");
+        let sidecar = wasm.with_extension("wit");
+        let wit = |doc: &str| {
+            format!(
+                "package example:plain@0.1.0;\nworld plain {{\n  /// {doc}\n  export echo: func(message: string) -> string;\n}}\n"
+            )
+        };
+        std::fs::write(&sidecar, wit("Listed docs.")).expect("write the sidecar");
+        let held = runtime.hold_optimizations().await;
+        let (policy, _) = settings.policy("plain", &wasm).expect("policy");
+        let plugin = runtime.load("plain", &wasm, policy).await.expect("load");
+        assert_eq!(plugin.cache, CacheOutcome::Quick);
+        let description = |plugin: &crate::runtime::Plugin| match &*plugin
+            .code
+            .get()
+            .expect("loaded")
+            .expect("linked")
+        {
+            Entry::Functions { functions, .. } => functions[0].tool().description,
+            Entry::Tools(_) => panic!("plain is served through its exported functions"),
+        };
+        assert_eq!(plugin.tools[0].description, "Listed docs.");
+        assert_eq!(description(&plugin), "Listed docs.");
+
+        std::fs::write(&sidecar, wit("Edited later.")).expect("edit the sidecar");
+        drop(held);
+        let optimized = async {
+            while !Engine::same(&code_engine(&plugin), runtime.engine()) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(120), optimized)
+            .await
+            .expect("optimized within 2 minutes");
+        assert_eq!(description(&plugin), "Listed docs.");
     }
 
     /// A runtime with tiered compilation and an artifact cache in `cache`, its settings

@@ -108,11 +108,18 @@ impl ShardId {
 /// overhead, while still being enough shards to make lock collisions
 /// rare given the very short critical sections involved.
 pub(crate) fn default_shard_count() -> u32 {
-    let n = std::thread::available_parallelism()
-        .map(|n| n.get())
-        .unwrap_or(1)
-        .min(16);
-    u32::try_from(n).unwrap()
+    // Capsule patch (see vendor/README.md): counted once per process.
+    // `available_parallelism` reads the cgroup's CPU quota from `/proc` and
+    // `/sys` on every call (~36 µs), and every pool and decommit queue of
+    // every engine asked it again while the host started.
+    static COUNT: std::sync::OnceLock<u32> = std::sync::OnceLock::new();
+    *COUNT.get_or_init(|| {
+        let n = std::thread::available_parallelism()
+            .map(|n| n.get())
+            .unwrap_or(1)
+            .min(16);
+        u32::try_from(n).unwrap()
+    })
 }
 
 /// Pick this thread's shard (used for both the sharded decommit queue and

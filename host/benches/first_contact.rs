@@ -32,7 +32,12 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, ChildStdin, ChildStdout, Command, Stdio};
 use std::time::{Duration, Instant};
 
+/// Runs per build of a start that compiles (seconds each).
 const RUNS: usize = 3;
+
+/// Runs per build of a start from a warm cache (milliseconds each; one varies by ±3 ms on
+/// a 2-core VM, so a median of three says little).
+const CACHED_RUNS: usize = 15;
 
 /// What one run measured.
 struct Run {
@@ -87,9 +92,11 @@ fn main() {
     });
     println!("| build | `initialize` | first `tools/list` (tools) | every tool listed |");
     println!("|---|---|---|---|");
-    for (label, binary) in &able {
-        row(label, binary, folder.path(), expected, None);
-    }
+    let rows: Vec<(String, &Path, Option<PathBuf>)> = able
+        .iter()
+        .map(|(label, binary)| (label.clone(), binary.as_path(), None))
+        .collect();
+    rows_interleaved(&rows, folder.path(), expected, RUNS);
     println!(
         "\n| build | resident after a compiling start, all optimized (median) | after a cached start |"
     );
@@ -149,29 +156,28 @@ fn main() {
             run(binary, distinct.path(), expected, Some(&warm_of(binary)));
         }
         println!(
-            "\n{DISTINCT} distinct plugins ({stem} fixture copies, {expected} tools), median of {RUNS} runs\n"
+            "\n{DISTINCT} distinct plugins ({stem} fixture copies, {expected} tools), median of {CACHED_RUNS} runs cached, {RUNS} with an empty cache, the builds' runs alternating\n"
         );
         println!(
             "| build, cache | `initialize` | first `tools/list` (tools) | every tool listed |"
         );
         println!("|---|---|---|---|");
-        for (label, binary) in &able {
-            let folder = distinct.path();
-            row(
-                &format!("{label}, cached"),
-                binary,
-                folder,
-                expected,
-                Some(&warm_of(binary)),
-            );
-            row(
-                &format!("{label}, empty cache"),
-                binary,
-                folder,
-                expected,
-                None,
-            );
-        }
+        let cached: Vec<(String, &Path, Option<PathBuf>)> = able
+            .iter()
+            .map(|(label, binary)| {
+                (
+                    format!("{label}, cached"),
+                    binary.as_path(),
+                    Some(warm_of(binary)),
+                )
+            })
+            .collect();
+        rows_interleaved(&cached, distinct.path(), expected, CACHED_RUNS);
+        let empty: Vec<(String, &Path, Option<PathBuf>)> = able
+            .iter()
+            .map(|(label, binary)| (format!("{label}, empty cache"), binary.as_path(), None))
+            .collect();
+        rows_interleaved(&empty, distinct.path(), expected, RUNS);
     }
 }
 
@@ -198,27 +204,39 @@ fn distinct_copies(wasm: &Path, folder: &Path, count: usize, stem: &str) {
     }
 }
 
-/// Prints the table row of `label`: the medians of `RUNS` runs of `binary` on `plugins`
-/// (each with a fresh empty cache, or with `warm`).
-fn row(label: &str, binary: &Path, plugins: &Path, expected: usize, warm: Option<&Path>) {
-    let mut runs: Vec<Run> = (0..RUNS)
-        .map(|_| run(binary, plugins, expected, warm))
-        .collect();
-    let median = |runs: &mut Vec<Run>, key: fn(&Run) -> Duration| {
-        runs.sort_by_key(key);
-        key(&runs[RUNS / 2])
-    };
-    let initialize = median(&mut runs, |r| r.initialize);
-    let all = median(&mut runs, |r| r.all_tools);
-    let first = median(&mut runs, |r| r.first_list);
-    let first_tools = runs[RUNS / 2].first_tools;
-    println!(
-        "| {label} | {:.1} ms | {:.1} ms ({first_tools} of {}) | {:.1} ms |",
-        ms(initialize),
-        ms(first),
-        runs[0].tools,
-        ms(all)
-    );
+/// Prints a table row per build of `builds` (label, executable, warm cache or none for a
+/// fresh empty one per run): the medians of `runs` starts of each on `plugins`, the
+/// builds' starts alternating, so a change in the machine's state lands on all of them.
+fn rows_interleaved(
+    builds: &[(String, &Path, Option<PathBuf>)],
+    plugins: &Path,
+    expected: usize,
+    runs: usize,
+) {
+    let mut measured: Vec<Vec<Run>> = builds.iter().map(|_| Vec::new()).collect();
+    for _ in 0..runs {
+        for ((_, binary, warm), into) in builds.iter().zip(&mut measured) {
+            into.push(run(binary, plugins, expected, warm.as_deref()));
+        }
+    }
+    for ((label, _, _), mut runs) in builds.iter().zip(measured) {
+        let mid = runs.len() / 2;
+        let mut median = |key: fn(&Run) -> Duration| {
+            runs.sort_by_key(key);
+            key(&runs[mid])
+        };
+        let initialize = median(|r| r.initialize);
+        let all = median(|r| r.all_tools);
+        let first = median(|r| r.first_list);
+        let first_tools = runs[mid].first_tools;
+        println!(
+            "| {label} | {:.1} ms | {:.1} ms ({first_tools} of {}) | {:.1} ms |",
+            ms(initialize),
+            ms(first),
+            runs[0].tools,
+            ms(all)
+        );
+    }
 }
 
 /// The builds among `binaries` that list all `expected` tools of a folder (`listed` says

@@ -257,14 +257,7 @@ mod tests {
         assert!(still_here(&runtime, &plugin).await);
 
         drop(held);
-        let optimized = async {
-            while !Engine::same(&code_engine(&plugin), runtime.engine()) {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(120), optimized)
-            .await
-            .expect("optimized within 2 minutes");
+        optimized(&runtime, &plugin).await;
         assert!(Engine::same(&code_engine(&plugin), runtime.engine()));
         assert!(artifact.is_file(), "the optimized code is cached");
         assert!(still_here(&runtime, &plugin).await);
@@ -342,14 +335,7 @@ mod tests {
 
         std::fs::write(&sidecar, wit("Edited later.")).expect("edit the sidecar");
         drop(held);
-        let optimized = async {
-            while !Engine::same(&code_engine(&plugin), runtime.engine()) {
-                tokio::time::sleep(Duration::from_millis(10)).await;
-            }
-        };
-        tokio::time::timeout(Duration::from_secs(120), optimized)
-            .await
-            .expect("optimized within 2 minutes");
+        optimized(&runtime, &plugin).await;
         assert_eq!(description(&plugin), "Listed docs.");
     }
 
@@ -376,6 +362,18 @@ mod tests {
         .expect("config resolves");
         let runtime = Runtime::new(&settings.runtime, Some(cache.to_path_buf())).expect("runtime");
         (runtime, settings, wasm)
+    }
+
+    /// Waits (at most 2 minutes) until `plugin` runs the optimized code.
+    async fn optimized(runtime: &Runtime, plugin: &crate::runtime::Plugin) {
+        let switched = async {
+            while !Engine::same(&code_engine(plugin), runtime.engine()) {
+                tokio::time::sleep(Duration::from_millis(10)).await;
+            }
+        };
+        tokio::time::timeout(Duration::from_secs(120), switched)
+            .await
+            .expect("optimized within 2 minutes");
     }
 
     fn code_engine(plugin: &crate::runtime::Plugin) -> Engine {

@@ -92,11 +92,7 @@ fn main() {
     });
     println!("| build | `initialize` | first `tools/list` (tools) | every tool listed |");
     println!("|---|---|---|---|");
-    let rows: Vec<(String, &Path, Option<PathBuf>)> = able
-        .iter()
-        .map(|(label, binary)| (label.clone(), binary.as_path(), None))
-        .collect();
-    rows_interleaved(&rows, folder.path(), expected, RUNS);
+    rows_interleaved(&able, "", |_| None, folder.path(), expected, RUNS);
     println!(
         "\n| build | resident after a compiling start, all optimized (median) | after a cached start |"
     );
@@ -162,22 +158,9 @@ fn main() {
             "| build, cache | `initialize` | first `tools/list` (tools) | every tool listed |"
         );
         println!("|---|---|---|---|");
-        let cached: Vec<(String, &Path, Option<PathBuf>)> = able
-            .iter()
-            .map(|(label, binary)| {
-                (
-                    format!("{label}, cached"),
-                    binary.as_path(),
-                    Some(warm_of(binary)),
-                )
-            })
-            .collect();
-        rows_interleaved(&cached, distinct.path(), expected, CACHED_RUNS);
-        let empty: Vec<(String, &Path, Option<PathBuf>)> = able
-            .iter()
-            .map(|(label, binary)| (format!("{label}, empty cache"), binary.as_path(), None))
-            .collect();
-        rows_interleaved(&empty, distinct.path(), expected, RUNS);
+        let (folder, cached) = (distinct.path(), |b: &Path| Some(warm_of(b)));
+        rows_interleaved(&able, ", cached", cached, folder, expected, CACHED_RUNS);
+        rows_interleaved(&able, ", empty cache", |_| None, folder, expected, RUNS);
     }
 }
 
@@ -204,22 +187,26 @@ fn distinct_copies(wasm: &Path, folder: &Path, count: usize, stem: &str) {
     }
 }
 
-/// Prints a table row per build of `builds` (label, executable, warm cache or none for a
-/// fresh empty one per run): the medians of `runs` starts of each on `plugins`, the
-/// builds' starts alternating, so a change in the machine's state lands on all of them.
+/// Prints a table row per build of `builds` (labelled with `suffix` after its own label):
+/// the medians of `runs` starts of each on `plugins`, with the warm cache `cache` gives
+/// for its executable or, for none, a fresh empty one per start; the builds' starts
+/// alternate, so a change in the machine's state lands on all of them.
 fn rows_interleaved(
-    builds: &[(String, &Path, Option<PathBuf>)],
+    builds: &[(String, PathBuf)],
+    suffix: &str,
+    cache: impl Fn(&Path) -> Option<PathBuf>,
     plugins: &Path,
     expected: usize,
     runs: usize,
 ) {
+    let warm: Vec<Option<PathBuf>> = builds.iter().map(|(_, binary)| cache(binary)).collect();
     let mut measured: Vec<Vec<Run>> = builds.iter().map(|_| Vec::new()).collect();
     for _ in 0..runs {
-        for ((_, binary, warm), into) in builds.iter().zip(&mut measured) {
+        for (((_, binary), warm), into) in builds.iter().zip(&warm).zip(&mut measured) {
             into.push(run(binary, plugins, expected, warm.as_deref()));
         }
     }
-    for ((label, _, _), mut runs) in builds.iter().zip(measured) {
+    for ((label, _), mut runs) in builds.iter().zip(measured) {
         let mid = runs.len() / 2;
         let mut median = |key: fn(&Run) -> Duration| {
             runs.sort_by_key(key);
@@ -230,7 +217,7 @@ fn rows_interleaved(
         let first = median(|r| r.first_list);
         let first_tools = runs[mid].first_tools;
         println!(
-            "| {label} | {:.1} ms | {:.1} ms ({first_tools} of {}) | {:.1} ms |",
+            "| {label}{suffix} | {:.1} ms | {:.1} ms ({first_tools} of {}) | {:.1} ms |",
             ms(initialize),
             ms(first),
             runs[0].tools,

@@ -193,18 +193,12 @@ mod tests {
     /// `deps` too.
     #[test]
     fn a_folder_sidecar_is_read_and_every_file_in_it_counts() {
-        let dir = tempfile::tempdir().unwrap();
-        let wasm = dir.path().join("x.wasm");
-        let folder = wasm.with_extension("wit");
-        std::fs::create_dir_all(folder.join("deps")).unwrap();
+        let (_dir, wasm, folder) = folder_sidecar(
+            "package a:b;\nworld w {\n  use a:types/t.{id};\n  /// Finds one.\n  export find: func(x: id) -> id;\n}\n",
+        );
         std::fs::write(
             folder.join("deps/types.wit"),
             "package a:types;\ninterface t {\n  type id = u32;\n}\n",
-        )
-        .unwrap();
-        std::fs::write(
-            folder.join("world.wit"),
-            "package a:b;\nworld w {\n  use a:types/t.{id};\n  /// Finds one.\n  export find: func(x: id) -> id;\n}\n",
         )
         .unwrap();
         let first = read(&wasm);
@@ -225,15 +219,8 @@ mod tests {
     #[cfg(unix)]
     #[test]
     fn a_symlink_loop_in_a_folder_sidecar_is_not_followed_for_ever() {
-        let dir = tempfile::tempdir().unwrap();
-        let wasm = dir.path().join("x.wasm");
-        let folder = wasm.with_extension("wit");
-        std::fs::create_dir_all(folder.join("deps")).unwrap();
-        std::fs::write(
-            folder.join("world.wit"),
-            "package a:b;\nworld w {\n  /// Greets.\n  export hi: func();\n}\n",
-        )
-        .unwrap();
+        let (_dir, wasm, folder) =
+            folder_sidecar("package a:b;\nworld w {\n  /// Greets.\n  export hi: func();\n}\n");
         std::os::unix::fs::symlink(&folder, folder.join("deps/loop")).unwrap();
         std::os::unix::fs::symlink(&folder, folder.join("deps/again")).unwrap();
         let sidecar = read(&wasm);
@@ -244,5 +231,17 @@ mod tests {
             err.contains("package `a:b` is defined in two different locations"),
             "{err}"
         );
+    }
+
+    /// A temporary folder holding the folder sidecar of `x.wasm`: `x.wit/world.wit` with
+    /// `world`, and an empty `x.wit/deps`. Returns the folder (kept while it lives), the
+    /// `.wasm` path and the sidecar folder.
+    fn folder_sidecar(world: &str) -> (tempfile::TempDir, PathBuf, PathBuf) {
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = dir.path().join("x.wasm");
+        let folder = wasm.with_extension("wit");
+        std::fs::create_dir_all(folder.join("deps")).unwrap();
+        std::fs::write(folder.join("world.wit"), world).unwrap();
+        (dir, wasm, folder)
     }
 }

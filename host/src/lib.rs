@@ -14,6 +14,7 @@ pub mod app;
 pub mod approve;
 pub mod audit;
 pub mod auth;
+pub mod bounded_file;
 pub mod bounds;
 pub mod breaker;
 pub mod capability;

@@ -12,10 +12,10 @@ use std::process::Stdio;
 use capsule::distribution::Digest;
 use capsule::distribution::cosign::SigningKey;
 use serde_json::json;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::process::{Child, Command};
 
-use crate::support::{Folder, HANG, component, text};
+use crate::support::{Folder, HANG, component, read_request_head, text};
 
 /// A `docker-registry serve` of our own on a free loopback port, storing into a temp dir.
 struct Registry {
@@ -109,14 +109,14 @@ fn digest_of(path: &Path) -> Digest {
 }
 
 /// A folder with `files` in its plugins folder, `config`, and a cache of its own.
-fn folder(files: &[(&str, &str)], config: &str) -> Folder {
+pub(crate) fn folder(files: &[(&str, &str)], config: &str) -> Folder {
     let folder = Folder::new(files, config);
     std::fs::create_dir(folder.dir.path().join("cache")).expect("cache dir");
     folder
 }
 
 /// `capsule ARGS --cache-dir FOLDER/cache`.
-async fn run(folder: &Folder, args: &[&str]) -> (i32, String, String) {
+pub(crate) async fn run(folder: &Folder, args: &[&str]) -> (i32, String, String) {
     let cache = folder.dir.path().join("cache");
     let mut all: Vec<&str> = args.to_vec();
     let cache = cache.to_str().expect("utf-8 path");
@@ -257,7 +257,7 @@ async fn a_tampered_blob_in_the_registry_is_refused() {
 }
 
 /// Writes a new key pair into `dir` as `NAME.pem` and `NAME.pub`.
-fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
+pub(crate) fn key_pair(dir: &Path, name: &str) -> (PathBuf, PathBuf) {
     let (key, private) = SigningKey::generate().expect("generate a key");
     let (pem, public) = (
         dir.join(format!("{name}.pem")),
@@ -360,13 +360,8 @@ async fn file_server(body: Vec<u8>) -> u16 {
         while let Ok((mut stream, _)) = listener.accept().await {
             let body = body.clone();
             tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match stream.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
+                if read_request_head(&mut stream).await.is_none() {
+                    return;
                 }
                 let head = format!(
                     "HTTP/1.1 200 OK\r\ncontent-type: application/wasm\r\ncontent-length: {}\r\nconnection: close\r\n\r\n",

@@ -23,6 +23,7 @@ mod examples;
 mod fairness;
 mod grants;
 mod hostile_plugins;
+mod hostile_sources;
 mod http;
 mod install;
 mod js_guest;

@@ -430,20 +430,29 @@ pub async fn raw_http_server(
             counter.fetch_add(1, Ordering::SeqCst);
             let respond = respond.clone();
             tokio::spawn(async move {
-                let mut request = Vec::new();
-                let mut buf = [0u8; 1024];
-                while !request.windows(4).any(|w| w == b"\r\n\r\n") {
-                    match socket.read(&mut buf).await {
-                        Ok(0) | Err(_) => return,
-                        Ok(n) => request.extend_from_slice(&buf[..n]),
-                    }
-                }
-                let response = respond(&String::from_utf8_lossy(&request));
+                let Some(request) = read_request_head(&mut socket).await else {
+                    return;
+                };
+                let response = respond(&request);
                 let _ = socket.write_all(response.as_bytes()).await;
             });
         }
     });
     (port, hits)
+}
+
+/// Reads an HTTP request from `stream` up to the end of its head (the blank line); `None`
+/// when the connection ends or fails first. What a test's hand-written server needs.
+pub async fn read_request_head(stream: &mut tokio::net::TcpStream) -> Option<String> {
+    let mut request = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !request.windows(4).any(|w| w == b"\r\n\r\n") {
+        match stream.read(&mut buf).await {
+            Ok(0) | Err(_) => return None,
+            Ok(n) => request.extend_from_slice(&buf[..n]),
+        }
+    }
+    Some(String::from_utf8_lossy(&request).into_owned())
 }
 
 /// What `std::io::Error` shows inside a plugin when the sandbox refuses an operation

@@ -1,16 +1,20 @@
-//! Reading TOML files: the config file, sidecar policies and the secrets file.
+//! Reading TOML files: the config file, sidecar policies and the secrets file, each up to
+//! [`MAX_TOML`].
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::ConfigError;
 use super::raw::RawConfig;
+use crate::bounded_file::{self, MAX_TOML};
 
 /// Reads a secrets file. Errors give the line but never quote it: it may hold a secret.
 pub(super) fn parse_secrets_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
-        path: path.to_path_buf(),
-        reason,
+    let text = bounded_file::read_to_string(path, MAX_TOML, "TOML file").map_err(|reason| {
+        ConfigError::Read {
+            path: path.to_path_buf(),
+            reason,
+        }
     })?;
     toml::from_str(&text).map_err(|err| {
         let line = err
@@ -34,9 +38,11 @@ pub fn parse_file(path: &Path) -> Result<RawConfig, ConfigError> {
 
 /// Reads and parses a TOML file into `T`; errors name the file, line and column.
 pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
-    let text = std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
-        path: path.to_path_buf(),
-        reason,
+    let text = bounded_file::read_to_string(path, MAX_TOML, "TOML file").map_err(|reason| {
+        ConfigError::Read {
+            path: path.to_path_buf(),
+            reason,
+        }
     })?;
     toml::from_str(&text).map_err(|err| ConfigError::Parse {
         path: path.to_path_buf(),

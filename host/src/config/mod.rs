@@ -175,7 +175,12 @@ impl Settings {
             None => Some(cwd.join(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
         };
         let text = match &file {
-            Some(path) => std::fs::read_to_string(path).map_err(|reason| ConfigError::Read {
+            Some(path) => crate::bounded_file::read_to_string(
+                path,
+                crate::bounded_file::MAX_TOML,
+                "TOML file",
+            )
+            .map_err(|reason| ConfigError::Read {
                 path: path.clone(),
                 reason,
             })?,

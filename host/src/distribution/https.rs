@@ -5,9 +5,7 @@
 use std::time::Duration;
 
 use super::digest::{self, Digest, Mismatch};
-
-/// The largest plugin downloaded.
-const MAX_BYTES: u64 = 256 * 1024 * 1024;
+use super::{COMPONENT, MAX_COMPONENT};
 
 /// A download failed or did not match its pin.
 #[derive(Debug, thiserror::Error)]
@@ -52,6 +50,12 @@ pub async fn download(
         .await
         .and_then(|r| r.error_for_status())
         .map_err(|err| failed(err.to_string()))?;
+    let too_large = |size: u64| {
+        failed(crate::bounded_file::too_large(size, MAX_COMPONENT, COMPONENT).to_string())
+    };
+    if let Some(size) = response.content_length().filter(|&n| n > MAX_COMPONENT.0) {
+        return Err(too_large(size));
+    }
     let mut bytes = Vec::new();
     while let Some(chunk) = response
         .chunk()
@@ -59,8 +63,8 @@ pub async fn download(
         .map_err(|err| failed(err.to_string()))?
     {
         bytes.extend_from_slice(&chunk);
-        if bytes.len() as u64 > MAX_BYTES {
-            return Err(failed(format!("larger than {MAX_BYTES} bytes")));
+        if bytes.len() as u64 > MAX_COMPONENT.0 {
+            return Err(too_large(bytes.len() as u64));
         }
     }
     let actual = Digest::of(&bytes);

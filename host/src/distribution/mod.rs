@@ -1,8 +1,9 @@
 //! Plugin distribution (docs/distribution.md): where a plugin's bytes come from
 //! ([`source`]: a file in the plugins folder, `oci://`, `https://`), fetching them through
 //! the cache ([`fetch`], [`store`]), pinning ([`digest`]), OCI push and pull ([`oci`]),
-//! cosign signatures ([`cosign`]), the `.wasm` handed to the runtime ([`wasm`]) and the cache's listing and garbage collection ([`gc`]).
+//! blobs pulled within their sizes ([`blob`]), cosign signatures ([`cosign`]), the `.wasm` handed to the runtime ([`wasm`]) and the cache's listing and garbage collection ([`gc`]).
 
+pub mod blob;
 pub mod cosign;
 pub mod digest;
 pub mod fetch;
@@ -13,6 +14,14 @@ pub mod source;
 pub mod store;
 pub(crate) mod tls;
 pub mod wasm;
+
+/// The largest plugin component accepted from any source: a file in the plugins folder, a
+/// download or a registry pull. The biggest guests of the examples (componentize-py) are
+/// ~20 MiB; the bound keeps a wrong or hostile file from being read into the host's memory.
+pub const MAX_COMPONENT: crate::units::ByteSize = crate::units::ByteSize::mib(256);
+
+/// What [`MAX_COMPONENT`] bounds, in messages.
+pub const COMPONENT: &str = "plugin component";
 
 pub use digest::Digest;
 pub use fetch::{FetchError, Fetcher};

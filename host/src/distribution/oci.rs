@@ -12,9 +12,12 @@ use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
+use super::MAX_COMPONENT;
+use super::blob::{Blob, Oversize};
 use super::cosign::{self, PAYLOAD_MEDIA_TYPE, SIGNATURE_ANNOTATION, Signature};
 use super::digest::Digest;
 use super::source::is_loopback;
+use crate::units::ByteSize;
 
 /// The config media type of a Wasm OCI artifact.
 pub const CONFIG_MEDIA_TYPE: &str = "application/vnd.wasm.config.v0+json";
@@ -24,6 +27,10 @@ pub const LAYER_MEDIA_TYPE: &str = "application/wasm";
 const LEGACY_LAYER_MEDIA_TYPE: &str = "application/vnd.wasm.content.layer.v1+wasm";
 /// A cosign signature image's config type.
 const SIGNATURE_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+json";
+/// The largest cosign signature payload pulled (one is a few hundred bytes of JSON).
+const MAX_SIGNATURE_PAYLOAD: ByteSize = ByteSize::kib(64);
+/// The most signatures of one manifest pulled and tried (cosign adds one per signing).
+const MAX_SIGNATURES: usize = 32;
 
 /// A registry operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -53,6 +60,16 @@ pub enum OciError {
         expected: String,
         /// The digest it has.
         actual: String,
+    },
+    /// A blob's manifest gives it a size over its bound, or the registry sent more.
+    #[error("{reference}: {what} {oversize}; refusing it")]
+    Oversized {
+        /// The reference.
+        reference: String,
+        /// `the wasm layer` or `a signature payload`.
+        what: &'static str,
+        /// What is over.
+        oversize: Oversize,
     },
     /// The artifact is not a Wasm component artifact.
     #[error(
@@ -165,11 +182,16 @@ pub async fn pull(
         message: "its manifest is not UTF-8".into(),
     })?;
     let layer = wasm_layer(&reference.whole(), &manifest)?;
-    let mut bytes = Vec::new();
-    client
-        .pull_blob(reference, &layer, &mut bytes)
-        .await
-        .map_err(|err| match err {
+    let oversized = |oversize| OciError::Oversized {
+        reference: reference.whole(),
+        what: "the wasm layer",
+        oversize,
+    };
+    let mut blob = Blob::for_descriptor(&layer, MAX_COMPONENT).map_err(oversized)?;
+    let pulled = client.pull_blob(reference, &layer, &mut blob).await;
+    pulled.map_err(|err| match blob.cut_off(&err) {
+        Some(oversize) => oversized(oversize),
+        None => match err {
             OciDistributionError::DigestError(DigestError::VerificationError {
                 expected,
                 actual,
@@ -181,7 +203,9 @@ pub async fn pull(
                 actual,
             },
             other => registry_error(reference, "pulling the wasm layer")(other),
-        })?;
+        },
+    })?;
+    let bytes = blob.into_bytes();
     let digest = Digest::of(&bytes);
     let signatures = if signatures {
         pull_signatures(&client, reference, &manifest_digest).await?
@@ -239,21 +263,24 @@ async fn pull_signatures(
             message: format!("its signature manifest is not an OCI image manifest: {err}"),
         })?;
     let mut signatures = Vec::new();
-    for layer in &manifest.layers {
-        let Some(signature) = layer
-            .annotations
-            .as_ref()
-            .and_then(|a| a.get(SIGNATURE_ANNOTATION))
-        else {
-            continue;
+    let signed = manifest.layers.iter().filter_map(|layer| {
+        let annotations = layer.annotations.as_ref()?;
+        Some((layer, annotations.get(SIGNATURE_ANNOTATION)?))
+    });
+    for (layer, signature) in signed.take(MAX_SIGNATURES) {
+        let oversized = |oversize| OciError::Oversized {
+            reference: sig_ref.whole(),
+            what: "a signature payload",
+            oversize,
         };
-        let mut payload = Vec::new();
-        client
-            .pull_blob(&sig_ref, layer, &mut payload)
-            .await
-            .map_err(registry_error(&sig_ref, "pulling a signature payload"))?;
+        let mut blob = Blob::for_descriptor(layer, MAX_SIGNATURE_PAYLOAD).map_err(oversized)?;
+        let pulled = client.pull_blob(&sig_ref, layer, &mut blob).await;
+        pulled.map_err(|err| match blob.cut_off(&err) {
+            Some(oversize) => oversized(oversize),
+            None => registry_error(&sig_ref, "pulling a signature payload")(err),
+        })?;
         signatures.push(Signature {
-            payload: String::from_utf8_lossy(&payload).into_owned(),
+            payload: String::from_utf8_lossy(&blob.into_bytes()).into_owned(),
             signature: signature.clone(),
         });
     }

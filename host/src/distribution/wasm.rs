@@ -10,7 +10,8 @@ use std::time::{Duration, SystemTime};
 
 use sha2::{Digest as _, Sha256};
 
-use super::Digest;
+use super::{COMPONENT, Digest, MAX_COMPONENT};
+use crate::bounded_file;
 
 /// How long ago a file must have last changed for its stamp to identify its bytes.
 pub const SETTLED: Duration = Duration::from_secs(2);
@@ -121,14 +122,18 @@ impl Wasm {
         self.len() == 0
     }
 
-    /// The bytes, read from the file if they are not in memory. A file whose sha256 is no
-    /// longer `digest` (written again since it was hashed) is an error: its new version is
-    /// loaded by the change that wrote it.
+    /// The bytes, read from the file if they are not in memory (at most one byte more than
+    /// was hashed). A file whose sha256 is no longer `digest` (written again since it was
+    /// hashed) is an error: its new version is loaded by the change that wrote it.
     pub fn into_bytes(self, digest: &str) -> std::io::Result<Vec<u8>> {
         match self {
             Wasm::Bytes(bytes) => Ok(bytes),
-            Wasm::File { path, .. } => {
-                let bytes = std::fs::read(&path)?;
+            Wasm::File { path, len, .. } => {
+                // One byte more than was hashed shows a file that grew: its digest differs.
+                let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
+                std::fs::File::open(&path)?
+                    .take(len + 1)
+                    .read_to_end(&mut bytes)?;
                 if Digest::of(&bytes).hex() != digest {
                     return Err(std::io::Error::new(
                         std::io::ErrorKind::InvalidData,
@@ -154,13 +159,22 @@ pub async fn hash_file_blocking(path: &Path) -> std::io::Result<(Digest, Wasm)> 
 }
 
 /// Streams the file at `path` through sha256, one reused buffer at a time: its digest and
-/// the [`Wasm::File`] to load it from.
+/// the [`Wasm::File`] to load it from. A file larger than [`MAX_COMPONENT`] (or that grows
+/// past it while it is hashed) is refused with [`bounded_file::too_large`].
 pub fn hash_file(path: &Path) -> std::io::Result<(Digest, Wasm)> {
-    let mut file = std::fs::File::open(path)?;
+    let file = std::fs::File::open(path)?;
     let mut hasher = Sha256::new();
     // Taken first: a write while hashing changes it, so the digest is never remembered
     // for a version it was not taken of.
     let meta = file.metadata()?;
+    if meta.len() > MAX_COMPONENT.0 {
+        return Err(bounded_file::too_large(
+            meta.len(),
+            MAX_COMPONENT,
+            COMPONENT,
+        ));
+    }
+    let mut file = file.take(MAX_COMPONENT.0 + 1);
     let stamp = Stamp::of(&meta);
     // No bigger than the file (plus one byte, to see its end in one read if it is small).
     let size = meta.len() + 1;
@@ -178,6 +192,9 @@ pub fn hash_file(path: &Path) -> std::io::Result<(Digest, Wasm)> {
         }
         hasher.update(&buf[..n]);
         len += n as u64;
+    }
+    if len > MAX_COMPONENT.0 {
+        return Err(bounded_file::too_large(len, MAX_COMPONENT, COMPONENT));
     }
     let digest = Digest::from_sha256(hasher.finalize().into());
     let path = path.to_path_buf();

@@ -13,6 +13,9 @@ use std::path::{Path, PathBuf};
 use sha2::{Digest, Sha256};
 use wit_parser::{Resolve, WorldItem, WorldKey};
 
+use crate::bounded_file;
+use crate::units::ByteSize;
+
 /// The sidecar WIT of `wasm`: `<stem>.wit` beside it, if it exists.
 pub fn sidecar(wasm: &Path) -> Option<PathBuf> {
     let path = wasm.with_extension("wit");
@@ -64,6 +67,16 @@ enum Contents {
 /// which is all wit-parser reads. The bound also ends a symlink loop.
 const FOLDER_DEPTH: usize = 2;
 
+/// The most WIT a sidecar may hold, in one file or all the files of a folder (WASI 0.2's
+/// whole WIT is ~200 KiB). A sidecar only documents tools; a larger one is refused unread.
+pub const MAX_WIT: ByteSize = ByteSize::mib(4);
+
+/// The most files a folder sidecar may hold.
+const MAX_FILES: usize = 1024;
+
+/// What [`MAX_WIT`] bounds, in messages.
+const WIT: &str = "sidecar WIT";
+
 /// Reads the sidecar at `path`: the sha256 of what was read (a file; or a folder's files
 /// down to [`FOLDER_DEPTH`], each with its path inside it, in name order; or the error),
 /// and the contents, or why they could not be read.
@@ -71,7 +84,8 @@ fn contents(path: &Path) -> ([u8; 32], Result<Contents, String>) {
     let read = if path.is_dir() {
         folder_digest(path).map(|digest| (digest, Contents::Folder))
     } else {
-        std::fs::read(path).map(|bytes| (Sha256::digest(&bytes).into(), Contents::File(bytes)))
+        bounded_file::read(path, MAX_WIT, WIT)
+            .map(|bytes| (Sha256::digest(&bytes).into(), Contents::File(bytes)))
     };
     match read {
         Ok((digest, contents)) => (digest, Ok(contents)),
@@ -82,28 +96,48 @@ fn contents(path: &Path) -> ([u8; 32], Result<Contents, String>) {
     }
 }
 
-/// The sha256 of the files of the folder `path` (see [`contents`]).
+/// The sha256 of the files of the folder `path` (see [`contents`]); at most [`MAX_FILES`]
+/// files of [`MAX_WIT`] in all.
 fn folder_digest(path: &Path) -> std::io::Result<[u8; 32]> {
     let mut files = Vec::new();
     collect_files(path, FOLDER_DEPTH, &mut files)?;
     files.sort();
+    let mut total = 0u64;
+    for file in &files {
+        total += std::fs::metadata(file)?.len();
+    }
+    if total > MAX_WIT.0 {
+        return Err(bounded_file::too_large(total, MAX_WIT, WIT));
+    }
     let mut digest = Sha256::new();
+    let mut read = 0u64;
     for file in files {
         let inside = file.strip_prefix(path).unwrap_or(&file);
         digest.update(inside.to_string_lossy().as_bytes());
         digest.update(b"\0");
-        let bytes = std::fs::read(&file)?;
+        let bytes = bounded_file::read(&file, MAX_WIT, WIT)?;
+        // Files that grew since their sizes were added up.
+        read += bytes.len() as u64;
+        if read > MAX_WIT.0 {
+            return Err(bounded_file::too_large(read, MAX_WIT, WIT));
+        }
         digest.update((bytes.len() as u64).to_le_bytes());
         digest.update(&bytes);
     }
     Ok(digest.finalize().into())
 }
 
-/// Every file under `folder`, and in its folders `depth` levels down.
+/// Every file under `folder`, and in its folders `depth` levels down (more than
+/// [`MAX_FILES`] is an error).
 fn collect_files(folder: &Path, depth: usize, files: &mut Vec<PathBuf>) -> std::io::Result<()> {
     for entry in std::fs::read_dir(folder)? {
         let path = entry?.path();
         if !path.is_dir() {
+            if files.len() == MAX_FILES {
+                return Err(std::io::Error::other(format!(
+                    "it holds more than the {MAX_FILES} files a {WIT} folder may"
+                )));
+            }
             files.push(path);
         } else if depth > 0 {
             collect_files(&path, depth - 1, files)?;
@@ -229,6 +263,44 @@ mod tests {
         let err = sidecar.docs.unwrap_err();
         assert!(
             err.contains("package `a:b` is defined in two different locations"),
+            "{err}"
+        );
+    }
+
+    /// A sidecar over [`MAX_WIT`], a file or a folder's files together, is refused unread,
+    /// and so is a folder of more than [`MAX_FILES`] files.
+    #[test]
+    fn a_sidecar_over_the_bound_is_refused_by_size() {
+        let dir = tempfile::tempdir().unwrap();
+        let wasm = dir.path().join("big.wasm");
+        let file = std::fs::File::create(wasm.with_extension("wit")).unwrap();
+        file.set_len(1 << 30).unwrap();
+        let err = read(&wasm).docs.unwrap_err();
+        assert_eq!(
+            err,
+            format!(
+                "cannot read {}: it is 1 GiB, larger than the 4 MiB a sidecar WIT may be",
+                wasm.with_extension("wit").display()
+            )
+        );
+
+        let (_dir, wasm, folder) =
+            folder_sidecar("package a:b;\nworld w {\n  export hi: func();\n}\n");
+        for name in ["deps/one.wit", "deps/two.wit"] {
+            let file = std::fs::File::create(folder.join(name)).unwrap();
+            file.set_len(3 << 20).unwrap();
+        }
+        let err = read(&wasm).docs.unwrap_err();
+        assert!(
+            err.ends_with(": it is 6.0 MiB, larger than the 4 MiB a sidecar WIT may be"),
+            "{err}"
+        );
+        for i in 0..=MAX_FILES {
+            std::fs::write(folder.join(format!("deps/{i}.wit")), "").unwrap();
+        }
+        let err = read(&wasm).docs.unwrap_err();
+        assert!(
+            err.ends_with(": it holds more than the 1024 files a sidecar WIT folder may"),
             "{err}"
         );
     }

@@ -9,7 +9,8 @@ use std::path::Path;
 
 use crate::units::ByteSize;
 
-/// The most read from one TOML file (the config file, a sidecar policy, a secrets file).
+/// The most read from one TOML file (the config file, a sidecar policy, a secrets file,
+/// `capsule.lock`).
 pub const MAX_TOML: ByteSize = ByteSize::mib(4);
 
 /// The error for a file of `size` bytes (or more, when it grew while it was read) that is

@@ -1,5 +1,5 @@
 //! What a plugin's sources may send, and what the host reads of it: a component over the
-//! 256 MiB bound in the plugins folder, a sidecar policy over the 4 MiB TOML bound, and a
+//! 256 MiB bound in the plugins folder, a sidecar policy or lock over the 4 MiB TOML bound, and a
 //! registry or download server that sends endless manifests, layers longer than their
 //! manifests say, sizes over the bound or oversized signature payloads. Each is refused by
 //! name with nothing read past its bound, and the other plugins load.
@@ -225,4 +225,34 @@ async fn a_component_or_sidecar_policy_over_its_bound_is_refused_unread() {
     ] {
         assert!(stdout.contains(&line), "expected {line}in:\n{stdout}");
     }
+    // The operator's lock is bounded the same way.
+    let lock = folder.dir.path().join("capsule.lock");
+    std::fs::File::create(&lock)
+        .and_then(|file| file.set_len(5 << 20))
+        .expect("a sparse lock");
+    let (code, stdout, stderr) = run(&folder, &["check", "--locked"]).await;
+    assert_eq!(code, 2, "check --locked must refuse:\n{stdout}\n{stderr}");
+    let expected = format!(
+        "cannot read {}: it is 5 MiB, larger than the 4 MiB a TOML file may be",
+        lock.display()
+    );
+    assert!(
+        stderr.contains(&expected) || stdout.contains(&expected),
+        "expected {expected} in:\n{stdout}\n{stderr}"
+    );
+    // And so is the config file.
+    let config = folder.dir.path().join("capsule.toml");
+    std::fs::File::create(&config)
+        .and_then(|file| file.set_len(5 << 20))
+        .expect("a sparse config file");
+    let (code, stdout, stderr) = run(&folder, &["check"]).await;
+    assert_ne!(code, 0, "check must refuse:\n{stdout}\n{stderr}");
+    let expected = format!(
+        "cannot read config file {}: it is 5 MiB, larger than the 4 MiB a TOML file may be",
+        config.display()
+    );
+    assert!(
+        stderr.contains(&expected),
+        "expected {expected} in:\n{stdout}\n{stderr}"
+    );
 }

@@ -129,7 +129,11 @@ impl Lock {
 
     /// Reads the lock at `path`.
     pub fn read(path: &Path) -> Result<Self, LockError> {
-        let text = match std::fs::read_to_string(path) {
+        let text = match crate::bounded_file::read_to_string(
+            path,
+            crate::bounded_file::MAX_TOML,
+            "TOML file",
+        ) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Err(LockError::Missing {

@@ -95,7 +95,13 @@ pub async fn push(
 ) -> Result<ExitCode> {
     let reference = reference(text)?;
     let signer = key.map(read_signing_key).transpose()?;
-    let wasm = std::fs::read(file).with_context(|| format!("cannot read {}", file.display()))?;
+    // What no pull would accept is not pushed.
+    let wasm = capsule::bounded_file::read(
+        file,
+        capsule::distribution::MAX_COMPONENT,
+        capsule::distribution::COMPONENT,
+    )
+    .with_context(|| format!("cannot read {}", file.display()))?;
     if !wasm.starts_with(b"\0asm") {
         bail!(
             "{}: not a WebAssembly file (it does not start with the `\\0asm` magic); push a compiled .wasm component",

@@ -225,6 +225,25 @@ async fn a_component_or_sidecar_policy_over_its_bound_is_refused_unread() {
     ] {
         assert!(stdout.contains(&line), "expected {line}in:\n{stdout}");
     }
+    // What no pull would accept is not pushed either (refused before any connection).
+    let (code, stdout, stderr) = run(
+        &folder,
+        &[
+            "push",
+            big.to_str().expect("utf-8 path"),
+            "oci://127.0.0.1:9/tools/big:1.0",
+        ],
+    )
+    .await;
+    assert_eq!(code, 2, "push must refuse:\n{stdout}\n{stderr}");
+    let expected = format!(
+        "cannot read {}: it is 300 MiB, larger than the 256 MiB a plugin component may be",
+        big.display()
+    );
+    assert!(
+        stderr.contains(&expected),
+        "expected {expected} in:\n{stderr}"
+    );
     // The operator's lock is bounded the same way.
     let lock = folder.dir.path().join("capsule.lock");
     std::fs::File::create(&lock)

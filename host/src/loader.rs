@@ -55,7 +55,9 @@ pub struct FolderError {
     pub reason: std::io::Error,
 }
 
-/// The `.wasm` files in `dir`, sorted by name.
+/// The `.wasm` entries in `dir` that are not folders, sorted by name. Anything else by
+/// that name (a FIFO, a device, a dangling link) is listed too, so that loading it says
+/// what is wrong instead of the plugin being left out without a word.
 pub fn plugin_files(dir: &Path) -> Result<Vec<PathBuf>, FolderError> {
     let entries = std::fs::read_dir(dir).map_err(|reason| FolderError {
         path: dir.to_path_buf(),
@@ -64,7 +66,7 @@ pub fn plugin_files(dir: &Path) -> Result<Vec<PathBuf>, FolderError> {
     let mut files: Vec<PathBuf> = entries
         .filter_map(Result::ok)
         .map(|e| e.path())
-        .filter(|p| p.extension().is_some_and(|e| e == "wasm") && p.is_file())
+        .filter(|p| p.extension().is_some_and(|e| e == "wasm") && !p.is_dir())
         .collect();
     files.sort();
     Ok(files)

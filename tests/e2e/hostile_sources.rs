@@ -13,7 +13,7 @@ use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 
 use crate::distribution::{folder, key_pair, run};
-use crate::support::{component, read_request_head};
+use crate::support::{Folder, component, read_request_head};
 
 /// What the hostile server answers for one path.
 #[derive(Clone)]
@@ -193,23 +193,26 @@ async fn a_registry_that_sends_too_much_is_cut_off_at_its_bound_and_the_other_pl
 }
 
 #[tokio::test]
-async fn a_component_or_sidecar_policy_over_its_bound_is_refused_unread() {
+async fn a_component_or_sidecar_policy_over_its_bound_or_not_a_file_is_refused_unread() {
     let folder = folder(&[("fixtures/echo.wasm", "echo.wasm")], "");
     // Sparse files: their size costs nothing to make, and reading them whole would cost
     // the host 300 MiB and 5 MiB of memory.
     let big = folder.plugins().join("big.wasm");
-    std::fs::File::create(&big)
-        .and_then(|file| file.set_len(300 << 20))
-        .expect("a sparse component");
+    sparse(&big, 300 << 20);
     std::fs::copy(
         component("fixtures/echo.wasm"),
         folder.plugins().join("tool.wasm"),
     )
     .expect("copy echo");
     let policy = folder.plugins().join("tool.toml");
-    std::fs::File::create(&policy)
-        .and_then(|file| file.set_len(5 << 20))
-        .expect("a sparse sidecar policy");
+    sparse(&policy, 5 << 20);
+    // A FIFO with no writer would hold a blocking open (and the load) for ever.
+    let fifo = folder.plugins().join("pipe.wasm");
+    let made = std::process::Command::new("mkfifo")
+        .arg(&fifo)
+        .status()
+        .expect("run mkfifo");
+    assert!(made.success(), "mkfifo failed");
     let (code, stdout, stderr) = run(&folder, &["check"]).await;
     assert_eq!(code, 1, "check must fail:\n{stdout}\n{stderr}");
     assert!(stdout.contains("ok     echo ("), "echo loads:\n{stdout}");
@@ -221,6 +224,10 @@ async fn a_component_or_sidecar_policy_over_its_bound_is_refused_unread() {
         format!(
             "error  cannot read config file {}: it is 5 MiB, larger than the 4 MiB a TOML file may be\n",
             policy.display()
+        ),
+        format!(
+            "error  {}: cannot read: it is a FIFO (named pipe), not a regular file\n",
+            fifo.display()
         ),
     ] {
         assert!(stdout.contains(&line), "expected {line}in:\n{stdout}");
@@ -246,9 +253,7 @@ async fn a_component_or_sidecar_policy_over_its_bound_is_refused_unread() {
     );
     // The operator's lock is bounded the same way.
     let lock = folder.dir.path().join("capsule.lock");
-    std::fs::File::create(&lock)
-        .and_then(|file| file.set_len(5 << 20))
-        .expect("a sparse lock");
+    sparse(&lock, 5 << 20);
     let (code, stdout, stderr) = run(&folder, &["check", "--locked"]).await;
     assert_eq!(code, 2, "check --locked must refuse:\n{stdout}\n{stderr}");
     let expected = format!(
@@ -259,19 +264,33 @@ async fn a_component_or_sidecar_policy_over_its_bound_is_refused_unread() {
         stderr.contains(&expected) || stdout.contains(&expected),
         "expected {expected} in:\n{stdout}\n{stderr}"
     );
-    // And so is the config file.
+    // And so is the config file, and the secrets file it names.
     let config = folder.dir.path().join("capsule.toml");
-    std::fs::File::create(&config)
-        .and_then(|file| file.set_len(5 << 20))
-        .expect("a sparse config file");
-    let (code, stdout, stderr) = run(&folder, &["check"]).await;
+    sparse(&config, 5 << 20);
+    check_refuses_oversized_toml(&folder, &config).await;
+    std::fs::write(&config, "secrets-file = \"secrets.toml\"\n").expect("write config");
+    let secrets = folder.dir.path().join("secrets.toml");
+    sparse(&secrets, 5 << 20);
+    check_refuses_oversized_toml(&folder, &secrets).await;
+}
+
+/// `capsule check` stops on the operator's TOML file `path`, a sparse 5 MiB file.
+async fn check_refuses_oversized_toml(folder: &Folder, path: &std::path::Path) {
+    let (code, stdout, stderr) = run(folder, &["check"]).await;
     assert_ne!(code, 0, "check must refuse:\n{stdout}\n{stderr}");
     let expected = format!(
         "cannot read config file {}: it is 5 MiB, larger than the 4 MiB a TOML file may be",
-        config.display()
+        path.display()
     );
     assert!(
         stderr.contains(&expected),
         "expected {expected} in:\n{stdout}\n{stderr}"
     );
+}
+
+/// Makes `path` a sparse file of `size` bytes: as large as a hostile file, costing nothing.
+fn sparse(path: &std::path::Path, size: u64) {
+    std::fs::File::create(path)
+        .and_then(|file| file.set_len(size))
+        .unwrap_or_else(|err| panic!("a sparse file at {}: {err}", path.display()));
 }

@@ -1,21 +1,24 @@
 //! Reading TOML files: the config file, sidecar policies and the secrets file, each up to
-//! [`MAX_TOML`].
+//! [`MAX_TOML`](crate::bounded_file::MAX_TOML).
 
 use std::collections::BTreeMap;
 use std::path::Path;
 
 use super::ConfigError;
 use super::raw::RawConfig;
-use crate::bounded_file::{self, MAX_TOML};
+use crate::bounded_file;
+
+/// The text of the TOML file at `path`, up to [`MAX_TOML`](crate::bounded_file::MAX_TOML), or [`ConfigError::Read`] naming it.
+pub(super) fn read_text(path: &Path) -> Result<String, ConfigError> {
+    bounded_file::read_toml(path).map_err(|reason| ConfigError::Read {
+        path: path.to_path_buf(),
+        reason,
+    })
+}
 
 /// Reads a secrets file. Errors give the line but never quote it: it may hold a secret.
 pub(super) fn parse_secrets_file(path: &Path) -> Result<BTreeMap<String, String>, ConfigError> {
-    let text = bounded_file::read_to_string(path, MAX_TOML, "TOML file").map_err(|reason| {
-        ConfigError::Read {
-            path: path.to_path_buf(),
-            reason,
-        }
-    })?;
+    let text = read_text(path)?;
     toml::from_str(&text).map_err(|err| {
         let line = err
             .span()
@@ -38,12 +41,7 @@ pub fn parse_file(path: &Path) -> Result<RawConfig, ConfigError> {
 
 /// Reads and parses a TOML file into `T`; errors name the file, line and column.
 pub(crate) fn parse_toml<T: serde::de::DeserializeOwned>(path: &Path) -> Result<T, ConfigError> {
-    let text = bounded_file::read_to_string(path, MAX_TOML, "TOML file").map_err(|reason| {
-        ConfigError::Read {
-            path: path.to_path_buf(),
-            reason,
-        }
-    })?;
+    let text = read_text(path)?;
     toml::from_str(&text).map_err(|err| ConfigError::Parse {
         path: path.to_path_buf(),
         message: err.to_string(),

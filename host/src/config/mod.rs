@@ -175,15 +175,7 @@ impl Settings {
             None => Some(cwd.join(DEFAULT_CONFIG_FILE)).filter(|p| p.is_file()),
         };
         let text = match &file {
-            Some(path) => crate::bounded_file::read_to_string(
-                path,
-                crate::bounded_file::MAX_TOML,
-                "TOML file",
-            )
-            .map_err(|reason| ConfigError::Read {
-                path: path.clone(),
-                reason,
-            })?,
+            Some(path) => file::read_text(path)?,
             None => String::new(),
         };
         let env: Vec<(String, String)> = std::env::vars_os()

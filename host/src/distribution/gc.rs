@@ -72,15 +72,13 @@ impl References {
         let mut refs = Self::default();
         if let Ok(files) = crate::loader::plugin_files(&settings.plugins_dir) {
             for path in files {
-                if let Ok(bytes) = fs::read(&path) {
+                // Hashed as a load hashes it: streamed, bounded, regular files only.
+                if let Ok((digest, _)) = super::wasm::hash_file(&path) {
                     let name = path
                         .file_stem()
                         .map(|s| s.to_string_lossy().into_owned())
                         .unwrap_or_default();
-                    refs.digests
-                        .entry(Digest::of(&bytes))
-                        .or_default()
-                        .push(name);
+                    refs.digests.entry(digest).or_default().push(name);
                 }
             }
         }

@@ -31,6 +31,10 @@ const SIGNATURE_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+j
 const MAX_SIGNATURE_PAYLOAD: ByteSize = ByteSize::kib(64);
 /// The most signatures of one manifest pulled and tried (cosign adds one per signing).
 const MAX_SIGNATURES: usize = 32;
+/// The longest a whole pull (manifest, layer, signatures) may take, as long as an `https://`
+/// download may: each read also has its own timeout, but a registry that trickles bytes
+/// would otherwise hold a start for as long as it liked.
+pub const PULL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// A registry operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -70,6 +74,17 @@ pub enum OciError {
         what: &'static str,
         /// What is over.
         oversize: Oversize,
+    },
+    /// The whole pull took longer than [`PULL_TIMEOUT`].
+    #[error(
+        "{reference}: the registry did not finish sending the plugin within {}; refusing it (a registry this slow is unreachable or hostile)",
+        crate::units::format_duration(*within)
+    )]
+    TimedOut {
+        /// The reference.
+        reference: String,
+        /// The deadline.
+        within: std::time::Duration,
     },
     /// The artifact is not a Wasm component artifact.
     #[error(
@@ -153,8 +168,35 @@ pub fn wasm_layer(reference: &str, manifest: &str) -> Result<OciDescriptor, OciE
     }
 }
 
-/// Pulls the plugin at `reference`, and its cosign signatures when `signatures`.
+/// Pulls the plugin at `reference`, and its cosign signatures when `signatures`, within
+/// [`PULL_TIMEOUT`].
 pub async fn pull(
+    reference: &Reference,
+    insecure: &[String],
+    signatures: bool,
+) -> Result<Pulled, OciError> {
+    pull_within(reference, insecure, signatures, PULL_TIMEOUT).await
+}
+
+/// [`pull`], with the deadline `within`.
+async fn pull_within(
+    reference: &Reference,
+    insecure: &[String],
+    signatures: bool,
+    within: std::time::Duration,
+) -> Result<Pulled, OciError> {
+    tokio::time::timeout(within, pull_unbounded(reference, insecure, signatures))
+        .await
+        .unwrap_or_else(|_| {
+            Err(OciError::TimedOut {
+                reference: reference.whole(),
+                within,
+            })
+        })
+}
+
+/// [`pull`], however long it takes.
+async fn pull_unbounded(
     reference: &Reference,
     insecure: &[String],
     signatures: bool,
@@ -405,4 +447,52 @@ pub async fn manifest_digest(
         .await
         .map_err(registry_error(reference, "pulling the manifest"))?;
     Ok(Digest::of(&manifest))
+}
+
+#[cfg(test)]
+mod tests {
+    use std::time::{Duration, Instant};
+
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    use super::*;
+
+    /// A registry that answers every request with a manifest it sends a byte at a time.
+    async fn trickling_registry() -> std::net::SocketAddr {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                tokio::spawn(async move {
+                    let mut head = [0u8; 4096];
+                    let _ = stream.read(&mut head).await;
+                    let _ = stream
+                        .write_all(b"HTTP/1.1 200 OK\r\nContent-Type: application/vnd.oci.image.manifest.v1+json\r\nContent-Length: 100000\r\n\r\n")
+                        .await;
+                    while stream.write_all(b" ").await.is_ok() {
+                        tokio::time::sleep(Duration::from_millis(50)).await;
+                    }
+                });
+            }
+        });
+        address
+    }
+
+    #[tokio::test]
+    async fn a_registry_that_trickles_is_cut_off_at_the_deadline() {
+        let address = trickling_registry().await;
+        let reference: Reference = format!("{address}/tools/slow:1.0").parse().unwrap();
+        let started = Instant::now();
+        // Each read gets a byte well within its own timeout; only the whole pull's ends it.
+        let err = pull_within(&reference, &[], false, Duration::from_secs(1))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            err.to_string(),
+            format!(
+                "{address}/tools/slow:1.0: the registry did not finish sending the plugin within 1s; refusing it (a registry this slow is unreachable or hostile)"
+            )
+        );
+        assert!(started.elapsed() < Duration::from_secs(30));
+    }
 }

@@ -131,7 +131,7 @@ impl Wasm {
             Wasm::File { path, len, .. } => {
                 // One byte more than was hashed shows a file that grew: its digest differs.
                 let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
-                std::fs::File::open(&path)?
+                bounded_file::open_regular(&path)?
                     .take(len + 1)
                     .read_to_end(&mut bytes)?;
                 if Digest::of(&bytes).hex() != digest {
@@ -162,7 +162,7 @@ pub async fn hash_file_blocking(path: &Path) -> std::io::Result<(Digest, Wasm)> 
 /// the [`Wasm::File`] to load it from. A file larger than [`MAX_COMPONENT`] (or that grows
 /// past it while it is hashed) is refused with [`bounded_file::too_large`].
 pub fn hash_file(path: &Path) -> std::io::Result<(Digest, Wasm)> {
-    let file = std::fs::File::open(path)?;
+    let file = bounded_file::open_regular(path)?;
     let mut hasher = Sha256::new();
     // Taken first: a write while hashing changes it, so the digest is never remembered
     // for a version it was not taken of.

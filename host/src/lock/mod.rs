@@ -129,11 +129,7 @@ impl Lock {
 
     /// Reads the lock at `path`.
     pub fn read(path: &Path) -> Result<Self, LockError> {
-        let text = match crate::bounded_file::read_to_string(
-            path,
-            crate::bounded_file::MAX_TOML,
-            "TOML file",
-        ) {
+        let text = match crate::bounded_file::read_toml(path) {
             Ok(text) => text,
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => {
                 return Err(LockError::Missing {

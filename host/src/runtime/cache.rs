@@ -363,14 +363,15 @@ impl Hasher for Sha256Hasher {
     }
 }
 
-/// The lowercase hex sha256 of `bytes`.
-pub fn digest(bytes: &[u8]) -> String {
-    hex::encode(Sha256::digest(bytes))
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn digest(bytes: &[u8]) -> String {
+        crate::distribution::digest::Digest::of(bytes)
+            .hex()
+            .to_string()
+    }
 
     #[test]
     fn artifacts_round_trip_and_any_flipped_byte_is_caught() {

@@ -16,7 +16,7 @@ use wasmtime::component::{Component, InstancePre, Linker};
 
 use super::Runtime;
 use super::bindings::{PluginPre, TOOLS_EXPORT, Tool};
-use super::cache::{self, CacheOutcome};
+use super::cache::CacheOutcome;
 use super::conduct::Conduct;
 use super::derived::docs::Sidecar;
 use super::derived::{self, Function};
@@ -252,14 +252,13 @@ impl Runtime {
         path: &Path,
         policy: PluginPolicy,
     ) -> Result<Plugin, LoadError> {
-        let bytes = tokio::fs::read(path)
+        let (digest, wasm) = crate::distribution::wasm::hash_file_blocking(path)
             .await
             .map_err(|reason| LoadError::Read {
                 path: path.to_path_buf(),
                 reason,
             })?;
-        let digest = cache::digest(&bytes);
-        self.load_wasm(name, path, Wasm::Bytes(bytes), digest, policy, |_| {})
+        self.load_wasm(name, path, wasm, digest.hex().to_string(), policy, |_| {})
             .await
     }
 

@@ -9,7 +9,12 @@
 //!    The same stateless (and stateful) server with `[auth]` on, side by side: a static
 //!    bearer token and an ES256 JWT verified against a local key file, so the report gives
 //!    what authentication costs (issue #16's bound: ≤ 10% of the calls/s).
-//! 2. Protocol I/O beside CPU-bound calls: `ping` round trips over HTTP while every call
+//! 2. Where a stateless call's server CPU goes: the same stateless server and 16 clients
+//!    sending `ping`, a `tools/call` refused before any instance runs (invalid arguments),
+//!    and the `tools/call` of part 1, in interleaved rounds: the server's CPU per request
+//!    of each, so the HTTP and MCP layers, the call's own checks and accounting, and the
+//!    wasm instance's share are read off one run.
+//! 3. Protocol I/O beside CPU-bound calls: `ping` round trips over HTTP while every call
 //!    slot runs a spinning plugin (issue #15's target: p99 < 10 ms).
 //!
 //! Needs the fixtures: run `cargo xtask plugins` first.
@@ -42,6 +47,9 @@ const PINGS: usize = 2_000;
 
 const CALL: &str = r#"{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":"TOOL","arguments":{"message":"hi"}}}"#;
 const PING: &str = r#"{"jsonrpc":"2.0","id":ID,"method":"ping"}"#;
+/// A `tools/call` of echo that its input schema refuses: answered with a tool error before
+/// any instance runs.
+const REFUSED_CALL: &str = r#"{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":"echo_echo","arguments":{"message":5}}}"#;
 const SPIN: &str =
     r#"{"jsonrpc":"2.0","id":ID,"method":"tools/call","params":{"name":"hostile_spin"}}"#;
 
@@ -52,11 +60,28 @@ type Start = Box<dyn Fn(&Path, u16) -> Command>;
 struct Target {
     name: String,
     start: Start,
-    tool: &'static str,
+    /// The request every client sends (`ID` replaced per request).
+    request: String,
+    /// What every answer must be.
+    answer: Answer,
     /// Calls per client per round (the slow peer gets fewer).
     calls_per_client: usize,
     /// The token every client sends, for a server with `[auth]`.
     bearer: Option<String>,
+}
+
+/// What a measured request must be answered with.
+#[derive(Clone, Copy)]
+enum Answer {
+    /// A result that is not a tool error.
+    Success,
+    /// A tool error (the call was refused before an instance ran).
+    ToolError,
+}
+
+/// The request that calls `tool` of echo with a message.
+fn call_of(tool: &str) -> String {
+    CALL.replace("TOOL", tool)
 }
 
 /// A server process, killed on drop.
@@ -94,43 +119,49 @@ fn main() {
     let this = driver::binary::capsule_binary();
     let cache = driver::precompiled(this, folder.path());
     let auth = AuthSetup::create(cache.path());
-    let served = |stateless: bool| -> Start {
-        let cache = cache.path().to_path_buf();
+    let cache_path = cache.path().to_path_buf();
+    let served = move |stateless: bool| -> Start {
+        let cache = cache_path.clone();
         Box::new(move |plugins, port| capsule_http_of(this, plugins, &cache, port, stateless))
     };
     let mut targets = vec![
         Target {
             name: "capsule stateful (session)".into(),
             start: served(false),
-            tool: "echo_echo",
+            request: call_of("echo_echo"),
+            answer: Answer::Success,
             calls_per_client: 2_000,
             bearer: None,
         },
         Target {
             name: "capsule stateless".into(),
             start: served(true),
-            tool: "echo_echo",
+            request: call_of("echo_echo"),
+            answer: Answer::Success,
             calls_per_client: 2_000,
             bearer: None,
         },
         Target {
             name: "capsule stateful (session) + JWT".into(),
             start: auth.server(&auth.jwt_config, false),
-            tool: "echo_echo",
+            request: call_of("echo_echo"),
+            answer: Answer::Success,
             calls_per_client: 2_000,
             bearer: Some(auth.jwt.clone()),
         },
         Target {
             name: "capsule stateless + JWT".into(),
             start: auth.server(&auth.jwt_config, true),
-            tool: "echo_echo",
+            request: call_of("echo_echo"),
+            answer: Answer::Success,
             calls_per_client: 2_000,
             bearer: Some(auth.jwt.clone()),
         },
         Target {
             name: "capsule stateless + static token".into(),
             start: auth.server(&auth.static_config, true),
-            tool: "echo_echo",
+            request: call_of("echo_echo"),
+            answer: Answer::Success,
             calls_per_client: 2_000,
             bearer: Some(auth.static_token.clone()),
         },
@@ -155,7 +186,8 @@ fn main() {
                 start: Box::new(move |plugins, port| {
                     capsule_http_of(&binary, plugins, &cache, port, stateless)
                 }),
-                tool: "echo_echo",
+                request: call_of("echo_echo"),
+            answer: Answer::Success,
                 calls_per_client: 2_000,
                 bearer: None,
             });
@@ -166,14 +198,16 @@ fn main() {
         targets.push(Target {
             name: "python mcp 2.x stateful".into(),
             start: Box::new(|_, port| python_http(port, false)),
-            tool: "echo",
+            request: call_of("echo"),
+            answer: Answer::Success,
             calls_per_client: 150,
             bearer: None,
         });
         targets.push(Target {
             name: "python mcp 2.x stateless".into(),
             start: Box::new(|_, port| python_http(port, true)),
-            tool: "echo",
+            request: call_of("echo"),
+            answer: Answer::Success,
             calls_per_client: 150,
             bearer: None,
         });
@@ -252,7 +286,61 @@ fn main() {
         }
     }
 
+    stateless_breakdown(&served, folder.path());
     io_beside_spinning(&fixtures);
+}
+
+/// Part 2: the stateless server's CPU per request for `ping`, a refused `tools/call` and
+/// a `tools/call`, in interleaved rounds (median round of each).
+fn stateless_breakdown(served: &dyn Fn(bool) -> Start, plugins: &Path) {
+    let kinds = [
+        ("ping", PING.to_string(), Answer::Success),
+        (
+            "tools/call refused before an instance (invalid arguments)",
+            REFUSED_CALL.to_string(),
+            Answer::ToolError,
+        ),
+        ("tools/call", call_of("echo_echo"), Answer::Success),
+    ];
+    let targets: Vec<Target> = kinds
+        .iter()
+        .map(|(name, request, answer)| Target {
+            name: (*name).to_string(),
+            start: served(true),
+            request: request.clone(),
+            answer: *answer,
+            calls_per_client: 2_000,
+            bearer: None,
+        })
+        .collect();
+    let mut rounds: Vec<Vec<Round>> = targets.iter().map(|_| Vec::new()).collect();
+    for round in 0..driver::rounds(ROUNDS) {
+        for i in 0..targets.len() {
+            let index = (i + round) % targets.len();
+            rounds[index].push(measure(&targets[index], plugins));
+        }
+    }
+    println!("\nwhere a stateless request's server CPU goes (capsule stateless, {CLIENTS} clients, median round):");
+    let mut cpu = Vec::new();
+    for (target, mut rounds) in targets.iter().zip(rounds) {
+        rounds.sort_by(|a, b| a.per_second.total_cmp(&b.per_second));
+        let median = &rounds[rounds.len() / 2];
+        println!(
+            "stateless {}: {:.0} requests/s, server CPU {:.1} µs per request, clients' CPU {:.1} µs",
+            target.name,
+            median.per_second,
+            micros(median.cpu_per_call),
+            micros(median.clients_cpu_per_call)
+        );
+        cpu.push(micros(median.cpu_per_call));
+    }
+    if let [ping, refused, call] = cpu[..] {
+        println!(
+            "stateless tools/call: {ping:.1} µs HTTP and MCP (ping), {:.1} µs the call's checks and accounting (refused call - ping), {:.1} µs its instance (call - refused call)",
+            refused - ping,
+            call - refused
+        );
+    }
 }
 
 /// One round: start the server, 16 clients each send their calls one after another.
@@ -267,7 +355,7 @@ fn measure(target: &Target, plugins: &Path) -> Round {
             .expect("spawn the server"),
     );
     wait_listening(address, Duration::from_secs(60));
-    let request = CALL.replace("TOOL", target.tool);
+    let (request, answer) = (target.request.clone(), target.answer);
     let calls = target.calls_per_client;
     let clients: Vec<HttpClient> = (0..CLIENTS)
         .map(|_| HttpClient::connect_as(address, "/mcp", target.bearer.clone()))
@@ -278,13 +366,15 @@ fn measure(target: &Target, plugins: &Path) -> Round {
         .map(|mut client| {
             let (request, barrier) = (request.clone(), barrier.clone());
             std::thread::spawn(move || {
+                let send = |client: &mut HttpClient| match answer {
+                    Answer::Success => client.call(&request),
+                    Answer::ToolError => client.refused_call(&request),
+                };
                 for _ in 0..WARMUP_PER_CLIENT.min(calls) {
-                    client.call(&request);
+                    send(&mut client);
                 }
                 barrier.wait();
-                (0..calls)
-                    .map(|_| client.call(&request))
-                    .collect::<Vec<_>>()
+                (0..calls).map(|_| send(&mut client)).collect::<Vec<_>>()
             })
         })
         .collect();

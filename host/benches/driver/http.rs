@@ -85,6 +85,21 @@ impl HttpClient {
         elapsed
     }
 
+    /// A `tools/call` that must be answered with a tool error (`isError`); returns its
+    /// round-trip time.
+    pub fn refused_call(&mut self, template: &str) -> Duration {
+        let started = Instant::now();
+        let response = self.request(template);
+        let elapsed = started.elapsed();
+        assert!(
+            response.status == 200 && response.message.contains("\"isError\":true"),
+            "expected a tool error, got {}: {}",
+            response.status,
+            response.message
+        );
+        elapsed
+    }
+
     fn post(&mut self, body: &str) -> Response {
         let mut request = format!(
             "POST {} HTTP/1.1\r\nHost: {}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMCP-Protocol-Version: {PROTOCOL}\r\nContent-Length: {}\r\n",

@@ -187,7 +187,7 @@ fn main() {
                     capsule_http_of(&binary, plugins, &cache, port, stateless)
                 }),
                 request: call_of("echo_echo"),
-            answer: Answer::Success,
+                answer: Answer::Success,
                 calls_per_client: 2_000,
                 bearer: None,
             });
@@ -320,7 +320,9 @@ fn stateless_breakdown(served: &dyn Fn(bool) -> Start, plugins: &Path) {
             rounds[index].push(measure(&targets[index], plugins));
         }
     }
-    println!("\nwhere a stateless request's server CPU goes (capsule stateless, {CLIENTS} clients, median round):");
+    println!(
+        "\nwhere a stateless request's server CPU goes (capsule stateless, {CLIENTS} clients, median round):"
+    );
     let mut cpu = Vec::new();
     for (target, mut rounds) in targets.iter().zip(rounds) {
         rounds.sort_by(|a, b| a.per_second.total_cmp(&b.per_second));

@@ -5,7 +5,7 @@
 //! files are read: a FIFO would block the reading thread until something writes to it, a
 //! device such as `/dev/zero` never ends.
 
-use std::fs::File;
+use std::fs::{File, Metadata};
 use std::io::{self, Read};
 use std::os::unix::fs::FileTypeExt;
 use std::path::Path;
@@ -30,8 +30,9 @@ pub fn too_large(size: u64, limit: ByteSize, what: &str) -> io::Error {
 
 /// Opens the file at `path` for reading if it is a regular file (or a symlink to one);
 /// anything else is refused with [`io::ErrorKind::InvalidInput`], naming what it is. The
-/// open does not wait: a FIFO with no writer is refused at once, not waited on.
-pub fn open_regular(path: &Path) -> io::Result<File> {
+/// open does not wait: a FIFO with no writer is refused at once, not waited on. Returns the
+/// file's metadata beside it, so callers need not ask again.
+pub fn open_regular(path: &Path) -> io::Result<(File, Metadata)> {
     use rustix::fs::{Mode, OFlags};
     let fd = rustix::fs::open(
         path,
@@ -39,9 +40,10 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
         Mode::empty(),
     )?;
     let file = File::from(fd);
-    let kind = file.metadata()?.file_type();
+    let meta = file.metadata()?;
+    let kind = meta.file_type();
     if kind.is_file() {
-        return Ok(file);
+        return Ok((file, meta));
     }
     let what = if kind.is_dir() {
         "a directory"
@@ -65,8 +67,8 @@ pub fn open_regular(path: &Path) -> io::Result<File> {
 /// The bytes of the file at `path`, or [`too_large`] if it holds more than `limit` (a
 /// `what`, for the message). At most `limit` + 1 bytes are read, even from a file that grows.
 pub fn read(path: &Path, limit: ByteSize, what: &str) -> io::Result<Vec<u8>> {
-    let file = open_regular(path)?;
-    let size = file.metadata()?.len();
+    let (file, meta) = open_regular(path)?;
+    let size = meta.len();
     if size > limit.0 {
         return Err(too_large(size, limit, what));
     }

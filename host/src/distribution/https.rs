@@ -41,7 +41,7 @@ pub async fn download(
     };
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
-        .timeout(Duration::from_secs(120))
+        .timeout(super::FETCH_TIMEOUT)
         .build()
         .map_err(|err| failed(err.to_string()))?;
     let mut response = client

@@ -22,6 +22,10 @@ pub const MAX_COMPONENT: crate::units::ByteSize = crate::units::ByteSize::mib(25
 
 /// What [`MAX_COMPONENT`] bounds, in messages.
 pub const COMPONENT: &str = "plugin component";
+/// The longest fetching one remote plugin may take: an `https://` download, or a registry
+/// pull (manifest, layer and signatures together). Each read also has its own timeout, but a
+/// source that trickles bytes would otherwise hold a start for as long as it liked.
+pub const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 pub use digest::Digest;
 pub use fetch::{FetchError, Fetcher};

@@ -12,11 +12,11 @@ use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
-use super::MAX_COMPONENT;
 use super::blob::{Blob, Oversize};
 use super::cosign::{self, PAYLOAD_MEDIA_TYPE, SIGNATURE_ANNOTATION, Signature};
 use super::digest::Digest;
 use super::source::is_loopback;
+use super::{FETCH_TIMEOUT, MAX_COMPONENT};
 use crate::units::ByteSize;
 
 /// The config media type of a Wasm OCI artifact.
@@ -31,10 +31,6 @@ const SIGNATURE_CONFIG_MEDIA_TYPE: &str = "application/vnd.oci.image.config.v1+j
 const MAX_SIGNATURE_PAYLOAD: ByteSize = ByteSize::kib(64);
 /// The most signatures of one manifest pulled and tried (cosign adds one per signing).
 const MAX_SIGNATURES: usize = 32;
-/// The longest a whole pull (manifest, layer, signatures) may take, as long as an `https://`
-/// download may: each read also has its own timeout, but a registry that trickles bytes
-/// would otherwise hold a start for as long as it liked.
-pub const PULL_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
 /// A registry operation failed.
 #[derive(Debug, thiserror::Error)]
@@ -75,7 +71,7 @@ pub enum OciError {
         /// What is over.
         oversize: Oversize,
     },
-    /// The whole pull took longer than [`PULL_TIMEOUT`].
+    /// The whole pull took longer than [`FETCH_TIMEOUT`].
     #[error(
         "{reference}: the registry did not finish sending the plugin within {}; refusing it (a registry this slow is unreachable or hostile)",
         crate::units::format_duration(*within)
@@ -169,13 +165,13 @@ pub fn wasm_layer(reference: &str, manifest: &str) -> Result<OciDescriptor, OciE
 }
 
 /// Pulls the plugin at `reference`, and its cosign signatures when `signatures`, within
-/// [`PULL_TIMEOUT`].
+/// [`FETCH_TIMEOUT`].
 pub async fn pull(
     reference: &Reference,
     insecure: &[String],
     signatures: bool,
 ) -> Result<Pulled, OciError> {
-    pull_within(reference, insecure, signatures, PULL_TIMEOUT).await
+    pull_within(reference, insecure, signatures, FETCH_TIMEOUT).await
 }
 
 /// [`pull`], with the deadline `within`.

@@ -132,6 +132,7 @@ impl Wasm {
                 // One byte more than was hashed shows a file that grew: its digest differs.
                 let mut bytes = Vec::with_capacity(usize::try_from(len).unwrap_or(0));
                 bounded_file::open_regular(&path)?
+                    .0
                     .take(len + 1)
                     .read_to_end(&mut bytes)?;
                 if Digest::of(&bytes).hex() != digest {
@@ -162,11 +163,10 @@ pub async fn hash_file_blocking(path: &Path) -> std::io::Result<(Digest, Wasm)> 
 /// the [`Wasm::File`] to load it from. A file larger than [`MAX_COMPONENT`] (or that grows
 /// past it while it is hashed) is refused with [`bounded_file::too_large`].
 pub fn hash_file(path: &Path) -> std::io::Result<(Digest, Wasm)> {
-    let file = bounded_file::open_regular(path)?;
+    // The metadata is taken at the open, first: a write while hashing changes it, so the
+    // digest is never remembered for a version it was not taken of.
+    let (file, meta) = bounded_file::open_regular(path)?;
     let mut hasher = Sha256::new();
-    // Taken first: a write while hashing changes it, so the digest is never remembered
-    // for a version it was not taken of.
-    let meta = file.metadata()?;
     if meta.len() > MAX_COMPONENT.0 {
         return Err(bounded_file::too_large(
             meta.len(),

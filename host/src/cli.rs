@@ -886,8 +886,7 @@ async fn call(app: &App, name: &str, args: &str, json: bool) -> Result<ExitCode>
     let cancel = CancellationToken::new();
     let context = CallContext {
         cancel: cancel.clone(),
-        events: None,
-        caller: None,
+        ..CallContext::default()
     };
     let result = tokio::select! {
         result = mcp::server::execute(&app.runtime, tool, arguments, context) => result,

@@ -91,6 +91,7 @@ pub fn call_span<'a>(
         memory = Empty,
         queue_wait_us = Empty,
         run_us = Empty,
+        started_here = Empty,
     );
     let exporting = telemetry::exporting();
     if span.is_disabled() && !exporting {
@@ -127,6 +128,7 @@ pub fn finish(call: CallSpan, plugin: &str, tool: &str, outcome: Outcome, usage:
     span.record("queue_wait_us", usage.queue_wait.as_micros() as u64);
     if let Some(run) = usage.run_time {
         span.record("run_us", run.as_micros() as u64);
+        span.record("started_here", usage.started_here);
     }
     tracing::debug!(target: "capsule::call", parent: &span, "call finished");
 }

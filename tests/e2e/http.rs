@@ -6,6 +6,7 @@ use std::collections::HashMap;
 use std::process::Stdio;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
 
 use futures::stream::BoxStream;
 use reqwest::StatusCode;
@@ -913,6 +914,108 @@ async fn stdio_eof_lets_a_call_longer_than_5s_answer_then_exits_0() {
     stdio_call_survives(StdioEnd::CloseStdin, 6000).await;
 }
 
+/// In stateless mode a call that arrives while another request is in flight (here: one
+/// whose body is still arriving) runs on the call threads from the start, away from the
+/// HTTP threads' work; a call alone starts on the thread that read it. The call span's
+/// `started_here` says which.
+#[tokio::test]
+async fn a_stateless_call_beside_another_request_in_flight_runs_on_the_call_threads() {
+    let (alone, beside, alone_again) = started_here_beside_a_slow_request(&["--stateless"]).await;
+    assert!(alone, "a call alone starts where it was read");
+    assert!(
+        !beside,
+        "a call beside a request in flight runs on the call threads"
+    );
+    assert!(
+        alone_again,
+        "once the other request ended, calls start where they are read again"
+    );
+}
+
+/// In stateful mode a call is served by its session's task, not the connection's, and
+/// starts there beside other requests too (BENCHMARKS.md, "Crowded stateless servers run
+/// calls on the call threads").
+#[tokio::test]
+async fn a_stateful_call_starts_where_it_was_read_beside_other_requests() {
+    let (alone, beside, _) = started_here_beside_a_slow_request(&[]).await;
+    assert!(
+        alone && beside,
+        "alone: {alone}, beside a request: {beside}"
+    );
+}
+
+/// Calls echo over HTTP (`extra`: more `serve` flags) alone, then until the server has
+/// read the head of a request whose body never arrives, then after that request ended;
+/// whether each of the three last calls started on the thread that read it.
+async fn started_here_beside_a_slow_request(extra: &[&str]) -> (bool, bool, bool) {
+    let folder = Folder::new(&[("fixtures/echo.wasm", "echo.wasm")], "");
+    let mut args = vec!["serve", "--transport", "http", "--port", "0"];
+    args.extend_from_slice(extra);
+    let mut command = folder.command(&args);
+    command.env("CAPSULE_LOG", "info,capsule::call=debug");
+    let server = HttpServer::spawn(command).await;
+    server.wait_for_log("every plugin loaded").await;
+    let client = server.legacy_client().await;
+    let mut calls = 0;
+    let mut call = async || {
+        calls += 1;
+        let mut params = CallToolRequestParams::new("echo_echo");
+        params.arguments = json!({"message": "hi"}).as_object().cloned();
+        let result = tokio::time::timeout(HANG, client.call_tool(params))
+            .await
+            .expect("answered in time")
+            .expect("tools/call");
+        assert_eq!(result.is_error, Some(false), "{result:?}");
+        let log = server.stderr.wait_for("call finished", calls).await;
+        let line = log
+            .lines()
+            .filter(|l| l.contains("call finished"))
+            .nth(calls - 1)
+            .expect("the call's line")
+            .to_owned();
+        line.contains("started_here=true")
+    };
+    let alone = call().await;
+
+    let address = server.base.trim_start_matches("http://").to_string();
+    let slow_body = a_body_that_never_ends(&address).await;
+    // The server counts the request once it has read its head: until it has (at most a
+    // second), a call is alone.
+    let mut beside = true;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        beside = call().await;
+        if !beside {
+            break;
+        }
+    }
+
+    drop(slow_body);
+    let mut alone_again = false;
+    for _ in 0..100 {
+        tokio::time::sleep(Duration::from_millis(10)).await;
+        alone_again = call().await;
+        if alone_again {
+            break;
+        }
+    }
+    (alone, beside, alone_again)
+}
+
+/// A connection to `address` (`HOST:PORT`) that sent a `POST /mcp` head announcing 100
+/// bytes of body and then only the first 10.
+async fn a_body_that_never_ends(address: &str) -> tokio::net::TcpStream {
+    let mut stream = tokio::net::TcpStream::connect(address).await.unwrap();
+    stream
+        .write_all(
+            b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
+              accept: application/json, text/event-stream\r\ncontent-length: 100\r\n\r\n{\"jsonrpc\"",
+        )
+        .await
+        .unwrap();
+    stream
+}
+
 /// A client that sends its headers or its body too slowly is cut off: headers within
 /// `server.header-read-timeout` (the connection is closed), the body within
 /// `server.body-read-timeout` (408 with a JSON-RPC error).
@@ -941,14 +1044,7 @@ async fn slow_clients_are_cut_off_by_the_read_timeouts() {
         "{answer}"
     );
 
-    let mut slow_body = tokio::net::TcpStream::connect(&address).await.unwrap();
-    slow_body
-        .write_all(
-            b"POST /mcp HTTP/1.1\r\nhost: 127.0.0.1\r\ncontent-type: application/json\r\n\
-              accept: application/json, text/event-stream\r\ncontent-length: 100\r\n\r\n{\"jsonrpc\"",
-        )
-        .await
-        .unwrap();
+    let mut slow_body = a_body_that_never_ends(&address).await;
     let mut answer = Vec::new();
     tokio::time::timeout(HANG, slow_body.read_to_end(&mut answer))
         .await

@@ -380,6 +380,8 @@ async fn a_call_span_carries_the_callers_traceparent_and_what_the_call_used() {
         "queue_wait_us=",
         "run_us=",
         "memory=",
+        // A new plugin's first call, nothing else in flight: on the thread that read it.
+        "started_here=true",
     ] {
         assert!(line.contains(field), "no {field} in {line}");
     }

@@ -155,6 +155,7 @@ async fn over_stdio_each_call_is_exported_as_a_child_of_the_callers_traceparent(
     assert_eq!(attribute(&span, "outcome").as_deref(), Some("ok"));
     assert!(attribute(&span, "run_us").is_some(), "{span:?}");
     assert!(attribute(&span, "queue_wait_us").is_some(), "{span:?}");
+    assert!(attribute(&span, "started_here").is_some(), "{span:?}");
     assert_ne!(
         span.status.as_ref().map(|s| s.code),
         Some(SpanStatus::Error as i32)

@@ -16,6 +16,8 @@ use crate::units::format_duration;
 #[derive(Default)]
 pub struct Inflight {
     running: Mutex<HashMap<u64, (String, Instant)>>,
+    /// `running`'s length, read without its lock (every call reads it).
+    count: AtomicUsize,
     next: AtomicU64,
     idle: Notify,
     cut_off: AtomicUsize,
@@ -35,6 +37,7 @@ impl Drop for InflightGuard {
             .lock()
             .unwrap_or_else(PoisonError::into_inner);
         running.remove(&self.id);
+        self.owner.count.fetch_sub(1, Ordering::Relaxed);
         if running.is_empty() {
             self.owner.idle.notify_waiters();
         }
@@ -50,7 +53,10 @@ impl Inflight {
     /// Enters `what` (e.g. `tools/call echo_echo`) until the guard drops.
     pub fn enter(self: &Arc<Self>, what: impl Into<String>) -> InflightGuard {
         let id = self.next.fetch_add(1, Ordering::Relaxed);
-        self.lock().insert(id, (what.into(), Instant::now()));
+        let mut running = self.lock();
+        running.insert(id, (what.into(), Instant::now()));
+        self.count.fetch_add(1, Ordering::Relaxed);
+        drop(running);
         InflightGuard {
             owner: self.clone(),
             id,
@@ -59,12 +65,13 @@ impl Inflight {
 
     /// How many are in flight.
     pub fn len(&self) -> usize {
-        self.lock().len()
+        self.count.load(Ordering::Relaxed)
     }
 
-    /// Whether nothing is in flight.
+    /// Whether nothing is in flight (read under the lock, so a thing entered before is
+    /// always seen).
     pub fn is_empty(&self) -> bool {
-        self.len() == 0
+        self.lock().is_empty()
     }
 
     /// What is in flight, oldest first, each as `what (running for 2s)`.
@@ -130,7 +137,9 @@ mod tests {
         assert_eq!(inflight.wait_idle(Duration::from_millis(1)).await, Ok(()));
         let first = inflight.enter("tools/call slow_nap");
         let second = inflight.enter("tools/call slow_spin");
+        assert_eq!(inflight.len(), 2);
         drop(first);
+        assert_eq!(inflight.len(), 1);
         let left = inflight
             .wait_idle(Duration::from_millis(20))
             .await
@@ -147,5 +156,6 @@ mod tests {
         };
         drop(second);
         assert_eq!(waiter.await.unwrap(), Ok(()));
+        assert_eq!((inflight.len(), inflight.is_empty()), (0, true));
     }
 }

@@ -49,6 +49,9 @@ pub struct CapsuleServer {
     registry: Arc<Registry>,
     client_level: Arc<AtomicU8>,
     calls: Arc<Inflight>,
+    /// The transport's requests in flight (HTTP), if it counts them: while others are in
+    /// flight, calls are crowded ([`CallContext::crowded`]).
+    requests: Option<Arc<Inflight>>,
     audit: Audit,
     metrics: Metrics,
     limiter: Arc<RateLimiter>,
@@ -72,6 +75,7 @@ impl CapsuleServer {
             registry,
             client_level: Arc::new(AtomicU8::new(NO_LOGS)),
             calls: Inflight::new(),
+            requests: None,
             audit: Audit::off(),
             metrics: Metrics::off(),
             limiter: Arc::new(RateLimiter::new(None)),
@@ -97,6 +101,16 @@ impl CapsuleServer {
     /// The degraded-mode switch (SIGUSR1 flips it).
     pub fn degraded(&self) -> &Degraded {
         &self.degraded
+    }
+
+    /// This handler (and every one made from it) on a transport whose threads also serve
+    /// `requests`: a call that arrives while another request is in flight runs on the
+    /// call threads from the start ([`CallContext::crowded`]).
+    pub fn with_requests(self, requests: Arc<Inflight>) -> Self {
+        Self {
+            requests: Some(requests),
+            ..self
+        }
     }
 
     /// This handler, recording to `audit` (and every one made from it).
@@ -346,6 +360,8 @@ impl ServerHandler for CapsuleServer {
             cancel: context.ct.clone(),
             events: None,
             caller: principal,
+            // This call's own request is one of them.
+            crowded: self.requests.as_ref().is_some_and(|r| r.len() > 1),
         };
         let span = trace::call_span(&tool.plugin.name, &tool.exposed_name, || {
             traceparent(&context)

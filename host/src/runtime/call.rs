@@ -67,8 +67,9 @@ impl Runtime {
     ///
     /// A call of a quick plugin ([`super::conduct::Conduct::quick`]) starts on the
     /// caller's thread and moves to the call threads ([`super::executor`]) at its first
-    /// yield; other calls run there from the start. If the caller stops waiting, the call
-    /// is cancelled.
+    /// yield, unless the caller is crowded ([`CallContext::crowded`]) or a call runs on
+    /// the call threads already; other calls run there from the start. If the caller stops
+    /// waiting, the call is cancelled.
     pub async fn call(
         &self,
         plugin: &Arc<Plugin>,
@@ -125,8 +126,15 @@ impl Runtime {
         // While any call runs on the call threads, calls join it there: the protocol
         // threads then only do I/O, which the OS schedules ahead of threads that compute
         // (an HTTP soak beside hostile plugins measured good-call p99 1.79× its unloaded
-        // p99 with quick calls started here regardless, BENCHMARKS.md).
-        let here = !usage.demoted && plugin.conduct.quick() && self.executor.running() == 0;
+        // p99 with quick calls started here regardless, BENCHMARKS.md). So do calls of a
+        // crowded caller: a stateless HTTP server with other requests in flight served
+        // 1.2-1.5× the calls per second with its instances on the call threads, away from
+        // its HTTP work (BENCHMARKS.md, "Crowded stateless servers run calls on the call
+        // threads").
+        let here = !usage.demoted
+            && !context.crowded
+            && plugin.conduct.quick()
+            && self.executor.running() == 0;
         let executor = if usage.demoted {
             &self.demoted
         } else {
@@ -794,6 +802,31 @@ mod tests {
             (false, Ok(())),
             "the call after a long one goes to the call threads"
         );
+    }
+
+    /// A crowded caller's calls run on the call threads from the start, even a quick
+    /// plugin's on idle call threads.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_crowded_callers_calls_run_on_the_call_threads() {
+        let (runtime, plugin, _) = crate::testing::load_fixture("hostile", "").await;
+        let started_here = |crowded| {
+            let (runtime, plugin) = (&runtime, &plugin);
+            async move {
+                let mut usage = Usage::default();
+                let context = CallContext {
+                    crowded,
+                    ..CallContext::default()
+                };
+                runtime
+                    .call_measured(plugin, "ok", "{}", context, &mut usage)
+                    .await
+                    .expect("the call succeeds");
+                usage.started_here
+            }
+        };
+        assert!(!started_here(true).await, "the caller is crowded");
+        assert_eq!(runtime.executor.running(), 0, "the call has ended");
+        assert!(started_here(false).await, "the same plugin, a caller alone");
     }
 
     /// While anything runs on the call threads, even a quick plugin's calls go there.

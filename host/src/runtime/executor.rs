@@ -6,8 +6,10 @@
 //! behind them at each task hop. Calls run here instead: the I/O threads stay idle and
 //! the OS scheduler wakes them at once when a request arrives. The exception is a call of
 //! a plugin whose recent calls were all busy briefly ([`super::conduct`]'s quick plugins,
-//! measured by [`Busy`]) while nothing runs here ([`Executor::running`]): it starts on the
-//! I/O thread that received it ([`Executor::start_here`]), so no thread is woken to run it
+//! measured by [`Busy`]) while nothing runs here ([`Executor::running`]) and its caller is
+//! not crowded (`CallContext::crowded`: a stateless HTTP server with other requests in
+//! flight): it
+//! starts on the I/O thread that received it ([`Executor::start_here`]), so no thread is woken to run it
 //! and none to hand back its result, and if it yields, it moves here at that first yield,
 //! which is at most one epoch tick. While any call runs here (a long one, a spinning one),
 //! new calls queue here beside it, and the I/O threads only do I/O, which the OS schedules

@@ -32,6 +32,10 @@ pub struct CallContext {
     /// The authenticated caller (HTTP with `[auth]`), told to plugins whose policy grants
     /// `caller-identity` through `host.caller`. Its token is never part of it.
     pub caller: Option<Principal>,
+    /// The caller's threads have other requests to serve (a stateless HTTP server, while
+    /// other requests are in flight): the call runs on the call threads from the start and never
+    /// starts on the caller's thread (see [`super::Runtime::call`]).
+    pub crowded: bool,
 }
 
 /// Enforces a call's memory, table and instance limits and records which one was hit,

@@ -159,7 +159,7 @@ impl CallExport {
         if !span.is_recording() {
             return;
         }
-        let mut attributes = Vec::with_capacity(7);
+        let mut attributes = Vec::with_capacity(8);
         attributes.extend([
             KeyValue::new("plugin", plugin.to_owned()),
             KeyValue::new("tool", tool.to_owned()),
@@ -168,6 +168,7 @@ impl CallExport {
         ]);
         if let Some(run) = usage.run_time {
             attributes.push(KeyValue::new("run_us", micros(run)));
+            attributes.push(KeyValue::new("started_here", usage.started_here));
         }
         if let Some(fuel) = usage.fuel {
             attributes.push(KeyValue::new(

@@ -136,6 +136,18 @@ pub async fn serve(
         server.loading().clone(),
     ));
     let requests = Inflight::new();
+    // A stateless request is served inside the request's own future (rmcp as vendored,
+    // vendor/README.md), so a call started there shares its thread with hyper's work for
+    // the other requests; beside others in flight it runs on the call threads instead
+    // (1.2-1.5x the calls/s under 16 clients). A stateful session serves calls in a task
+    // of its own, not the connection's, and keeps the rule it had (crowded there too,
+    // 16 clients on one session served fewer calls/s). BENCHMARKS.md, "Crowded stateless
+    // servers run calls on the call threads".
+    let server = if settings.stateless {
+        server.with_requests(requests.clone())
+    } else {
+        server
+    };
     let mut sessions = LocalSessionManager::default();
     sessions.session_config.keep_alive = Some(settings.session_idle_timeout);
     let sessions = Arc::new(sessions);

@@ -922,9 +922,9 @@ async fn stdio_eof_lets_a_call_longer_than_5s_answer_then_exits_0() {
 async fn a_stateless_call_beside_another_request_in_flight_runs_on_the_call_threads() {
     let (alone, beside, alone_again) = started_here_beside_a_slow_request(&["--stateless"]).await;
     assert!(alone, "a call alone starts where it was read");
-    assert!(
-        !beside,
-        "a call beside a request in flight runs on the call threads"
+    assert_eq!(
+        beside, [false; BESIDE],
+        "every call beside a request in flight runs on the call threads"
     );
     assert!(
         alone_again,
@@ -938,16 +938,25 @@ async fn a_stateless_call_beside_another_request_in_flight_runs_on_the_call_thre
 #[tokio::test]
 async fn a_stateful_call_starts_where_it_was_read_beside_other_requests() {
     let (alone, beside, _) = started_here_beside_a_slow_request(&[]).await;
+    assert!(alone, "a call alone starts where it was read");
+    // Crowded, none would; a loaded machine may make a call slow and its plugin's next
+    // ones leave for the call threads, so not all of them need to.
     assert!(
-        alone && beside,
-        "alone: {alone}, beside a request: {beside}"
+        beside.contains(&true),
+        "calls beside a request in flight start where they were read: {beside:?}"
     );
 }
 
-/// Calls echo over HTTP (`extra`: more `serve` flags) alone, then until the server has
-/// read the head of a request whose body never arrives, then after that request ended;
-/// whether each of the three last calls started on the thread that read it.
-async fn started_here_beside_a_slow_request(extra: &[&str]) -> (bool, bool, bool) {
+/// How many calls [`started_here_beside_a_slow_request`] makes beside the slow request.
+const BESIDE: usize = 20;
+
+/// Calls echo over HTTP (`extra`: more `serve` flags) alone; then beside a request whose
+/// body never arrives: until a call runs on the call threads (at most 100 calls, ~1.5 s;
+/// the server counts the request once it has read its head), then [`BESIDE`] more; then,
+/// once that request ended, until a call starts where it was read (at most 100). Returns
+/// whether the first call started on the thread that read it, the same for each of the
+/// [`BESIDE`] calls, and whether the last one did.
+async fn started_here_beside_a_slow_request(extra: &[&str]) -> (bool, Vec<bool>, bool) {
     let folder = Folder::new(&[("fixtures/echo.wasm", "echo.wasm")], "");
     let mut args = vec!["serve", "--transport", "http", "--port", "0"];
     args.extend_from_slice(extra);
@@ -979,15 +988,15 @@ async fn started_here_beside_a_slow_request(extra: &[&str]) -> (bool, bool, bool
 
     let address = server.base.trim_start_matches("http://").to_string();
     let slow_body = a_body_that_never_ends(&address).await;
-    // The server counts the request once it has read its head: until it has (at most a
-    // second), a call is alone.
-    let mut beside = true;
     for _ in 0..100 {
         tokio::time::sleep(Duration::from_millis(10)).await;
-        beside = call().await;
-        if !beside {
+        if !call().await {
             break;
         }
+    }
+    let mut beside = Vec::with_capacity(BESIDE);
+    for _ in 0..BESIDE {
+        beside.push(call().await);
     }
 
     drop(slow_body);

@@ -28,12 +28,14 @@ pub enum DownloadError {
     },
 }
 
-/// Downloads `url` and checks it against `sha256` (named in `from`).
+/// Downloads `url` and checks it against `sha256` (named in `from`), once it has its
+/// turn ([`super::FETCHES_AT_ONCE`] fetches run at once).
 pub async fn download(
     url: &str,
     sha256: &Digest,
     from: &str,
 ) -> Result<(Vec<u8>, Digest), DownloadError> {
+    let _turn = super::fetch_turn().await;
     super::tls::install_provider();
     let failed = |message: String| DownloadError::Failed {
         url: url.to_string(),

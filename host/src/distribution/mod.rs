@@ -27,6 +27,23 @@ pub const COMPONENT: &str = "plugin component";
 /// source that trickles bytes would otherwise hold a start for as long as it liked.
 pub const FETCH_TIMEOUT: std::time::Duration = std::time::Duration::from_secs(120);
 
+/// The remote fetches (`https://` downloads, registry pulls) that run at once in a process.
+/// Each may hold up to [`MAX_COMPONENT`] in memory while it arrives, so however many remote
+/// plugins a config lists, their downloads hold at most this many times that; the others
+/// wait their turn (their [`FETCH_TIMEOUT`] starts with it).
+pub const FETCHES_AT_ONCE: usize = 2;
+
+static FETCHING: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(FETCHES_AT_ONCE);
+
+/// Waits for a turn to fetch (see [`FETCHES_AT_ONCE`]); the turn ends when the permit drops.
+async fn fetch_turn() -> tokio::sync::SemaphorePermit<'static> {
+    // Never closed, so acquiring cannot fail.
+    FETCHING
+        .acquire()
+        .await
+        .expect("the fetch semaphore is never closed")
+}
+
 pub use digest::Digest;
 pub use fetch::{FetchError, Fetcher};
 pub use source::{Fetched, Origin, Source};

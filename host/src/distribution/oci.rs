@@ -165,12 +165,13 @@ pub fn wasm_layer(reference: &str, manifest: &str) -> Result<OciDescriptor, OciE
 }
 
 /// Pulls the plugin at `reference`, and its cosign signatures when `signatures`, within
-/// [`FETCH_TIMEOUT`].
+/// [`FETCH_TIMEOUT`] of its turn ([`super::FETCHES_AT_ONCE`] fetches run at once).
 pub async fn pull(
     reference: &Reference,
     insecure: &[String],
     signatures: bool,
 ) -> Result<Pulled, OciError> {
+    let _turn = super::fetch_turn().await;
     pull_within(reference, insecure, signatures, FETCH_TIMEOUT).await
 }
 
@@ -447,6 +448,8 @@ pub async fn manifest_digest(
 
 #[cfg(test)]
 mod tests {
+    use std::sync::Arc;
+    use std::sync::atomic::{AtomicUsize, Ordering};
     use std::time::{Duration, Instant};
 
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -472,6 +475,67 @@ mod tests {
             }
         });
         address
+    }
+
+    /// A registry that holds every request for 300 ms, then answers 404, and records the
+    /// most requests it held at once.
+    async fn slow_empty_registry() -> (std::net::SocketAddr, Arc<AtomicUsize>) {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let address = listener.local_addr().unwrap();
+        let (now, most) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
+        let record = most.clone();
+        tokio::spawn(async move {
+            while let Ok((mut stream, _)) = listener.accept().await {
+                let (now, most) = (now.clone(), most.clone());
+                tokio::spawn(async move {
+                    let mut head = [0u8; 4096];
+                    while matches!(stream.read(&mut head).await, Ok(n) if n > 0) {
+                        let held = now.fetch_add(1, Ordering::SeqCst) + 1;
+                        most.fetch_max(held, Ordering::SeqCst);
+                        tokio::time::sleep(Duration::from_millis(300)).await;
+                        now.fetch_sub(1, Ordering::SeqCst);
+                        let answered = stream
+                            .write_all(b"HTTP/1.1 404 Not Found\r\nContent-Length: 0\r\n\r\n")
+                            .await;
+                        if answered.is_err() {
+                            break;
+                        }
+                    }
+                });
+            }
+        });
+        (address, record)
+    }
+
+    /// Six plugins pulled at once: the registry never holds more than
+    /// [`super::super::FETCHES_AT_ONCE`] of their requests at a time, and every pull ends
+    /// with the registry's answer.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn pulls_take_turns() {
+        let (address, most) = slow_empty_registry().await;
+        let insecure = [address.to_string()];
+        let pulls = (0..6).map(|i| {
+            let reference: Reference = format!("{address}/tools/t{i}:1.0").parse().unwrap();
+            let insecure = insecure.clone();
+            tokio::spawn(async move { pull(&reference, &insecure, false).await })
+        });
+        for (i, pull) in futures::future::join_all(pulls)
+            .await
+            .into_iter()
+            .enumerate()
+        {
+            assert_eq!(
+                pull.unwrap().unwrap_err().to_string(),
+                format!(
+                    "{address}/tools/t{i}:1.0: pulling the manifest failed: Server error: url http://{address}/v2/tools/t{i}/manifests/1.0, code: 404, message: "
+                )
+            );
+        }
+        let most = most.load(Ordering::SeqCst);
+        assert!(
+            (1..=super::super::FETCHES_AT_ONCE).contains(&most),
+            "{most} requests at once"
+        );
     }
 
     #[tokio::test]

@@ -13,7 +13,7 @@ use capsule::distribution::gc;
 use capsule::distribution::oci;
 use capsule::distribution::source::{self, Fetched};
 use capsule::distribution::store::{Record, Store};
-use capsule::distribution::{Digest, Fetcher, Origin, Source};
+use capsule::distribution::{Digest, Origin, Source};
 use capsule::units::format_duration;
 use clap::Subcommand;
 
@@ -55,11 +55,7 @@ pub async fn pull(settings: &Settings, text: &str) -> Result<ExitCode> {
             "`capsule pull` stores plugins in the cache folder, which --no-cache turns off; drop --no-cache"
         );
     };
-    let fetcher = Fetcher {
-        store: Some(Store::new(cache_dir)),
-        insecure: settings.distribution.insecure_registries.clone(),
-        key: settings.distribution.public_key.clone(),
-    };
+    let fetcher = capsule::loader::fetcher(settings);
     let origin = Origin {
         source: Some(source.clone()),
         sha256: None,

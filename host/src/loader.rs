@@ -175,6 +175,7 @@ pub fn fetcher(settings: &Settings) -> Fetcher {
         store: settings.cache_dir.as_deref().map(Store::new),
         insecure: settings.distribution.insecure_registries.clone(),
         key: settings.distribution.public_key.clone(),
+        timeout: settings.distribution.fetch_timeout,
     }
 }
 

@@ -184,6 +184,75 @@ async fn oci_push_then_pull_round_trips_and_a_source_serves_from_the_cache_offli
     assert_eq!(text(&result), "from a registry");
 }
 
+/// A plugin named by a tag alone is pulled at every start. When the registry is gone, or
+/// sends too slowly to finish within `[distribution] fetch-timeout`, the tag's last
+/// recorded pull serves, with a warning that says why.
+#[tokio::test]
+async fn a_tag_is_served_from_its_last_pull_when_the_registry_is_gone_or_too_slow() {
+    let Some(registry) = Registry::start("tag fallback").await else {
+        return;
+    };
+    let addr = registry.addr.clone();
+    let reference = format!("oci://{addr}/tools/echo:1.0");
+    let config = format!(
+        "[plugins.remote]\nsource = \"{reference}\"\n\n[distribution]\nfetch-timeout = \"1s\"\n"
+    );
+    let folder = folder(&[], &config);
+    push(&folder, &component("fixtures/echo.wasm"), &reference, None).await;
+    let (code, stdout, stderr) = run(&folder, &["check"]).await;
+    assert_eq!(code, 0, "the first check pulls:\n{stdout}\n{stderr}");
+    assert!(!stderr.contains("serving the last pull"), "{stderr}");
+    let fell_back = |stderr: &str, why: &str| {
+        stderr.contains(&format!(
+            "{addr}/tools/echo:1.0: {why}; serving the last pull of {reference} from the cache"
+        ))
+    };
+
+    drop(registry);
+    let (code, stdout, stderr) = run(&folder, &["check"]).await;
+    assert_eq!(code, 0, "the registry is gone:\n{stdout}\n{stderr}");
+    assert!(
+        fell_back(
+            &stderr,
+            &format!(
+                "pulling the manifest failed: error sending request for url (http://{addr}/v2/tools/echo/manifests/1.0)"
+            )
+        ),
+        "{stderr}"
+    );
+
+    // Where the registry was, a server that sends a byte every 50 ms.
+    let listener = tokio::net::TcpListener::bind(&addr)
+        .await
+        .expect("the registry's port");
+    tokio::spawn(async move {
+        while let Ok((mut stream, _)) = listener.accept().await {
+            tokio::spawn(async move {
+                if read_request_head(&mut stream).await.is_none() {
+                    return;
+                }
+                let _ = stream
+                    .write_all(b"HTTP/1.1 200 OK\r\ncontent-type: application/vnd.oci.image.manifest.v1+json\r\ncontent-length: 100000\r\n\r\n")
+                    .await;
+                while stream.write_all(b" ").await.is_ok() {
+                    tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+                }
+            });
+        }
+    });
+    let started = std::time::Instant::now();
+    let (code, stdout, stderr) = run(&folder, &["check"]).await;
+    assert_eq!(code, 0, "the registry is too slow:\n{stdout}\n{stderr}");
+    assert!(
+        fell_back(
+            &stderr,
+            "the registry did not finish sending the plugin within 1s (distribution.fetch-timeout); refusing it (a registry this slow is unreachable or hostile)"
+        ),
+        "{stderr}"
+    );
+    assert!(started.elapsed() < HANG, "{:?}", started.elapsed());
+}
+
 #[tokio::test]
 async fn a_pinned_digest_that_does_not_match_is_refused_naming_both_and_the_others_serve() {
     let Some(registry) = Registry::start("pin mismatch").await else {

@@ -3,12 +3,14 @@
 //! entry ([`crate::policy::RawPolicy`]) and resolved here into an [`Origin`].
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use serde::Deserialize;
 
 use crate::distribution::cosign::PublicKey;
 use crate::distribution::{Digest, Origin, Source};
 use crate::policy::RawPolicy;
+use crate::units::deserialize_duration;
 
 /// `[distribution]` as written.
 #[derive(Debug, Clone, Default, Deserialize, schemars::JsonSchema, PartialEq, Eq)]
@@ -23,10 +25,14 @@ pub struct RawDistribution {
     /// Registries (`HOST:PORT`) reached over plain HTTP; registries on a loopback address always are.
     #[serde(default)]
     pub insecure_registries: Vec<String>,
+    /// The longest fetching one remote plugin may take (a download, or a registry pull with its signatures), counted from its turn (two fetch at once); a tag whose pull takes longer is served from its last recorded pull, if there is one.
+    #[serde(default, deserialize_with = "deserialize_duration")]
+    #[schemars(with = "Option<crate::units::DurationText>", extend("default" = "120s"))]
+    pub fetch_timeout: Option<Duration>,
 }
 
 /// `[distribution]`, resolved.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct DistributionSettings {
     /// `require-signature`.
     pub require_signature: bool,
@@ -34,11 +40,31 @@ pub struct DistributionSettings {
     pub public_key: Option<PublicKey>,
     /// `insecure-registries`.
     pub insecure_registries: Vec<String>,
+    /// `fetch-timeout`.
+    pub fetch_timeout: Duration,
+}
+
+impl Default for DistributionSettings {
+    fn default() -> Self {
+        Self {
+            require_signature: false,
+            public_key: None,
+            insecure_registries: Vec::new(),
+            fetch_timeout: crate::distribution::FETCH_TIMEOUT,
+        }
+    }
 }
 
 impl RawDistribution {
     /// Reads the key file (relative to `base`). Errors are `(key, message)`.
     pub fn resolve(&self, base: &Path) -> Result<DistributionSettings, (String, String)> {
+        if self.fetch_timeout == Some(Duration::ZERO) {
+            return Err((
+                "distribution.fetch-timeout".to_string(),
+                "0s would refuse every remote plugin; give it a duration such as \"120s\""
+                    .to_string(),
+            ));
+        }
         let public_key = self
             .public_key
             .as_ref()
@@ -59,6 +85,9 @@ impl RawDistribution {
             require_signature: self.require_signature,
             public_key,
             insecure_registries: self.insecure_registries.clone(),
+            fetch_timeout: self
+                .fetch_timeout
+                .unwrap_or(crate::distribution::FETCH_TIMEOUT),
         })
     }
 }
@@ -112,6 +141,26 @@ mod tests {
 
     fn entry(toml: &str) -> RawPolicy {
         toml::from_str(toml).expect("valid entry")
+    }
+
+    #[test]
+    fn a_fetch_timeout_of_zero_is_refused_and_none_is_the_default() {
+        let raw: RawDistribution = toml::from_str("fetch-timeout = \"0s\"").expect("parses");
+        assert_eq!(
+            raw.resolve(Path::new(".")).unwrap_err(),
+            (
+                "distribution.fetch-timeout".to_string(),
+                "0s would refuse every remote plugin; give it a duration such as \"120s\""
+                    .to_string()
+            )
+        );
+        let raw: RawDistribution = toml::from_str("fetch-timeout = \"5s\"").expect("parses");
+        let set = raw.resolve(Path::new(".")).expect("valid");
+        assert_eq!(set.fetch_timeout, Duration::from_secs(5));
+        let unset = RawDistribution::default()
+            .resolve(Path::new("."))
+            .expect("valid");
+        assert_eq!(unset.fetch_timeout, crate::distribution::FETCH_TIMEOUT);
     }
 
     #[test]

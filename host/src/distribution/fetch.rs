@@ -8,6 +8,7 @@
 //! recorded pull serves when the registry cannot be reached.
 
 use std::path::{Path, PathBuf};
+use std::time::Duration;
 
 use super::cosign::{self, PublicKey, SignatureError};
 use super::digest::{self, Digest, Mismatch};
@@ -73,7 +74,7 @@ pub enum FetchError {
 }
 
 /// How remote plugins are fetched.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct Fetcher {
     /// The cache of pulled plugins; `None` (`--no-cache`) fetches at every start.
     pub store: Option<Store>,
@@ -81,6 +82,8 @@ pub struct Fetcher {
     pub insecure: Vec<String>,
     /// `[distribution] public-key`.
     pub key: Option<PublicKey>,
+    /// `[distribution] fetch-timeout`: the longest one fetch may take, from its turn.
+    pub timeout: Duration,
 }
 
 /// Where a pin is written, for messages.
@@ -172,7 +175,7 @@ impl Fetcher {
         if let Some(bytes) = self.store.as_ref().and_then(|s| s.read_blob(pin)) {
             return Ok((bytes, pin.clone()));
         }
-        let (bytes, digest) = https::download(url, pin, &pin_origin(name)).await?;
+        let (bytes, digest) = https::download(url, pin, &pin_origin(name), self.timeout).await?;
         self.keep(
             &bytes,
             &digest,
@@ -209,9 +212,19 @@ impl Fetcher {
             pin(&found.1)?;
             return Ok(found);
         }
-        let pulled = match oci::pull(&source.reference, &self.insecure, key.is_some()).await {
+        let pulled = oci::pull(
+            &source.reference,
+            &self.insecure,
+            key.is_some(),
+            self.timeout,
+        );
+        let pulled = match pulled.await {
             Ok(pulled) => pulled,
-            Err(err @ OciError::Registry { .. }) if !fixed && recorded.is_some() => {
+            // A registry that cannot be reached, refuses, or is too slow: the tag's last
+            // recorded pull serves.
+            Err(err @ (OciError::Registry { .. } | OciError::TimedOut { .. }))
+                if !fixed && recorded.is_some() =>
+            {
                 let Some(found) = self.cached(text, recorded.as_ref(), key)? else {
                     return Err(err.into());
                 };

@@ -28,12 +28,14 @@ pub enum DownloadError {
     },
 }
 
-/// Downloads `url` and checks it against `sha256` (named in `from`), once it has its
-/// turn ([`super::FETCHES_AT_ONCE`] fetches run at once).
+/// Downloads `url` within `within` (`[distribution] fetch-timeout`) and checks it against
+/// `sha256` (named in `from`), once it has its turn ([`super::FETCHES_AT_ONCE`] fetches run
+/// at once).
 pub async fn download(
     url: &str,
     sha256: &Digest,
     from: &str,
+    within: Duration,
 ) -> Result<(Vec<u8>, Digest), DownloadError> {
     let _turn = super::fetch_turn().await;
     super::tls::install_provider();
@@ -43,7 +45,7 @@ pub async fn download(
     };
     let client = reqwest::Client::builder()
         .connect_timeout(Duration::from_secs(10))
-        .timeout(super::FETCH_TIMEOUT)
+        .timeout(within)
         .build()
         .map_err(|err| failed(err.to_string()))?;
     let mut response = client

@@ -12,11 +12,11 @@ use oci_client::manifest::{OCI_IMAGE_MEDIA_TYPE, OciDescriptor, OciImageManifest
 use oci_client::secrets::RegistryAuth;
 use oci_client::{Client, Reference};
 
+use super::MAX_COMPONENT;
 use super::blob::{Blob, Oversize};
 use super::cosign::{self, PAYLOAD_MEDIA_TYPE, SIGNATURE_ANNOTATION, Signature};
 use super::digest::Digest;
 use super::source::is_loopback;
-use super::{FETCH_TIMEOUT, MAX_COMPONENT};
 use crate::units::ByteSize;
 
 /// The config media type of a Wasm OCI artifact.
@@ -71,9 +71,9 @@ pub enum OciError {
         /// What is over.
         oversize: Oversize,
     },
-    /// The whole pull took longer than [`FETCH_TIMEOUT`].
+    /// The whole pull took longer than `[distribution] fetch-timeout`.
     #[error(
-        "{reference}: the registry did not finish sending the plugin within {}; refusing it (a registry this slow is unreachable or hostile)",
+        "{reference}: the registry did not finish sending the plugin within {} (distribution.fetch-timeout); refusing it (a registry this slow is unreachable or hostile)",
         crate::units::format_duration(*within)
     )]
     TimedOut {
@@ -165,17 +165,19 @@ pub fn wasm_layer(reference: &str, manifest: &str) -> Result<OciDescriptor, OciE
 }
 
 /// Pulls the plugin at `reference`, and its cosign signatures when `signatures`, within
-/// [`FETCH_TIMEOUT`] of its turn ([`super::FETCHES_AT_ONCE`] fetches run at once).
+/// `within` (`[distribution] fetch-timeout`, [`super::FETCH_TIMEOUT`] by default) of its
+/// turn ([`super::FETCHES_AT_ONCE`] fetches run at once).
 pub async fn pull(
     reference: &Reference,
     insecure: &[String],
     signatures: bool,
+    within: std::time::Duration,
 ) -> Result<Pulled, OciError> {
     let _turn = super::fetch_turn().await;
-    pull_within(reference, insecure, signatures, FETCH_TIMEOUT).await
+    pull_within(reference, insecure, signatures, within).await
 }
 
-/// [`pull`], with the deadline `within`.
+/// [`pull`] without waiting for a turn.
 async fn pull_within(
     reference: &Reference,
     insecure: &[String],
@@ -517,7 +519,15 @@ mod tests {
         let pulls = (0..6).map(|i| {
             let reference: Reference = format!("{address}/tools/t{i}:1.0").parse().unwrap();
             let insecure = insecure.clone();
-            tokio::spawn(async move { pull(&reference, &insecure, false).await })
+            tokio::spawn(async move {
+                pull(
+                    &reference,
+                    &insecure,
+                    false,
+                    crate::distribution::FETCH_TIMEOUT,
+                )
+                .await
+            })
         });
         for (i, pull) in futures::future::join_all(pulls)
             .await
@@ -550,7 +560,7 @@ mod tests {
         assert_eq!(
             err.to_string(),
             format!(
-                "{address}/tools/slow:1.0: the registry did not finish sending the plugin within 1s; refusing it (a registry this slow is unreachable or hostile)"
+                "{address}/tools/slow:1.0: the registry did not finish sending the plugin within 1s (distribution.fetch-timeout); refusing it (a registry this slow is unreachable or hostile)"
             )
         );
         assert!(started.elapsed() < Duration::from_secs(30));

@@ -289,9 +289,9 @@ mod tests {
         "telemetry.sample-ratio",
         "telemetry.service",
     ];
-    /// Keys that change when plugins are (re)loaded, never what a loaded one may do:
-    /// with `--locked` a reload accepts only the digests in the lock.
-    const NOT_BEHAVIOUR: &[&str] = &["server.watch"];
+    /// Keys that change when or how plugins are (re)loaded, never what a loaded one may
+    /// do: with `--locked` a load accepts only the digests in the lock.
+    const NOT_BEHAVIOUR: &[&str] = &["distribution.fetch-timeout", "server.watch"];
     /// Sections locked per plugin, in the plugin's own part of the lock.
     const PER_PLUGIN: &[&str] = &["plugins.", "profiles."];
     /// Keys the lock records under another name.

@@ -5,7 +5,8 @@
 //! A remote plugin is read from the cache without the network when what it resolves to is
 //! fixed: the reference names a manifest digest, or `sha256` pins the `.wasm` (an `https`
 //! source always does). A plugin named by tag only is pulled at every start, and the last
-//! recorded pull serves when the registry cannot be reached.
+//! recorded pull serves when the registry cannot be reached or does not finish within
+//! `[distribution] fetch-timeout`.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;

@@ -13,7 +13,6 @@ use std::sync::Arc;
 
 use axum::extract::{Request, State};
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 
 use super::edge::{REFUSED, refuse};
@@ -23,7 +22,7 @@ use crate::auth::metadata::ResourceMetadata;
 use crate::auth::{Authenticator, Principal, Refusal};
 use crate::metrics::Metrics;
 
-/// What the middleware needs: the verifier and the metadata document's URL.
+/// What authentication needs: the verifier and the metadata document's URL.
 pub struct Authentication {
     authenticator: Authenticator,
     metadata: ResourceMetadata,
@@ -79,12 +78,12 @@ impl Authentication {
     }
 }
 
-/// The axum middleware in front of the MCP endpoint.
+/// The MCP endpoint's check after the edge's screen: `request`, with its [`Principal`] in
+/// its extensions, or the refusal to answer it with.
 pub async fn authenticate(
-    State(auth): State<Arc<Authentication>>,
+    auth: &Authentication,
     mut request: Request,
-    next: Next,
-) -> Response {
+) -> Result<Request, Response> {
     let client = request.extensions().get::<Peer>().map(|peer| peer.0);
     let authorization = request
         .headers()
@@ -98,7 +97,7 @@ pub async fn authenticate(
         Ok(principal) => {
             tracing::debug!(target: "capsule::auth", principal = %principal.name, client = %Client(client), "authenticated");
             request.extensions_mut().insert::<Principal>(principal);
-            next.run(request).await
+            Ok(request)
         }
         Err(refusal) => {
             refused(&refusal, client);
@@ -115,7 +114,7 @@ pub async fn authenticate(
                     .headers_mut()
                     .insert(header::WWW_AUTHENTICATE, value);
             }
-            response
+            Err(response)
         }
     }
 }

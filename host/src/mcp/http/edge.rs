@@ -1,10 +1,12 @@
 //! The checks every MCP request passes before rmcp sees it: `Host` (421) and `Origin`
 //! (403), draining (503), the session's requests in flight (429), the body's size (413)
 //! and arrival time (408), and the number of sessions (503 for one `initialize` too many).
-//! Each refusal is a JSON-RPC error body naming the setting that caused it. Two
-//! middlewares: [`screen`] (`Host`, `Origin`, draining) and [`guard`] (the rest), so that
-//! authentication runs between them, before a body is read or a slot taken.
+//! Each refusal is a JSON-RPC error body naming the setting that caused it. Two steps of
+//! the endpoint ([`super::gate`]): [`screen`] (`Host`, `Origin`, draining) and [`guard`]
+//! (the rest), so that authentication runs between them, before a body is read or a slot
+//! taken.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -75,9 +77,19 @@ impl Edge {
     }
 }
 
-/// The first axum middleware in front of the MCP endpoint: `Host`, `Origin`, draining.
-/// Authentication (with `[auth]`) comes next, then [`guard`].
-pub async fn screen(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Response {
+/// [`screen`] as an axum middleware, for the routes beside the MCP endpoint that share its
+/// listener (`/metrics`).
+pub async fn screened(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Response {
+    match screen(&edge, &request) {
+        None => next.run(request).await,
+        Some(refusal) => refusal,
+    }
+}
+
+/// The first check of the MCP endpoint: `Host`, `Origin`, draining. Returns the refusal
+/// to answer `request` with, if any. Authentication (with `[auth]`) comes next, then
+/// [`guard`].
+pub fn screen(edge: &Edge, request: &Request) -> Option<Response> {
     let host = request
         .headers()
         .get(header::HOST)
@@ -85,33 +97,33 @@ pub async fn screen(State(edge): State<Arc<Edge>>, request: Request, next: Next)
         .map(str::to_owned)
         .or_else(|| request.uri().authority().map(|a| a.to_string()));
     let Some(host) = host else {
-        return refuse(
+        return Some(refuse(
             StatusCode::BAD_REQUEST,
             REFUSED,
             "the request has no Host header".into(),
-        );
+        ));
     };
     if !edge.hosts.allows(&host) {
         tracing::warn!(host, "refused a request for a host not served here");
-        return refuse(
+        return Some(refuse(
             StatusCode::MISDIRECTED_REQUEST,
             REFUSED,
             format!(
                 "Host `{host}` is not served here (DNS rebinding protection); if clients reach this server under that name, add it to server.allowed-hosts"
             ),
-        );
+        ));
     }
     if let Some(origin) = request.headers().get(header::ORIGIN) {
         let origin = String::from_utf8_lossy(origin.as_bytes()).into_owned();
         if !edge.origins.allows(&origin, Some(&host)) {
             tracing::warn!(origin, "refused a request from a foreign origin");
-            return refuse(
+            return Some(refuse(
                 StatusCode::FORBIDDEN,
                 REFUSED,
                 format!(
                     "Origin `{origin}` may not use this server (cross-site request protection); if a browser app at that origin should, add it to server.allowed-origins"
                 ),
-            );
+            ));
         }
     }
     if edge.health.is_draining() {
@@ -123,18 +135,23 @@ pub async fn screen(State(edge): State<Arc<Edge>>, request: Request, next: Next)
         response
             .headers_mut()
             .insert(header::CONNECTION, HeaderValue::from_static("close"));
-        return response;
+        return Some(response);
     }
-    next.run(request).await
+    None
 }
 
-/// The last axum middleware in front of the MCP endpoint: the session's requests in
-/// flight, the body, the number of sessions.
-pub async fn guard(State(edge): State<Arc<Edge>>, request: Request, next: Next) -> Response {
+/// The last check of the MCP endpoint before the rate limits: the session's requests in
+/// flight, the body, the number of sessions. Passes the request on to `next` and holds
+/// the session's slot and the in-flight mark until its response has been sent.
+pub async fn guard<F, Fut>(edge: &Edge, request: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     if request.method() != axum::http::Method::POST {
         // GET opens a session's event stream (long-lived, not a request in flight);
         // DELETE ends a session.
-        return next.run(request).await;
+        return next(request).await;
     }
     let session = request
         .headers()
@@ -162,7 +179,7 @@ pub async fn guard(State(edge): State<Arc<Edge>>, request: Request, next: Next) 
         None => format!("POST {}", request.uri().path()),
     });
     let (parts, body) = request.into_parts();
-    let bytes = match read_body(&edge, &parts.headers, body).await {
+    let bytes = match read_body(edge, &parts.headers, body).await {
         Ok(bytes) => bytes,
         Err(response) => return response,
     };
@@ -187,9 +204,9 @@ pub async fn guard(State(edge): State<Arc<Edge>>, request: Request, next: Next) 
                     ),
                 );
             }
-            next.run(request).await
+            next(request).await
         }
-        None => next.run(request).await,
+        None => next(request).await,
     };
     response.map(|body| Body::new(TrackedBody::new(body, (slot, in_flight))))
 }

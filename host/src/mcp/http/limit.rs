@@ -6,13 +6,13 @@
 //! marked [`ToolLimitChecked`] so the handler does not take a second. What the edge cannot
 //! see (a JSON-RPC batch) the handler limits, as it does over stdio.
 
+use std::future::Future;
 use std::sync::Arc;
 use std::time::Instant;
 
 use axum::body::Body;
-use axum::extract::{Request, State};
+use axum::extract::Request;
 use axum::http::{HeaderValue, StatusCode, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use serde::Deserialize;
 use serde_json::{Value, json};
@@ -40,16 +40,21 @@ impl Limits {
     }
 }
 
-/// The axum middleware, inside authentication and the edge checks.
-pub async fn guard(State(limits): State<Arc<Limits>>, request: Request, next: Next) -> Response {
+/// The MCP endpoint's last check, inside authentication and the edge's: answers 429 or
+/// passes the request on to `next`.
+pub async fn guard<F, Fut>(limits: &Limits, request: Request, next: F) -> Response
+where
+    F: FnOnce(Request) -> Fut,
+    Fut: Future<Output = Response>,
+{
     if request.method() != axum::http::Method::POST {
-        return next.run(request).await;
+        return next(request).await;
     }
     let tools = limits.registry.snapshot();
     let by_principal =
         request.extensions().get::<Principal>().is_some() && limits.limiter.limits_principals();
     if !by_principal && !tools.has_rate_limits() {
-        return next.run(request).await;
+        return next(request).await;
     }
     // Copied only here: most servers have no limits, and then every request passes above.
     let principal = request.extensions().get::<Principal>().cloned();
@@ -61,12 +66,12 @@ pub async fn guard(State(limits): State<Arc<Limits>>, request: Request, next: Ne
         _ => None,
     };
     if refused.is_none() && !tools.has_rate_limits() {
-        return next.run(request).await;
+        return next(request).await;
     }
     let (mut parts, body) = request.into_parts();
     let Ok(bytes) = axum::body::to_bytes(body, limits.max_body).await else {
         // The edge has read the whole body already; let rmcp answer whatever this is.
-        return next.run(Request::from_parts(parts, Body::empty())).await;
+        return next(Request::from_parts(parts, Body::empty())).await;
     };
     let probe: Probe = serde_json::from_slice(&bytes).unwrap_or_default();
     if let Some(exceeded) = refused {
@@ -86,8 +91,7 @@ pub async fn guard(State(limits): State<Arc<Limits>>, request: Request, next: Ne
         }
         parts.extensions.insert(ToolLimitChecked);
     }
-    next.run(Request::from_parts(parts, Body::from(bytes)))
-        .await
+    next(Request::from_parts(parts, Body::from(bytes))).await
 }
 
 /// The parts of a JSON-RPC request the limits look at.

@@ -10,6 +10,7 @@
 mod allow;
 mod authenticate;
 mod edge;
+mod gate;
 mod health;
 mod io_threads;
 mod limit;
@@ -260,11 +261,11 @@ pub async fn serve(
     Ok(())
 }
 
-/// `/healthz`, `/readyz`, and the MCP endpoint at `path` and `path/` behind the edge:
+/// `/healthz`, `/readyz`, and the MCP endpoint at `path` and `path/` ([`gate::Gate`]):
 /// `Host`/`Origin` first, then authentication (with `[auth]`, which also serves the
 /// metadata document), then the admission checks that read the body; the rate limits
-/// innermost (they need the principal). `/metrics` (with `metrics`) behind the
-/// `Host`/`Origin` screen only.
+/// last (they need the principal). `/metrics` (with `metrics`) behind the `Host`/`Origin`
+/// screen only.
 fn routes(
     path: &str,
     mcp: StreamableHttpService<CapsuleServer, LocalSessionManager>,
@@ -274,33 +275,25 @@ fn routes(
     health: Arc<Health>,
     metrics: Option<crate::metrics::Metrics>,
 ) -> Router {
-    let mut endpoint = Router::new().route_service(path, mcp.clone());
-    if path != "/" {
-        endpoint = endpoint.route_service(&format!("{path}/"), mcp);
-    }
-    // Innermost: the rate limits, which need the principal and read a body the guard has
-    // already bounded in size and time.
-    endpoint = endpoint.layer(axum::middleware::from_fn_with_state(limits, limit::guard));
-    endpoint = endpoint.layer(axum::middleware::from_fn_with_state(
-        edge.clone(),
-        edge::guard,
-    ));
     let mut metadata = Router::new();
-    if let Some(authentication) = authentication {
-        endpoint = endpoint.layer(axum::middleware::from_fn_with_state(
-            authentication.clone(),
-            authenticate::authenticate,
-        ));
+    if let Some(authentication) = &authentication {
         let mut document = Router::new();
         for route in authentication.metadata().paths(path) {
             document = document.route(&route, get(authenticate::metadata));
         }
-        metadata = document.with_state(authentication);
+        metadata = document.with_state(authentication.clone());
+    }
+    let gate = gate::Gate::new(edge.clone(), authentication, limits, mcp);
+    let mut endpoint = Router::new().route_service(path, gate.clone());
+    if path != "/" {
+        endpoint = endpoint.route_service(&format!("{path}/"), gate);
     }
     if let Some(metrics) = metrics {
-        endpoint = endpoint.merge(metrics::route(metrics));
+        endpoint = endpoint.merge(
+            metrics::route(metrics)
+                .layer(axum::middleware::from_fn_with_state(edge, edge::screened)),
+        );
     }
-    let endpoint = endpoint.layer(axum::middleware::from_fn_with_state(edge, edge::screen));
     Router::new()
         .route("/healthz", get(health::alive))
         .route("/readyz", get(health::ready))

@@ -40,10 +40,15 @@ impl HttpServer {
     /// Starts `capsule serve --transport http --port 0 EXTRA…` on `folder` and waits until
     /// it listens and every plugin has loaded (it listens while they load).
     pub(crate) async fn start(folder: &Folder, extra: &[&str]) -> Self {
+        Self::start_with_log(folder, extra, "info,capsule::runtime=debug").await
+    }
+
+    /// [`HttpServer::start`] with `CAPSULE_LOG` set to `filter`.
+    pub(crate) async fn start_with_log(folder: &Folder, extra: &[&str], filter: &str) -> Self {
         let mut args = vec!["serve", "--transport", "http", "--port", "0"];
         args.extend_from_slice(extra);
         let mut command = folder.command(&args);
-        command.env("CAPSULE_LOG", "info,capsule::runtime=debug");
+        command.env("CAPSULE_LOG", filter);
         let server = Self::spawn(command).await;
         server.wait_for_log("every plugin loaded").await;
         server
@@ -958,12 +963,7 @@ const BESIDE: usize = 20;
 /// [`BESIDE`] calls, and whether the last one did.
 async fn started_here_beside_a_slow_request(extra: &[&str]) -> (bool, Vec<bool>, bool) {
     let folder = Folder::new(&[("fixtures/echo.wasm", "echo.wasm")], "");
-    let mut args = vec!["serve", "--transport", "http", "--port", "0"];
-    args.extend_from_slice(extra);
-    let mut command = folder.command(&args);
-    command.env("CAPSULE_LOG", "info,capsule::call=debug");
-    let server = HttpServer::spawn(command).await;
-    server.wait_for_log("every plugin loaded").await;
+    let server = HttpServer::start_with_log(&folder, extra, "info,capsule::call=debug").await;
     let client = server.legacy_client().await;
     let mut calls = 0;
     let mut call = async || {

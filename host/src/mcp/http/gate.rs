@@ -2,11 +2,11 @@
 //! authentication (with `[auth]`), the edge's guard (slots, body, sessions), the rate
 //! limits, and rmcp's `StreamableHttpService`, in that order, in one future per request.
 //!
-//! As four axum middlewares the same checks cost each request a boxed future, a boxed
-//! copy of the service inside and a clone of the rest of the chain per check (rmcp's
-//! service with its configuration four times), ~2–3 µs of the ~65 µs a stateless call
-//! costs the server under 16 clients (BENCHMARKS.md, "The endpoint's checks in one
-//! service").
+//! As axum middlewares (three, four with `[auth]`) the same checks cost each request a
+//! boxed future, a boxed copy of the service inside and a clone of the rest of the chain
+//! (rmcp's service and its configuration among it) per check: 3.5 µs of the ~66 µs a
+//! stateless call cost the server under 16 clients (BENCHMARKS.md, "The endpoint's checks
+//! in one service").
 
 use std::convert::Infallible;
 use std::future::Future;
